@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs whatever this project needs and is missing, then builds the addon.
+# Safe to run again: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(libtorch-dev g++ ffmpeg)
+missing=()
+[ -f /usr/include/torch/script.h ] || [ -n "${TORCH_DIR:-}" ] || missing+=(libtorch-dev)
+command -v g++ >/dev/null || missing+=(g++)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]} from Debian's packages" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing ${missing[*]}; run:  sudo apt-get install -y ${apt_packages[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages" >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
+fi
+
+node native/build.mjs >&2
