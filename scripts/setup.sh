@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libtorch-dev g++ ffmpeg)
+apt_packages=(libtorch-dev libgloo-dev g++ ffmpeg)
 missing=()
-[ -f /usr/include/torch/script.h ] || [ -n "${TORCH_DIR:-}" ] || missing+=(libtorch-dev)
+if [ -z "${TORCH_DIR:-}" ]; then
+  [ -f /usr/include/torch/script.h ] || missing+=(libtorch-dev)
+  [ -f /usr/include/gloo/context.h ] || missing+=(libgloo-dev)
+fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,0 +1,10 @@
+/** The TypeScript tensor library over libtorch (layer 2 of DESIGN.md). */
+export * from './tensor.ts';
+export * from './tensor-ops.ts';
+export * from './autograd.ts';
+export * from './scope.ts';
+export * from './dtype.ts';
+export { aten, atenInPlace, hasOp } from './ops.ts';
+export { native } from './native.ts';
+export * as F from './functional.ts';
+export * as nn from './nn/index.ts';

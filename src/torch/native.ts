@@ -1,0 +1,80 @@
+/**
+ * Loads the libtorch addon (layer 1 of DESIGN.md) and types its functions. Everything else in
+ * `src/torch` reaches libtorch through this one object.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** An opaque handle to a libtorch tensor, owned by the addon. */
+export type Handle = object & { readonly __tensorHandle: unique symbol };
+/** An opaque handle to a c10d process group. */
+export type GroupHandle = object & { readonly __groupHandle: unique symbol };
+
+export interface NativeAddon {
+  fromBuffer(bytes: ArrayBufferView, scalarType: number, shape: number[], device?: string): Handle;
+  toBuffer(t: Handle): ArrayBuffer;
+  dispose(t: Handle): void;
+  isLive(t: unknown): boolean;
+  shape(t: Handle): number[];
+  scalarType(t: Handle): number;
+  device(t: Handle): string;
+  item(t: Handle): number;
+  sameStorage(a: Handle, b: Handle): boolean;
+  describe(t: Handle): string;
+
+  opHandle(name: string, overload: string): number;
+  opSchema(id: number): string;
+  call(id: number, ...args: unknown[]): any;
+  callVoid(id: number, ...args: unknown[]): void;
+
+  backward(outputs: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean, createGraph: boolean): void;
+  grad(outputs: Handle[], inputs: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | undefined, createGraph: boolean): (Handle | null)[];
+  customFunction(id: number, inputs: Handle[], outputs: Handle[]): Handle[];
+  setCustomBackwardHandler(fn: (id: number, grads: (Handle | null)[]) => (Handle | null)[]): void;
+  takeReleasedCustomIds(): number[];
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  requiresGrad(t: Handle): boolean;
+  setRequiresGrad(t: Handle, value: boolean): void;
+  getGrad(t: Handle): Handle | null;
+  setGrad(t: Handle, grad: Handle | null): void;
+  isLeaf(t: Handle): boolean;
+  gradFnName(t: Handle): string | null;
+  retainGrad(t: Handle): void;
+
+  enterAutocast(device: 'cpu' | 'cuda', enabled: boolean, scalarType: number): [boolean, number];
+  exitAutocast(device: 'cpu' | 'cuda', enabled: boolean, scalarType: number): void;
+  manualSeed(seed: number): void;
+  getRngState(device?: string): Handle;
+  setRngState(state: Handle, device?: string): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cudaDeviceCount(): number;
+  cudaSynchronize(): void;
+  cudaMemory(device?: number): [number, number, number];
+  version(): { torch: string; major: number; minor: number; cuda: boolean };
+
+  loadTorchScriptTensors(path: string): Record<string, Handle>;
+
+  createProcessGroup(backend: string, host: string, port: number, rank: number, worldSize: number, timeoutMs: number): GroupHandle;
+  allReduce(group: GroupHandle, tensors: Handle[], op: string): void;
+  allGather(group: GroupHandle, t: Handle): Handle[];
+  broadcast(group: GroupHandle, tensors: Handle[], root: number): void;
+  barrier(group: GroupHandle): void;
+  storeSet(group: GroupHandle, key: string, value: string): void;
+  storeGet(group: GroupHandle, key: string, timeoutMs: number): string;
+  destroyProcessGroup(group: GroupHandle): void;
+}
+
+const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'bike_torch.node');
+
+function loadAddon(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(`the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\``);
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = loadAddon();

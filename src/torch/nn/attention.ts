@@ -1,0 +1,52 @@
+/** `nn.MultiheadAttention` with PyTorch's parameter names and sequence-first layout `[L, N, E]`. */
+import { Tensor, zeros } from '../tensor.ts';
+import * as F from '../functional.ts';
+import { Module } from './module.ts';
+import { Linear } from './layers.ts';
+import { xavierUniform } from './init.ts';
+import { noGrad } from '../autograd.ts';
+
+export class MultiheadAttention extends Module {
+  in_proj_weight: Tensor;
+  in_proj_bias: Tensor;
+  out_proj: Linear;
+  readonly headDim: number;
+
+  constructor(readonly embedDim: number, readonly numHeads: number, readonly dropout = 0) {
+    super();
+    if (embedDim % numHeads !== 0) throw new Error(`MultiheadAttention: embed_dim ${embedDim} is not divisible by num_heads ${numHeads}`);
+    this.headDim = embedDim / numHeads;
+    this.in_proj_weight = this.registerParameter('in_proj_weight', xavierUniform([3 * embedDim, embedDim]));
+    this.in_proj_bias = this.registerParameter('in_proj_bias', zeros([3 * embedDim]));
+    this.out_proj = this.registerModule('out_proj', new Linear(embedDim, embedDim));
+    noGrad(() => this.out_proj.bias!.zero_());
+  }
+
+  /**
+   * Self- or cross-attention. `mask` is additive (float, `[L, S]` or `[N*heads, L, S]`) or boolean
+   * (true = masked out, as PyTorch's `attn_mask`).
+   */
+  forward(query: Tensor, key: Tensor = query, value: Tensor = key, mask?: Tensor | null): Tensor {
+    const [L, N, E] = query.shape as [number, number, number];
+    const H = this.numHeads;
+    let q: Tensor, k: Tensor, v: Tensor;
+    if (query === key && key === value) {
+      [q, k, v] = F.linear(query, this.in_proj_weight, this.in_proj_bias).chunk(3, -1) as [Tensor, Tensor, Tensor];
+    } else {
+      const [wq, wk, wv] = this.in_proj_weight.chunk(3) as [Tensor, Tensor, Tensor];
+      const [bq, bk, bv] = this.in_proj_bias.chunk(3) as [Tensor, Tensor, Tensor];
+      q = F.linear(query, wq, bq);
+      k = F.linear(key, wk, bk);
+      v = F.linear(value, wv, bv);
+    }
+    const S = k.size(0);
+    // [L, N, E] -> [N*H, L, d], as PyTorch's multi_head_attention_forward.
+    const heads = (t: Tensor, len: number) => t.contiguous().view(len, N * H, this.headDim).transpose(0, 1);
+    let attnMask = mask ?? null;
+    if (attnMask && attnMask.dtype === 'bool') attnMask = attnMask.logicalNot();
+    const out = F.scaledDotProductAttention(heads(q, L), heads(k, S), heads(v, S), {
+      mask: attnMask, dropout: this.dropout, training: this.training,
+    });
+    return this.out_proj.forward(out.transpose(0, 1).contiguous().view(L, N, E));
+  }
+}

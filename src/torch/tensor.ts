@@ -1,0 +1,299 @@
+/**
+ * `Tensor`: a handle to a libtorch tensor with its metadata, conversions and autograd accessors.
+ * Math, shape and indexing methods are added in `tensor-ops.ts`; creation functions live here.
+ */
+import { native, type Handle } from './native.ts';
+import { dtypeFromCode, scalarTypeCode, type Device, type DType } from './dtype.ts';
+import { DTYPE_BYTES, numelOf, type RawTensor } from './raw-tensor.ts';
+import { trackTensor, untrackTensor } from './scope.ts';
+import { aten } from './ops.ts';
+
+const op = {
+  to: aten('to.dtype_layout'),
+  clone: aten('clone'),
+  detach: aten('detach'),
+  contiguous: aten('contiguous'),
+  empty: aten('empty.memory_format'),
+  zeros: aten('zeros'),
+  ones: aten('ones'),
+  full: aten('full'),
+  arange: aten('arange.start_step'),
+  linspace: aten('linspace'),
+  rand: aten('rand'),
+  randn: aten('randn'),
+  randint: aten('randint.low'),
+  eye: aten('eye'),
+  randperm: aten('randperm'),
+};
+
+export type TypedArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array | BigInt64Array;
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  /** Lets scopes recognise tensors without importing this module. */
+  readonly isTensor = true;
+  private _handle: Handle | null;
+  private _shape: number[] | undefined;
+  private _dtype: DType | undefined;
+
+  constructor(handle: Handle) {
+    this._handle = handle;
+    trackTensor(this);
+  }
+
+  /** The native handle; throws if the tensor was disposed. */
+  get handle(): Handle {
+    if (this._handle === null) throw new Error('this tensor was disposed');
+    return this._handle;
+  }
+
+  get isDisposed(): boolean {
+    return this._handle === null || !native.isLive(this._handle);
+  }
+
+  /** Frees the native memory now (views and the autograd graph keep what they still need). */
+  dispose(): void {
+    if (this._handle !== null) {
+      native.dispose(this._handle);
+      this._handle = null;
+    }
+  }
+
+  /** Takes the tensor out of every open scope: it lives until disposed or garbage-collected. */
+  keep(): this {
+    untrackTensor(this);
+    return this;
+  }
+
+  get shape(): number[] {
+    return (this._shape ??= native.shape(this.handle));
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+  size(dim: number): number {
+    const shape = this.shape;
+    const d = dim < 0 ? dim + shape.length : dim;
+    if (d < 0 || d >= shape.length) throw new RangeError(`dimension ${dim} is out of range for shape [${shape}]`);
+    return shape[d]!;
+  }
+  get dtype(): DType {
+    return (this._dtype ??= dtypeFromCode(native.scalarType(this.handle)));
+  }
+  get device(): Device {
+    return native.device(this.handle);
+  }
+  toString(): string {
+    return `Tensor(${native.describe(this.handle)})`;
+  }
+
+  // ---- conversions ----
+  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+    const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
+    const dtype = spec.dtype ?? this.dtype;
+    if (dtype === this.dtype && (spec.device === undefined || sameDevice(spec.device, this.device))) return this;
+    return new Tensor(op.to(this.handle, scalarTypeCode(dtype), undefined, spec.device));
+  }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  long(): Tensor {
+    return this.to('int64');
+  }
+  clone(): Tensor {
+    return new Tensor(op.clone(this.handle));
+  }
+  detach(): Tensor {
+    return new Tensor(op.detach(this.handle));
+  }
+  contiguous(): Tensor {
+    return new Tensor(op.contiguous(this.handle));
+  }
+
+  /** Element values as a typed array (a copy, on the CPU); float16/bfloat16 come back as float32. */
+  toTypedArray(): TypedArray {
+    const dtype = this.dtype;
+    if (dtype === 'float16' || dtype === 'bfloat16') return this.to('float32').toTypedArray();
+    const buffer = native.toBuffer(this.handle);
+    switch (dtype) {
+      case 'float32': return new Float32Array(buffer);
+      case 'float64': return new Float64Array(buffer);
+      case 'int64': return new BigInt64Array(buffer);
+      case 'int32': return new Int32Array(buffer);
+      case 'int16': return new Int16Array(buffer);
+      case 'int8': return new Int8Array(buffer);
+      default: return new Uint8Array(buffer);
+    }
+  }
+  /** Values as plain numbers, flattened row-major. */
+  toArray(): number[] {
+    const data = this.toTypedArray();
+    return data instanceof BigInt64Array ? Array.from(data, Number) : Array.from(data as ArrayLike<number>);
+  }
+  /** Values as nested arrays of numbers, shaped like the tensor. */
+  toNested(): unknown {
+    const flat = this.toArray();
+    const build = (dim: number, offset: number): unknown => {
+      if (dim === this.ndim) return flat[offset];
+      const stride = numelOf(this.shape.slice(dim + 1));
+      return Array.from({ length: this.shape[dim]! }, (_, i) => build(dim + 1, offset + i * stride));
+    };
+    return build(0, 0);
+  }
+  item(): number {
+    return native.item(this.handle);
+  }
+  toRaw(): RawTensor {
+    return { dtype: this.dtype, shape: [...this.shape], data: new Uint8Array(native.toBuffer(this.handle)) };
+  }
+
+  // ---- autograd ----
+  get requiresGrad(): boolean {
+    return native.requiresGrad(this.handle);
+  }
+  set requiresGrad(value: boolean) {
+    native.setRequiresGrad(this.handle, value);
+  }
+  requiresGrad_(value = true): this {
+    native.setRequiresGrad(this.handle, value);
+    return this;
+  }
+  /** The accumulated gradient (a new handle each call), or null. */
+  get grad(): Tensor | null {
+    const g = native.getGrad(this.handle);
+    return g === null ? null : new Tensor(g);
+  }
+  set grad(value: Tensor | null) {
+    native.setGrad(this.handle, value === null ? null : value.handle);
+  }
+  get isLeaf(): boolean {
+    return native.isLeaf(this.handle);
+  }
+  get gradFn(): string | null {
+    return native.gradFnName(this.handle);
+  }
+  retainGrad(): this {
+    native.retainGrad(this.handle);
+    return this;
+  }
+  backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+    native.backward([this.handle], gradient ? [gradient.handle] : null, options.retainGraph ?? false, options.createGraph ?? false);
+  }
+}
+
+export function isDType(value: string): value is DType {
+  return value in DTYPE_BYTES;
+}
+
+function sameDevice(a: Device, b: Device): boolean {
+  const norm = (d: Device) => (d === 'cuda' ? 'cuda:0' : d);
+  return norm(a) === norm(b);
+}
+
+export function isTensor(value: unknown): value is Tensor {
+  return value instanceof Tensor;
+}
+
+// ---- creation ----
+function finish(t: Tensor, options: CreateOptions): Tensor {
+  if (options.requiresGrad) t.requiresGrad = true;
+  return t;
+}
+
+function dtypeCode(options: CreateOptions, fallback: DType = 'float32'): number {
+  return scalarTypeCode(options.dtype ?? fallback);
+}
+
+const TYPED_ARRAY_DTYPES: [new (...args: any[]) => TypedArray, DType][] = [
+  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [Int16Array, 'int16'],
+  [Int8Array, 'int8'], [Uint8Array, 'uint8'], [BigInt64Array, 'int64'],
+];
+
+/** A tensor from a typed array (copied), shaped `shape` (default: 1-D). */
+export function fromTypedArray(data: TypedArray, shape?: number[], options: CreateOptions = {}): Tensor {
+  const native_dtype = TYPED_ARRAY_DTYPES.find(([ctor]) => data instanceof ctor)?.[1];
+  if (!native_dtype) throw new TypeError('fromTypedArray: unsupported array type');
+  const dims = shape ?? [data.length];
+  if (numelOf(dims) !== data.length) throw new RangeError(`fromTypedArray: shape [${dims}] needs ${numelOf(dims)} elements, got ${data.length}`);
+  let t = new Tensor(native.fromBuffer(data, scalarTypeCode(native_dtype), dims, options.device));
+  if (options.dtype && options.dtype !== native_dtype) t = t.to(options.dtype);
+  return finish(t, options);
+}
+
+/** A tensor from a RawTensor record (bytes copied). */
+export function fromRaw(raw: RawTensor, options: { device?: Device } = {}): Tensor {
+  return new Tensor(native.fromBuffer(raw.data, scalarTypeCode(raw.dtype), raw.shape, options.device));
+}
+
+/** A tensor from nested JS arrays of numbers or booleans; floats become float32 unless `dtype` says otherwise. */
+export function tensor(values: unknown, options: CreateOptions = {}): Tensor {
+  const shape: number[] = [];
+  let probe: unknown = values;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  const flat = (Array.isArray(values) ? (values as unknown[]).flat(Infinity) : [values]) as (number | boolean)[];
+  if (flat.length !== numelOf(shape)) throw new RangeError(`tensor(): ragged nested array (shape [${shape}] vs ${flat.length} values)`);
+  const dtype = options.dtype ?? (typeof flat[0] === 'boolean' ? 'bool' : 'float32');
+  let data: TypedArray;
+  if (dtype === 'int64') data = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v))));
+  else if (dtype === 'bool' || dtype === 'uint8') data = Uint8Array.from(flat, Number);
+  else if (dtype === 'int32') data = Int32Array.from(flat, Number);
+  else if (dtype === 'float64') data = Float64Array.from(flat, Number);
+  else data = Float32Array.from(flat, Number);
+  const base = new Tensor(native.fromBuffer(data, scalarTypeCode(dtype === 'bool' ? 'uint8' : dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype), shape, options.device));
+  const t = dtype === 'bool' || dtype === 'float16' || dtype === 'bfloat16' ? base.to(dtype) : base;
+  return finish(t, options);
+}
+
+export function empty(shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.empty(shape, dtypeCode(options), undefined, options.device)), options);
+}
+export function zeros(shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.zeros(shape, dtypeCode(options), undefined, options.device)), options);
+}
+export function ones(shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.ones(shape, dtypeCode(options), undefined, options.device)), options);
+}
+export function full(shape: number[], value: number, options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.full(shape, value, dtypeCode(options), undefined, options.device)), options);
+}
+export function eye(n: number, options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.eye(n, dtypeCode(options), undefined, options.device)), options);
+}
+/** Values from `start` (inclusive) to `end` (exclusive); integer arguments give int64 unless `dtype` says otherwise. */
+export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
+  return finish(new Tensor(op.arange(start, end, step, dtypeCode(options, integral ? 'int64' : 'float32'), undefined, options.device)), options);
+}
+export function linspace(start: number, end: number, steps: number, options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.linspace(start, end, steps, dtypeCode(options), undefined, options.device)), options);
+}
+export function rand(shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.rand(shape, dtypeCode(options), undefined, options.device)), options);
+}
+export function randn(shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.randn(shape, dtypeCode(options), undefined, options.device)), options);
+}
+/** Integers in [low, high). */
+export function randint(low: number, high: number, shape: number[], options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.randint(low, high, shape, dtypeCode(options, 'int64'), undefined, options.device)), options);
+}
+export function randperm(n: number, options: CreateOptions = {}): Tensor {
+  return finish(new Tensor(op.randperm(n, dtypeCode(options, 'int64'), undefined, options.device)), options);
+}
+
+/** Seeds libtorch's default generators (CPU and CUDA). */
+export function manualSeed(seed: number): void {
+  native.manualSeed(seed);
+}
