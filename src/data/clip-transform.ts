@@ -1,0 +1,199 @@
+/**
+ * The original's spatial transforms for a clip (utils/Augmentation.py `get_augmentation`, test.py's
+ * `--test_crops`), from decoded frames to a normalised `[views * frames, 3, S, S]` Float32Array.
+ * Every frame of a clip shares one set of random choices, drawn in the original's order:
+ *
+ * train: `GroupScale(scale_size)` (bicubic) -> `GroupRandomSizedCrop(input_size)` (bilinear) ->
+ *   `GroupRandomHorizontalFlip` (Something-Something: the `_sth` variant, which flips and swaps the
+ *   left/right labels) -> `GroupRandomGrayscale(p=0.2)` (p=0 for Something-Something) -> normalise.
+ * val/test: `GroupScale(scale_size)` (bicubic) -> 1 / 3 / 5 / 10 crops -> normalise; views are
+ *   crop-major: view v holds frames `[v * N, (v + 1) * N)` of the input list (N = clips x T).
+ */
+import {
+  isSomethingSomething, resizedSize, sampleSizedCrop, scaleTarget, testCropViews,
+  type CropView, type Stage, type UniformSource,
+} from './crop-geometry.ts';
+import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
+import { resizeWindow, type ResampleFilter } from './pil-resample.ts';
+import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+
+export interface ClipTransformOptions {
+  /** `data.input_size`: the crop side S. */
+  inputSize: number;
+  /** `data.dataset`: 'something' in it selects the Something-Something variants. */
+  dataset?: string;
+  /** Defaults to CLIP's mean and std. */
+  normalization?: Normalization;
+}
+
+/** A clip ready to become a tensor: `data` is row-major `shape` = [views * frames, 3, S, S]. */
+export interface ClipArray {
+  data: Float32Array;
+  shape: [number, number, number, number];
+  views: number;
+  framesPerView: number;
+}
+
+/** `GroupRandomHorizontalFlip_sth.target_transform`: classes that swap when a clip is mirrored. */
+export const SOMETHING_FLIP_LABELS: ReadonlyMap<number, number> = new Map([
+  [86, 87], [87, 86], [93, 94], [94, 93], [166, 167], [167, 166],
+]);
+
+export interface TrainAugmentation {
+  /** Crop of the scaled frames; null when `GroupRandomSizedCrop` used its fallback. */
+  crop: Rect | null;
+  flipped: boolean;
+  grayscale: boolean;
+}
+
+export interface TrainTransformResult {
+  clip: ClipArray;
+  /** The label after the flip (changed only by Something-Something's left/right swap). */
+  label: number;
+  augmentation: TrainAugmentation;
+}
+
+function checkFrames(frames: readonly RgbImage[], what: string): void {
+  if (frames.length === 0) throw new Error(`${what}: expected at least one frame, got none`);
+}
+
+function checkInputSize(inputSize: number): void {
+  if (!Number.isInteger(inputSize) || inputSize <= 0) throw new Error(`input_size ${inputSize}: expected a positive integer`);
+}
+
+function intersect(rect: Rect, width: number, height: number): Rect | null {
+  const x0 = Math.max(rect.x, 0), y0 = Math.max(rect.y, 0);
+  const x1 = Math.min(rect.x + rect.width, width), y1 = Math.min(rect.y + rect.height, height);
+  return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
+}
+
+/**
+ * PIL's `frame.resize(scaled, filter).crop(rect)` as an image plus the rect in its coordinates:
+ * only pixels inside the resized frame are computed; the rest of `rect` is black padding.
+ */
+function resizedRegion(frame: RgbImage, scaled: { width: number; height: number }, filter: ResampleFilter, rect: Rect): { image: RgbImage; region: Rect } {
+  const inside = intersect(rect, scaled.width, scaled.height);
+  if (!inside) return { image: makeRgbImage(rect.width, rect.height), region: { x: 0, y: 0, width: rect.width, height: rect.height } };
+  const image = resizeWindow(frame, scaled.width, scaled.height, filter, undefined, inside);
+  return { image, region: { x: rect.x - inside.x, y: rect.y - inside.y, width: rect.width, height: rect.height } };
+}
+
+/** The region as its own image, black where it leaves `image` (what PIL's crop returns). */
+function materialize(image: RgbImage, region: Rect): RgbImage {
+  if (region.x === 0 && region.y === 0 && region.width === image.width && region.height === image.height) return image;
+  const out = makeRgbImage(region.width, region.height);
+  const inside = intersect(region, image.width, image.height);
+  if (inside) {
+    for (let y = inside.y; y < inside.y + inside.height; y++) {
+      const from = (y * image.width + inside.x) * 3;
+      out.data.set(image.data.subarray(from, from + inside.width * 3), ((y - region.y) * region.width + (inside.x - region.x)) * 3);
+    }
+  }
+  return out;
+}
+
+function allocateClip(views: number, framesPerView: number, size: number): ClipArray {
+  return {
+    data: new Float32Array(views * framesPerView * 3 * size * size),
+    shape: [views * framesPerView, 3, size, size],
+    views,
+    framesPerView,
+  };
+}
+
+/** The training transform of one clip; `rng` supplies every random choice (seeded `Rng`). */
+export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource): TrainTransformResult {
+  checkFrames(frames, 'train transform');
+  const size = options.inputSize;
+  checkInputSize(size);
+  const dataset = options.dataset ?? '';
+  const something = isSomethingSomething(dataset);
+  const target = scaleTarget(dataset, size, 'train');
+  const table = normalizationTable(options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD });
+  const firstScaled = resizedSize(frames[0]!.width, frames[0]!.height, target);
+
+  // Random choices, in the original's order: crop search, (fallback crop), flip, grayscale.
+  const sized = sampleSizedCrop(rng, firstScaled.width, firstScaled.height);
+  let fallbackCrop: Rect | null = null;
+  if (!sized.found) {
+    const rescaled = resizedSize(firstScaled.width, firstScaled.height, { kind: 'short-side', size });
+    const x = rng.intInclusive(0, rescaled.width - size);
+    const y = rng.intInclusive(0, rescaled.height - size);
+    fallbackCrop = { x, y, width: size, height: size };
+  }
+  const flipped = rng.nextFloat() < 0.5;
+  const grayscale = rng.nextFloat() < (something ? 0 : 0.2);
+
+  const clip = allocateClip(1, frames.length, size);
+  const frameValues = 3 * size * size;
+  const whole: Rect = { x: 0, y: 0, width: size, height: size };
+  frames.forEach((frame, i) => {
+    const scaled = resizedSize(frame.width, frame.height, target);
+    let cropped: RgbImage;
+    if (sized.found) {
+      const { image, region } = resizedRegion(frame, scaled, 'bicubic', sized.rect);
+      cropped = resizeWindow(materialize(image, region), size, size, 'bilinear');
+    } else {
+      // GroupScale(input_size, bilinear) of the scaled frame, then GroupRandomCrop(input_size).
+      const full = resizeWindow(frame, scaled.width, scaled.height, 'bicubic');
+      const rescaled = resizedSize(scaled.width, scaled.height, { kind: 'short-side', size });
+      const { image, region } = resizedRegion(full, rescaled, 'bilinear', fallbackCrop!);
+      cropped = materialize(image, region);
+    }
+    writeNormalizedFrame(clip.data, i * frameValues, cropped, whole, table, flipped, grayscale);
+  });
+
+  const newLabel = something && flipped ? SOMETHING_FLIP_LABELS.get(label) ?? label : label;
+  return { clip, label: newLabel, augmentation: { crop: sized.found ? sized.rect : null, flipped, grayscale } };
+}
+
+export interface TestTransformOptions extends ClipTransformOptions {
+  /** test.py `--test_crops`: 1, 3, 5 or 10; validation during training uses 1. */
+  testCrops?: number;
+  /** 'val' (Augmentation.py) or 'test' (test.py); they differ only in Something-Something's scale. */
+  stage?: Exclude<Stage, 'train'>;
+}
+
+/** The views a test transform of frames of this size makes (for callers that lay out batches). */
+export function testViewsFor(frame: { width: number; height: number }, options: TestTransformOptions): CropView[] {
+  const target = scaleTarget(options.dataset ?? '', options.inputSize, options.stage ?? 'test');
+  const scaled = resizedSize(frame.width, frame.height, target);
+  return testCropViews(options.testCrops ?? 1, scaled.width, scaled.height, options.inputSize);
+}
+
+/**
+ * The validation / test transform: `frames` is the sampled list (all clips, clip-major); the result
+ * holds `views = testCrops` blocks of `frames.length` frames.
+ */
+export function testTransform(frames: readonly RgbImage[], options: TestTransformOptions): ClipArray {
+  checkFrames(frames, 'test transform');
+  const size = options.inputSize;
+  checkInputSize(size);
+  const target = scaleTarget(options.dataset ?? '', size, options.stage ?? 'test');
+  const table = normalizationTable(options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD });
+  // The original computes the crop offsets from the first frame's size and applies them to all.
+  const views = testViewsFor(frames[0]!, options);
+  const cover = views.reduce((acc, v) => {
+    const x0 = Math.min(acc.x, v.rect.x), y0 = Math.min(acc.y, v.rect.y);
+    const x1 = Math.max(acc.x + acc.width, v.rect.x + v.rect.width), y1 = Math.max(acc.y + acc.height, v.rect.y + v.rect.height);
+    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  }, views[0]!.rect);
+
+  const clip = allocateClip(views.length, frames.length, size);
+  const frameValues = 3 * size * size;
+  frames.forEach((frame, i) => {
+    const scaled = resizedSize(frame.width, frame.height, target);
+    // One resize of the part every view needs, then each view is a region of it.
+    const { image, region: coverRegion } = resizedRegion(frame, scaled, 'bicubic', cover);
+    views.forEach((view, v) => {
+      const region: Rect = {
+        x: coverRegion.x + (view.rect.x - cover.x),
+        y: coverRegion.y + (view.rect.y - cover.y),
+        width: size,
+        height: size,
+      };
+      writeNormalizedFrame(clip.data, (v * frames.length + i) * frameValues, image, region, table, view.flip, false);
+    });
+  });
+  return clip;
+}

@@ -1,0 +1,153 @@
+/**
+ * A minimal WebAssembly binary writer: just enough to express the SIMD resampling kernels in
+ * `simd-resample.ts` without a toolchain (no emscripten or wat2wasm on the build machines).
+ * Functions take i32 parameters and return nothing; locals are i32 or v128.
+ */
+
+export type ValueType = 'i32' | 'v128';
+const VALUE_TYPE_CODE: Record<ValueType, number> = { i32: 0x7f, v128: 0x7b };
+
+export function unsignedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value >>> 0;
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (v !== 0);
+  return out;
+}
+
+export function signedLeb(value: number): number[] {
+  const out: number[] = [];
+  let v = value | 0;
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    const done = (v === 0 && (byte & 0x40) === 0) || (v === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+function encodeName(name: string): number[] {
+  const bytes = [...new TextEncoder().encode(name)];
+  return [...unsignedLeb(bytes.length), ...bytes];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...unsignedLeb(body.length), ...body];
+}
+
+function vector(items: number[][]): number[] {
+  return [...unsignedLeb(items.length), ...items.flat()];
+}
+
+/** Builds one function body; locals are numbered after the parameters in declaration order. */
+export class FunctionBuilder {
+  readonly code: number[] = [];
+  private readonly locals: ValueType[] = [];
+
+  constructor(readonly name: string, readonly paramCount: number) {}
+
+  /** Declares a local and returns its index. */
+  local(type: ValueType): number {
+    this.locals.push(type);
+    return this.paramCount + this.locals.length - 1;
+  }
+
+  private emit(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+
+  private simd(opcode: number, ...immediates: number[]): this {
+    return this.emit(0xfd, ...unsignedLeb(opcode), ...immediates);
+  }
+
+  get(index: number): this { return this.emit(0x20, ...unsignedLeb(index)); }
+  set(index: number): this { return this.emit(0x21, ...unsignedLeb(index)); }
+  i32Const(value: number): this { return this.emit(0x41, ...signedLeb(value)); }
+  i32Add(): this { return this.emit(0x6a); }
+  i32Sub(): this { return this.emit(0x6b); }
+  i32Mul(): this { return this.emit(0x6c); }
+  i32GeS(): this { return this.emit(0x4e); }
+  /** `i32.load` with a byte offset; alignment hint 4 bytes. */
+  i32Load(offset = 0): this { return this.emit(0x28, 2, ...unsignedLeb(offset)); }
+
+  /** `block ... end` with `br_if 0` leaving it. */
+  block(body: () => void): this {
+    this.emit(0x02, 0x40);
+    body();
+    return this.emit(0x0b);
+  }
+
+  /** `loop ... end`; `br 0` inside continues it. */
+  loop(body: () => void): this {
+    this.emit(0x03, 0x40);
+    body();
+    return this.emit(0x0b);
+  }
+
+  br(depth: number): this { return this.emit(0x0c, ...unsignedLeb(depth)); }
+  brIf(depth: number): this { return this.emit(0x0d, ...unsignedLeb(depth)); }
+
+  /** `for (index = 0; index < limit; index++) body()`, where `limit` is a local. */
+  forRange(index: number, limit: number, body: () => void): this {
+    this.i32Const(0).set(index);
+    return this.block(() => {
+      this.loop(() => {
+        this.get(index).get(limit).i32GeS().brIf(1);
+        body();
+        this.get(index).i32Const(1).i32Add().set(index).br(0);
+      });
+    });
+  }
+
+  // SIMD (opcode numbers from the WebAssembly fixed-width SIMD proposal, now standard).
+  v128Load32Zero(): this { return this.simd(0x5c, 0, 0); }
+  v128Load8x8U(): this { return this.simd(0x02, 0, 0); }
+  v128Store32Lane(lane: number): this { return this.simd(0x5a, 0, 0, lane); }
+  v128Store64Lane(lane: number): this { return this.simd(0x5b, 0, 0, lane); }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i16x8ExtendLowU8(): this { return this.simd(0x89); }
+  i32x4ExtendLowU16(): this { return this.simd(0xa9); }
+  i32x4ExtendHighU16(): this { return this.simd(0xaa); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Mul(): this { return this.simd(0xb5); }
+  i32x4MinS(): this { return this.simd(0xb6); }
+  i32x4MaxS(): this { return this.simd(0xb8); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i16x8NarrowI32x4S(): this { return this.simd(0x85); }
+  i8x16NarrowI16x8U(): this { return this.simd(0x66); }
+
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (let i = 0; i < this.locals.length;) {
+      let j = i;
+      while (j < this.locals.length && this.locals[j] === this.locals[i]) j++;
+      groups.push([...unsignedLeb(j - i), VALUE_TYPE_CODE[this.locals[i]]]);
+      i = j;
+    }
+    const body = [...vector(groups), ...this.code, 0x0b];
+    return [...unsignedLeb(body.length), ...body];
+  }
+}
+
+/** A module exporting `memory` (growable, starting at `memoryPages` 64 KiB pages) and the functions. */
+export function assembleModule(functions: FunctionBuilder[], memoryPages: number): Uint8Array {
+  const types = functions.map((f) => [0x60, ...vector(Array.from({ length: f.paramCount }, () => [VALUE_TYPE_CODE.i32])), 0x00]);
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vector(types)),
+    ...section(3, vector(functions.map((_, i) => unsignedLeb(i)))),
+    ...section(5, vector([[0x00, ...unsignedLeb(memoryPages)]])),
+    ...section(7, vector([
+      [...encodeName('memory'), 0x02, 0x00],
+      ...functions.map((f, i) => [...encodeName(f.name), 0x00, ...unsignedLeb(i)]),
+    ])),
+    ...section(10, vector(functions.map((f) => f.encode()))),
+  ];
+  return Uint8Array.from(bytes);
+}
