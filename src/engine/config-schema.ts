@@ -103,8 +103,8 @@ export interface FieldSpec {
   default: unknown;
   /** Commands that read the key and fail without it. */
   requiredFor?: readonly ConfigPurpose[];
-  /** Required only when another setting asks for it. */
-  requiredWhen?: { test: (config: BikeConfig) => boolean; because: string };
+  /** Required by these commands only when another setting asks for it. */
+  requiredWhen?: { purposes: readonly ConfigPurpose[]; test: (config: BikeConfig) => boolean; because: string };
   /** Present in the shipped configs, read by no original script. */
   unusedByOriginal?: boolean;
   doc: string;
@@ -132,7 +132,11 @@ export const DATA_FIELDS = {
   batch_size: { kind: int(1), default: null, requiredFor: ALL, doc: 'videos per batch on each process' },
   workers: { kind: int(0), default: null, requiredFor: ALL, doc: 'data-loading workers per process' },
   num_classes: { kind: int(1), default: null, unusedByOriginal: true, doc: 'number of classes (the original counts the label list instead)' },
-  image_tmpl: { kind: str, default: null, requiredFor: ALL, doc: 'frame file name template, Python format syntax, e.g. img_{:05d}.jpg' },
+  image_tmpl: {
+    kind: str, default: null,
+    requiredWhen: { purposes: ALL, test: (c) => c.data.modality === 'RGB', because: 'data.modality is RGB (frames are read from image files)' },
+    doc: 'frame file name template, Python format syntax, e.g. img_{:05d}.jpg',
+  },
   train_root: { kind: str, default: null, requiredFor: TRAINING, doc: 'root folder of the training videos' },
   train_list: { kind: str, default: null, requiredFor: TRAINING, doc: 'training annotation list' },
   val_root: { kind: str, default: null, requiredFor: ALL, doc: 'root folder of the validation/test videos' },
@@ -175,17 +179,17 @@ export const SOLVER_FIELDS = {
   lr_warmup_step: { kind: num(0), default: null, requiredFor: TRAINING, doc: 'warm-up length in epochs' },
   lr_decay_step: {
     kind: { type: 'int-or-int-list', min: 1 }, default: null,
-    requiredWhen: { test: (c) => c.solver.type === 'multistep', because: 'solver.type is multistep' },
+    requiredWhen: { purposes: TRAINING, test: (c) => c.solver.type === 'multistep', because: 'solver.type is multistep' },
     doc: 'multistep schedule: decay every N epochs, or at the listed epochs',
   },
   momentum: {
     kind: num(0), default: null,
-    requiredWhen: { test: (c) => c.solver.optim === 'sgd', because: 'solver.optim is sgd' },
+    requiredWhen: { purposes: TRAINING, test: (c) => c.solver.optim === 'sgd', because: 'solver.optim is sgd' },
     doc: 'SGD momentum',
   },
   weight_decay: {
     kind: num(0), default: null,
-    requiredWhen: { test: (c) => c.solver.optim === 'sgd' || c.solver.optim === 'adamw', because: 'solver.optim is sgd or adamw' },
+    requiredWhen: { purposes: TRAINING, test: (c) => c.solver.optim === 'sgd' || c.solver.optim === 'adamw', because: 'solver.optim is sgd or adamw' },
     doc: 'weight decay (adam always uses 0.2)',
   },
   loss_type: { kind: oneOf('NCE', 'DS'), default: null, requiredFor: TRAINING, doc: 'NCE (KL to the label-match matrix) or DS (dual softmax)' },

@@ -110,6 +110,8 @@ test('--set overrides: YAML scalars, lists and mappings, applied after the file'
   assert.equal(c.resume, null);
   assert.equal(c.data.shot, 2);
   assert.deepEqual(parseOverride('data.image_tmpl=img_{:05d}.jpg'), { key: 'data.image_tmpl', value: 'img_{:05d}.jpg' });
+  assert.deepEqual(parseOverride('data.image_tmpl={}-{:06d}.jpg'), { key: 'data.image_tmpl', value: '{}-{:06d}.jpg' }); // not YAML: kept as text
+  assert.throws(() => parseOverride('data.num_segments={}-{'), /not valid YAML/);
 });
 
 test('bad --set arguments are refused, naming the argument and the key', () => {
@@ -164,6 +166,10 @@ test('settings required by another setting; requireSetting names the key', () =>
   const text = `${MINIMAL}solver:\n  optim: sgd\n  type: multistep\n`;
   const keys = issuesOf(() => parseConfig(text, 'sgd.yaml', { purpose: 'train' })).map((i) => i.key);
   for (const key of ['solver.momentum', 'solver.weight_decay', 'solver.lr_decay_step']) assert.ok(keys.includes(key), `${key} in ${keys}`);
+  const rgb = issuesOf(() => parseConfig('data:\n  modality: RGB\n', 'rgb.yaml', { purpose: 'test' }));
+  assert.match(rgb.find((i) => i.key === 'data.image_tmpl')!.message, /required because data\.modality is RGB/);
+  const video = issuesOf(() => parseConfig('data:\n  modality: video\n', 'video.yaml', { purpose: 'test' }));
+  assert.equal(video.find((i) => i.key === 'data.image_tmpl'), undefined, 'decoded videos need no frame template');
   const c = parseConfig(text, 'sgd.yaml');
   assert.equal(requireSetting(c.data.num_segments, 'data.num_segments', 'training'), 8);
   assert.throws(() => requireSetting(c.solver.lr, 'solver.lr', 'training'), /solver\.lr: required for training but not set/);

@@ -137,7 +137,10 @@ export function defaultConfig(): BikeConfig {
   };
 }
 
-/** Splits `key.path=value` and reads the value as YAML (empty = null). */
+/**
+ * Splits `key.path=value` and reads the value as YAML (empty = null). For a text setting, a value
+ * that is not valid YAML is taken as it is, so `data.image_tmpl={}-{:06d}.jpg` needs no quoting.
+ */
 export function parseOverride(spec: string): { key: string; value: unknown } {
   const eq = spec.indexOf('=');
   if (eq <= 0) throw new ConfigError([{ source: `--set ${spec}`, key: '', message: 'expected key.path=value (for example solver.lr=1.e-5)' }]);
@@ -145,6 +148,7 @@ export function parseOverride(spec: string): { key: string; value: unknown } {
   const text = spec.slice(eq + 1);
   if (text.trim() === '') return { key, value: null };
   const parsed = parseYaml(text);
+  if (parsed.problems.length > 0 && fieldSpecOf(key)?.kind.type === 'string') return { key, value: text };
   if (parsed.problems.length > 0) {
     throw new ConfigError([{ source: `--set ${spec}`, key, message: `the value is not valid YAML: ${parsed.problems[0]!.message}` }]);
   }
@@ -252,7 +256,7 @@ export function missingRequired(config: BikeConfig, purpose: ConfigPurpose, sour
     if (value !== null && value !== undefined) return;
     if (spec.requiredFor?.includes(purpose)) {
       issues.push({ source, key: path, message: `required for ${purpose} but absent or empty (${spec.doc})` });
-    } else if (spec.requiredWhen && (purpose === 'train' || purpose === 'train-attributes') && spec.requiredWhen.test(config)) {
+    } else if (spec.requiredWhen?.purposes.includes(purpose) && spec.requiredWhen.test(config)) {
       issues.push({ source, key: path, message: `required because ${spec.requiredWhen.because}, but absent or empty (${spec.doc})` });
     }
   };
