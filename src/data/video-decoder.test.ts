@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadVideoClip, probeVideo, readVideoFrames } from './video-decoder.ts';
+
+function hasFfmpeg(): boolean {
+  try {
+    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
+    execFileSync('ffprobe', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const skip = hasFfmpeg() ? false : 'ffmpeg/ffprobe not installed (scripts/setup.sh installs Debian\'s ffmpeg)';
+
+/**
+ * A 32x24, 25 fps test video whose red channel is 5 * frame number (lavfi + geq), encoded with the
+ * mpeg4 encoder that every FFmpeg build has. `extraArgs` e.g. moves the index to the front.
+ */
+function makeVideo(dir: string, name: string, seconds: number, extraArgs: string[] = []): string {
+  const file = path.join(dir, name);
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=black:s=32x24:r=25:d=${seconds},format=gbrp,geq=r='N*5':g='128':b='64'`,
+    '-c:v', 'mpeg4', '-q:v', '2', '-pix_fmt', 'yuv420p', ...extraArgs, file,
+  ]);
+  return file;
+}
+
+/** Frame number read back from the red channel (5 per frame; lossy coding moves it a level or two). */
+const frameNumberOf = (img: { data: Uint8Array }) => Math.round(img.data[(12 * 32 + 16) * 3]! / 5);
+
+test('mp4: frame count from the container, sampled frames in request order', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const file = makeVideo(dir, 'clip.mp4', 2);
+    const info = await probeVideo(file);
+    assert.deepEqual(info, { path: file, width: 32, height: 24, frameCount: 50, frameCountSource: 'container' });
+    const frames = await readVideoFrames(file, [10, 3, 10, 49, 0], info);
+    assert.deepEqual(frames.map(frameNumberOf), [10, 3, 10, 49, 0]);
+    assert.equal(frames[0], frames[2], 'a repeated frame is decoded once');
+    assert.equal(frames[0]!.data.length, 32 * 24 * 3);
+    // The original indexes decord with p - 1 (sampler indices carry index_bias 1).
+    const clip = await loadVideoClip(file, [1, 26, 50]);
+    assert.deepEqual(clip.frames.map(frameNumberOf), [0, 25, 49]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('mkv: no stored frame count, so packets are counted', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const file = makeVideo(dir, 'clip.mkv', 1);
+    const info = await probeVideo(file);
+    assert.equal(info.frameCount, 25);
+    assert.equal(info.frameCountSource, 'packet count');
+    assert.deepEqual((await readVideoFrames(file, [24, 7], info)).map(frameNumberOf), [24, 7]);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('truncated or unreadable videos are Errors naming the file', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    // Index at the end (ffmpeg's default): cutting the file loses it entirely.
+    const whole = readFileSync(makeVideo(dir, 'clip.mp4', 2));
+    const cut = path.join(dir, 'cut.mp4');
+    writeFileSync(cut, whole.subarray(0, whole.length >> 1));
+    await assert.rejects(loadVideoClip(cut, [1, 2]), (e: Error) => e.message.startsWith(`video ${cut}: cannot be read`));
+
+    // Index at the front: the container still says 50 frames, but the late ones are gone.
+    const front = readFileSync(makeVideo(dir, 'front.mp4', 2, ['-movflags', '+faststart']));
+    const cutFront = path.join(dir, 'cut-front.mp4');
+    writeFileSync(cutFront, front.subarray(0, Math.floor(front.length * 0.6)));
+    await assert.rejects(loadVideoClip(cutFront, [1, 20, 46]), (e: Error) =>
+      e.message.startsWith(`video ${cutFront}: cannot decode the sampled frames`) && /truncated or damaged/.test(e.message));
+
+    const missing = path.join(dir, 'missing.mp4');
+    await assert.rejects(probeVideo(missing), (e: Error) => e.message.startsWith(`video ${missing}: cannot be read`));
+    const notVideo = path.join(dir, 'text.mp4');
+    writeFileSync(notVideo, 'hello');
+    await assert.rejects(probeVideo(notVideo), (e: Error) => e.message.startsWith(`video ${notVideo}:`));
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('frame numbers outside the video are refused before decoding', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const file = makeVideo(dir, 'clip.mp4', 1);
+    await assert.rejects(readVideoFrames(file, [3, 25]), /frame 25 requested, expected 0\.\.24 \(25 frames by container\)/);
+    await assert.rejects(readVideoFrames(file, [-1]), /frame -1 requested/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});

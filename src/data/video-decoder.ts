@@ -1,0 +1,143 @@
+/**
+ * Frames of video files (mp4, webm, avi, mkv, ...) through the FFmpeg command-line tools (Debian's
+ * `ffmpeg` package), standing in for the original's decord `VideoReader`: the frame count comes from
+ * the container (ffprobe's `nb_frames`, else a packet count), and only the sampled frames are
+ * converted to RGB, selected by number with a `select` filter and read as raw rgb24 from a pipe;
+ * decoding stops after the last one needed. Like decord, no rotation metadata is applied.
+ */
+import { spawn } from 'node:child_process';
+import { makeRgbImage, type RgbImage } from './rgb-image.ts';
+
+export interface VideoInfo {
+  path: string;
+  width: number;
+  height: number;
+  /** Frames in the first video stream. */
+  frameCount: number;
+  /** Where `frameCount` came from. */
+  frameCountSource: 'container' | 'packet count';
+}
+
+export interface FfmpegOptions {
+  /** Defaults to `ffmpeg` / `ffprobe` on PATH. */
+  ffmpegPath?: string;
+  ffprobePath?: string;
+  /** Decoder threads per video; 1 suits one loader worker per core. */
+  threads?: number;
+}
+
+const STDERR_LIMIT = 4000;
+
+interface RunResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a tool, collecting stdout (into `into` when given) and the tail of stderr. */
+function run(tool: string, args: string[], what: string, into?: { buffer: Buffer; filled: number }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (!into) { chunks.push(chunk); return; }
+      const room = into.buffer.length - into.filled;
+      chunk.copy(into.buffer, into.filled, 0, Math.min(room, chunk.length));
+      into.filled += chunk.length; // counts overflow too, so a size mismatch is detected
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_LIMIT);
+    });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(new Error(error.code === 'ENOENT'
+        ? `${what}: ${tool} is not installed (install Debian's ffmpeg package)`
+        : `${what}: cannot run ${tool}: ${error.message}`));
+    });
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr: stderr.trim() }));
+  });
+}
+
+function parsePositiveInt(text: unknown): number | null {
+  if (typeof text !== 'string' && typeof text !== 'number') return null;
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
+
+/** Size and frame count of the first video stream; an unreadable file is an Error naming it. */
+export async function probeVideo(path: string, options: FfmpegOptions = {}): Promise<VideoInfo> {
+  const ffprobe = options.ffprobePath ?? 'ffprobe';
+  const what = `video ${path}`;
+  const probe = await run(ffprobe, [
+    '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,nb_frames', '-of', 'json', path,
+  ], what);
+  if (probe.code !== 0) throw new Error(`${what}: cannot be read (ffprobe: ${probe.stderr || `exit ${probe.code}`})`);
+  let stream: Record<string, unknown> | undefined;
+  try {
+    stream = (JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams?.[0];
+  } catch {
+    throw new Error(`${what}: ffprobe printed something that is not JSON`);
+  }
+  if (!stream) throw new Error(`${what}: has no video stream`);
+  const width = parsePositiveInt(stream.width);
+  const height = parsePositiveInt(stream.height);
+  if (!width || !height) throw new Error(`${what}: video stream has no valid size (width ${stream.width}, height ${stream.height})`);
+  const fromContainer = parsePositiveInt(stream.nb_frames);
+  if (fromContainer) return { path, width, height, frameCount: fromContainer, frameCountSource: 'container' };
+
+  // Containers such as webm and mkv do not store a frame count: count the stream's packets.
+  const count = await run(ffprobe, [
+    '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path,
+  ], what);
+  const packets = parsePositiveInt(count.stdout.toString('utf8').trim().split(/\s+/)[0]);
+  if (count.code !== 0 || !packets) {
+    throw new Error(`${what}: cannot count its frames (ffprobe: ${count.stderr || `printed "${count.stdout.toString('utf8').trim()}"`})`);
+  }
+  return { path, width, height, frameCount: packets, frameCountSource: 'packet count' };
+}
+
+/**
+ * Decodes the frames numbered `frames` (0-based, presentation order, repeats allowed) to RGB;
+ * result i is frame `frames[i]`. Missing or undecodable frames are an Error naming the file.
+ */
+export async function readVideoFrames(path: string, frames: readonly number[], info?: VideoInfo, options: FfmpegOptions = {}): Promise<RgbImage[]> {
+  const video = info ?? await probeVideo(path, options);
+  const what = `video ${path}`;
+  if (frames.length === 0) return [];
+  for (const n of frames) {
+    if (!Number.isInteger(n) || n < 0 || n >= video.frameCount) {
+      throw new Error(`${what}: frame ${n} requested, expected 0..${video.frameCount - 1} (${video.frameCount} frames by ${video.frameCountSource})`);
+    }
+  }
+  const wanted = [...new Set(frames)].sort((a, b) => a - b);
+  const frameBytes = video.width * video.height * 3;
+  const into = { buffer: Buffer.allocUnsafeSlow(wanted.length * frameBytes), filled: 0 };
+  // `\,` keeps the commas inside the expression from splitting the filter graph.
+  const select = `select=${wanted.map((n) => `eq(n\\,${n})`).join('+')}`;
+  const result = await run(options.ffmpegPath ?? 'ffmpeg', [
+    '-v', 'error', '-nostdin', '-noautorotate', '-threads', String(options.threads ?? 1),
+    '-i', path, '-map', '0:v:0', '-vf', select, '-vsync', '0', '-frames:v', String(wanted.length),
+    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+  ], what, into);
+  const decoded = Math.floor(into.filled / frameBytes);
+  if (result.code !== 0 || into.filled !== into.buffer.length) {
+    const detail = result.code !== 0 ? `ffmpeg exit ${result.code}` : `decoded ${decoded} of the ${wanted.length} frames needed (up to frame ${wanted.at(-1)})`;
+    throw new Error(
+      `${what}: cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
+      `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
+    );
+  }
+  const images = new Map(wanted.map((n, i) => [n, makeRgbImage(video.width, video.height, new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes))]));
+  return frames.map((n) => images.get(n)!);
+}
+
+/**
+ * The original's video path (`video_list[p - 1]` on a decord reader): sampler indices carry
+ * index_bias 1, so frame p is decoded frame p - 1; a negative result counts from the end, as
+ * decord's indexing does.
+ */
+export async function loadVideoClip(path: string, indices: readonly number[], options: FfmpegOptions = {}): Promise<{ frames: RgbImage[]; info: VideoInfo }> {
+  const info = await probeVideo(path, options);
+  const frames = indices.map((p) => (p - 1 < 0 ? p - 1 + info.frameCount : p - 1));
+  return { frames: await readVideoFrames(path, frames, info, options), info };
+}
