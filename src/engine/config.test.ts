@@ -149,6 +149,8 @@ test('network.arch: a model name, a weights file, or a mapping of CLIP hyper-par
   const bad = issuesOf(() => withArch(tiny.replace('embed_dim: 64', 'embed_dims: 64').replace('transformer_heads: 2', 'transformer_heads: 3')));
   const keys = bad.map((i) => i.key);
   assert.ok(keys.includes('network.arch.embed_dims'), keys.join());
+  const block = issuesOf(() => parseConfig('network:\n  arch:\n    embed_dim: 64\n    vision_layerz: 2\n', 'block.yaml'));
+  assert.equal(block.find((i) => i.key === 'network.arch.vision_layerz')?.line, 4);
   assert.match(bad.find((i) => i.key === 'network.arch.embed_dims')!.message, /did you mean network\.arch\.embed_dim\?/);
   assert.match(bad.find((i) => i.key === 'network.arch')!.message, /embed_dim missing/);
   assert.match(issuesOf(() => withArch('[1, 2]'))[0]!.message, /expected a CLIP model name, a weights file path or a mapping/);

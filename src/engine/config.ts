@@ -201,6 +201,7 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
       raw[parts[0]!] = override.value;
     } else {
       const sectionValue = raw[parts[0]!];
+      if (sectionValue !== null && sectionValue !== undefined && !isMapping(sectionValue)) continue; // the section itself is reported below
       const section = isMapping(sectionValue) ? sectionValue : {};
       section[parts[1]!] = override.value;
       raw[parts[0]!] = section;
@@ -214,7 +215,10 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
     if (value === null || value === undefined) return; // empty reads as absent, as in the original's DotMap
     const checked = checkValue(spec, value, path, fileExists);
     if ('archProblems' in checked) {
-      for (const p of checked.archProblems) issues.push({ ...originOf(path), key: p.key, message: p.message });
+      for (const p of checked.archProblems) {
+        const origin = origins.get(path) ?? { source, line: parsed.lines.get(p.key) ?? parsed.lines.get(path) };
+        issues.push({ ...origin, key: p.key, message: p.message });
+      }
     } else if (checked.problem !== undefined) {
       issues.push({ ...originOf(path), key: path, message: checked.problem });
     } else {
