@@ -243,15 +243,29 @@ export function tensor(values: unknown, options: CreateOptions = {}): Tensor {
   }
   const flat = (Array.isArray(values) ? (values as unknown[]).flat(Infinity) : [values]) as (number | boolean)[];
   if (flat.length !== numelOf(shape)) throw new RangeError(`tensor(): ragged nested array (shape [${shape}] vs ${flat.length} values)`);
+  flat.forEach((v, i) => {
+    if (typeof v !== 'number' && typeof v !== 'boolean') throw new TypeError(`tensor(): element ${i} is ${typeof v} (${String(v).slice(0, 20)}), expected a number or boolean`);
+  });
   const dtype = options.dtype ?? (typeof flat[0] === 'boolean' ? 'bool' : 'float32');
+  scalarTypeCode(dtype); // rejects an unknown dtype name before any allocation
+  // float16/bfloat16/bool have no JS typed array: build float32/uint8 and let libtorch cast.
+  const carrier: DType = dtype === 'bool' ? 'uint8' : dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
   let data: TypedArray;
-  if (dtype === 'int64') data = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v))));
-  else if (dtype === 'bool' || dtype === 'uint8') data = Uint8Array.from(flat, Number);
-  else if (dtype === 'int32') data = Int32Array.from(flat, Number);
-  else if (dtype === 'float64') data = Float64Array.from(flat, Number);
-  else data = Float32Array.from(flat, Number);
-  const base = new Tensor(native.fromBuffer(data, scalarTypeCode(dtype === 'bool' ? 'uint8' : dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype), shape, options.device));
-  const t = dtype === 'bool' || dtype === 'float16' || dtype === 'bfloat16' ? base.to(dtype) : base;
+  switch (carrier) {
+    case 'int64': data = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v)))); break;
+    case 'int32': data = Int32Array.from(flat, Number); break;
+    case 'int16': data = Int16Array.from(flat, Number); break;
+    case 'int8': data = Int8Array.from(flat, Number); break;
+    case 'uint8': data = Uint8Array.from(flat, Number); break;
+    case 'float64': data = Float64Array.from(flat, Number); break;
+    default: data = Float32Array.from(flat, Number);
+  }
+  const base = new Tensor(native.fromBuffer(data, scalarTypeCode(carrier), shape, options.device));
+  let t = base;
+  if (carrier !== dtype) {
+    t = base.to(dtype);
+    base.dispose();
+  }
   return finish(t, options);
 }
 
