@@ -5,23 +5,48 @@
 import { Tensor } from './tensor.ts';
 import { aten, atenInPlace } from './ops.ts';
 import { scalarTypeCode, type DType } from './dtype.ts';
+import type { Handle } from './native.ts';
 
 type Operand = Tensor | number;
 const wrap = (h: any): Tensor => new Tensor(h);
+
+function describeArgument(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `${typeof value} ${String(value).slice(0, 20)}`;
+}
+/** The handle of a tensor argument, or a TypeError naming the operation and argument. */
+function handleOf(value: unknown, op: string, arg: string): Handle {
+  if (!(value instanceof Tensor)) throw new TypeError(`${op}: ${arg} must be a Tensor, got ${describeArgument(value)}`);
+  return value.handle;
+}
+function tensorList(values: unknown, op: string): Handle[] {
+  if (!Array.isArray(values)) throw new TypeError(`${op}: expected an array of tensors, got ${describeArgument(values)}`);
+  return values.map((t, i) => handleOf(t, op, `tensors[${i}]`));
+}
+function scalarOrHandle(value: unknown, op: string, arg: string): number | boolean | Handle {
+  return typeof value === 'number' || typeof value === 'boolean' ? value : handleOf(value, op, arg);
+}
 const wrapAll = (hs: any[]): Tensor[] => hs.map(wrap);
 
 /** Picks the Tensor or Scalar overload of a binary operator. */
 function binary(tensorOp: string, scalarOp: string) {
   const t = aten(tensorOp);
   const s = aten(scalarOp);
-  return (self: Tensor, other: Operand) => wrap(typeof other === 'number' ? s(self.handle, other) : t(self.handle, other.handle));
+  const name = tensorOp.slice(0, tensorOp.indexOf('.'));
+  return (self: Tensor, other: Operand) => {
+    const arg = scalarOrHandle(other, name, 'other');
+    return wrap(typeof arg === 'number' || typeof arg === 'boolean' ? s(self.handle, arg) : t(self.handle, arg));
+  };
 }
 function binaryInPlace(tensorOp: string, scalarOp: string) {
   const t = atenInPlace(tensorOp);
   const s = atenInPlace(scalarOp);
+  const name = tensorOp.slice(0, tensorOp.indexOf('.'));
   return (self: Tensor, other: Operand) => {
-    if (typeof other === 'number') s(self.handle, other);
-    else t(self.handle, other.handle);
+    const arg = scalarOrHandle(other, name, 'other');
+    if (typeof arg === 'number' || typeof arg === 'boolean') s(self.handle, arg);
+    else t(self.handle, arg);
     return self;
   };
 }
@@ -241,7 +266,7 @@ for (const name of unaryNames) {
 
 P.add = function (other, alpha) {
   if (alpha === undefined || typeof other === 'number') return ops.add(this, typeof other === 'number' && alpha !== undefined ? other * alpha : other);
-  return wrap(aten('add.Tensor')(this.handle, other.handle, alpha));
+  return wrap(aten('add.Tensor')(this.handle, handleOf(other, 'add', 'other'), alpha));
 };
 P.sub = function (other) { return ops.sub(this, other); };
 P.rsub = function (value) { return wrap(ops.rsub(this.handle, value)); };
@@ -249,8 +274,8 @@ P.mul = function (other) { return ops.mul(this, other); };
 P.div = function (other) { return ops.div(this, other); };
 P.pow = function (exponent) { return ops.pow(this, exponent); };
 P.clamp = function (min, max) { return wrap(ops.clamp(this.handle, min ?? null, max ?? null)); };
-P.maximum = function (other) { return wrap(ops.maximum(this.handle, other.handle)); };
-P.minimum = function (other) { return wrap(ops.minimum(this.handle, other.handle)); };
+P.maximum = function (other) { return wrap(ops.maximum(this.handle, handleOf(other, 'maximum', 'other'))); };
+P.minimum = function (other) { return wrap(ops.minimum(this.handle, handleOf(other, 'minimum', 'other'))); };
 P.eq = function (other) { return ops.eq(this, other); };
 P.ne = function (other) { return ops.ne(this, other); };
 P.gt = function (other) { return ops.gt(this, other); };
@@ -258,14 +283,14 @@ P.ge = function (other) { return ops.ge(this, other); };
 P.lt = function (other) { return ops.lt(this, other); };
 P.le = function (other) { return ops.le(this, other); };
 P.logicalNot = function () { return wrap(ops.logicalNot(this.handle)); };
-P.logicalAnd = function (other) { return wrap(ops.logicalAnd(this.handle, other.handle)); };
-P.logicalOr = function (other) { return wrap(ops.logicalOr(this.handle, other.handle)); };
+P.logicalAnd = function (other) { return wrap(ops.logicalAnd(this.handle, handleOf(other, 'logicalAnd', 'other'))); };
+P.logicalOr = function (other) { return wrap(ops.logicalOr(this.handle, handleOf(other, 'logicalOr', 'other'))); };
 P.isfinite = function () { return wrap(ops.isfinite(this.handle)); };
 P.all = function () { return wrap(ops.all(this.handle)); };
 P.any = function () { return wrap(ops.any(this.handle)); };
-P.matmul = function (other) { return wrap(ops.matmul(this.handle, other.handle)); };
-P.mm = function (other) { return wrap(ops.mm(this.handle, other.handle)); };
-P.bmm = function (other) { return wrap(ops.bmm(this.handle, other.handle)); };
+P.matmul = function (other) { return wrap(ops.matmul(this.handle, handleOf(other, 'matmul', 'other'))); };
+P.mm = function (other) { return wrap(ops.mm(this.handle, handleOf(other, 'mm', 'other'))); };
+P.bmm = function (other) { return wrap(ops.bmm(this.handle, handleOf(other, 'bmm', 'other'))); };
 P.sum = function (dim, keepdim = false, dtype) {
   const code = dtype === undefined ? undefined : scalarTypeCode(dtype);
   if (dim === undefined) return wrap(ops.sum(this.handle, code));
@@ -303,14 +328,14 @@ P.sort = function (dim = -1, descending = false) {
 P.argsort = function (dim = -1, descending = false) { return wrap(ops.argsort(this.handle, dim, descending)); };
 P.cumsum = function (dim) { return wrap(ops.cumsum(this.handle, dim)); };
 P.norm = function (p = 2, dim, keepdim = false) { return wrap(ops.norm(this.handle, p, dim === undefined ? [] : dims(dim), keepdim)); };
-P.where = function (condition, other) { return wrap(ops.where(condition.handle, this.handle, other.handle)); };
+P.where = function (condition, other) { return wrap(ops.where(handleOf(condition, 'where', 'condition'), this.handle, handleOf(other, 'where', 'other'))); };
 P.view = function (...shape) { return wrap(ops.view(this.handle, shapeArgs(shape))); };
 P.reshape = function (...shape) { return wrap(ops.reshape(this.handle, shapeArgs(shape))); };
 P.permute = function (...order) { return wrap(ops.permute(this.handle, shapeArgs(order))); };
 P.transpose = function (dim0, dim1) { return wrap(ops.transpose(this.handle, dim0, dim1)); };
 P.t = function () { return wrap(ops.transpose(this.handle, 0, 1)); };
 P.expand = function (...shape) { return wrap(ops.expand(this.handle, shapeArgs(shape))); };
-P.expandAs = function (other) { return wrap(ops.expandAs(this.handle, other.handle)); };
+P.expandAs = function (other) { return wrap(ops.expandAs(this.handle, handleOf(other, 'expandAs', 'other'))); };
 P.repeat = function (...repeats) { return wrap(ops.repeat(this.handle, shapeArgs(repeats))); };
 P.repeatInterleave = function (repeats, dim) { return wrap(ops.repeatInterleave(this.handle, repeats, dim ?? null)); };
 P.squeeze = function (dim) { return wrap(dim === undefined ? ops.squeeze(this.handle) : ops.squeezeDim(this.handle, dim)); };
@@ -326,13 +351,14 @@ P.chunk = function (chunks, dim = 0) { return wrapAll(ops.chunk(this.handle, chu
 P.unbind = function (dim = 0) { return wrapAll(ops.unbind(this.handle, dim)); };
 P.flip = function (...order) { return wrap(ops.flip(this.handle, shapeArgs(order))); };
 P.roll = function (shifts, rollDims) { return wrap(ops.roll(this.handle, dims(shifts), dims(rollDims))); };
-P.indexSelect = function (dim, index) { return wrap(ops.indexSelect(this.handle, dim, index.handle)); };
-P.gather = function (dim, index) { return wrap(ops.gather(this.handle, dim, index.handle)); };
-P.scatter = function (dim, index, src) { return wrap(ops.scatter(this.handle, dim, index.handle, src.handle)); };
-P.index = function (indices) { return wrap(ops.index(this.handle, indices.map((i) => (i === null ? null : i.handle)))); };
-P.maskedSelect = function (mask) { return wrap(ops.maskedSelect(this.handle, mask.handle)); };
+P.indexSelect = function (dim, index) { return wrap(ops.indexSelect(this.handle, dim, handleOf(index, 'indexSelect', 'index'))); };
+P.gather = function (dim, index) { return wrap(ops.gather(this.handle, dim, handleOf(index, 'gather', 'index'))); };
+P.scatter = function (dim, index, src) { return wrap(ops.scatter(this.handle, dim, handleOf(index, 'scatter', 'index'), handleOf(src, 'scatter', 'src'))); };
+P.index = function (indices) { return wrap(ops.index(this.handle, indices.map((i) => (i === null ? null : handleOf(i, 'index', 'indices[]'))))); };
+P.maskedSelect = function (mask) { return wrap(ops.maskedSelect(this.handle, handleOf(mask, 'maskedSelect', 'mask'))); };
 P.maskedFill = function (mask, value) {
-  return wrap(typeof value === 'number' ? ops.maskedFill(this.handle, mask.handle, value) : ops.maskedFillTensor(this.handle, mask.handle, value.handle));
+  const maskHandle = handleOf(mask, 'maskedFill', 'mask');
+  return wrap(typeof value === 'number' ? ops.maskedFill(this.handle, maskHandle, value) : ops.maskedFillTensor(this.handle, maskHandle, handleOf(value, 'maskedFill', 'value')));
 };
 P.tril = function (diagonal = 0) { return wrap(ops.tril(this.handle, diagonal)); };
 P.triu = function (diagonal = 0) { return wrap(ops.triu(this.handle, diagonal)); };
@@ -340,35 +366,35 @@ P.triu = function (diagonal = 0) { return wrap(ops.triu(this.handle, diagonal));
 P.add_ = function (other, alpha) {
   if (alpha === undefined) return ops.add_(this, other);
   if (typeof other === 'number') return ops.add_(this, other * alpha);
-  ops.addScaled_(this.handle, other.handle, alpha);
+  ops.addScaled_(this.handle, handleOf(other, 'add_', 'other'), alpha);
   return this;
 };
 P.sub_ = function (other) { return ops.sub_(this, other); };
 P.mul_ = function (other) { return ops.mul_(this, other); };
 P.div_ = function (other) { return ops.div_(this, other); };
-P.copy_ = function (src) { ops.copy_(this.handle, src.handle); return this; };
+P.copy_ = function (src) { ops.copy_(this.handle, handleOf(src, 'copy_', 'src')); return this; };
 P.zero_ = function () { ops.zero_(this.handle); return this; };
 P.fill_ = function (value) { ops.fill_(this.handle, value); return this; };
 P.clamp_ = function (min, max) { ops.clampInPlace(this.handle, min ?? null, max ?? null); return this; };
-P.addcmul_ = function (a, b, value = 1) { ops.addcmul_(this.handle, a.handle, b.handle, value); return this; };
-P.addcdiv_ = function (a, b, value = 1) { ops.addcdiv_(this.handle, a.handle, b.handle, value); return this; };
-P.lerp_ = function (end, weight) { ops.lerp_(this.handle, end.handle, weight); return this; };
+P.addcmul_ = function (a, b, value = 1) { ops.addcmul_(this.handle, handleOf(a, 'addcmul_', 'a'), handleOf(b, 'addcmul_', 'b'), value); return this; };
+P.addcdiv_ = function (a, b, value = 1) { ops.addcdiv_(this.handle, handleOf(a, 'addcdiv_', 'a'), handleOf(b, 'addcdiv_', 'b'), value); return this; };
+P.lerp_ = function (end, weight) { ops.lerp_(this.handle, handleOf(end, 'lerp_', 'end'), weight); return this; };
 P.indexPut_ = function (indices, values, accumulate = false) {
-  ops.indexPut_(this.handle, indices.map((i) => (i === null ? null : i.handle)), values.handle, accumulate);
+  ops.indexPut_(this.handle, indices.map((i) => (i === null ? null : handleOf(i, 'indexPut_', 'indices[]'))), handleOf(values, 'indexPut_', 'values'), accumulate);
   return this;
 };
 
 /** Concatenates along an existing dimension. */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  return wrap(aten('cat')(tensors.map((t) => t.handle), dim));
+  return wrap(aten('cat')(tensorList(tensors, 'cat'), dim));
 }
 /** Stacks along a new dimension. */
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  return wrap(aten('stack')(tensors.map((t) => t.handle), dim));
+  return wrap(aten('stack')(tensorList(tensors, 'stack'), dim));
 }
 export function where(condition: Tensor, a: Tensor, b: Tensor): Tensor {
   return a.where(condition, b);
 }
 export function einsum(equation: string, ...tensors: Tensor[]): Tensor {
-  return wrap(aten('einsum')(equation, tensors.map((t) => t.handle)));
+  return wrap(aten('einsum')(equation, tensorList(tensors, 'einsum')));
 }

@@ -48,7 +48,7 @@ export class Tensor {
 
   /** The native handle; throws if the tensor was disposed. */
   get handle(): Handle {
-    if (this._handle === null) throw new Error('this tensor was disposed');
+    if (this._handle === null) throw new Error('this tensor was disposed (by dispose() or by the tidy() scope that created it; return it from tidy() or call keep() to keep it)');
     return this._handle;
   }
 
@@ -97,7 +97,12 @@ export class Tensor {
 
   // ---- conversions ----
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+    if (typeof target === 'string' && !isDType(target) && !isDevice(target)) {
+      throw new TypeError(`to('${target}'): not a dtype (${Object.keys(DTYPE_BYTES).join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+    }
     const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
+    if (spec.device !== undefined) checkDevice(spec.device, `to('${spec.device}')`);
+    if (spec.dtype !== undefined) scalarTypeCode(spec.dtype);
     const dtype = spec.dtype ?? this.dtype;
     if (dtype === this.dtype && (spec.device === undefined || sameDevice(spec.device, this.device))) return this;
     return new Tensor(op.to(this.handle, scalarTypeCode(dtype), undefined, spec.device));
@@ -190,7 +195,12 @@ export class Tensor {
 }
 
 export function isDType(value: string): value is DType {
-  return value in DTYPE_BYTES;
+  return Object.hasOwn(DTYPE_BYTES, value);
+}
+
+/** Device strings libtorch accepts here: `cpu`, `cuda`, `cuda:N`, `meta`. */
+export function isDevice(value: string): value is Device {
+  return /^(cpu|meta|cuda(:\d+)?)$/.test(value);
 }
 
 function sameDevice(a: Device, b: Device): boolean {
@@ -208,8 +218,21 @@ function finish(t: Tensor, options: CreateOptions): Tensor {
   return t;
 }
 
+/** The dtype code for a creation call, after checking its device. */
 function dtypeCode(options: CreateOptions, fallback: DType = 'float32'): number {
+  if (options.device !== undefined) checkDevice(options.device, 'device');
   return scalarTypeCode(options.dtype ?? fallback);
+}
+
+/** Throws a TypeError naming `what` unless `device` is a device string this libtorch can use. */
+export function checkDevice(device: string, what: string): void {
+  if (typeof device !== 'string' || !isDevice(device)) throw new TypeError(`${what}: '${device}' is not a device (cpu, cuda, cuda:N)`);
+  if (!device.startsWith('cuda')) return;
+  const count = native.cudaDeviceCount();
+  const index = device === 'cuda' ? 0 : Number(device.slice(5));
+  if (index >= count) {
+    throw new Error(`${what}: '${device}' is not available (${count === 0 ? `libtorch ${native.version().torch} here has no CUDA device` : `${count} CUDA device(s)`})`);
+  }
 }
 
 const TYPED_ARRAY_DTYPES: [new (...args: any[]) => TypedArray, DType][] = [
@@ -223,13 +246,19 @@ export function fromTypedArray(data: TypedArray, shape?: number[], options: Crea
   if (!native_dtype) throw new TypeError('fromTypedArray: unsupported array type');
   const dims = shape ?? [data.length];
   if (numelOf(dims) !== data.length) throw new RangeError(`fromTypedArray: shape [${dims}] needs ${numelOf(dims)} elements, got ${data.length}`);
+  if (options.device !== undefined) checkDevice(options.device, 'fromTypedArray device');
   let t = new Tensor(native.fromBuffer(data, scalarTypeCode(native_dtype), dims, options.device));
-  if (options.dtype && options.dtype !== native_dtype) t = t.to(options.dtype);
+  if (options.dtype && options.dtype !== native_dtype) {
+    const cast = t.to(options.dtype);
+    t.dispose();
+    t = cast;
+  }
   return finish(t, options);
 }
 
 /** A tensor from a RawTensor record (bytes copied). */
 export function fromRaw(raw: RawTensor, options: { device?: Device } = {}): Tensor {
+  if (options.device !== undefined) checkDevice(options.device, 'fromRaw device');
   return new Tensor(native.fromBuffer(raw.data, scalarTypeCode(raw.dtype), raw.shape, options.device));
 }
 
@@ -247,7 +276,7 @@ export function tensor(values: unknown, options: CreateOptions = {}): Tensor {
     if (typeof v !== 'number' && typeof v !== 'boolean') throw new TypeError(`tensor(): element ${i} is ${typeof v} (${String(v).slice(0, 20)}), expected a number or boolean`);
   });
   const dtype = options.dtype ?? (typeof flat[0] === 'boolean' ? 'bool' : 'float32');
-  scalarTypeCode(dtype); // rejects an unknown dtype name before any allocation
+  dtypeCode({ dtype, device: options.device }); // rejects an unknown dtype or device before any allocation
   // float16/bfloat16/bool have no JS typed array: build float32/uint8 and let libtorch cast.
   const carrier: DType = dtype === 'bool' ? 'uint8' : dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
   let data: TypedArray;
