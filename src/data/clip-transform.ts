@@ -14,8 +14,9 @@ import {
   type CropView, type Stage, type UniformSource,
 } from './crop-geometry.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
-import { resizeWindow, type ResampleFilter } from './pil-resample.ts';
+import { planResize, resizeWindow, type ResampleFilter } from './pil-resample.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import { simdFrameOps } from './simd-kernels.ts';
 
 export interface ClipTransformOptions {
   /** `data.input_size`: the crop side S. */
@@ -59,6 +60,10 @@ function checkFrames(frames: readonly RgbImage[], what: string): void {
 
 function checkInputSize(inputSize: number): void {
   if (!Number.isInteger(inputSize) || inputSize <= 0) throw new Error(`input_size ${inputSize}: expected a positive integer`);
+}
+
+function inside(rect: Rect, width: number, height: number): boolean {
+  return rect.x >= 0 && rect.y >= 0 && rect.x + rect.width <= width && rect.y + rect.height <= height;
 }
 
 function intersect(rect: Rect, width: number, height: number): Rect | null {
@@ -109,7 +114,8 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
   const dataset = options.dataset ?? '';
   const something = isSomethingSomething(dataset);
   const target = scaleTarget(dataset, size, 'train');
-  const table = normalizationTable(options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD });
+  const normalization = options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD };
+  const table = normalizationTable(normalization);
   const firstScaled = resizedSize(frames[0]!.width, frames[0]!.height, target);
 
   // Random choices, in the original's order: crop search, (fallback crop), flip, grayscale.
@@ -127,8 +133,18 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
   const clip = allocateClip(1, frames.length, size);
   const frameValues = 3 * size * size;
   const whole: Rect = { x: 0, y: 0, width: size, height: size };
+  const ops = simdFrameOps();
   frames.forEach((frame, i) => {
     const scaled = resizedSize(frame.width, frame.height, target);
+    const offset = i * frameValues;
+    if (sized.found && ops && size >= 4 && inside(sized.rect, scaled.width, scaled.height)) {
+      // Fast path, same pixels: both resizes and the normalisation in the kernel memory.
+      ops.reset();
+      const cropped = ops.resize(frame, planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, sized.rect));
+      const final = ops.resize(cropped, planResize(cropped, size, size, 'bilinear'));
+      ops.normalize(final, whole, normalization.mean, normalization.std, flipped, grayscale, clip.data, offset);
+      return;
+    }
     let cropped: RgbImage;
     if (sized.found) {
       const { image, region } = resizedRegion(frame, scaled, 'bicubic', sized.rect);
@@ -140,7 +156,7 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
       const { image, region } = resizedRegion(full, rescaled, 'bilinear', fallbackCrop!);
       cropped = materialize(image, region);
     }
-    writeNormalizedFrame(clip.data, i * frameValues, cropped, whole, table, flipped, grayscale);
+    writeNormalizedFrame(clip.data, offset, cropped, whole, table, flipped, grayscale);
   });
 
   const newLabel = something && flipped ? SOMETHING_FLIP_LABELS.get(label) ?? label : label;
@@ -170,7 +186,8 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
   const size = options.inputSize;
   checkInputSize(size);
   const target = scaleTarget(options.dataset ?? '', size, options.stage ?? 'test');
-  const table = normalizationTable(options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD });
+  const normalization = options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD };
+  const table = normalizationTable(normalization);
   // The original computes the crop offsets from the first frame's size and applies them to all.
   const views = testViewsFor(frames[0]!, options);
   const cover = views.reduce((acc, v) => {
@@ -181,9 +198,19 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
 
   const clip = allocateClip(views.length, frames.length, size);
   const frameValues = 3 * size * size;
+  const ops = simdFrameOps();
   frames.forEach((frame, i) => {
     const scaled = resizedSize(frame.width, frame.height, target);
     // One resize of the part every view needs, then each view is a region of it.
+    if (ops && size >= 4 && inside(cover, scaled.width, scaled.height)) {
+      ops.reset();
+      const image = ops.resize(frame, planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, cover));
+      views.forEach((view, v) => {
+        const region: Rect = { x: view.rect.x - cover.x, y: view.rect.y - cover.y, width: size, height: size };
+        ops.normalize(image, region, normalization.mean, normalization.std, view.flip, false, clip.data, (v * frames.length + i) * frameValues);
+      });
+      return;
+    }
     const { image, region: coverRegion } = resizedRegion(frame, scaled, 'bicubic', cover);
     views.forEach((view, v) => {
       const region: Rect = {

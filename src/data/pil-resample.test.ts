@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { axisCoefficients, planResize, resizeWindow, resizeWithJavaScript, type ResampleFilter } from './pil-resample.ts';
-import { simdResize, simdResampleAvailable } from './simd-resample.ts';
+import { simdResize, simdKernelsAvailable } from './simd-kernels.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { Rng } from './rng.ts';
 
@@ -38,7 +38,7 @@ test('matches Pillow byte for byte (down and up, bicubic and bilinear, with a so
 });
 
 test('the WebAssembly SIMD kernels are available and agree with the scalar code on random images', () => {
-  assert.ok(simdResampleAvailable(), 'Node >= 20 runs WebAssembly SIMD');
+  assert.ok(simdKernelsAvailable(), 'Node >= 20 runs WebAssembly SIMD');
   const rng = new Rng(7);
   for (let trial = 0; trial < 25; trial++) {
     const w = rng.intInclusive(1, 90), h = rng.intInclusive(1, 90);

@@ -9,7 +9,7 @@
  * its own taps, so resizing and then cropping equals computing just the cropped pixels.
  */
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
-import { simdResize } from './simd-resample.ts';
+import { simdResize } from './simd-kernels.ts';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
 
@@ -130,7 +130,7 @@ export interface ResizePlan {
 }
 
 export function planResize(
-  image: RgbImage, outWidth: number, outHeight: number, filter: ResampleFilter,
+  image: { width: number; height: number }, outWidth: number, outHeight: number, filter: ResampleFilter,
   source: Rect = { x: 0, y: 0, width: image.width, height: image.height },
   window: Rect = { x: 0, y: 0, width: outWidth, height: outHeight },
 ): ResizePlan {

@@ -1,11 +1,15 @@
 /**
- * WebAssembly SIMD kernels for the two passes of Pillow's 8-bit resampling (see `pil-resample.ts`):
- * the same 22-bit fixed-point products and sums, four 32-bit lanes at a time, so the output is
- * identical to the scalar code, several times faster. The module is assembled at load time.
+ * WebAssembly SIMD kernels for the per-frame work, assembled at load time:
+ * - the two passes of Pillow's 8-bit resampling (see `pil-resample.ts`): the same 22-bit
+ *   fixed-point products and sums, four 32-bit lanes at a time, so the bytes are identical;
+ * - `ToTorchFormatTensor` + `GroupNormalize` (see `frame-tensor.ts`): float32 `(x / 255 - mean) / std`
+ *   with IEEE float32 lanes, so the values are identical to torch's, optionally mirrored or grey.
+ * Intermediate images stay in the kernel memory (`ArenaImage`), so a frame is copied in once and
+ * its normalised floats copied out once.
  */
 import { FunctionBuilder, assembleModule } from './wasm-assembler.ts';
 import type { ResizePlan } from './pil-resample.ts';
-import { makeRgbImage, type RgbImage } from './rgb-image.ts';
+import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 
 /** Pillow's `PRECISION_BITS` (32 - 8 - 2). */
 const PRECISION_BITS = 22;
@@ -20,42 +24,69 @@ function clipLanes(f: FunctionBuilder, acc: number): void {
   f.get(acc).i32Const(0).i32x4Splat().i32x4MaxS().i32Const(CLIP_MAX).i32x4Splat().i32x4MinS().i32Const(PRECISION_BITS).i32x4ShrS();
 }
 
+/** Rows the horizontal kernel computes together: they share each column's taps and weights. */
+const ROW_GROUP = 4;
+
 /**
  * horizontal(src, srcStride, rows, out, cols, bounds, weights, kBytes): for each of `rows` rows and
  * each output column c, RGB = sum over taps of src[row][xmin + t] * weights[c][t]; `bounds` holds
- * (xmin, taps) pairs, `weights` rows of `kBytes` bytes. Reads/writes one byte past each pixel.
+ * (xmin, taps) pairs, `weights` rows of `kBytes` bytes. Rows go in groups of ROW_GROUP (the last
+ * group repeats the last row); each pixel load reads one byte past the pixel.
  */
 function buildHorizontal(): FunctionBuilder {
   const f = new FunctionBuilder('horizontal', 8);
   const [src, srcStride, rows, out, cols, bounds, weights, kBytes] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const r = f.local('i32'), c = f.local('i32'), t = f.local('i32'), taps = f.local('i32');
-  const p = f.local('i32'), kp = f.local('i32'), rowStart = f.local('i32'), o = f.local('i32');
-  const bp = f.local('i32'), kColumn = f.local('i32');
-  const acc = f.local('v128'), packed = f.local('v128');
-  f.get(out).set(o);
-  f.forRange(r, rows, () => {
-    f.get(src).get(r).get(srcStride).i32Mul().i32Add().set(rowStart);
-    f.get(bounds).set(bp);
-    f.get(weights).set(kColumn);
-    f.forRange(c, cols, () => {
-      f.get(rowStart).get(bp).i32Load(0).i32Const(3).i32Mul().i32Add().set(p);
-      f.get(bp).i32Load(4).set(taps);
-      f.get(kColumn).set(kp);
-      f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
-      f.forRange(t, taps, () => {
-        f.get(acc)
-          .get(p).v128Load32Zero().i16x8ExtendLowU8().i32x4ExtendLowU16()
-          .get(kp).i32Load(0).i32x4Splat()
-          .i32x4Mul().i32x4Add().set(acc);
-        f.get(p).i32Const(3).i32Add().set(p);
-        f.get(kp).i32Const(4).i32Add().set(kp);
+  const r0 = f.local('i32'), c = f.local('i32'), q = f.local('i32'), qEnd = f.local('i32'), kp = f.local('i32');
+  const bp = f.local('i32'), kColumn = f.local('i32'), oc = f.local('i32'), row = f.local('i32'), last = f.local('i32');
+  const rowStarts = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
+  const outRows = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
+  const accs = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
+  const w = f.local('v128'), packed = f.local('v128');
+  f.get(rows).i32Const(1).i32Sub().set(last);
+  f.i32Const(0).set(r0);
+  f.block(() => {
+    f.loop(() => {
+      f.get(r0).get(rows).i32GeS().brIf(1);
+      for (let k = 0; k < ROW_GROUP; k++) {
+        // row = min(r0 + k, rows - 1)
+        f.get(r0).i32Const(k).i32Add().get(last).get(r0).i32Const(k).i32Add().get(last).i32LtS().select().set(row);
+        f.get(src).get(row).get(srcStride).i32Mul().i32Add().set(rowStarts[k]!);
+        f.get(out).get(row).get(cols).i32Mul().i32Const(3).i32Mul().i32Add().set(outRows[k]!);
+      }
+      f.get(bounds).set(bp);
+      f.get(weights).set(kColumn);
+      f.i32Const(0).set(oc);
+      f.forRange(c, cols, () => {
+        f.get(bp).i32Load(0).i32Const(3).i32Mul().set(q);
+        f.get(q).get(bp).i32Load(4).i32Const(3).i32Mul().i32Add().set(qEnd);
+        f.get(kColumn).set(kp);
+        for (const acc of accs) f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
+        f.block(() => {
+          f.loop(() => {
+            f.get(q).get(qEnd).i32GeS().brIf(1);
+            f.get(kp).v128Load32Splat(0).set(w);
+            accs.forEach((acc, k) => {
+              f.get(acc)
+                .get(rowStarts[k]!).get(q).i32Add().v128Load32Zero().i16x8ExtendLowU8().i32x4ExtendLowU16()
+                .get(w).i32x4Mul().i32x4Add().set(acc);
+            });
+            f.get(q).i32Const(3).i32Add().set(q);
+            f.get(kp).i32Const(4).i32Add().set(kp).br(0);
+          });
+        });
+        accs.forEach((acc, k) => {
+          clipLanes(f, acc);
+          f.set(acc).get(acc).get(acc).i16x8NarrowI32x4S().set(packed);
+          // Three bytes exactly: a 4-byte store would clobber the next row of the group.
+          f.get(outRows[k]!).get(oc).i32Add().get(packed).get(packed).i8x16NarrowI16x8U().set(packed);
+          f.get(packed).v128Store16Lane(0);
+          f.get(outRows[k]!).get(oc).i32Add().get(packed).v128Store8Lane(2, 2);
+        });
+        f.get(oc).i32Const(3).i32Add().set(oc);
+        f.get(bp).i32Const(8).i32Add().set(bp);
+        f.get(kColumn).get(kBytes).i32Add().set(kColumn);
       });
-      clipLanes(f, acc);
-      f.set(acc).get(acc).get(acc).i16x8NarrowI32x4S().set(packed);
-      f.get(o).get(packed).get(packed).i8x16NarrowI16x8U().v128Store32Lane(0);
-      f.get(o).i32Const(3).i32Add().set(o);
-      f.get(bp).i32Const(8).i32Add().set(bp);
-      f.get(kColumn).get(kBytes).i32Add().set(kColumn);
+      f.get(r0).i32Const(ROW_GROUP).i32Add().set(r0).br(0);
     });
   });
   return f;
@@ -63,47 +94,119 @@ function buildHorizontal(): FunctionBuilder {
 
 /**
  * vertical(src, stride, out, rowsOut, bounds, weights, kBytes, srcRowFirst): output row r =
- * sum over taps of src row (ymin - srcRowFirst + t) * weights[r][t], 8 bytes per step.
+ * sum over taps of src row (ymin - srcRowFirst + t) * weights[r][t], 16 bytes per step (reads and
+ * writes up to 15 bytes past a row; rows are written in order, so a spill is overwritten later).
  */
 function buildVertical(): FunctionBuilder {
   const f = new FunctionBuilder('vertical', 8);
   const [src, stride, out, rowsOut, bounds, weights, kBytes, srcRowFirst] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const r = f.local('i32'), i = f.local('i32'), t = f.local('i32'), taps = f.local('i32');
-  const p = f.local('i32'), kp = f.local('i32'), rowBase = f.local('i32'), outRow = f.local('i32');
-  const bp = f.local('i32'), kRow = f.local('i32');
-  const acc0 = f.local('v128'), acc1 = f.local('v128'), w = f.local('v128'), v = f.local('v128'), packed = f.local('v128');
+  const r = f.local('i32'), i = f.local('i32'), p = f.local('i32'), pEnd = f.local('i32'), kp = f.local('i32');
+  const rowBase = f.local('i32'), outRow = f.local('i32'), bp = f.local('i32'), kRow = f.local('i32'), span = f.local('i32');
+  const accs = Array.from({ length: 4 }, () => f.local('v128'));
+  const w = f.local('v128'), lo = f.local('v128'), hi = f.local('v128'), v = f.local('v128'), packed = f.local('v128');
   f.get(bounds).set(bp);
   f.get(weights).set(kRow);
   f.get(out).set(outRow);
   f.forRange(r, rowsOut, () => {
     f.get(src).get(bp).i32Load(0).get(srcRowFirst).i32Sub().get(stride).i32Mul().i32Add().set(rowBase);
-    f.get(bp).i32Load(4).set(taps);
+    f.get(bp).i32Load(4).get(stride).i32Mul().set(span);
     f.i32Const(0).set(i);
     f.block(() => {
       f.loop(() => {
         f.get(i).get(stride).i32GeS().brIf(1);
-        f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc0);
-        f.get(acc0).set(acc1);
+        for (const acc of accs) f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
         f.get(rowBase).get(i).i32Add().set(p);
+        f.get(p).get(span).i32Add().set(pEnd);
         f.get(kRow).set(kp);
-        f.forRange(t, taps, () => {
-          f.get(kp).i32Load(0).i32x4Splat().set(w);
-          f.get(p).v128Load8x8U().set(v);
-          f.get(acc0).get(v).i32x4ExtendLowU16().get(w).i32x4Mul().i32x4Add().set(acc0);
-          f.get(acc1).get(v).i32x4ExtendHighU16().get(w).i32x4Mul().i32x4Add().set(acc1);
-          f.get(p).get(stride).i32Add().set(p);
-          f.get(kp).i32Const(4).i32Add().set(kp);
+        f.block(() => {
+          f.loop(() => {
+            f.get(p).get(pEnd).i32GeS().brIf(1);
+            f.get(kp).v128Load32Splat(0).set(w);
+            f.get(p).v128Load(0).set(v);
+            f.get(v).i16x8ExtendLowU8().set(lo);
+            f.get(v).i16x8ExtendHighU8().set(hi);
+            const halves: [number, 'low' | 'high'][] = [[lo, 'low'], [lo, 'high'], [hi, 'low'], [hi, 'high']];
+            accs.forEach((acc, k) => {
+              const [half, part] = halves[k]!;
+              f.get(acc).get(half);
+              if (part === 'low') f.i32x4ExtendLowU16(); else f.i32x4ExtendHighU16();
+              f.get(w).i32x4Mul().i32x4Add().set(acc);
+            });
+            f.get(p).get(stride).i32Add().set(p);
+            f.get(kp).i32Const(4).i32Add().set(kp).br(0);
+          });
         });
-        clipLanes(f, acc0);
-        clipLanes(f, acc1);
+        f.get(outRow).get(i).i32Add();
+        clipLanes(f, accs[0]!);
+        clipLanes(f, accs[1]!);
         f.i16x8NarrowI32x4S().set(packed);
-        f.get(outRow).get(i).i32Add().get(packed).get(packed).i8x16NarrowI16x8U().v128Store64Lane(0);
-        f.get(i).i32Const(8).i32Add().set(i).br(0);
+        clipLanes(f, accs[2]!);
+        clipLanes(f, accs[3]!);
+        f.i16x8NarrowI32x4S().set(v);
+        f.get(packed).get(v).i8x16NarrowI16x8U().v128Store(0);
+        f.get(i).i32Const(16).i32Add().set(i).br(0);
       });
     });
     f.get(bp).i32Const(8).i32Add().set(bp);
     f.get(kRow).get(kBytes).i32Add().set(kRow);
     f.get(outRow).get(stride).i32Add().set(outRow);
+  });
+  return f;
+}
+
+/**
+ * normalize(src, srcStride, width, height, out, planeBytes, masks, params, flip, gray): writes
+ * `[3, height, width]` float32 planes at `out` from RGB bytes, 4 pixels per step (the last step of a
+ * row overlaps the previous one when width is not a multiple of 4; width >= 4). `masks` points at
+ * three i8x16 swizzles picking R, G, B of 4 pixels (in reverse order for a mirrored row);
+ * `params` holds float32 mean[3], std[3], 255.
+ */
+function buildNormalize(): FunctionBuilder {
+  const f = new FunctionBuilder('normalize', 10);
+  const [src, srcStride, width, height, out, planeBytes, masks, params, flip, gray] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const y = f.local('i32'), x = f.local('i32'), xs = f.local('i32'), rowSrc = f.local('i32'), rowOut = f.local('i32');
+  const dst = f.local('i32'), lastX = f.local('i32');
+  const v = f.local('v128'), r = f.local('v128'), g = f.local('v128'), b = f.local('v128');
+  const maskR = f.local('v128'), maskG = f.local('v128'), maskB = f.local('v128');
+  const meanR = f.local('v128'), meanG = f.local('v128'), meanB = f.local('v128');
+  const stdR = f.local('v128'), stdG = f.local('v128'), stdB = f.local('v128'), scale = f.local('v128');
+  f.get(masks).v128Load(0).set(maskR);
+  f.get(masks).v128Load(16).set(maskG);
+  f.get(masks).v128Load(32).set(maskB);
+  [meanR, meanG, meanB, stdR, stdG, stdB, scale].forEach((local, i) => f.get(params).v128Load32Splat(i * 4).set(local));
+  f.get(width).i32Const(4).i32Sub().set(lastX);
+  const channel = (value: number, mean: number, std: number, planeOffset: () => void) => {
+    planeOffset();
+    f.get(value).f32x4ConvertI32x4U().get(scale).f32x4Div().get(mean).f32x4Sub().get(std).f32x4Div().v128Store(0);
+  };
+  f.forRange(y, height, () => {
+    f.get(src).get(y).get(srcStride).i32Mul().i32Add().set(rowSrc);
+    f.get(out).get(y).get(width).i32Mul().i32Const(4).i32Mul().i32Add().set(rowOut);
+    f.i32Const(0).set(x);
+    f.block(() => {
+      f.loop(() => {
+        f.get(x).get(width).i32GeS().brIf(1);
+        f.get(lastX).get(x).get(x).get(lastX).i32GtS().select().set(xs);
+        f.get(rowSrc).get(xs).i32Const(3).i32Mul().i32Add().v128Load(0).set(v);
+        f.get(v).get(maskR).i8x16Swizzle().set(r);
+        f.get(v).get(maskG).i8x16Swizzle().set(g);
+        f.get(v).get(maskB).i8x16Swizzle().set(b);
+        f.get(rowOut).get(lastX).get(xs).i32Sub().get(xs).get(flip).select().i32Const(4).i32Mul().i32Add().set(dst);
+        f.get(gray).ifElse(() => {
+          // PIL's RGB -> L: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16.
+          f.get(r).i32Const(19595).i32x4Splat().i32x4Mul()
+            .get(g).i32Const(38470).i32x4Splat().i32x4Mul().i32x4Add()
+            .get(b).i32Const(7471).i32x4Splat().i32x4Mul().i32x4Add()
+            .i32Const(0x8000).i32x4Splat().i32x4Add().i32Const(16).i32x4ShrU().set(r);
+          f.get(r).set(g);
+          f.get(r).set(b);
+        });
+        channel(r, meanR, stdR, () => f.get(dst));
+        channel(g, meanG, stdG, () => f.get(dst).get(planeBytes).i32Add());
+        channel(b, meanB, stdB, () => f.get(dst).get(planeBytes).i32Add().get(planeBytes).i32Add());
+        f.get(x).i32Const(4).i32Add().set(x).br(0);
+      });
+    });
   });
   return f;
 }
@@ -124,80 +227,164 @@ interface Kernels {
   memory: WasmMemory;
   horizontal: (...args: number[]) => void;
   vertical: (...args: number[]) => void;
+  normalize: (...args: number[]) => void;
+}
+
+/** Swizzles picking R, G, B of 4 interleaved pixels into 32-bit lanes; then the same reversed. */
+const MASKS_AT = 0;
+const MIRRORED_MASKS_AT = 48;
+const PARAMS_AT = 96;
+const RESERVED_BYTES = 128;
+
+function swizzleMasks(mirrored: boolean): Uint8Array {
+  const masks = new Uint8Array(48).fill(0x80); // indices >= 16 select zero
+  for (let c = 0; c < 3; c++) {
+    for (let lane = 0; lane < 4; lane++) {
+      const pixel = mirrored ? 3 - lane : lane;
+      masks[c * 16 + lane * 4] = pixel * 3 + c;
+    }
+  }
+  return masks;
 }
 
 let kernels: Kernels | null | undefined;
 
 function loadKernels(): Kernels | null {
   if (kernels !== undefined) return kernels;
-  const bytes = assembleModule([buildHorizontal(), buildVertical()], 16);
+  const bytes = assembleModule([buildHorizontal(), buildVertical(), buildNormalize()], 16);
   if (!wasm || !wasm.validate(bytes)) {
     kernels = null;
     return kernels;
   }
-  const instance = new wasm.Instance(new wasm.Module(bytes), {});
-  const exports = instance.exports as unknown as Kernels;
-  kernels = { memory: exports.memory, horizontal: exports.horizontal, vertical: exports.vertical };
+  const exports = new wasm.Instance(new wasm.Module(bytes), {}).exports as unknown as Kernels;
+  const heap = new Uint8Array(exports.memory.buffer);
+  heap.set(swizzleMasks(false), MASKS_AT);
+  heap.set(swizzleMasks(true), MIRRORED_MASKS_AT);
+  kernels = exports;
   return kernels;
 }
 
 /** Whether the SIMD kernels run here (WebAssembly with fixed-width SIMD). */
-export function simdResampleAvailable(): boolean {
+export function simdKernelsAvailable(): boolean {
   return loadKernels() !== null;
 }
 
-/** Bump allocation in the kernel memory, 16-byte aligned; grows the memory when needed. */
-class Arena {
-  private top = 0;
-  constructor(private readonly memory: WasmMemory) {}
+/** An RGB image held in the kernel memory at byte `at`; valid until the arena is reset. */
+export interface ArenaImage {
+  at: number;
+  width: number;
+  height: number;
+}
 
-  allocate(bytes: number): number {
+/**
+ * Frame operations on the kernel memory with bump allocation: `reset()` frees everything
+ * allocated since the last reset (call it per frame). One per thread (WebAssembly memory is).
+ */
+export class SimdFrameOps {
+  private top = RESERVED_BYTES;
+
+  private constructor(private readonly k: Kernels) {}
+
+  static create(): SimdFrameOps | null {
+    const k = loadKernels();
+    return k ? new SimdFrameOps(k) : null;
+  }
+
+  reset(): void {
+    this.top = RESERVED_BYTES;
+  }
+
+  private allocate(bytes: number): number {
     const at = this.top;
     this.top = (at + bytes + SLACK + 15) & ~15;
-    const have = this.memory.buffer.byteLength;
-    if (this.top > have) this.memory.grow(Math.ceil((this.top - have) / PAGE));
+    const have = this.k.memory.buffer.byteLength;
+    if (this.top > have) this.k.memory.grow(Math.ceil((this.top - have) / PAGE));
     return at;
+  }
+
+  /** Runs a planned resize; `image` may be a JavaScript image or one already in the arena. */
+  resize(image: RgbImage | ArenaImage, plan: ResizePlan): ArenaImage {
+    const { source, window, horizontal, vertical, rowFirst, rowEnd } = plan;
+    const rows = rowEnd - rowFirst;
+    const stride = image.width * 3;
+    const tempStride = window.width * 3;
+    // Allocate everything first: growing the memory detaches earlier views of it.
+    const uploadAt = 'data' in image ? this.allocate(rows * stride) : -1;
+    const tempAt = this.allocate(rows * tempStride);
+    const outAt = vertical ? this.allocate(window.height * tempStride) : tempAt;
+    const hBoundsAt = horizontal ? this.allocate(window.width * 8) : 0;
+    const hWeightsAt = horizontal ? this.allocate(window.width * horizontal.ksize * 4) : 0;
+    const vBoundsAt = vertical ? this.allocate(window.height * 8) : 0;
+    const vWeightsAt = vertical ? this.allocate(window.height * vertical.ksize * 4) : 0;
+    const heap = new Uint8Array(this.k.memory.buffer);
+    const heap32 = new Int32Array(this.k.memory.buffer);
+    const firstByte = (source.y + rowFirst) * stride;
+    let rowsAt: number;
+    if ('data' in image) {
+      heap.set(image.data.subarray(firstByte, firstByte + rows * stride), uploadAt);
+      rowsAt = uploadAt;
+    } else {
+      rowsAt = image.at + firstByte;
+    }
+    if (horizontal) {
+      const { ksize, bounds, weights } = horizontal;
+      heap32.set(bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
+      heap32.set(weights.subarray(window.x * ksize, (window.x + window.width) * ksize), hWeightsAt >> 2);
+      this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, ksize * 4);
+    } else {
+      for (let r = 0; r < rows; r++) {
+        const from = rowsAt + r * stride + (source.x + window.x) * 3;
+        heap.copyWithin(tempAt + r * tempStride, from, from + tempStride);
+      }
+    }
+    if (vertical) {
+      const { ksize, bounds, weights } = vertical;
+      heap32.set(bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
+      heap32.set(weights.subarray(window.y * ksize, (window.y + window.height) * ksize), vWeightsAt >> 2);
+      this.k.vertical(tempAt, tempStride, outAt, window.height, vBoundsAt, vWeightsAt, ksize * 4, rowFirst);
+    }
+    return { at: outAt, width: window.width, height: window.height };
+  }
+
+  /** Copies an arena image out to JavaScript memory. */
+  download(image: ArenaImage): RgbImage {
+    const bytes = image.width * image.height * 3;
+    return makeRgbImage(image.width, image.height, new Uint8Array(this.k.memory.buffer).slice(image.at, image.at + bytes));
+  }
+
+  /**
+   * Writes `region` (inside the image, at least 4 pixels wide) as `[3, h, w]` normalised float32 at
+   * `out[offset...]`, mirrored and/or grey; `mean` and `std` are per RGB channel.
+   */
+  normalize(image: ArenaImage, region: Rect, mean: readonly number[], std: readonly number[], flip: boolean, grayscale: boolean, out: Float32Array, offset: number): void {
+    const { width: w, height: h } = region;
+    if (w < 4 || region.x < 0 || region.y < 0 || region.x + w > image.width || region.y + h > image.height) {
+      throw new Error(`normalize region (x=${region.x}, y=${region.y}, ${w}x${h}): expected at least 4 pixels wide, inside ${image.width}x${image.height}`);
+    }
+    const planeBytes = w * h * 4;
+    const outAt = this.allocate(3 * planeBytes);
+    const params = new Float32Array(this.k.memory.buffer, PARAMS_AT, 7);
+    params.set([mean[0]!, mean[1]!, mean[2]!, std[0]!, std[1]!, std[2]!, 255]);
+    this.k.normalize(
+      image.at + (region.y * image.width + region.x) * 3, image.width * 3, w, h, outAt, planeBytes,
+      flip ? MIRRORED_MASKS_AT : MASKS_AT, PARAMS_AT, flip ? 1 : 0, grayscale ? 1 : 0,
+    );
+    out.set(new Float32Array(this.k.memory.buffer, outAt, 3 * w * h), offset);
   }
 }
 
-/** Runs a planned resize with the SIMD kernels; null where the runtime lacks WebAssembly SIMD. */
-export function simdResize(image: RgbImage, plan: ResizePlan): RgbImage | null {
-  const k = loadKernels();
-  if (!k) return null;
-  const { source, window, horizontal, vertical, rowFirst, rowEnd } = plan;
-  const rows = rowEnd - rowFirst;
-  const stride = image.width * 3;
-  const tempStride = window.width * 3;
-  const arena = new Arena(k.memory);
-  // Allocate everything first: growing the memory detaches earlier views of it.
-  const srcAt = arena.allocate(rows * stride);
-  const tempAt = arena.allocate(rows * tempStride);
-  const outAt = vertical ? arena.allocate(window.height * tempStride) : tempAt;
-  const hBoundsAt = horizontal ? arena.allocate(window.width * 8) : 0;
-  const hWeightsAt = horizontal ? arena.allocate(window.width * horizontal.ksize * 4) : 0;
-  const vBoundsAt = vertical ? arena.allocate(window.height * 8) : 0;
-  const vWeightsAt = vertical ? arena.allocate(window.height * vertical.ksize * 4) : 0;
-  const heap = new Uint8Array(k.memory.buffer);
-  const heap32 = new Int32Array(k.memory.buffer);
-  const firstByte = (source.y + rowFirst) * stride;
-  heap.set(image.data.subarray(firstByte, firstByte + rows * stride), srcAt);
+let sharedOps: SimdFrameOps | null | undefined;
 
-  if (horizontal) {
-    const { ksize, bounds, weights } = horizontal;
-    heap32.set(bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
-    heap32.set(weights.subarray(window.x * ksize, (window.x + window.width) * ksize), hWeightsAt >> 2);
-    k.horizontal(srcAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, ksize * 4);
-  } else {
-    for (let r = 0; r < rows; r++) {
-      const from = srcAt + r * stride + (source.x + window.x) * 3;
-      heap.copyWithin(tempAt + r * tempStride, from, from + tempStride);
-    }
-  }
-  if (vertical) {
-    const { ksize, bounds, weights } = vertical;
-    heap32.set(bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
-    heap32.set(weights.subarray(window.y * ksize, (window.y + window.height) * ksize), vWeightsAt >> 2);
-    k.vertical(tempAt, tempStride, outAt, window.height, vBoundsAt, vWeightsAt, ksize * 4, rowFirst);
-  }
-  return makeRgbImage(window.width, window.height, heap.slice(outAt, outAt + window.height * tempStride));
+/** This thread's frame operations, or null where WebAssembly SIMD is missing. */
+export function simdFrameOps(): SimdFrameOps | null {
+  if (sharedOps === undefined) sharedOps = SimdFrameOps.create();
+  return sharedOps;
+}
+
+/** Runs a planned resize with the SIMD kernels into a JavaScript image; null without SIMD. */
+export function simdResize(image: RgbImage, plan: ResizePlan): RgbImage | null {
+  const ops = simdFrameOps();
+  if (!ops) return null;
+  ops.reset();
+  return ops.download(ops.resize(image, plan));
 }

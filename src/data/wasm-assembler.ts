@@ -1,6 +1,6 @@
 /**
  * A minimal WebAssembly binary writer: just enough to express the SIMD resampling kernels in
- * `simd-resample.ts` without a toolchain (no emscripten or wat2wasm on the build machines).
+ * `simd-kernels.ts` without a toolchain (no emscripten or wat2wasm on the build machines).
  * Functions take i32 parameters and return nothing; locals are i32 or v128.
  */
 
@@ -73,6 +73,10 @@ export class FunctionBuilder {
   i32Sub(): this { return this.emit(0x6b); }
   i32Mul(): this { return this.emit(0x6c); }
   i32GeS(): this { return this.emit(0x4e); }
+  i32GtS(): this { return this.emit(0x4a); }
+  i32LtS(): this { return this.emit(0x48); }
+  /** `select`: pops a, b, condition; pushes a when condition is non-zero, else b. */
+  select(): this { return this.emit(0x1b); }
   /** `i32.load` with a byte offset; alignment hint 4 bytes. */
   i32Load(offset = 0): this { return this.emit(0x28, 2, ...unsignedLeb(offset)); }
 
@@ -87,6 +91,17 @@ export class FunctionBuilder {
   loop(body: () => void): this {
     this.emit(0x03, 0x40);
     body();
+    return this.emit(0x0b);
+  }
+
+  /** `if ... else ... end` on the i32 popped from the stack. */
+  ifElse(then: () => void, otherwise?: () => void): this {
+    this.emit(0x04, 0x40);
+    then();
+    if (otherwise) {
+      this.emit(0x05);
+      otherwise();
+    }
     return this.emit(0x0b);
   }
 
@@ -106,12 +121,23 @@ export class FunctionBuilder {
   }
 
   // SIMD (opcode numbers from the WebAssembly fixed-width SIMD proposal, now standard).
+  v128Load(offset = 0): this { return this.simd(0x00, 0, ...unsignedLeb(offset)); }
+  v128Store(offset = 0): this { return this.simd(0x0b, 0, ...unsignedLeb(offset)); }
+  v128Load32Splat(offset = 0): this { return this.simd(0x09, 0, ...unsignedLeb(offset)); }
   v128Load32Zero(): this { return this.simd(0x5c, 0, 0); }
   v128Load8x8U(): this { return this.simd(0x02, 0, 0); }
+  v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, 0, ...unsignedLeb(offset), lane); }
+  v128Store16Lane(lane: number, offset = 0): this { return this.simd(0x59, 0, ...unsignedLeb(offset), lane); }
   v128Store32Lane(lane: number): this { return this.simd(0x5a, 0, 0, lane); }
   v128Store64Lane(lane: number): this { return this.simd(0x5b, 0, 0, lane); }
   i32x4Splat(): this { return this.simd(0x11); }
+  i8x16Swizzle(): this { return this.simd(0x0e); }
+  i32x4ShrU(): this { return this.simd(0xad); }
+  f32x4ConvertI32x4U(): this { return this.simd(0xfb); }
+  f32x4Sub(): this { return this.simd(0xe5); }
+  f32x4Div(): this { return this.simd(0xe7); }
   i16x8ExtendLowU8(): this { return this.simd(0x89); }
+  i16x8ExtendHighU8(): this { return this.simd(0x8a); }
   i32x4ExtendLowU16(): this { return this.simd(0xa9); }
   i32x4ExtendHighU16(): this { return this.simd(0xaa); }
   i32x4Add(): this { return this.simd(0xae); }
