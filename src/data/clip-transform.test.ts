@@ -152,3 +152,16 @@ test('input_size other than 224 scales the short side to input_size, as the orig
   assert.equal(byteOf(clip.data[0]!, 0), 56);
   assert.equal(byteOf(clip.data[plane + 335 * 336]!, 1), 335 % 256);
 });
+
+test('a crop larger than the scaled frame is padded with black, as torchvision CenterCrop does', () => {
+  // Something-Something test scale is exactly 320x240; a 256 crop needs 8 rows of padding on top.
+  const clip = testTransform([coordinateFrame(30, 320, 240)], { inputSize: 256, dataset: 'something-something-v2', stage: 'test' });
+  assert.deepEqual(clip.shape, [1, 3, 256, 256]);
+  const plane = 256 * 256;
+  const at = (c: number, y: number, x: number) => byteOf(clip.data[c * plane + y * 256 + x]!, c);
+  assert.deepEqual([at(0, 0, 0), at(1, 7, 100), at(2, 7, 255)], [0, 0, 0]);
+  // Row 8 is source row 0; columns start at round((320 - 256) / 2) = 32.
+  assert.deepEqual([at(0, 8, 0), at(1, 8, 0), at(2, 8, 0)], [32, 0, 30]);
+  assert.deepEqual([at(0, 247, 255), at(1, 247, 255)], [(32 + 255) % 256, 239]);
+  assert.deepEqual([at(0, 248, 10), at(1, 255, 10)], [0, 0]);
+});
