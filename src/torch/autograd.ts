@@ -1,6 +1,6 @@
 /** Grad mode, backward, gradients, and custom autograd functions with a JS backward. */
 import { native, type Handle } from './native.ts';
-import { Tensor } from './tensor.ts';
+import { Tensor, describeArgument } from './tensor.ts';
 import { tidy } from './scope.ts';
 import { aten } from './ops.ts';
 
@@ -77,7 +77,16 @@ export function applyCustom(fn: CustomFunction, inputs: Tensor[]): Tensor[] {
   const outputs = noGrad(() => fn.forward(inputs));
   const id = nextFunctionId++;
   const saved = inputs.map((t) => t.detach().keep());
-  backwardFunctions.set(id, (grads) => fn.backward(grads, saved));
+  backwardFunctions.set(id, (grads) => {
+    const results = fn.backward(grads, saved);
+    if (!Array.isArray(results) || results.length !== inputs.length) {
+      throw new TypeError(`custom backward #${id}: expected an array of ${inputs.length} gradients (Tensor or null, one per input), got ${Array.isArray(results) ? `${results.length} entries` : describeArgument(results)}`);
+    }
+    results.forEach((g, i) => {
+      if (g !== null && !(g instanceof Tensor)) throw new TypeError(`custom backward #${id}: gradient ${i} must be a Tensor or null, got ${describeArgument(g)}`);
+    });
+    return results;
+  });
   const attached = native.customFunction(id, inputs.map((t) => t.handle), outputs.map((t) => t.handle));
   for (const t of outputs) t.dispose();
   return attached.map((h) => new Tensor(h));

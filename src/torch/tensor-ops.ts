@@ -2,7 +2,7 @@
  * Math, reductions, comparisons, shape changes and indexing as `Tensor` methods, each a direct
  * call of the ATen operator of the same name (PyTorch semantics: broadcasting, negative dims).
  */
-import { Tensor } from './tensor.ts';
+import { Tensor, handleOf, describeArgument } from './tensor.ts';
 import { aten, atenInPlace } from './ops.ts';
 import { scalarTypeCode, type DType } from './dtype.ts';
 import type { Handle } from './native.ts';
@@ -10,16 +10,6 @@ import type { Handle } from './native.ts';
 type Operand = Tensor | number;
 const wrap = (h: any): Tensor => new Tensor(h);
 
-function describeArgument(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `${typeof value} ${String(value).slice(0, 20)}`;
-}
-/** The handle of a tensor argument, or a TypeError naming the operation and argument. */
-function handleOf(value: unknown, op: string, arg: string): Handle {
-  if (!(value instanceof Tensor)) throw new TypeError(`${op}: ${arg} must be a Tensor, got ${describeArgument(value)}`);
-  return value.handle;
-}
 function tensorList(values: unknown, op: string): Handle[] {
   if (!Array.isArray(values)) throw new TypeError(`${op}: expected an array of tensors, got ${describeArgument(values)}`);
   return values.map((t, i) => handleOf(t, op, `tensors[${i}]`));
@@ -206,15 +196,15 @@ declare module './tensor.ts' {
     cumsum(dim: number): Tensor;
     norm(p?: number, dim?: number | number[], keepdim?: boolean): Tensor;
     where(condition: Tensor, other: Tensor): Tensor;
-    view(...shape: number[]): Tensor;
-    reshape(...shape: number[]): Tensor;
-    permute(...dims: number[]): Tensor;
+    view(...shape: number[] | [number[]]): Tensor;
+    reshape(...shape: number[] | [number[]]): Tensor;
+    permute(...dims: number[] | [number[]]): Tensor;
     transpose(dim0: number, dim1: number): Tensor;
     /** Transpose of a 2-D tensor. */
     t(): Tensor;
-    expand(...shape: number[]): Tensor;
+    expand(...shape: number[] | [number[]]): Tensor;
     expandAs(other: Tensor): Tensor;
-    repeat(...repeats: number[]): Tensor;
+    repeat(...repeats: number[] | [number[]]): Tensor;
     repeatInterleave(repeats: number, dim?: number): Tensor;
     squeeze(dim?: number): Tensor;
     unsqueeze(dim: number): Tensor;
@@ -226,7 +216,7 @@ declare module './tensor.ts' {
     split(size: number | number[], dim?: number): Tensor[];
     chunk(chunks: number, dim?: number): Tensor[];
     unbind(dim?: number): Tensor[];
-    flip(...dims: number[]): Tensor;
+    flip(...dims: number[] | [number[]]): Tensor;
     roll(shifts: number | number[], dims: number | number[]): Tensor;
     indexSelect(dim: number, index: Tensor): Tensor;
     gather(dim: number, index: Tensor): Tensor;
@@ -255,7 +245,8 @@ declare module './tensor.ts' {
 
 const P = Tensor.prototype;
 const dims = (d: number | number[]) => (typeof d === 'number' ? [d] : d);
-const shapeArgs = (args: number[]) => (args.length === 1 && Array.isArray(args[0]) ? (args[0] as unknown as number[]) : args);
+/** `view(2, 3)` and `view([2, 3])` alike. */
+const shapeArgs = (args: number[] | [number[]]): number[] => (args.length === 1 && Array.isArray(args[0]) ? args[0] : (args as number[]));
 const unaryNames = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sign', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'reciprocal', 'floor', 'round'] as const;
 for (const name of unaryNames) {
   const f = unary(name);

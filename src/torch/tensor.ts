@@ -212,6 +212,19 @@ export function isTensor(value: unknown): value is Tensor {
   return value instanceof Tensor;
 }
 
+/** A short description of a JS value for error messages. */
+export function describeArgument(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `${typeof value} ${String(value).slice(0, 20)}`;
+}
+
+/** The handle of a tensor argument, or a TypeError naming the operation and the argument. */
+export function handleOf(value: unknown, op: string, arg: string): Handle {
+  if (!(value instanceof Tensor)) throw new TypeError(`${op}: ${arg} must be a Tensor, got ${describeArgument(value)}`);
+  return value.handle;
+}
+
 // ---- creation ----
 function finish(t: Tensor, options: CreateOptions): Tensor {
   if (options.requiresGrad) t.requiresGrad = true;
