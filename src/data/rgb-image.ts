@@ -27,8 +27,3 @@ export function makeRgbImage(width: number, height: number, data?: Uint8Array): 
   }
   return { width, height, data: data ?? new Uint8Array(bytes) };
 }
-
-/** A black image (every channel 0), the size of `like`. */
-export function blackImageLike(like: RgbImage): RgbImage {
-  return makeRgbImage(like.width, like.height);
-}
