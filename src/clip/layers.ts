@@ -1,0 +1,118 @@
+/**
+ * The transformer pieces of CLIP as BIKE's modified `clip/model.py` defines them: fp32 LayerNorm,
+ * QuickGELU, DropPath (stochastic depth), the residual attention block and the block stack with
+ * optional gradient checkpointing. Parameter names match the original state dicts.
+ */
+import { Tensor, rand, nn, F } from '../torch/index.ts';
+import { checkpoint } from './checkpoint.ts';
+
+/** `nn.LayerNorm` computed in float32 whatever the input type (the original's fp16 guard). */
+export class LayerNorm extends nn.LayerNorm {
+  override forward(x: Tensor): Tensor {
+    if (x.dtype === 'float32') return super.forward(x);
+    return super.forward(x.to('float32')).to(x.dtype);
+  }
+}
+
+export class QuickGELU extends nn.Module {
+  forward(x: Tensor): Tensor {
+    return F.quickGelu(x);
+  }
+}
+
+/**
+ * Stochastic depth per sample: in training, zeroes a sample's residual branch with probability
+ * `dropProb` and scales survivors by 1/(1-p), drawing `rand` exactly as the original `drop_path`.
+ */
+export function dropPath(x: Tensor, dropProb: number, training: boolean): Tensor {
+  if (dropProb === 0 || !training) return x;
+  const keepProb = 1 - dropProb;
+  const shape = [x.size(0), ...new Array<number>(x.ndim - 1).fill(1)];
+  const randomTensor = rand(shape, { dtype: x.dtype, device: x.device }).add(keepProb).floor();
+  return x.div(keepProb).mul(randomTensor);
+}
+
+export class DropPath extends nn.Module {
+  constructor(readonly dropProb: number) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return dropPath(x, this.dropProb, this.training);
+  }
+}
+
+export class ResidualAttentionBlock extends nn.Module {
+  attn: nn.MultiheadAttention;
+  ln_1: LayerNorm;
+  drop_path: nn.Layer;
+  mlp: nn.NamedSequential;
+  ln_2: LayerNorm;
+  private mask: Tensor | null;
+
+  /**
+   * `dropout` is BIKE's per-layer rate: it sets both the attention-weight dropout and the
+   * stochastic depth of the block, as the original passes it to both.
+   */
+  constructor(readonly dModel: number, readonly nHead: number, attnMask: Tensor | null = null, readonly dropout = 0) {
+    super();
+    this.attn = this.registerModule('attn', new nn.MultiheadAttention(dModel, nHead, dropout));
+    this.ln_1 = this.registerModule('ln_1', new LayerNorm(dModel));
+    this.drop_path = this.registerModule('drop_path', dropout > 0 ? new DropPath(dropout) : new nn.Identity());
+    this.mlp = this.registerModule('mlp', new nn.NamedSequential([
+      ['c_fc', new nn.Linear(dModel, dModel * 4)],
+      ['gelu', new QuickGELU()],
+      ['c_proj', new nn.Linear(dModel * 4, dModel)],
+    ]));
+    this.ln_2 = this.registerModule('ln_2', new LayerNorm(dModel));
+    // A plain attribute in the original (not in the state dict); follows the input's dtype/device.
+    this.mask = attnMask;
+  }
+
+  get attnMask(): Tensor | null {
+    return this.mask;
+  }
+
+  attention(x: Tensor): Tensor {
+    let mask = this.mask;
+    if (mask && (mask.dtype !== x.dtype || mask.device !== x.device)) {
+      const moved = mask.to({ dtype: x.dtype, device: x.device }).keep();
+      this.mask = moved;
+      mask = moved;
+    }
+    return this.attn.forward(x, x, x, mask);
+  }
+
+  /** `x`: `[L, N, D]` (sequence first). */
+  forward(x: Tensor): Tensor {
+    x = x.add(this.drop_path.forward(this.attention(this.ln_1.forward(x))));
+    return x.add(this.drop_path.forward(this.mlp.forward(this.ln_2.forward(x))));
+  }
+}
+
+/** A stack of residual attention blocks over `[L, N, D]`. */
+export class Transformer extends nn.Module {
+  resblocks: nn.Sequential;
+  /**
+   * Recompute each block in backward instead of keeping its activations (memory for compute; the
+   * same values and gradients). The original turns this on for every CLIP transformer.
+   */
+  gradCheckpointing = false;
+
+  constructor(readonly width: number, readonly layers: number, readonly heads: number, attnMask: Tensor | null = null, dropout: readonly number[] | null = null) {
+    super();
+    const rates = dropout ?? new Array<number>(layers).fill(0);
+    if (rates.length < layers) throw new Error(`Transformer: ${layers} layers need ${layers} drop rates, got ${rates.length}`);
+    const blocks: ResidualAttentionBlock[] = [];
+    for (let i = 0; i < layers; i++) blocks.push(new ResidualAttentionBlock(width, heads, attnMask, rates[i]));
+    this.resblocks = this.registerModule('resblocks', new nn.Sequential(blocks));
+  }
+
+  get blocks(): ResidualAttentionBlock[] {
+    return this.resblocks.items as ResidualAttentionBlock[];
+  }
+
+  forward(x: Tensor): Tensor {
+    for (const block of this.blocks) x = this.gradCheckpointing ? checkpoint(block, x) : block.forward(x);
+    return x;
+  }
+}
