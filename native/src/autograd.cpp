@@ -10,6 +10,7 @@
 #include <torch/csrc/autograd/variable.h>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -105,27 +106,13 @@ void serviceRequest(Napi::Env env, BackwardRequest* request, bool createGraph) {
   }
 }
 
-// backward(outputs[], grads[] | null, retainGraph, createGraph)
-Napi::Value backward(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto outputs = tensorsFromArray(info[0], "backward outputs", false);
-  std::vector<at::Tensor> grads;
-  if (info[1].IsArray()) grads = tensorsFromArray(info[1], "backward grads", true);
-  bool retainGraph = info[2].ToBoolean().Value();
-  bool createGraph = info[3].ToBoolean().Value();
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    if (!outputs[i].requires_grad())
-      throw Napi::Error::New(env, "backward: output " + std::to_string(i) + " " + describeTensor(outputs[i]) +
-                                      " does not require grad (was it computed under noGrad, or from frozen parameters only?)");
-    if (grads.size() <= i && outputs[i].numel() != 1)
-      throw Napi::Error::New(env, "backward: output " + std::to_string(i) + " " + describeTensor(outputs[i]) +
-                                      " is not a scalar: pass a gradient for it");
-  }
-
+// Runs libtorch's autograd engine (`work`) on a helper thread while this, the JS thread, services
+// the JS custom backward functions it asks for; rethrows the engine's error prefixed with `what`.
+void runEngine(Napi::Env env, const char* what, bool createGraph, const std::function<void()>& work) {
   BackwardPump pump;
   {
     std::lock_guard<std::mutex> lock(pumpMutex);
-    if (activePump) throw Napi::Error::New(env, "backward: another backward is already running");
+    if (activePump) throw Napi::Error::New(env, std::string(what) + ": another backward is already running");
     activePump = &pump;
   }
   std::exception_ptr failure;
@@ -133,7 +120,7 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
   std::thread worker([&] {
     at::ThreadLocalStateGuard guard(callerState);
     try {
-      torch::autograd::backward(outputs, grads, retainGraph, createGraph);
+      work();
     } catch (...) {
       failure = std::current_exception();
     }
@@ -166,27 +153,55 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
     try {
       std::rethrow_exception(failure);
     } catch (const c10::Error& e) {
-      throw Napi::Error::New(env, std::string("backward: ") + e.what_without_backtrace());
+      throw Napi::Error::New(env, std::string(what) + ": " + e.what_without_backtrace());
     } catch (const std::exception& e) {
-      throw Napi::Error::New(env, std::string("backward: ") + e.what());
+      throw Napi::Error::New(env, std::string(what) + ": " + e.what());
     }
   }
+}
+
+// backward(outputs[], grads[] | null, retainGraph, createGraph)
+Napi::Value backward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto outputs = tensorsFromArray(info[0], "backward outputs", false);
+  std::vector<at::Tensor> grads;
+  if (info[1].IsArray()) grads = tensorsFromArray(info[1], "backward grads", true);
+  bool retainGraph = info[2].ToBoolean().Value();
+  bool createGraph = info[3].ToBoolean().Value();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].requires_grad())
+      throw Napi::Error::New(env, "backward: output " + std::to_string(i) + " " + describeTensor(outputs[i]) +
+                                      " does not require grad (was it computed under noGrad, or from frozen parameters only?)");
+    if (grads.size() <= i && outputs[i].numel() != 1)
+      throw Napi::Error::New(env, "backward: output " + std::to_string(i) + " " + describeTensor(outputs[i]) +
+                                      " is not a scalar: pass a gradient for it");
+  }
+
+  runEngine(env, "backward", createGraph, [&] { torch::autograd::backward(outputs, grads, retainGraph, createGraph); });
   return env.Undefined();
 }
 
 // grad(outputs[], inputs[], grads[] | null, retainGraph, createGraph) -> gradients of inputs (null where unused)
 Napi::Value gradOf(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, "grad", [&]() -> Napi::Value {
-    auto outputs = tensorsFromArray(info[0], "grad outputs", false);
-    auto inputs = tensorsFromArray(info[1], "grad inputs", false);
-    std::vector<at::Tensor> grads;
-    if (info[2].IsArray()) grads = tensorsFromArray(info[2], "grad grads", true);
-    bool createGraph = info[4].ToBoolean().Value();
-    c10::optional<bool> retainGraph = info[3].IsBoolean() ? c10::optional<bool>(info[3].ToBoolean().Value()) : c10::nullopt;
-    auto result = torch::autograd::grad(outputs, inputs, grads, retainGraph, createGraph, /*allow_unused=*/true);
-    return tensorsToArray(env, result);
+  auto outputs = tensorsFromArray(info[0], "grad outputs", false);
+  auto inputs = tensorsFromArray(info[1], "grad inputs", false);
+  std::vector<at::Tensor> grads;
+  if (info[2].IsArray()) grads = tensorsFromArray(info[2], "grad grads", true);
+  bool createGraph = info[4].ToBoolean().Value();
+  c10::optional<bool> retainGraph = info[3].IsBoolean() ? c10::optional<bool>(info[3].ToBoolean().Value()) : c10::nullopt;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].requires_grad())
+      throw Napi::Error::New(env, "grad: output " + std::to_string(i) + " " + describeTensor(outputs[i]) + " does not require grad");
+    if (grads.size() <= i && outputs[i].numel() != 1)
+      throw Napi::Error::New(env, "grad: output " + std::to_string(i) + " " + describeTensor(outputs[i]) + " is not a scalar: pass gradOutputs for it");
+  }
+  // Same engine thread and JS pump as backward(), so custom JS backward functions run here too.
+  variable_list result;
+  runEngine(env, "grad", createGraph, [&] {
+    result = torch::autograd::grad(outputs, inputs, grads, retainGraph, createGraph, /*allow_unused=*/true);
   });
+  return tensorsToArray(env, result);
 }
 
 // customFunction(id, inputs[], outputs[]) -> outputs attached to a JS backward node with that id.

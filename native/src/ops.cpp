@@ -15,6 +15,15 @@ std::vector<c10::OperatorHandle> opTable;
 
 c10::IValue toIValue(const Napi::Value& v, const c10::Argument& arg, const c10::TypePtr& type);
 
+// An integral JS number; fractions and non-numbers are refused as Python refuses them.
+int64_t integerArgument(const Napi::Value& v, const c10::Argument& arg) {
+  if (!v.IsNumber()) throw std::invalid_argument("argument '" + arg.name() + "' expects an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d))
+    throw std::invalid_argument("argument '" + arg.name() + "' expects an integer, got " + v.ToString().Utf8Value());
+  return static_cast<int64_t>(d);
+}
+
 c10::IValue toScalar(const Napi::Value& v, const c10::Argument& arg) {
   if (v.IsBoolean()) return c10::IValue(v.As<Napi::Boolean>().Value());
   if (v.IsNumber()) {
@@ -33,7 +42,7 @@ c10::IValue toList(const Napi::Value& v, const c10::Argument& arg, const c10::Li
     if (v.IsNumber()) {
       // Python lets `int[2] stride=1` take a single number: repeat it N times.
       int64_t n = arg.N().value_or(1);
-      return c10::IValue(std::vector<int64_t>(n, v.As<Napi::Number>().Int64Value()));
+      return c10::IValue(std::vector<int64_t>(n, integerArgument(v, arg)));
     }
     return c10::IValue(toInt64Vector(v, arg.name().c_str()));
   }
@@ -80,8 +89,7 @@ c10::IValue toIValue(const Napi::Value& v, const c10::Argument& arg, const c10::
     case c10::TypeKind::ScalarTypeType:
     case c10::TypeKind::LayoutType:
     case c10::TypeKind::MemoryFormatType:
-      if (!v.IsNumber()) throw std::invalid_argument("argument '" + arg.name() + "' expects an integer");
-      return c10::IValue(v.As<Napi::Number>().Int64Value());
+      return c10::IValue(integerArgument(v, arg));
     case c10::TypeKind::FloatType:
       if (!v.IsNumber()) throw std::invalid_argument("argument '" + arg.name() + "' expects a number");
       return c10::IValue(v.As<Napi::Number>().DoubleValue());
@@ -202,6 +210,9 @@ Napi::Value callOp(const Napi::CallbackInfo& info) {
     stack = buildStack(info, 1, schema);
   } catch (const Napi::Error&) {
     throw;
+  } catch (const c10::Error& e) {
+    // e.g. a malformed device string: report libtorch's message without its C++ backtrace.
+    throw Napi::TypeError::New(env, schema.name() + (schema.overload_name().empty() ? "" : "." + schema.overload_name()) + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(env, schema.name() + (schema.overload_name().empty() ? "" : "." + schema.overload_name()) + ": " + e.what());
   }

@@ -1,5 +1,6 @@
 // Tensor handles, creation from and copies to JS buffers, and cheap metadata queries.
 #include "common.h"
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -70,7 +71,10 @@ std::vector<int64_t> toInt64Vector(const Napi::Value& value, const char* what) {
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
     if (!item.IsNumber()) throw Napi::TypeError::New(value.Env(), std::string(what) + ": element " + std::to_string(i) + " is not a number");
-    out[i] = item.As<Napi::Number>().Int64Value();
+    double d = item.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || d != std::floor(d))
+      throw Napi::TypeError::New(value.Env(), std::string(what) + ": element " + std::to_string(i) + " is not an integer (" + item.ToString().Utf8Value() + ")");
+    out[i] = static_cast<int64_t>(d);
   }
   return out;
 }
