@@ -1,0 +1,17 @@
+/** A loader worker: receives the dataset spec once, then makes the batches it is asked for. */
+import { parentPort, workerData } from 'node:worker_threads';
+import sharp from 'sharp';
+import { makeBatch, type VideoDatasetSpec } from './video-dataset.ts';
+
+// One libvips thread per worker: the pool is the parallelism.
+sharp.concurrency(1);
+
+const spec = workerData.spec as VideoDatasetSpec;
+parentPort!.on('message', async (job: { id: number; indices: number[]; epoch: number }) => {
+  try {
+    const batch = await makeBatch(spec, job.indices, job.epoch);
+    parentPort!.postMessage({ id: job.id, batch }, [batch.frames.buffer]);
+  } catch (error) {
+    parentPort!.postMessage({ id: job.id, error: (error as Error).message });
+  }
+});

@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { VideoLoader } from './loader.ts';
+import type { VideoDatasetSpec } from './video-dataset.ts';
+
+async function makeFrames(root: string, videos: number, frames: number): Promise<void> {
+  for (let v = 0; v < videos; v++) {
+    const dir = path.join(root, `video${v}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 1; f <= frames; f++) {
+      const pixels = Buffer.alloc(40 * 30 * 3, (v * 37 + f * 11) % 256);
+      await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.png`));
+    }
+  }
+}
+
+function spec(root: string, mode: VideoDatasetSpec['mode'], videos: number): VideoDatasetSpec {
+  return {
+    records: Array.from({ length: videos }, (_, v) => ({ path: `video${v}`, numFrames: 10, label: v % 3 })),
+    root, format: 'frames', imageTmpl: 'img_{:05d}.png', mode, numSegments: 4, inputSize: 16, seed: 7,
+    testCrops: 3, testClips: 2,
+  };
+}
+
+test('every sample arrives exactly once per epoch, the same with 0 or 2 workers', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 7, 10);
+    const results: { indices: number[]; sums: number[] }[] = [];
+    for (const workers of [0, 2]) {
+      const loader = new VideoLoader(spec(root, 'train', 7), { batchSize: 2, workers, dropLast: false });
+      const seen: number[] = [];
+      const sums: number[] = [];
+      for await (const batch of loader.epoch(1)) {
+        assert.deepEqual(batch.shape, [batch.indices.length * 4, 3, 16, 16]);
+        assert.equal(batch.frames.length, batch.shape.reduce((a, b) => a * b, 1));
+        seen.push(...batch.indices);
+        sums.push(batch.frames.reduce((a, b) => a + b, 0));
+      }
+      await loader.close();
+      assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4, 5, 6]);
+      results.push({ indices: seen, sums });
+    }
+    assert.deepEqual(results[0]!.indices, results[1]!.indices);
+    results[0]!.sums.forEach((s, i) => assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('test mode lays out crops x clips x frames per video; a missing frame falls back and is reported', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 2, 10);
+    rmSync(path.join(root, 'video1', 'img_00006.png'));
+    const loader = new VideoLoader(spec(root, 'test', 2), { batchSize: 2, workers: 1 });
+    const batches = [];
+    for await (const batch of loader.epoch(0)) batches.push(batch);
+    await loader.close();
+    assert.equal(batches.length, 1);
+    const batch = batches[0]!;
+    assert.equal(batch.views, 3);
+    assert.equal(batch.framesPerView, 8);
+    assert.deepEqual(batch.shape, [2 * 3 * 8, 3, 16, 16]);
+    assert.ok(batch.fallbacks.some((f) => f.path.endsWith(path.join('video1', 'img_00006.png'))));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('training replaces an unreadable video and reports it; evaluation names it', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 3, 10);
+    writeFileSync(path.join(root, 'broken.mp4'), 'not a video');
+    const videoSpec: VideoDatasetSpec = { ...spec(root, 'train', 0), format: 'video', records: [{ path: 'broken.mp4', numFrames: null, label: 0 }] };
+    const trainLoader = new VideoLoader(videoSpec, { batchSize: 1 });
+    await assert.rejects(async () => { for await (const _ of trainLoader.epoch(0)); }, /1 videos in a row could not be read; last: broken\.mp4/);
+    const evalLoader = new VideoLoader({ ...videoSpec, mode: 'val' }, { batchSize: 1 });
+    await assert.rejects(async () => { for await (const _ of evalLoader.epoch(0)); }, /broken\.mp4/);
+    const mixed: VideoDatasetSpec = { ...spec(root, 'train', 3), records: [{ path: 'missing-folder', numFrames: 10, label: 0 }, ...spec(root, 'train', 3).records] };
+    const loader = new VideoLoader(mixed, { batchSize: 4, shuffle: false });
+    const batch = (await loader.epoch(0).next()).value!;
+    assert.equal(batch.skipped.length, 1);
+    assert.equal(batch.skipped[0]!.path, 'missing-folder');
+    assert.equal(batch.indices[0], 1, 'replaced by the next video');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('empty datasets and bad batch sizes are refused clearly', () => {
+  assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 0), { batchSize: 2 }), /dataset is empty/);
+  assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 2), { batchSize: 0 }), /batchSize/);
+});

@@ -1,0 +1,165 @@
+/**
+ * One sample of a video dataset, as the original `Video_dataset.__getitem__` makes it: pick frame
+ * indices (train / val / test samplers), decode them (frame folder or video file), transform them
+ * (train augmentation or 1/3/5/10 test crops) into a normalised clip. Runs in loader workers; the
+ * spec is plain data so it can cross a thread boundary.
+ */
+import path from 'node:path';
+import { Rng } from './rng.ts';
+import { trainIndices, valIndices, testIndices, resolveIndexBias } from './sampling.ts';
+import { loadFrameFolder, type FrameFallback } from './frame-loader.ts';
+import { probeVideo, readVideoFrames } from './video-decoder.ts';
+import { trainTransform, testTransform, type ClipArray } from './clip-transform.ts';
+import type { RgbImage } from './rgb-image.ts';
+
+export type DatasetMode = 'train' | 'val' | 'test';
+
+export interface SampleRecord {
+  /** Frame folder or video file, relative to `root`. */
+  path: string;
+  /** Frames in the folder (frame lists); null for video files, whose count comes from the container. */
+  numFrames: number | null;
+  label: number;
+}
+
+export interface VideoDatasetSpec {
+  records: SampleRecord[];
+  root: string;
+  /** 'frames': folders of images named by `imageTmpl`; 'video': mp4/webm/avi/mkv files. */
+  format: 'frames' | 'video';
+  imageTmpl: string;
+  mode: DatasetMode;
+  numSegments: number;
+  inputSize: number;
+  /** `data.dataset`, for the Something-Something variants of the transforms. */
+  dataset?: string;
+  indexBias?: number | null;
+  dense?: boolean;
+  /** Test crops (1, 3, 5, 10) and clips; val mode uses one of each. */
+  testCrops?: number;
+  testClips?: number;
+  /** Repeated augmentation: each training sample yields this many augmented clips. */
+  numSample?: number;
+  /** Base seed: sample i of epoch e always draws the same randomness, whichever worker makes it. */
+  seed: number;
+}
+
+export interface Sample {
+  /** One clip per repeated augmentation (train), else one clip holding all views. */
+  clips: ClipArray[];
+  labels: number[];
+  /** The dataset index actually used (differs when an unreadable video was replaced). */
+  index: number;
+  fallbacks: FrameFallback[];
+  /** Videos that could not be read and were replaced by another sample (training only). */
+  skipped: { index: number; path: string; reason: string }[];
+}
+
+/** A 32-bit mix of the seed, epoch and index, so per-sample streams do not overlap. */
+export function sampleSeed(seed: number, epoch: number, index: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
+  return (h ^ (h >>> 15)) >>> 0;
+}
+
+function sampleIndices(spec: VideoDatasetSpec, numFrames: number, rng: Rng): number[] {
+  const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
+  const options = { numSegments: spec.numSegments, indexBias, dense: spec.dense ?? false };
+  if (spec.mode === 'train') return trainIndices(numFrames, options, rng);
+  if (spec.mode === 'val') return valIndices(numFrames, options, rng);
+  return testIndices(numFrames, { ...options, testClips: spec.testClips ?? 1 });
+}
+
+async function decodeFrames(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[]): Promise<RgbImage[]> {
+  if (spec.format === 'frames') {
+    if (record.numFrames === null) throw new Error(`${record.path}: frame lists need a frame count`);
+    const indices = sampleIndices(spec, record.numFrames, rng);
+    const loaded = await loadFrameFolder({ root: spec.root, directory: record.path, template: spec.imageTmpl }, indices);
+    fallbacks.push(...loaded.report.fallbacks);
+    return loaded.frames;
+  }
+  const file = path.join(spec.root, record.path);
+  const info = await probeVideo(file);
+  const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
+  const indices = sampleIndices(spec, info.frameCount, rng);
+  // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
+  return readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+}
+
+/** How many substitutes training tries before it gives up on a run of unreadable videos. */
+const MAX_SUBSTITUTES = 16;
+
+/** Makes sample `index` of `epoch`. Training replaces an unreadable video by the next one; evaluation reports it. */
+export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number): Promise<Sample> {
+  const skipped: Sample['skipped'] = [];
+  for (let attempt = 0; ; attempt++) {
+    const current = (index + attempt) % spec.records.length;
+    const record = spec.records[current]!;
+    const rng = new Rng(sampleSeed(spec.seed, epoch, current));
+    const fallbacks: FrameFallback[] = [];
+    try {
+      const frames = await decodeFrames(spec, record, rng, fallbacks);
+      if (spec.mode === 'train') {
+        const clips: ClipArray[] = [];
+        const labels: number[] = [];
+        for (let k = 0; k < (spec.numSample ?? 1); k++) {
+          const result = trainTransform(frames, record.label, { inputSize: spec.inputSize, dataset: spec.dataset }, rng);
+          clips.push(result.clip);
+          labels.push(result.label);
+        }
+        return { clips, labels, index: current, fallbacks, skipped };
+      }
+      const clip = testTransform(frames, { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode });
+      return { clips: [clip], labels: [record.label], index: current, fallbacks, skipped };
+    } catch (error) {
+      const reason = (error as Error).message;
+      if (spec.mode !== 'train') throw new Error(`sample ${current} (${record.path}): ${reason}`);
+      skipped.push({ index: current, path: record.path, reason });
+      if (attempt + 1 >= Math.min(MAX_SUBSTITUTES, spec.records.length)) {
+        throw new Error(`sample ${index}: ${skipped.length} videos in a row could not be read; last: ${record.path}: ${reason}`);
+      }
+    }
+  }
+}
+
+export interface Batch {
+  /** `[clips * views * T, 3, S, S]` row-major. */
+  frames: Float32Array;
+  shape: [number, number, number, number];
+  labels: Int32Array;
+  /** Dataset indices of the batch's samples (after substitution). */
+  indices: number[];
+  /** Views per clip (test crops; 1 in training) and frames per view (T x test clips). */
+  views: number;
+  framesPerView: number;
+  fallbacks: FrameFallback[];
+  skipped: Sample['skipped'];
+  /** Seconds spent decoding and transforming this batch (in its worker). */
+  seconds: number;
+}
+
+/** Makes and concatenates the samples of one batch. */
+export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number[], epoch: number): Promise<Batch> {
+  const started = performance.now();
+  const samples = await Promise.all(indices.map((i) => makeSample(spec, i, epoch)));
+  const clips = samples.flatMap((s) => s.clips);
+  const first = clips[0]!;
+  const perClip = first.data.length;
+  const frames = new Float32Array(perClip * clips.length);
+  clips.forEach((clip, i) => {
+    if (clip.data.length !== perClip) throw new Error(`batch of ${spec.mode} samples ${indices.join(',')}: clips differ in size`);
+    frames.set(clip.data, i * perClip);
+  });
+  return {
+    frames,
+    shape: [first.shape[0] * clips.length, 3, first.shape[2], first.shape[3]],
+    labels: Int32Array.from(samples.flatMap((s) => s.labels)),
+    indices: samples.flatMap((s) => s.clips.map(() => s.index)),
+    views: first.views,
+    framesPerView: first.framesPerView,
+    fallbacks: samples.flatMap((s) => s.fallbacks),
+    skipped: samples.flatMap((s) => s.skipped),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
