@@ -6,11 +6,11 @@
 import { Tensor, rand, nn, F } from '../torch/index.ts';
 import { checkpoint } from './checkpoint.ts';
 
-/** `nn.LayerNorm` computed in float32 whatever the input type (the original's fp16 guard). */
+/** `nn.LayerNorm` that computes half-precision inputs in float32 (the original's fp16 guard). */
 export class LayerNorm extends nn.LayerNorm {
   override forward(x: Tensor): Tensor {
-    if (x.dtype === 'float32') return super.forward(x);
-    return super.forward(x.to('float32')).to(x.dtype);
+    const type = x.dtype === 'float16' || x.dtype === 'bfloat16' ? 'float32' : x.dtype;
+    return F.layerNorm(x.to(type), [this.normalizedShape], this.weight.to(type), this.bias.to(type), this.eps).to(x.dtype);
   }
 }
 
@@ -72,14 +72,15 @@ export class ResidualAttentionBlock extends nn.Module {
     return this.mask;
   }
 
+  /** The attention mask in the input's dtype and device (converted once and kept, as the original). */
+  maskFor(x: Tensor): Tensor | null {
+    const mask = this.mask;
+    if (mask && (mask.dtype !== x.dtype || mask.device !== x.device)) this.mask = mask.to({ dtype: x.dtype, device: x.device }).keep();
+    return this.mask;
+  }
+
   attention(x: Tensor): Tensor {
-    let mask = this.mask;
-    if (mask && (mask.dtype !== x.dtype || mask.device !== x.device)) {
-      const moved = mask.to({ dtype: x.dtype, device: x.device }).keep();
-      this.mask = moved;
-      mask = moved;
-    }
-    return this.attn.forward(x, x, x, mask);
+    return this.attn.forward(x, x, x, this.maskFor(x));
   }
 
   /** `x`: `[L, N, D]` (sequence first). */
