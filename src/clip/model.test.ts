@@ -9,6 +9,7 @@ import { CLIP, stochasticDepthRates } from './model.ts';
 import { clipArchitecture, inferClipConfig, parseClipConfig, type ClipConfig } from './config.ts';
 import { splitPrefixed } from './load.ts';
 import { dropPath } from './layers.ts';
+import { VisionTransformer } from './vision-transformer.ts';
 
 const fixtureDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'fixtures', 'bike-reference');
 
@@ -162,7 +163,7 @@ test('stochastic depth: rates rise linearly to drop_out; blocks drop whole sampl
   assert.deepEqual(stochasticDepthRates(0.2, 3).map((r) => Math.round(r * 1e6) / 1e6), [0, 0.1, 0.2]);
   manualSeed(4);
   const model = noGrad(() => new CLIP(TINY_VIT, { dropout: 0.2 }));
-  assert.deepEqual(model.visual.transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6), [0, 0.1, 0.2]);
+  assert.deepEqual((model.visual as VisionTransformer).transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6), [0, 0.1, 0.2]);
   assert.deepEqual(model.transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6), [0, 0.1], 'text layers take the first vision rates');
   tidy(() => noGrad(() => {
     const x = randn([4000, 1, 2]);
