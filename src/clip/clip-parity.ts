@@ -92,6 +92,7 @@ export async function clipParityChecks(fixtureDir: string): Promise<ParityResult
         }
       }
     });
+    for (const t of model.stateDict().values()) t.dispose();
     return results;
   });
 }

@@ -1,6 +1,6 @@
 /** CLIP (layer 3 of DESIGN.md): encoders, architectures, weight loading, tokenizer. */
 export * from './config.ts';
-export { CLIP, stochasticDepthRates, type ClipOptions, type TextFeatures } from './model.ts';
+export { CLIP, createClip, stochasticDepthRates, type ClipOptions, type TextFeatures } from './model.ts';
 export { VisionTransformer } from './vision-transformer.ts';
 export { ModifiedResNet, AttentionPool2d, Bottleneck } from './modified-resnet.ts';
 export { LayerNorm, QuickGELU, DropPath, dropPath, ResidualAttentionBlock, Transformer } from './layers.ts';

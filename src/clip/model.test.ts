@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, manualSeed, noGrad, randn, randint, tidy, tensor, backward, nn } from '../torch/index.ts';
 import { loadSafetensors } from '../torch/serialization.ts';
-import { CLIP, stochasticDepthRates } from './model.ts';
+import { CLIP, createClip, stochasticDepthRates } from './model.ts';
 import { clipArchitecture, inferClipConfig, parseClipConfig, type ClipConfig } from './config.ts';
 import { splitPrefixed } from './load.ts';
 import { dropPath } from './layers.ts';
@@ -63,7 +63,8 @@ test('inference names the key it cannot find', () => {
 
 test('released architectures have OpenAI\'s parameter counts (ViT-B/32 151.3M, RN50 102.0M)', () => {
   for (const [name, count] of [['ViT-B/32', 151_277_313], ['RN50', 102_007_137]] as const) {
-    const model = noGrad(() => new CLIP(clipArchitecture(name)));
+    const model = createClip(name);
+    assert.deepEqual(model.config, clipArchitecture(name));
     assert.equal(model.parameterCount(), count, name);
     disposeModel(model);
   }
@@ -251,6 +252,24 @@ test('a float64 model computes in float64 (LayerNorm keeps the type)', () => {
     const out = model.encodeImage(randn([1, 3, 16, 16]));
     assert.equal(out.dtype, 'float64');
     assert.equal(model.encodeText(tokens(1, 12, 50)).tokens.dtype, 'float64');
+  }));
+  disposeModel(model);
+});
+
+test('emb_dropout drops embedding entries of both encoders in training only', () => {
+  manualSeed(10);
+  const model = createClip(TINY_VIT, { embDropout: 0.5 });
+  tidy(() => noGrad(() => {
+    const frames = randn([2, 3, 16, 16]);
+    const text = tokens(2, 12, 50);
+    model.eval();
+    const image = model.encodeImage(frames);
+    const cls = model.encodeText(text).cls;
+    model.train();
+    assert.ok(model.encodeImage(frames).sub(image).abs().max().item() > 1e-4);
+    assert.ok(model.encodeText(text).cls.sub(cls).abs().max().item() > 1e-4);
+    model.eval();
+    assert.equal(model.encodeImage(frames).sub(image).abs().max().item(), 0);
   }));
   disposeModel(model);
 });

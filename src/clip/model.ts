@@ -5,7 +5,7 @@
  * depth, embedding dropout, joint space-time attention, gradient checkpointing).
  */
 import { Tensor, arange, full, linspace, noGrad, ones, empty, nn } from '../torch/index.ts';
-import { type ClipConfig, isResNetConfig, parseClipConfig, visionHeads } from './config.ts';
+import { type ClipArchitectureName, type ClipConfig, clipArchitecture, isResNetConfig, parseClipConfig, visionHeads } from './config.ts';
 import { LayerNorm, Transformer } from './layers.ts';
 import { ModifiedResNet } from './modified-resnet.ts';
 import { VisionTransformer } from './vision-transformer.ts';
@@ -178,4 +178,12 @@ export class CLIP extends nn.Module {
     const { cls, tokens } = this.encodeText(text);
     return { image: imageFeatures, cls, tokens, logitScale: this.logit_scale.exp() };
   }
+}
+
+/**
+ * A randomly initialised CLIP (OpenAI's initialisation, seeded by `manualSeed`) of a released
+ * architecture by name, or of any size from a hyper-parameter mapping.
+ */
+export function createClip(architecture: ClipArchitectureName | ClipConfig, options: ClipOptions = {}): CLIP {
+  return noGrad(() => new CLIP(typeof architecture === 'string' ? clipArchitecture(architecture) : architecture, options));
 }
