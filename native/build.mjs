@@ -94,10 +94,18 @@ function torchConfig() {
 }
 
 const torch = torchConfig();
+// Optional: libjpeg-turbo for fast, PIL-identical JPEG frame decoding (the data layer falls back to sharp).
+const jpegHeader = ['/usr/include/jpeglib.h', '/usr/include/x86_64-linux-gnu/jpeglib.h', '/usr/include/aarch64-linux-gnu/jpeglib.h'].find(existsSync);
+if (jpegHeader && process.env.BIKE_NO_JPEG !== '1') {
+  torch.defines.push('BIKE_WITH_JPEG');
+  torch.libs.push('jpeg');
+}
 const std = process.env.BIKE_CXX_STD ?? (torch.version.major >= 2 ? 'c++20' : 'c++17');
 const compileFlags = [
   `-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-Wno-deprecated-declarations', '-Wno-unused-parameter',
   '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+  // A worker terminated mid-call cannot receive a JS exception; without this the process aborts.
+  '-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
   ...torch.defines.map((d) => `-D${d}`),
   `-I${nodeApiInclude()}`, `-I${addonApiInclude()}`,
   ...torch.includes.map((dir) => `-isystem${dir}`),

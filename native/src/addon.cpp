@@ -10,6 +10,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerRuntimeFunctions(env, exports);
   registerScriptFunctions(env, exports);
   registerDistributedFunctions(env, exports);
+  registerImageFunctions(env, exports);
   return exports;
 }
 

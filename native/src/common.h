@@ -47,5 +47,6 @@ void registerAutogradFunctions(Napi::Env env, Napi::Object exports);
 void registerRuntimeFunctions(Napi::Env env, Napi::Object exports);
 void registerScriptFunctions(Napi::Env env, Napi::Object exports);
 void registerDistributedFunctions(Napi::Env env, Napi::Object exports);
+void registerImageFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace bike

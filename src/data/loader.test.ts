@@ -97,3 +97,22 @@ test('empty datasets and bad batch sizes are refused clearly', () => {
   assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 0), { batchSize: 2 }), /dataset is empty/);
   assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 2), { batchSize: 0 }), /batchSize/);
 });
+
+test('closing a loader while workers decode JPEG frames ends cleanly (no native abort)', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    const dir = path.join(root, 'video0');
+    mkdirSync(dir, { recursive: true });
+    for (let f = 1; f <= 10; f++) {
+      const pixels = Buffer.alloc(320 * 240 * 3, (f * 23) % 256);
+      await sharp(pixels, { raw: { width: 320, height: 240, channels: 3 } }).jpeg().toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.jpg`));
+    }
+    const jpegSpec: VideoDatasetSpec = { ...spec(root, 'train', 1), imageTmpl: 'img_{:05d}.jpg', records: Array.from({ length: 16 }, () => ({ path: 'video0', numFrames: 10, label: 0 })) };
+    const loader = new VideoLoader(jpegSpec, { batchSize: 1, workers: 2, prefetch: 4 });
+    const first = await loader.epoch(0).next();
+    assert.equal(first.value!.labels.length, 1);
+    await loader.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
