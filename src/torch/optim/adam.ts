@@ -1,0 +1,204 @@
+/**
+ * Adam and AdamW as `torch.optim.Adam` / `torch.optim.AdamW` (PyTorch 1.13), operation for operation:
+ * AdamW decays the parameter first (`p *= 1 - lr * weight_decay`), Adam adds `weight_decay * p` to the
+ * gradient; then both update the moments, and step with
+ * `denom = sqrt(exp_avg_sq) / sqrt(1 - beta2^t) + eps`, `p += -(lr / (1 - beta1^t)) * exp_avg / denom`,
+ * bias corrections computed in float64 as Python does. With `foreach` (the default) parameters that share
+ * step count, device and dtype go through libtorch's multi-tensor kernels (the same per-element math).
+ */
+import { Tensor } from '../tensor.ts';
+import '../tensor-ops.ts';
+import { aten } from '../ops.ts';
+import { noGrad } from '../autograd.ts';
+import { tidy } from '../scope.ts';
+import {
+  Optimizer, checkBoolean, checkForeach, checkInitialLr, checkNumber, checkUnsupportedOff,
+  type ParamGroup, type ParamGroupInput, type ParamState,
+} from './optimizer.ts';
+import {
+  bucketBy, foreachAdd, foreachAddScalar_, foreachAddcdiv_, foreachAddcmul_, foreachAdd_, foreachDiv_,
+  foreachMaximum_, foreachMul_, foreachNeg, foreachSqrt,
+} from './foreach.ts';
+import { pythonPow } from './python-math.ts';
+
+export interface AdamGroup extends ParamGroup {
+  betas: [number, number];
+  eps: number;
+  weight_decay: number;
+  amsgrad: boolean;
+  maximize: boolean;
+  /** null: multi-tensor kernels; false: one tensor at a time (as PyTorch 1.13's default). */
+  foreach: boolean | null;
+  /** PyTorch's CUDA-graph option; kept for the state-dict layout, must be false. */
+  capturable: boolean;
+  /** Adam's (not AdamW's) further PyTorch 1.13 keys, kept for the layout; must be false. */
+  differentiable?: boolean;
+  fused?: boolean;
+}
+
+/** Hyper-parameters for every group (PyTorch's keyword names); `betas` is checked to hold two numbers. */
+export type AdamOptions = Partial<Omit<AdamGroup, 'params' | 'betas'>> & { betas?: readonly number[] };
+
+interface AdamState extends ParamState {
+  step: number;
+  exp_avg: Tensor;
+  exp_avg_sq: Tensor;
+}
+
+interface Entry {
+  param: Tensor;
+  grad: Tensor;
+  state: AdamState;
+}
+
+const zerosLike = aten('zeros_like');
+const maximum = aten('maximum');
+
+function newZerosLike(p: Tensor): Tensor {
+  return new Tensor(zerosLike(p.handle)).keep();
+}
+
+abstract class AdamFamily extends Optimizer<AdamGroup> {
+  // Accessors, not fields: the base constructor validates groups before subclass fields exist.
+  /** AdamW's decoupled weight decay, or Adam's L2 term added to the gradient. */
+  protected abstract get decoupledWeightDecay(): boolean;
+  /** Keys PyTorch has in this optimizer's groups that this port only accepts as false. */
+  protected abstract get unsupportedKeys(): string[];
+
+  protected validateGroup(group: AdamGroup, where: string): void {
+    checkNumber(group, 'lr', where);
+    checkNumber(group, 'eps', where);
+    checkNumber(group, 'weight_decay', where);
+    const betas = group.betas;
+    if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number' && b >= 0 && b < 1)) {
+      throw new Error(`${where}: 'betas' must be two numbers in [0, 1), got ${JSON.stringify(betas)}`);
+    }
+    checkBoolean(group, 'amsgrad', where);
+    checkBoolean(group, 'maximize', where);
+    checkForeach(group, where);
+    checkInitialLr(group, where);
+    checkUnsupportedOff(group, this.unsupportedKeys, where);
+  }
+
+  protected validateState(state: ParamState, group: AdamGroup, where: string): void {
+    if (typeof state.step !== 'number') throw new Error(`${where}: missing 'step'`);
+    const keys = ['exp_avg', 'exp_avg_sq', ...(group.amsgrad ? ['max_exp_avg_sq'] : [])];
+    for (const key of keys) {
+      if (!(state[key] instanceof Tensor)) throw new Error(`${where}: '${key}' must be a tensor${key === 'max_exp_avg_sq' ? ' (the group has amsgrad on)' : ''}`);
+    }
+  }
+
+  step(): void {
+    noGrad(() => tidy(() => {
+      for (const group of this.paramGroups) this.stepGroup(group);
+    }));
+  }
+
+  private stepGroup(group: AdamGroup): void {
+    const entries: Entry[] = [];
+    for (const param of group.params) {
+      const grad = param.grad;
+      if (grad === null) continue;
+      let state = this.state.get(param) as AdamState | undefined;
+      if (!state) {
+        state = { step: 0, exp_avg: newZerosLike(param), exp_avg_sq: newZerosLike(param) };
+        if (group.amsgrad) state.max_exp_avg_sq = newZerosLike(param);
+        this.state.set(param, state);
+      } else if (group.amsgrad && !(state.max_exp_avg_sq instanceof Tensor)) {
+        throw new Error(`${this.name}: a parameter of a group with amsgrad on has no 'max_exp_avg_sq' state (amsgrad was turned on after it was first stepped)`);
+      }
+      state.step += 1;
+      entries.push({ param, grad, state });
+    }
+    if (entries.length === 0) return;
+    if (group.foreach === false) {
+      for (const entry of entries) this.updateOne(entry, group);
+    } else {
+      const key = (e: Entry) => `${e.state.step}|${e.param.device}|${e.param.dtype}`;
+      for (const bucket of bucketBy(entries, key)) this.updateMany(bucket, group);
+    }
+  }
+
+  /** `_single_tensor_adam(w)`. */
+  private updateOne({ param, grad, state }: Entry, group: AdamGroup): void {
+    const { lr, eps, weight_decay: weightDecay } = group;
+    const [beta1, beta2] = group.betas;
+    let g = group.maximize ? grad.neg() : grad;
+    if (this.decoupledWeightDecay) param.mul_(1 - lr * weightDecay);
+    else if (weightDecay !== 0) g = g.add(param, weightDecay);
+    state.exp_avg.mul_(beta1).add_(g, 1 - beta1);
+    state.exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2);
+    const { stepSize, bc2Sqrt } = biasCorrections(lr, beta1, beta2, state.step);
+    let second = state.exp_avg_sq;
+    if (group.amsgrad) {
+      const max = state.max_exp_avg_sq as Tensor;
+      max.copy_(new Tensor(maximum(max.handle, second.handle)));
+      second = max;
+    }
+    const denom = second.sqrt().div(bc2Sqrt).add_(eps);
+    param.addcdiv_(state.exp_avg, denom, -stepSize);
+  }
+
+  /** `_multi_tensor_adam(w)` for parameters with the same step count. */
+  private updateMany(entries: Entry[], group: AdamGroup): void {
+    const { lr, eps, weight_decay: weightDecay } = group;
+    const [beta1, beta2] = group.betas;
+    const params = entries.map((e) => e.param);
+    const expAvgs = entries.map((e) => e.state.exp_avg);
+    const expAvgSqs = entries.map((e) => e.state.exp_avg_sq);
+    let grads = entries.map((e) => e.grad);
+    if (group.maximize) grads = foreachNeg(grads);
+    if (this.decoupledWeightDecay) foreachMul_(params, 1 - lr * weightDecay);
+    // PyTorch adds in place into the gradients; a new list gives the same numbers and leaves .grad intact.
+    else if (weightDecay !== 0) grads = foreachAdd(grads, params, weightDecay);
+    foreachMul_(expAvgs, beta1);
+    foreachAdd_(expAvgs, grads, 1 - beta1);
+    foreachMul_(expAvgSqs, beta2);
+    foreachAddcmul_(expAvgSqs, grads, grads, 1 - beta2);
+    const { stepSize, bc2Sqrt } = biasCorrections(lr, beta1, beta2, entries[0]!.state.step);
+    let second = expAvgSqs;
+    if (group.amsgrad) {
+      second = entries.map((e) => e.state.max_exp_avg_sq as Tensor);
+      foreachMaximum_(second, expAvgSqs);
+    }
+    const denom = foreachSqrt(second);
+    foreachDiv_(denom, bc2Sqrt);
+    foreachAddScalar_(denom, eps);
+    foreachAddcdiv_(params, expAvgs, denom, -stepSize);
+  }
+}
+
+/** Python-float bias corrections: `step_size = lr / (1 - beta1**t)`, `sqrt(1 - beta2**t)`. */
+export function biasCorrections(lr: number, beta1: number, beta2: number, step: number): { stepSize: number; bc2Sqrt: number } {
+  const bc1 = 1 - pythonPow(beta1, step);
+  const bc2 = 1 - pythonPow(beta2, step);
+  return { stepSize: lr / bc1, bc2Sqrt: Math.sqrt(bc2) };
+}
+
+/** `torch.optim.AdamW` (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2). */
+export class AdamW extends AdamFamily {
+  protected get name(): string { return 'AdamW'; }
+  protected get decoupledWeightDecay(): boolean { return true; }
+  protected get unsupportedKeys(): string[] { return ['capturable']; }
+
+  constructor(params: Tensor[] | ParamGroupInput<AdamGroup>[], options: AdamOptions = {}) {
+    super(params, {
+      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, amsgrad: false,
+      foreach: null, maximize: false, capturable: false, ...options,
+    } as Omit<AdamGroup, 'params'>);
+  }
+}
+
+/** `torch.optim.Adam` (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0). */
+export class Adam extends AdamFamily {
+  protected get name(): string { return 'Adam'; }
+  protected get decoupledWeightDecay(): boolean { return false; }
+  protected get unsupportedKeys(): string[] { return ['capturable', 'differentiable', 'fused']; }
+
+  constructor(params: Tensor[] | ParamGroupInput<AdamGroup>[], options: AdamOptions = {}) {
+    super(params, {
+      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, amsgrad: false,
+      maximize: false, foreach: null, capturable: false, differentiable: false, fused: false, ...options,
+    } as Omit<AdamGroup, 'params'>);
+  }
+}
