@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, type Device } from '../torch/index.ts';
+import { Tensor, native, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
 import { loadPtFile, loadSafetensors, loadTorchScriptTensors } from '../torch/serialization.ts';
 import { ZipArchive } from '../torch/zip-reader.ts';
@@ -132,7 +132,16 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
     return fromFlatTensors(tensors, path, settings);
   }
   if (isTorchScriptArchive(path)) {
-    const tensors = loadTorchScriptTensors(path);
+    let tensors: Map<string, Tensor>;
+    try {
+      tensors = loadTorchScriptTensors(path);
+    } catch (error) {
+      // libtorch compiles the archive's code to load it; code from a newer PyTorch can name unknown ops.
+      const hint = /Unknown builtin op|Unknown type name|version/i.test((error as Error).message)
+        ? ` (the archive may come from a newer PyTorch than the linked libtorch ${native.version().torch}; re-save its weights with torch.save(model.state_dict()) or as safetensors)`
+        : '';
+      throw new Error(`${(error as Error).message}${hint}`, { cause: error });
+    }
     if (options.device) for (const [k, t] of tensors) tensors.set(k, t.to(options.device));
     return { ...fromFlatTensors(tensors, path), format: 'torchscript' };
   }
