@@ -100,6 +100,12 @@ if (jpegHeader && process.env.BIKE_NO_JPEG !== '1') {
   torch.defines.push('BIKE_WITH_JPEG');
   torch.libs.push('jpeg');
 }
+// Optional: FFmpeg's libraries for in-process video decoding (the data layer falls back to the ffmpeg CLI).
+const ffmpegHeader = ['/usr/include/x86_64-linux-gnu/libavformat/avformat.h', '/usr/include/aarch64-linux-gnu/libavformat/avformat.h', '/usr/include/libavformat/avformat.h'].find(existsSync);
+if (ffmpegHeader && process.env.BIKE_NO_FFMPEG !== '1') {
+  torch.defines.push('BIKE_WITH_FFMPEG');
+  torch.libs.push('avformat', 'avcodec', 'swscale', 'avutil');
+}
 const std = process.env.BIKE_CXX_STD ?? (torch.version.major >= 2 ? 'c++20' : 'c++17');
 const compileFlags = [
   `-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-Wno-deprecated-declarations', '-Wno-unused-parameter',

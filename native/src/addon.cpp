@@ -11,6 +11,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerScriptFunctions(env, exports);
   registerDistributedFunctions(env, exports);
   registerImageFunctions(env, exports);
+  registerVideoFunctions(env, exports);
   return exports;
 }
 
