@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libtorch-dev libgloo-dev libjpeg62-turbo-dev g++ ffmpeg)
+apt_packages=(libtorch-dev libgloo-dev libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
 missing=()
 if [ -z "${TORCH_DIR:-}" ]; then
   [ -f /usr/include/torch/script.h ] || missing+=(libtorch-dev)
   [ -f /usr/include/gloo/context.h ] || missing+=(libgloo-dev)
   [ -f /usr/include/jpeglib.h ] || missing+=(libjpeg62-turbo-dev)
+  [ -n "$(ls /usr/include/*/libavformat/avformat.h 2>/dev/null)" ] || missing+=(libavformat-dev libavcodec-dev libswscale-dev)
 fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
