@@ -1,0 +1,51 @@
+/**
+ * Video-text interactions of the original `video_header.get_logits`: how per-frame video features
+ * `[b, T, D]` meet class text features. Both return cosine-similarity logits `[b, classes]`
+ * (no logit scale).
+ */
+import { Tensor, einsum, F } from '../torch/index.ts';
+
+export type Interaction = 'DP' | 'VCS';
+export const INTERACTIONS: readonly Interaction[] = ['DP', 'VCS'];
+
+/** The original's temperature of the frame softmax in Video Concept Spotting. */
+export const CONCEPT_SPOTTING_TEMPERATURE = 0.01;
+
+/** `x / ||x||` over the last dim, exactly as the original writes it (no epsilon). */
+export function unitNormalise(x: Tensor): Tensor {
+  return x.div(x.norm(2, -1, true));
+}
+
+function requireShape(what: string, t: Tensor, ndim: number, layout: string): void {
+  if (t.ndim !== ndim) throw new Error(`${what}: expected ${layout}, got shape [${t.shape}]`);
+}
+
+/** "DP": mean over time, then cosine similarity with each class embedding. */
+export function dotProductLogits(video: Tensor, classEmbeddings: Tensor): Tensor {
+  requireShape('dotProductLogits video', video, 3, '[batch, T, D]');
+  requireShape('dotProductLogits class embeddings', classEmbeddings, 2, '[classes, D]');
+  const pooled = unitNormalise(video.mean(1));
+  return pooled.matmul(unitNormalise(classEmbeddings).t());
+}
+
+/**
+ * "VCS", Video Concept Spotting: every word of a class prompt (all context positions, padding
+ * included, as the original) scores every frame; a softmax over time at `temperature` turns those
+ * scores into frame weights, averaged over the words; the weighted frame feature is compared with
+ * the class embedding. `textTokens` is `[classes, words, D]`, `classEmbeddings` `[classes, D]`.
+ */
+export function conceptSpottingLogits(video: Tensor, textTokens: Tensor, classEmbeddings: Tensor, temperature = CONCEPT_SPOTTING_TEMPERATURE): Tensor {
+  requireShape('conceptSpottingLogits video', video, 3, '[batch, T, D]');
+  requireShape('conceptSpottingLogits text tokens', textTokens, 3, '[classes, words, D]');
+  requireShape('conceptSpottingLogits class embeddings', classEmbeddings, 2, '[classes, D]');
+  if (textTokens.size(0) !== classEmbeddings.size(0)) {
+    throw new Error(`conceptSpottingLogits: ${textTokens.size(0)} token rows but ${classEmbeddings.size(0)} class embeddings; expected one per class`);
+  }
+  const classes = unitNormalise(classEmbeddings);
+  const frames = unitNormalise(video);
+  const words = unitNormalise(textTokens);
+  const wordFrameSimilarity = einsum('awd,btd->abwt', words, frames);
+  const frameWeights = F.softmax(wordFrameSimilarity.div(temperature), -1).mean(-2); // [a, b, t]
+  const spotted = einsum('abt,btd->abd', frameWeights, frames);
+  return einsum('abd,ad->ab', spotted, classes).transpose(1, 0);
+}
