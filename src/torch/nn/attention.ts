@@ -1,5 +1,5 @@
 /** `nn.MultiheadAttention` with PyTorch's parameter names and sequence-first layout `[L, N, E]`. */
-import { Tensor, zeros } from '../tensor.ts';
+import { Tensor, empty, zeros } from '../tensor.ts';
 import * as F from '../functional.ts';
 import { Module } from './module.ts';
 import { Linear } from './layers.ts';
@@ -16,10 +16,17 @@ export class MultiheadAttention extends Module {
     super();
     if (embedDim % numHeads !== 0) throw new Error(`MultiheadAttention: embed_dim ${embedDim} is not divisible by num_heads ${numHeads}`);
     this.headDim = embedDim / numHeads;
-    this.in_proj_weight = this.registerParameter('in_proj_weight', xavierUniform([3 * embedDim, embedDim]));
+    // PyTorch's order: parameters registered first, out_proj built (drawing its default init), then
+    // `_reset_parameters` fills in_proj_weight; so a seeded init draws the same numbers.
+    this.in_proj_weight = this.registerParameter('in_proj_weight', empty([3 * embedDim, embedDim]));
     this.in_proj_bias = this.registerParameter('in_proj_bias', zeros([3 * embedDim]));
     this.out_proj = this.registerModule('out_proj', new Linear(embedDim, embedDim));
-    noGrad(() => this.out_proj.bias!.zero_());
+    noGrad(() => {
+      const init = xavierUniform([3 * embedDim, embedDim]);
+      this.in_proj_weight.copy_(init);
+      init.dispose();
+      this.out_proj.bias!.zero_();
+    });
   }
 
   /**
