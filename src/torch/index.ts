@@ -8,3 +8,5 @@ export { aten, atenInPlace, hasOp } from './ops.ts';
 export { native } from './native.ts';
 export * as F from './functional.ts';
 export * as nn from './nn/index.ts';
+export * as optim from './optim/index.ts';
+export * from './amp.ts';
