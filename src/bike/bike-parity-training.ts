@@ -3,11 +3,10 @@
  * optimizer steps the fixture's `adamw_steps` describes (`expect.adamw.lrs`, `expect.after_adamw.*`),
  * with the optimizer and LR schedule of src/torch/optim.
  */
-
+import { noGrad, tidy } from '../torch/index.ts';
 import type { ParityResult } from '../torch/parity-result.ts';
 import type { BikeModel } from './bike-model.ts';
 import type { BikeFixture } from './bike-fixture.ts';
-import { noGrad, tidy } from '../torch/index.ts';
 import { aggregateViews } from './scores.ts';
 import { compareTensor, guarded } from './parity-compare.ts';
 import { backwardOnFrames, parametersByName, runFixtureOptimizerSteps } from './fixture-optimizer-steps.ts';
@@ -42,7 +41,7 @@ function gradientResults(fixture: BikeFixture, model: BikeModel): ParityResult[]
   return results;
 }
 
-export async function trainingParityChecks(fixture: BikeFixture, model: BikeModel): Promise<ParityResult[]> {
+export function trainingParityChecks(fixture: BikeFixture, model: BikeModel): ParityResult[] {
   const results: ParityResult[] = [];
   let gradientsReady = false;
   results.push(...guarded('expect.grad.*', () => {
@@ -54,7 +53,7 @@ export async function trainingParityChecks(fixture: BikeFixture, model: BikeMode
     return gradientResults(fixture, model);
   }));
   if (!gradientsReady) return results;
-  const steps = await runFixtureOptimizerSteps(fixture, model);
+  const steps = runFixtureOptimizerSteps(fixture, model);
   results.push(...steps);
   if (steps.some((r) => r.name === 'expect.adamw.* / expect.after_adamw.*' && !r.ok)) {
     results.push({ name: 'expect.multiview.*', ok: false, detail: 'needs the parameters after the AdamW steps, which failed' });

@@ -210,7 +210,7 @@ export async function bikeParityChecks(fixtureDir: string): Promise<ParityResult
       results.push(...attributeChecks(fixture, model));
       results.push(...checkpointChecks(fixture, model));
       // Last: it trains the model in place (and checks multi-view scores with the trained weights).
-      results.push(...(await trainingParityChecks(fixture, model)));
+      results.push(...trainingParityChecks(fixture, model));
       disposeModule(model);
     }
   } finally {

@@ -28,8 +28,7 @@ export function parseStepPlan(text: string): StepPlan {
   return { steps: Number(steps[1]), firstEpoch: Number(epoch[1]) };
 }
 
-
-export async function runFixtureOptimizerSteps(fixture: BikeFixture, model: BikeModel): Promise<ParityResult[]> {
+export function runFixtureOptimizerSteps(fixture: BikeFixture, model: BikeModel): ParityResult[] {
   const { solver } = fixture.meta;
   const name = 'expect.adamw.* / expect.after_adamw.*';
   if (solver.optim !== 'adamw') return [{ name, ok: false, detail: `meta.json solver.optim is "${solver.optim}"; these checks follow the AdamW steps the fixture describes` }];
@@ -54,6 +53,7 @@ export async function runFixtureOptimizerSteps(fixture: BikeFixture, model: Bike
         optimizer.step();
       }
       optimizer.zeroGrad();
+      for (const state of optimizer.state.values()) for (const value of Object.values(state)) if (value instanceof Tensor) value.dispose();
       const lrResult = compareLrs(tensor(lrs, { dtype: 'float64' }), expectedLrs);
       const lrSum = new Map<Tensor, number>();
       groups.forEach((group, g) => {
