@@ -1,15 +1,15 @@
 /**
  * Trained weights for `test`, `pretrain` and `resume`, from any of the places a user may point at:
  * - our checkpoint sidecar (`last.json`, `best.json`) or a run directory (its `best.json`, else `last.json`);
- * - a safetensors file with our prefixes (`model.`, `fusion_model.`) or the reference fixtures'
- *   (`clip.`, `video_head.` / `sentence_head.`);
- * - an original BIKE checkpoint (`torch.save` zip with `model_state_dict`, `fusion_model_state_dict`,
- *   `epoch`), `module.` prefixes of DistributedDataParallel stripped as the original's `update_dict`.
+ * - our checkpoint's weights file alone (names `model.`, `fusion_model.`);
+ * - anything CLIP's weight reader takes (src/clip/load.ts): an original BIKE checkpoint (`torch.save`
+ *   zip with `model_state_dict`, `fusion_model_state_dict`, `epoch`; DDP's `module.` stripped), or a
+ *   safetensors file with the reference fixtures' prefixes (`clip.`, `video_head.`, `sentence_head.`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fromRaw, Tensor } from '../torch/index.ts';
-import { loadPtFile } from '../torch/serialization.ts';
+import { readClipWeights } from '../clip/load.ts';
 import { parseSafetensors } from '../torch/safetensors-format.ts';
 import { HEAD_PREFIX, MODEL_PREFIX, loadCheckpoint, sidecarPath, withoutPrefix, type CheckpointSidecar } from './checkpoint.ts';
 
@@ -22,18 +22,11 @@ export interface TrainedWeights {
   epoch: number | null;
   /** Our sidecar, for resuming; null for other formats. */
   sidecar: CheckpointSidecar | null;
-  /** Every tensor of the file (for our checkpoints the optimizer and RNG state too); empty for `.pt` files. */
+  /** Every tensor read (for our checkpoints the optimizer and RNG state too), for disposal and resuming. */
   all: Map<string, Tensor>;
   format: 'checkpoint' | 'safetensors' | 'original';
   /** The file the weights came from. */
   source: string;
-}
-
-/** The original's `update_dict`: every `module.` removed from the names. */
-export function stripModulePrefix(names: Map<string, Tensor>): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const [name, t] of names) out.set(name.replaceAll('module.', ''), t);
-  return out;
 }
 
 /** Which of our checkpoint files a run directory holds, best first. */
@@ -45,53 +38,31 @@ export function checkpointInDirectory(dir: string): string | null {
   return null;
 }
 
-function tensorMap(value: unknown, key: string, file: string): Map<string, Tensor> {
-  const entries = value instanceof Map ? [...value.entries()] : value && typeof value === 'object' ? Object.entries(value) : null;
-  if (!entries) throw new Error(`checkpoint ${file}: "${key}" must be a state dict (a mapping of names to tensors)`);
-  const out = new Map<string, Tensor>();
-  for (const [name, t] of entries) {
-    if (!(t instanceof Tensor)) throw new Error(`checkpoint ${file}: "${key}" entry ${JSON.stringify(name)} is not a tensor`);
-    out.set(String(name), t.keep());
-  }
-  return out;
-}
-
-function loadOriginal(file: string): TrainedWeights {
-  const root = loadPtFile(file);
-  if (!root || typeof root !== 'object' || root instanceof Map || Array.isArray(root)) {
-    throw new Error(`checkpoint ${file}: expected a dict with "model_state_dict" (an original BIKE checkpoint)`);
-  }
-  const dict = root as Record<string, unknown>;
-  if (!('model_state_dict' in dict)) {
-    const keys = Object.keys(dict).slice(0, 8).join(', ');
-    throw new Error(`checkpoint ${file}: no "model_state_dict" (found keys: ${keys || 'none'}); expected an original BIKE checkpoint`);
-  }
-  const model = stripModulePrefix(tensorMap(dict.model_state_dict, 'model_state_dict', file));
-  const head = 'fusion_model_state_dict' in dict ? stripModulePrefix(tensorMap(dict.fusion_model_state_dict, 'fusion_model_state_dict', file)) : null;
-  const epoch = typeof dict.epoch === 'number' ? dict.epoch : null;
-  return { model, head, epoch, sidecar: null, all: new Map(), format: 'original', source: file };
-}
-
-const SAFETENSORS_LAYOUTS: { model: string; heads: string[] }[] = [
-  { model: MODEL_PREFIX, heads: [HEAD_PREFIX] },
-  { model: 'clip.', heads: ['video_head.', 'sentence_head.'] },
-];
-
-function loadSafetensorsWeights(file: string, headPrefix?: string): TrainedWeights {
+/** Our checkpoint's weights file read without its sidecar (names `model.*`, `fusion_model.*`). */
+function loadOurWeightsFile(file: string): TrainedWeights | null {
   const contents = parseSafetensors(readFileSync(file), file);
+  const names = [...contents.tensors.keys()];
+  if (!names.some((n) => n.startsWith(MODEL_PREFIX))) return null;
   const all = new Map<string, Tensor>();
   for (const [name, raw] of contents.tensors) all.set(name, fromRaw(raw).keep());
-  for (const layout of SAFETENSORS_LAYOUTS) {
-    const model = withoutPrefix(all, layout.model);
-    if (model.size === 0) continue;
-    const heads = headPrefix ? [headPrefix] : layout.heads;
-    const present = heads.filter((p) => [...all.keys()].some((k) => k.startsWith(p)));
-    const head = present.length > 0 ? withoutPrefix(all, present[0]!) : null;
-    return { model: stripModulePrefix(model), head: head && stripModulePrefix(head), epoch: null, sidecar: null, all, format: 'safetensors', source: file };
+  const head = withoutPrefix(all, HEAD_PREFIX);
+  return { model: withoutPrefix(all, MODEL_PREFIX), head: head.size ? head : null, epoch: null, sidecar: null, all, format: 'safetensors', source: file };
+}
+
+/** Everything else through CLIP's weight reader (original checkpoints, `clip.`-prefixed safetensors, ...). */
+function loadOtherWeights(file: string, headPrefix: string | undefined): TrainedWeights {
+  const weights = readClipWeights(file);
+  let head: Map<string, Tensor> | null = weights.fusionStateDict ?? null;
+  const wanted = headPrefix?.replace(/\.$/, '');
+  if (wanted && wanted !== 'video_head') {
+    const group = weights.extra.get(wanted);
+    if (!group) throw new Error(`weights ${file}: no "${wanted}." tensors (groups present: ${['video_head', ...weights.extra.keys()].join(', ')})`);
+    head = group;
   }
-  const sample = [...all.keys()].slice(0, 5).join(', ');
-  for (const t of all.values()) t.dispose();
-  throw new Error(`weights ${file}: no tensor names start with "model." or "clip." (found e.g. ${sample || 'nothing'}); expected a bike checkpoint or a file with the reference fixture's layout`);
+  const all = new Map<string, Tensor>();
+  for (const group of [weights.stateDict, weights.fusionStateDict, ...weights.extra.values()]) for (const [k, t] of group ?? []) all.set(`${all.size}:${k}`, t);
+  const format = weights.format === 'bike-checkpoint' ? 'original' : 'safetensors';
+  return { model: weights.stateDict, head, epoch: weights.epoch ?? null, sidecar: null, all, format, source: file };
 }
 
 export interface ReadWeightsOptions {
@@ -121,8 +92,11 @@ export function readTrainedWeights(location: string, options: ReadWeightsOptions
       source: file,
     };
   }
-  if (ext === '.safetensors') return loadSafetensorsWeights(file, options.headPrefix);
-  return loadOriginal(file);
+  if (ext === '.safetensors') {
+    const ours = loadOurWeightsFile(file);
+    if (ours) return ours;
+  }
+  return loadOtherWeights(file, options.headPrefix);
 }
 
 /** Frees every tensor of loaded weights. */

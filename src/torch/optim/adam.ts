@@ -107,10 +107,10 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
       } else if (group.amsgrad && !(state.max_exp_avg_sq instanceof Tensor)) {
         throw new Error(`${this.name}: a parameter of a group with amsgrad on has no 'max_exp_avg_sq' state (amsgrad was turned on after it was first stepped)`);
       }
-      state.step += 1;
       entries.push({ param, grad, state });
     }
     if (entries.length === 0) return;
+    for (const { state } of entries) state.step += 1;
     if (group.foreach === false) {
       for (const entry of entries) this.updateOne(entry, group);
     } else {
