@@ -64,7 +64,5 @@ export function videoAttributes(table: AttributeTable, videoPath: string, topk: 
   return entry.classname_topk.slice(0, topk);
 }
 
-/** The sentence the attribute branch encodes: "This is a video about a,b,c". */
-export function attributeSentence(attributes: readonly string[]): string {
-  return `This is a video about ${attributes.join(',')}`;
-}
+/** The sentence the attribute branch encodes ("This is a video about a,b,c") is the model's: */
+export { attributeSentence } from '../bike/attribute-sentence.ts';
