@@ -38,12 +38,19 @@ function addonApiInclude() {
 }
 
 function torchVersion(includeRoot) {
-  const header = path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
-  if (!existsSync(header)) fail(`libtorch headers not found: ${header} is missing (install libtorch-dev or set TORCH_DIR)`);
-  const text = readFileSync(header, 'utf8');
-  const major = Number(/TORCH_VERSION_MAJOR (\d+)/.exec(text)?.[1]);
-  const minor = Number(/TORCH_VERSION_MINOR (\d+)/.exec(text)?.[1]);
-  return { major, minor };
+  // libtorch 2.9+ keeps the numbers in torch/headeronly/version.h; older ones in the C++ API's version.h.
+  const headers = [
+    path.join(includeRoot, 'torch', 'headeronly', 'version.h'),
+    path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
+  ].filter(existsSync);
+  if (headers.length === 0) fail(`libtorch headers not found under ${includeRoot} (install libtorch-dev or set TORCH_DIR)`);
+  for (const header of headers) {
+    const text = readFileSync(header, 'utf8');
+    const major = Number(/TORCH_VERSION_MAJOR (\d+)/.exec(text)?.[1]);
+    const minor = Number(/TORCH_VERSION_MINOR (\d+)/.exec(text)?.[1]);
+    if (Number.isInteger(major) && Number.isInteger(minor)) return { major, minor };
+  }
+  fail(`cannot read the libtorch version from ${headers.join(' or ')}`);
 }
 
 function torchConfig() {

@@ -3,6 +3,7 @@
 // waits and services the JS backward functions the engine asks for, so a custom backward works
 // whichever thread the engine runs it on (CPU work on the caller, CUDA work on device threads).
 #include "common.h"
+#include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
@@ -118,6 +119,9 @@ void runEngine(Napi::Env env, const char* what, bool createGraph, const std::fun
   std::exception_ptr failure;
   at::ThreadLocalState callerState;
   std::thread worker([&] {
+    // A fresh thread starts with OpenMP's default thread count; take the one set by setNumThreads,
+    // as PyTorch's own autograd threads do.
+    at::init_num_threads();
     at::ThreadLocalStateGuard guard(callerState);
     try {
       work();

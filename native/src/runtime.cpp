@@ -149,7 +149,11 @@ Napi::Value cudaMemory(const Napi::CallbackInfo& info) {
 #ifdef BIKE_WITH_CUDA
   int device = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
   auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 6)
+  using c10::CachingDeviceAllocator::StatType;
+#else
   using c10::cuda::CUDACachingAllocator::StatType;
+#endif
   auto aggregate = static_cast<size_t>(StatType::AGGREGATE);
   out.Set(0u, Napi::Number::New(env, static_cast<double>(stats.allocated_bytes[aggregate].current)));
   out.Set(1u, Napi::Number::New(env, static_cast<double>(stats.allocated_bytes[aggregate].peak)));
