@@ -4,12 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(libtorch-dev libgloo-dev libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
+apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
 missing=()
 if [ -z "${TORCH_DIR:-}" ]; then
   [ -f /usr/include/torch/script.h ] || missing+=(libtorch-dev)
   [ -f /usr/include/gloo/context.h ] || missing+=(libgloo-dev)
   [ -f /usr/include/jpeglib.h ] || missing+=(libjpeg62-turbo-dev)
+  # Debian's libtorch calls whichever BLAS libblas.so.3 points to: the reference one is ~50x slower.
+  [ -d /usr/lib/x86_64-linux-gnu/openblas-pthread ] || [ -d /usr/lib/aarch64-linux-gnu/openblas-pthread ] || missing+=(libopenblas0-pthread)
   [ -n "$(ls /usr/include/*/libavformat/avformat.h 2>/dev/null)" ] || missing+=(libavformat-dev libavcodec-dev libswscale-dev)
 fi
 command -v g++ >/dev/null || missing+=(g++)
