@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a libtorch tensor, owned by the addon. */
@@ -78,3 +79,9 @@ function loadAddon(): NativeAddon {
 }
 
 export const native: NativeAddon = loadAddon();
+
+// libtorch's OpenMP pool may start with one thread (Debian's build does, whatever the core count).
+// Use the cores unless OMP_NUM_THREADS says otherwise, as PyTorch does; launchers of several
+// processes per machine set OMP_NUM_THREADS to share the cores.
+const requestedThreads = Number(process.env.OMP_NUM_THREADS);
+native.setNumThreads(Number.isInteger(requestedThreads) && requestedThreads > 0 ? requestedThreads : availableParallelism());
