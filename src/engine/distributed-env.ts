@@ -1,11 +1,13 @@
 /**
  * Where this process stands in a distributed run: torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
- * MASTER_ADDR, MASTER_PORT; read by src/torch/distributed.ts) when RANK or WORLD_SIZE is set, else a
+ * MASTER_ADDR, MASTER_PORT; read by src/torch/distributed.ts) when RANK or WORLD_SIZE is set (not empty), else a
  * world of one. The original refuses to start without them; a single process works the same here.
  */
 import { ProcessGroup, readTorchrunEnv } from '../torch/distributed.ts';
 import { LocalCollectives, type Collectives } from './collectives.ts';
-import { cat, noGrad, tidy, type Tensor } from '../torch/index.ts';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { cat, noGrad, tensor, tidy, type Tensor } from '../torch/index.ts';
 
 export interface DistributedEnv {
   rank: number;
@@ -21,7 +23,7 @@ export interface DistributedEnv {
 export const DEFAULT_COLLECTIVE_TIMEOUT_S = 300;
 
 export function readDistributedEnv(env: NodeJS.ProcessEnv = process.env): DistributedEnv {
-  if (env.RANK === undefined && env.WORLD_SIZE === undefined) {
+  if (!env.RANK && !env.WORLD_SIZE) {
     return { rank: 0, worldSize: 1, localRank: 0, masterAddr: '127.0.0.1', masterPort: 0, launched: false };
   }
   return { ...readTorchrunEnv(env), launched: true };
@@ -35,9 +37,48 @@ export function collectiveTimeoutMs(env: NodeJS.ProcessEnv = process.env): numbe
   return Number(text) * 1000;
 }
 
-/** Collectives over a c10d process group. */
+/** A 31-bit hash of this machine's host name, to tell which ranks share it. */
+function hostHash(): number {
+  let h = 0;
+  for (const ch of os.hostname()) h = (Math.imul(h, 31) + ch.charCodeAt(0)) | 0;
+  return h & 0x7fffffff;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A process that exited but was not yet reaped by its parent still answers signal 0 (a zombie).
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Collectives over a c10d process group. At start every rank learns every other rank's process id and
+ * machine, so a collective that fails because a peer died can name it (peers on this machine are
+ * checked directly; a failure with all local peers alive points at another machine or the network).
+ */
 export class ProcessGroupCollectives implements Collectives {
-  constructor(readonly group: ProcessGroup) {}
+  private readonly peers: { pid: number; host: number }[];
+
+  constructor(readonly group: ProcessGroup) {
+    const mine = tensor([process.pid, hostHash()], { dtype: 'int64' });
+    try {
+      this.peers = group.allGather(mine).map((t) => {
+        const [pid, host] = t.toArray() as [number, number];
+        t.dispose();
+        return { pid, host };
+      });
+    } finally {
+      mine.dispose();
+    }
+  }
   get rank(): number {
     return this.group.rank;
   }
@@ -45,22 +86,38 @@ export class ProcessGroupCollectives implements Collectives {
     return this.group.worldSize;
   }
   allGatherWithGrad(t: Tensor): Tensor {
-    return this.group.allGatherWithGrad(t);
+    return this.guard('all_gather', () => this.group.allGatherWithGrad(t));
   }
   allGather(t: Tensor): Tensor {
-    return tidy(() => noGrad(() => cat(this.group.allGather(t), 0)));
+    return this.guard('all_gather', () => tidy(() => noGrad(() => cat(this.group.allGather(t), 0))));
   }
   allReduceSum_(tensors: Tensor[]): void {
-    this.group.allReduce(tensors, 'sum');
+    this.guard('all_reduce', () => this.group.allReduce(tensors, 'sum'));
   }
   broadcast_(tensors: Tensor[], root: number): void {
-    this.group.broadcast(tensors, root);
+    this.guard('broadcast', () => this.group.broadcast(tensors, root));
   }
   barrier(): void {
-    this.group.barrier();
+    this.guard('barrier', () => this.group.barrier());
   }
   close(): void {
     this.group.destroy();
+  }
+
+  /** Runs a collective; on failure, says which peers are gone. */
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      const here = hostHash();
+      const dead = this.peers
+        .map((peer, rank) => ({ ...peer, rank }))
+        .filter((peer) => peer.rank !== this.rank && peer.host === here && !isRunning(peer.pid));
+      const who = dead.length > 0
+        ? `worker ${dead.map((d) => `rank ${d.rank} (pid ${d.pid})`).join(', ')} is no longer running`
+        : 'a worker on another machine stopped, or the network failed (every worker on this machine is running)';
+      throw new Error(`${what} failed on rank ${this.rank} of ${this.worldSize}: ${who}; stopping (${(error as Error).message})`);
+    }
   }
 }
 
