@@ -10,6 +10,7 @@ import type { BikeModel } from '../bike/bike-model.ts';
 import { unitNormalise } from '../bike/interactions.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT, fuseScores } from '../bike/scores.ts';
 import { fromTypedArray, noGrad, tidy } from '../torch/index.ts';
+import { charadesMetrics, isCharadesTestList, readCharadesTestList, type CharadesMetrics, type CharadesTestList } from './charades-eval.ts';
 import type { Collectives } from './collectives.ts';
 import type { BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, videoSource } from './datasets.ts';
@@ -48,8 +49,11 @@ export interface TestOptions extends EvaluationOptions {
 
 export interface TestResult {
   videos: number;
-  top1: number;
-  top5: number;
+  /** Single-label datasets (null for Charades, which is multi-label). */
+  top1: number | null;
+  top5: number | null;
+  /** Charades: mAP over the test set and the original's running batch average (percent). */
+  charades?: CharadesMetrics;
   /** ActivityNet: top-1 / top-3 on the scores and mAP of their softmax (percent). */
   activityNet?: { top1: number; top3: number; mAP: number };
   fused?: { top1: number; top5: number; weight: number };
@@ -67,6 +71,10 @@ interface LoadedEvaluation {
   records: { path: string }[];
   collection: ScoreCollection;
   classCls: Float32Array;
+  /** Multi-hot targets when the test list is Charades'. */
+  charades: CharadesTestList | null;
+  /** Videos per gathered batch (batch_size x world size). */
+  batchVideos: number;
 }
 
 /** Builds the network for the weights, runs the test protocol and gathers the scores. */
@@ -91,7 +99,8 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
     const classNames = await readClassNames(config);
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: weights.source });
     const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device);
-    const records = await evalRecords(config, classNames.length, true);
+    const charades = await isCharadesTestList(config) ? await readCharadesTestList(config, classNames.length) : null;
+    const records = charades ? charades.records : await evalRecords(config, classNames.length, true);
     const source = videoSource(config, records, 'test', {
       rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
     });
@@ -102,7 +111,7 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
         model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
       });
       const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
-      return { model, classNames, records, collection, classCls };
+      return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize };
     } finally {
       classes.cls.dispose();
       classes.tokens.dispose();
@@ -120,9 +129,19 @@ function isActivityNet(dataset: string | null): boolean {
 
 function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation): TestResult {
   const { collection } = e;
+  logger.info('-----Evaluation is finished------');
+  if (e.charades) {
+    const charades = charadesMetrics(collection.scores, collection.indices, e.charades, collection.classes, e.batchVideos);
+    logger.info(`Overall mAP ${charades.mAP.toFixed(3)}% (the original's running average over batches of ${e.batchVideos}: ${charades.runningMAP.toFixed(3)}%)`);
+    if (options.fuse) throw new Error(`--fuse ${options.fuse}: fusion needs single-label scores; ${options.config.data.val_list} is a multi-label Charades list`);
+    if (options.saveScores && options.collectives.rank === 0) {
+      saveScores(options.saveScores, { scores: collection.scores, labels: new Int32Array(collection.videos).fill(-1), videos: Array.from(collection.indices, (i) => e.records[i]!.path), classes: collection.classes, branch: 'video-multilabel' });
+      logger.info(`scores saved to ${options.saveScores}`);
+    }
+    return { videos: collection.videos, top1: null, top5: null, charades };
+  }
   const { top1, top5 } = topAccuracy(collection);
   const result: TestResult = { videos: collection.videos, top1, top5 };
-  logger.info('-----Evaluation is finished------');
   logger.info(`Overall Prec@1 ${top1.toFixed(3)}% Prec@5 ${top5.toFixed(3)}%`);
   const matrix = { data: collection.scores, rows: collection.videos, cols: collection.classes };
   if (isActivityNet(options.config.data.dataset)) {
@@ -163,6 +182,7 @@ export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult>
   const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
   try {
     const evaluation = await evaluateVideos(options, logger, true);
+    if (evaluation.charades) throw new Error(`bike zeroshot: ${options.config.data.val_list} is a multi-label Charades list; the zero-shot protocol needs one label per video`);
     const base = finishTest(options, logger, evaluation);
     const c = evaluation.collection;
     const video = { data: c.features!, videos: c.videos, frames: c.framesPerVideo, dim: c.featureDim };

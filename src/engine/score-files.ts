@@ -10,6 +10,7 @@ import { writeFileAtomic } from './checkpoint.ts';
 
 export interface SavedScores {
   scores: Float32Array;
+  /** Class of each video; -1 for multi-label data (Charades). */
   labels: Int32Array;
   videos: string[];
   classes: number;
