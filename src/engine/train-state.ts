@@ -49,14 +49,26 @@ export function unpackOptimizerState(tensors: Map<string, Tensor>, json: unknown
   return { state, param_groups: packed.param_groups } as OptimizerStateDict;
 }
 
-/** libtorch's CPU generator state (a uint8 tensor), for the checkpoint. */
-export function torchRngState(): Tensor {
-  return new Tensor(native.getRngState());
+/** Checkpoint name of a CUDA device's generator state. */
+export function cudaRngTensorName(device: string): string {
+  return `rng.torch_${device.replace(':', '_')}`;
 }
 
-/** Restores libtorch's CPU generator from a checkpoint's `rng.torch_cpu` tensor. */
-export function restoreTorchRngState(tensors: Map<string, Tensor>, source: string): void {
+/**
+ * libtorch's generator states (uint8 tensors) for the checkpoint: the CPU's, and the training
+ * device's when it is a GPU (dropout there draws from the device's generator).
+ */
+export function torchRngStates(device: string): Map<string, Tensor> {
+  const states = new Map<string, Tensor>([[TORCH_RNG_TENSOR, new Tensor(native.getRngState())]]);
+  if (device.startsWith('cuda')) states.set(cudaRngTensorName(device), new Tensor(native.getRngState(device)));
+  return states;
+}
+
+/** Restores libtorch's generators from a checkpoint (the CPU's, and `device`'s when saved). */
+export function restoreTorchRngState(tensors: Map<string, Tensor>, source: string, device = 'cpu'): void {
   const state = tensors.get(TORCH_RNG_TENSOR);
   if (!state) throw new Error(`checkpoint ${source}: no "${TORCH_RNG_TENSOR}" tensor (libtorch's random-number state) to resume from`);
   native.setRngState(state.handle);
+  const cuda = device.startsWith('cuda') ? tensors.get(cudaRngTensorName(device)) : undefined;
+  if (cuda) native.setRngState(cuda.handle, device);
 }

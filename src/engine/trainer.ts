@@ -9,11 +9,11 @@ import { isTensor, type Tensor } from '../torch/index.ts';
 import { collectAttributeScores, attributeLoss } from './attribute-training.ts';
 import type { AttributeBatchSource } from './attribute-data.ts';
 import type { BatchSource, VideoBatch } from './batch-source.ts';
-import { HEAD_PREFIX, MODEL_PREFIX, TORCH_RNG_TENSOR, saveCheckpoint, withPrefix } from './checkpoint.ts';
+import { HEAD_PREFIX, MODEL_PREFIX, saveCheckpoint, withPrefix } from './checkpoint.ts';
 import { runTrainingEpoch, type EpochContext } from './epoch-runner.ts';
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './evaluate.ts';
 import { saveScores } from './score-files.ts';
-import { packOptimizerState, torchRngState } from './train-state.ts';
+import { packOptimizerState, torchRngStates } from './train-state.ts';
 import { attributeScoresPath, setUpTraining, type TrainOptions, type TrainingSession } from './training-setup.ts';
 import { videoLoss } from './video-training.ts';
 
@@ -68,9 +68,10 @@ function checkpointTensors(session: TrainingSession): { tensors: Map<string, Ten
       owned.push(grad);
     }
   });
-  const rng = torchRngState();
-  owned.push(rng);
-  tensors.set(TORCH_RNG_TENSOR, rng);
+  for (const [name, state] of torchRngStates(session.device)) {
+    owned.push(state);
+    tensors.set(name, state);
+  }
   return { tensors, optimizerJson: packed.json, owned };
 }
 

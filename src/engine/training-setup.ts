@@ -170,7 +170,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
         restorePendingGradients(optimizer, weights.all);
       }
       logger.info(`=> resuming at epoch ${startEpoch}${sidecar ? ` (optimizer, schedule${plan.scaler ? ', loss scaler' : ''} and random state restored; best so far ${bestMetric})` : ''}`);
-      if (sidecar) restoreTorchRngState(weights.all, weights.source);
+      if (sidecar) restoreTorchRngState(weights.all, weights.source, device);
     } finally {
       disposeWeights(weights);
     }
