@@ -121,6 +121,11 @@ export class BikeModel extends nn.Module {
     return { logits, groundTruth, loss: symmetricLoss(logits, groundTruth, lossType) };
   }
 
+  /** Per-frame weights `[videos, classes, T]` of frame features `[videos, T, D]` (see VideoHead.frameWeights). */
+  frameSaliency(videoFeatures: Tensor, classes: TextFeatures): Tensor {
+    return this.video_head.frameWeights(videoFeatures, classes.tokens, classes.cls.size(0));
+  }
+
   /** Inference: frames of `views` views per video -> similarities `[videos * views, classes]`. */
   predict(frames: Tensor, classes: TextFeatures): Tensor {
     return this.similarity(this.encodeVideos(frames), classes);

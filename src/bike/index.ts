@@ -3,7 +3,7 @@ export { BikeModel, type BikeModelOptions, type ClipEncoder, type TextFeatures, 
 export { VideoHead, SIM_HEADERS, ORIGINAL_TEMPORAL_LAYERS, originalTemporalHeads, type SimHeader, type VideoHeadOptions } from './video-head.ts';
 export { TemporalTransformer, ResidualAttentionBlock, TfLayerNorm, QuickGELU, ReLU, initialiseHeadWeights } from './temporal-transformer.ts';
 export {
-  INTERACTIONS, CONCEPT_SPOTTING_TEMPERATURE, conceptSpottingLogits, dotProductLogits, unitNormalise, type Interaction,
+  INTERACTIONS, CONCEPT_SPOTTING_TEMPERATURE, conceptSpottingLogits, conceptSpottingFrameWeights, dotProductLogits, unitNormalise, type Interaction,
 } from './interactions.ts';
 export { SentenceHead } from './sentence-head.ts';
 export {

@@ -43,9 +43,24 @@ export function conceptSpottingLogits(video: Tensor, textTokens: Tensor, classEm
   }
   const classes = unitNormalise(classEmbeddings);
   const frames = unitNormalise(video);
-  const words = unitNormalise(textTokens);
-  const wordFrameSimilarity = einsum('awd,btd->abwt', words, frames);
-  const frameWeights = F.softmax(wordFrameSimilarity.div(temperature), -1).mean(-2); // [a, b, t]
+  const frameWeights = spottingWeights(frames, textTokens, temperature); // [a, b, t]
   const spotted = einsum('abt,btd->abd', frameWeights, frames);
   return einsum('abd,ad->ab', spotted, classes).transpose(1, 0);
+}
+
+/** The frame weights of concept spotting `[classes, batch, T]` from unit-normalised frames. */
+function spottingWeights(frames: Tensor, textTokens: Tensor, temperature: number): Tensor {
+  const words = unitNormalise(textTokens);
+  const wordFrameSimilarity = einsum('awd,btd->abwt', words, frames);
+  return F.softmax(wordFrameSimilarity.div(temperature), -1).mean(-2);
+}
+
+/**
+ * The temporal saliency that Video Concept Spotting computes inside `conceptSpottingLogits`: for each
+ * class and video, how much each frame counts (sums to 1 over the frames), `[batch, classes, T]`.
+ */
+export function conceptSpottingFrameWeights(video: Tensor, textTokens: Tensor, temperature = CONCEPT_SPOTTING_TEMPERATURE): Tensor {
+  requireShape('conceptSpottingFrameWeights video', video, 3, '[batch, T, D]');
+  requireShape('conceptSpottingFrameWeights text tokens', textTokens, 3, '[classes, words, D]');
+  return spottingWeights(unitNormalise(video), textTokens, temperature).transpose(0, 1);
 }

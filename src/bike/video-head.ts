@@ -3,9 +3,9 @@
  * aggregation of per-frame CLIP features ("None" or "Transf") followed by an interaction with the
  * class text features ("DP" or "VCS").
  */
-import { Tensor, arange, nn } from '../torch/index.ts';
+import { Tensor, arange, nn, ones } from '../torch/index.ts';
 import { TemporalTransformer, initialiseHeadWeights } from './temporal-transformer.ts';
-import { conceptSpottingLogits, dotProductLogits, INTERACTIONS, type Interaction } from './interactions.ts';
+import { conceptSpottingFrameWeights, conceptSpottingLogits, dotProductLogits, INTERACTIONS, type Interaction } from './interactions.ts';
 
 export type SimHeader = 'None' | 'Transf';
 export const SIM_HEADERS: readonly SimHeader[] = ['None', 'Transf'];
@@ -76,5 +76,17 @@ export class VideoHead extends nn.Module {
     if (this.interaction === 'DP') return dotProductLogits(aggregated, classEmbeddings);
     if (!textTokens) throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
     return conceptSpottingLogits(aggregated, textTokens, classEmbeddings);
+  }
+
+  /**
+   * How much each frame counts for each class, `[b, classes, T]` (rows sum to 1): concept spotting's
+   * frame weights for VCS, the uniform mean over time for DP.
+   */
+  frameWeights(video: Tensor, textTokens: Tensor | null, classes: number): Tensor {
+    const aggregated = this.aggregate(video);
+    const [b, t] = aggregated.shape as [number, number, number];
+    if (this.interaction === 'DP') return ones([b, classes, t], { dtype: aggregated.dtype, device: aggregated.device }).div(t);
+    if (!textTokens) throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
+    return conceptSpottingFrameWeights(aggregated, textTokens);
   }
 }
