@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { makeSyntheticDataset, tinyConfig } from './testing/synthetic-frames.ts';
@@ -74,7 +74,9 @@ test('bike reports bad configs, flags and files by name', { timeout: 120_000 }, 
   assert.match(noVocab.stderr, /no CLIP BPE vocabulary: pass --vocab/);
 
   // A checkpoint of another architecture: the mismatch is named.
-  const trained = await runBike(['train', config, '--log-time', 'shot', '--set', 'data.shot=2', '--json']);
+  // Few-shot, the DS loss, SGD with momentum and the multistep schedule in one short run.
+  const trained = await runBike(['train', config, '--log-time', 'shot', '--set', 'data.shot=2', '--set', 'solver.loss_type=DS', '--set', 'solver.optim=sgd',
+    '--set', 'solver.momentum=0.9', '--set', 'solver.type=multistep', '--set', 'solver.lr_decay_step=1', '--json']);
   assert.equal(trained.code, 0, trained.stderr);
   const runDir = lastJson<{ runDir: string }>(trained).runDir;
   const other = path.join(dir, 'other.yaml');
@@ -82,4 +84,15 @@ test('bike reports bad configs, flags and files by name', { timeout: 120_000 }, 
   const mismatch = await runBike(['test', other, runDir]);
   assert.equal(mismatch.code, 1);
   assert.match(mismatch.stderr, /unexpected keys: .*frame_position_embeddings/);
+  assert.match(readFileSync(path.join(runDir, 'log.txt'), 'utf8'), /few-shot: 2 videos per class \(8 videos\), repeated to 8 per epoch/);
+
+  // ActivityNet: top-1 / top-3 and mAP of the scores as well.
+  const anet = path.join(dir, 'anet.yaml');
+  writeFileSync(anet, good.replace('dataset: synthetic', 'dataset: anet'));
+  const anetRun = await runBike(['test', anet, runDir, '--json']);
+  assert.equal(anetRun.code, 0, anetRun.stderr);
+  const anetResult = lastJson<{ top1: number; activityNet: { top1: number; top3: number; mAP: number } }>(anetRun);
+  assert.equal(anetResult.activityNet.top1, anetResult.top1);
+  assert.ok(anetResult.activityNet.mAP > 0 && anetResult.activityNet.mAP <= 100);
+  assert.match(anetRun.stdout, /ActivityNet: top-1 [\d.]+% top-3 [\d.]+% mAP [\d.]+%/);
 });
