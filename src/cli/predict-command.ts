@@ -1,0 +1,64 @@
+/**
+ * `bike predict <video-file|frame-folder>`: flags to options for src/engine/predict.ts, and the
+ * printed result (a ranked list and a bar per sampled frame, or one JSON line with `--json`).
+ */
+import { predictVideo, type Prediction } from '../engine/predict.ts';
+import { UsageError, parseArgs, type FlagSpec } from './args.ts';
+import type { Command } from './commands.ts';
+
+const flags: Record<string, FlagSpec> = {
+  model: { kind: 'string', value: 'run-dir|checkpoint', help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file' },
+  clip: { kind: 'string', value: 'weights', help: 'instead of --model: plain CLIP weights, classified zero-shot with concept spotting (needs --labels)' },
+  labels: { kind: 'string', value: 'csv', help: 'class names (id,name CSV); default: the label list the model was trained with' },
+  config: { kind: 'string', value: 'config.yaml', help: 'the config of weights that carry none (original BIKE checkpoints)' },
+  top: { kind: 'int', min: 1, value: 'K', help: 'classes to list (default 5)' },
+  frames: { kind: 'int', min: 1, value: 'T', help: 'frames sampled with --clip (default 8; a trained model uses its num_segments)' },
+  vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights' },
+  device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
+  json: { kind: 'boolean', help: 'print the result as one JSON line' },
+};
+
+function formatPrediction(p: Prediction): string {
+  const lines = [`${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`];
+  const width = Math.max(...p.top.map((c) => c.name.length));
+  p.top.forEach((c, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${c.name.padEnd(width)}  ${(100 * c.probability).toFixed(2).padStart(6)}%`));
+  for (const s of p.saliency) {
+    lines.push(`frame saliency of "${s.name}" (concept spotting):`);
+    const most = Math.max(...s.weights);
+    s.weights.forEach((w, i) => {
+      const bar = '#'.repeat(Math.round((most > 0 ? w / most : 0) * 30));
+      lines.push(`  frame ${String(p.frameIndices[i]).padStart(5)}  ${w.toFixed(3)}  ${bar}`);
+    });
+  }
+  return lines.join('\n');
+}
+
+export const predictCommand: Command = {
+  summary: 'classify one video file or frame folder: top-K classes and the frame saliency of the best one',
+  usage: 'bike predict <video-file|frame-folder> (--model <run-dir|checkpoint> | --clip <weights> --labels <csv>) [--top K] [--json]',
+  flags,
+  async run(argv) {
+    const parsed = parseArgs(argv, flags, 'predict');
+    if (parsed.positionals.length !== 1) {
+      throw new UsageError(`expected one <video-file|frame-folder>${parsed.positionals.length ? `, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}` : ''}`, 'predict');
+    }
+    const f = parsed.flags;
+    if (!f.model === !f.clip) throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'predict');
+    if (f.clip && !f.labels) throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'predict');
+    if (f.frames !== undefined && f.model) throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'predict');
+    const device = (f.device as string | undefined) ?? 'cpu';
+    if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'predict');
+    const prediction = await predictVideo(parsed.positionals[0]!, {
+      model: f.model as string | undefined, clip: f.clip as string | undefined, labels: f.labels as string | undefined,
+      config: f.config as string | undefined, vocab: f.vocab as string | undefined, numSegments: f.frames as number | undefined,
+      device, top: (f.top as number | undefined) ?? 5,
+    });
+    if (f.json) {
+      const { probabilities: _all, ...shown } = prediction;
+      process.stdout.write(`${JSON.stringify(shown)}\n`);
+    } else {
+      process.stdout.write(`${formatPrediction(prediction)}\n`);
+    }
+    return prediction;
+  },
+};
