@@ -38,10 +38,11 @@ class ResidualAttentionBlock(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-model = nn.Sequential(*[ResidualAttentionBlock(cfg['width'], cfg['heads']) for _ in range(cfg['layers'])])
+device = cfg.get('device', 'cpu')
+model = nn.Sequential(*[ResidualAttentionBlock(cfg['width'], cfg['heads']) for _ in range(cfg['layers'])]).to(device)
 model.train()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.2, foreach=cfg['foreach'])
-batch = torch.randn(cfg['seq'], cfg['batch'], cfg['width'])
+batch = torch.randn(cfg['seq'], cfg['batch'], cfg['width'], device=device)
 
 
 def step(x):
@@ -52,9 +53,16 @@ def step(x):
     return loss.item()
 
 
+def sync():
+    if device != 'cpu':
+        torch.cuda.synchronize()
+
+
 def timed(fn):
+    sync()
     start = time.perf_counter()
     fn()
+    sync()
     return (time.perf_counter() - start) * 1000
 
 

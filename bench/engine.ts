@@ -21,7 +21,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Tensor, randn, tensor, tidy, noGrad, manualSeed, native, nn, F, aten } from '../src/torch/index.ts';
 
-const PYTHON = '/usr/bin/python3';
+// BENCH_PYTHON / BENCH_DEVICE let the same comparison run on a GPU machine against its PyTorch.
+const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
+const DEVICE = process.env.BENCH_DEVICE || 'cpu';
 const config = {
   layers: 12, width: 768, heads: 12, seq: 50, batch: 8,
   threads: envInt('BENCH_THREADS', availableParallelism()),
@@ -29,8 +31,9 @@ const config = {
   steps: envInt('BENCH_STEPS', 5),
   budgetS: envInt('BENCH_BUDGET_S', 120),
   op_calls: envInt('BENCH_OP_CALLS', 20_000),
-  // PyTorch 1.13's AdamW default on CPU: one tensor at a time.
-  foreach: false,
+  // PyTorch's AdamW default: one tensor at a time on the CPU (1.13), multi-tensor on CUDA.
+  foreach: DEVICE !== 'cpu',
+  device: DEVICE,
 };
 
 function envInt(name: string, fallback: number): number {
@@ -120,11 +123,12 @@ function median(values: number[]): number {
 async function buildOurs() {
   native.setNumThreads(config.threads);
   manualSeed(0);
-  const blocks = Array.from({ length: config.layers }, () => new ResidualAttentionBlock(config.width, config.heads));
+  const blocks = Array.from({ length: config.layers }, () => new ResidualAttentionBlock(config.width, config.heads).to(config.device));
   const params = blocks.flatMap((b) => b.parameters());
   const optimizer = await makeOptimizer(params, 1e-4, 0.2);
-  const input = randn([config.seq, config.batch, config.width]).keep();
+  const input = randn([config.seq, config.batch, config.width], { device: config.device }).keep();
   const step = () => {
+    if (config.device !== 'cpu') native.cudaSynchronize();
     const start = performance.now();
     tidy(() => {
       let x = input;
@@ -135,6 +139,7 @@ async function buildOurs() {
       optimizer.zeroGrad();
       return loss.item();
     });
+    if (config.device !== 'cpu') native.cudaSynchronize();
     return performance.now() - start;
   };
   // One tiny op: add of two 1-element tensors, the result wrapped and freed (as Python frees it).
