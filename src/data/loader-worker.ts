@@ -10,7 +10,7 @@ const spec = workerData.spec as VideoDatasetSpec;
 parentPort!.on('message', async (job: { id: number; indices: number[]; epoch: number }) => {
   try {
     const batch = await makeBatch(spec, job.indices, job.epoch);
-    parentPort!.postMessage({ id: job.id, batch }, [batch.frames.buffer]);
+    parentPort!.postMessage({ id: job.id, batch }, [batch.frames.buffer as ArrayBuffer]);
   } catch (error) {
     parentPort!.postMessage({ id: job.id, error: (error as Error).message });
   }

@@ -4,38 +4,20 @@
  * `CLIP` class) is accepted too, for building a randomly initialised model of any size.
  */
 import { closestMatch } from './edit-distance.ts';
+import { CLIP_ARCHITECTURES, CLIP_CONFIG_KEYS, type ClipArchitectureName, type ClipConfig } from '../clip/config.ts';
 
-export const CLIP_MODEL_NAMES = [
-  'RN50', 'RN101', 'RN50x4', 'RN50x16', 'RN50x64',
-  'ViT-B/32', 'ViT-B/16', 'ViT-L/14', 'ViT-L/14-336px',
-] as const;
-
-export type ClipModelName = (typeof CLIP_MODEL_NAMES)[number];
-
+// The CLIP layer owns the released architectures and the hyper-parameter keys; configs name them.
+export const CLIP_MODEL_NAMES = Object.keys(CLIP_ARCHITECTURES) as ClipArchitectureName[];
+export type ClipModelName = ClipArchitectureName;
 /** The `CLIP(...)` constructor arguments; `vision_layers` is a list of four stage depths for ResNets. */
-export interface ClipHyperParameters {
-  embed_dim: number;
-  image_resolution: number;
-  vision_layers: number | [number, number, number, number];
-  vision_width: number;
-  /** null for ResNet image encoders. */
-  vision_patch_size: number | null;
-  context_length: number;
-  vocab_size: number;
-  transformer_width: number;
-  transformer_heads: number;
-  transformer_layers: number;
-}
+export type ClipHyperParameters = Omit<ClipConfig, 'vision_heads'>;
 
 export type ArchSpec =
   | { kind: 'name'; name: ClipModelName }
   | { kind: 'file'; path: string }
   | { kind: 'hyperparameters'; hyperparameters: ClipHyperParameters };
 
-export const CLIP_HYPERPARAMETER_KEYS = [
-  'embed_dim', 'image_resolution', 'vision_layers', 'vision_width', 'vision_patch_size',
-  'context_length', 'vocab_size', 'transformer_width', 'transformer_heads', 'transformer_layers',
-] as const satisfies readonly (keyof ClipHyperParameters)[];
+export const CLIP_HYPERPARAMETER_KEYS = CLIP_CONFIG_KEYS;
 
 /** The arch as the original writes it in paths and logs (name, file path, or a short description). */
 export function describeArch(arch: ArchSpec): string {
