@@ -40,6 +40,21 @@ at::ScalarType autocastDtype(c10::DeviceType device) {
 #endif
 }
 
+void setAutocast(c10::DeviceType device, bool enabled, at::ScalarType dtype) {
+#ifdef BIKE_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_enabled(device, enabled);
+  at::autocast::set_autocast_dtype(device, dtype);
+#else
+  if (device == c10::DeviceType::CPU) {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+#endif
+}
+
 // enterAutocast(device, enabled, dtype) -> [previousEnabled, previousDtype]
 Napi::Value enterAutocast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -50,18 +65,7 @@ Napi::Value enterAutocast(const Napi::CallbackInfo& info) {
     auto result = Napi::Array::New(env, 2);
     result.Set(0u, Napi::Boolean::New(env, autocastEnabled(device)));
     result.Set(1u, Napi::Number::New(env, static_cast<int>(autocastDtype(device))));
-#ifdef BIKE_AUTOCAST_BY_DEVICE
-    at::autocast::set_autocast_enabled(device, enabled);
-    at::autocast::set_autocast_dtype(device, dtype);
-#else
-    if (device == c10::DeviceType::CPU) {
-      at::autocast::set_cpu_enabled(enabled);
-      at::autocast::set_autocast_cpu_dtype(dtype);
-    } else {
-      at::autocast::set_enabled(enabled);
-      at::autocast::set_autocast_gpu_dtype(dtype);
-    }
-#endif
+    setAutocast(device, enabled, dtype);
     at::autocast::increment_nesting();
     return result;
   });
@@ -74,18 +78,7 @@ Napi::Value exitAutocast(const Napi::CallbackInfo& info) {
     auto device = autocastDevice(info[0].As<Napi::String>().Utf8Value());
     bool enabled = info[1].ToBoolean().Value();
     auto dtype = static_cast<at::ScalarType>(info[2].As<Napi::Number>().Int32Value());
-#ifdef BIKE_AUTOCAST_BY_DEVICE
-    at::autocast::set_autocast_enabled(device, enabled);
-    at::autocast::set_autocast_dtype(device, dtype);
-#else
-    if (device == c10::DeviceType::CPU) {
-      at::autocast::set_cpu_enabled(enabled);
-      at::autocast::set_autocast_cpu_dtype(dtype);
-    } else {
-      at::autocast::set_enabled(enabled);
-      at::autocast::set_autocast_gpu_dtype(dtype);
-    }
-#endif
+    setAutocast(device, enabled, dtype);
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
     return env.Undefined();
   });
