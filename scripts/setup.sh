@@ -28,6 +28,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Debian's Chromium is only for the tests that open the demo's HTML report; they skip without it.
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing chromium (headless checks of the demo report)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "setup: chromium is missing; the report's browser test will be skipped (sudo apt-get install -y chromium)" >&2
+  fi
+fi
+
 if [ ! -d node_modules/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
   npm install --no-audit --no-fund --loglevel=error >&2
