@@ -35,7 +35,7 @@ export function frameFolderLayout(dir: string): FrameFolderLayout {
   if (other) throw new Error(`${dir}: frame files are named differently (${parsed[0]!.name} and ${other.name}); expected one naming such as img_00001.jpg`);
   const numbers = parsed.map((p) => Number(p.match![2]));
   const widths = new Set(parsed.map((p) => p.match![2]!.length));
-  const padded = widths.size === 1 && parsed.some((p) => p.match![2]!.startsWith('0'));
+  const padded = widths.size === 1 && parsed.some((p) => p.match![2]!.length > 1 && p.match![2]!.startsWith('0'));
   const digits = padded ? `{:0${[...widths][0]}d}` : '{:d}';
   const escape = (s: string) => s.replaceAll('{', '{{').replaceAll('}', '}}');
   const firstIndex = Math.min(...numbers);
