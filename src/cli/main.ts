@@ -58,7 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/bin/bike.mjs');
+// Run as a script (`node --import tsx src/cli/main.ts ...`); bin/bike.mjs calls main() itself.
+const invokedDirectly = import.meta.url === `file://${process.argv[1]}`;
 if (invokedDirectly) {
   main(process.argv.slice(2)).then((code) => {
     // Loader threads and process groups must not keep a finished command alive.
