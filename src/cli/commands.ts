@@ -15,6 +15,7 @@ import { logTimeNow } from '../engine/run-dir.ts';
 import { train } from '../engine/trainer.ts';
 import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
+import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
 
 export interface Command {
@@ -175,6 +176,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   predict: predictCommand,
+  demo: demoCommand,
 };
 
 function attributeFlags(): Record<string, FlagSpec> {
