@@ -44,6 +44,10 @@ function hostHash(): number {
   return h & 0x7fffffff;
 }
 
+/** How long a failed collective waits for a peer on this machine to finish exiting before blaming the network. */
+const PEER_EXIT_GRACE_MS = 2000;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -110,9 +114,16 @@ export class ProcessGroupCollectives implements Collectives {
       return fn();
     } catch (error) {
       const here = hostHash();
-      const dead = this.peers
+      const findDead = () => this.peers
         .map((peer, rank) => ({ ...peer, rank }))
         .filter((peer) => peer.rank !== this.rank && peer.host === here && !isRunning(peer.pid));
+      // A dying worker's sockets close before the process is gone: give it a moment to exit.
+      let dead = findDead();
+      const deadline = Date.now() + PEER_EXIT_GRACE_MS;
+      while (dead.length === 0 && Date.now() < deadline) {
+        Atomics.wait(sleepCell, 0, 0, 50);
+        dead = findDead();
+      }
       const who = dead.length > 0
         ? `worker ${dead.map((d) => `rank ${d.rank} (pid ${d.pid})`).join(', ')} is no longer running`
         : 'a worker on another machine stopped, or the network failed (every worker on this machine is running)';
