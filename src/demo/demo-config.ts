@@ -17,6 +17,10 @@ export interface DemoModelSize {
   visionWidth: number;
   visionLayers: number;
   textWidth: number;
+  /**
+   * Text attention heads. Loading trained weights infers `transformer_width // 64` heads, as CLIP's
+   * build_model does, so the demo uses exactly that many.
+   */
   textHeads: number;
   textLayers: number;
   /** Token rows of the prompts (77 in CLIP; the demo's sentences are short). */
@@ -75,6 +79,9 @@ interface ConfigParts {
 
 function configText(p: ConfigParts): string {
   const { model: m, training: t } = p;
+  if (m.textHeads !== Math.floor(m.textWidth / 64)) {
+    throw new Error(`demo model: textHeads ${m.textHeads} with textWidth ${m.textWidth}; trained weights load with textWidth // 64 = ${Math.floor(m.textWidth / 64)} heads, so use that`);
+  }
   return `# Written by \`bike demo\`: a small CLIP trained from scratch on the demo's procedural videos.
 resume:
 pretrain:

@@ -138,6 +138,7 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
       `Dataset: ${dataset.train.videos} training and ${dataset.val.videos} test videos of ${dataset.seen.length} classes, ${dataset.frames} frames of ${dataset.size}x${dataset.size} (${dataset.dir}).`,
       `Runs: ${inputs.videoRun} (video branch) and ${inputs.attributeRun} (attribute branch).`,
       `Scores in the tables are the test protocol's (softmax of the similarities, as test.py); the fusion weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}.`,
+      'The attribute words come from frame-averaged CLIP features (as the original generates them), which carry no frame order: the attribute branch can name the colour and the shape but not which way a motion goes.',
       `Everything, data included, took ${Math.round(inputs.seconds)} s before this report.`,
     ],
   });

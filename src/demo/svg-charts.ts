@@ -121,7 +121,8 @@ export function heatmap(o: HeatmapOptions): string {
   const labelHeight = Math.min(240, 6.2 * Math.max(...o.colLabels.map((l) => l.length)) + 10);
   const left = labelWidth + 18;
   const top = 30 + labelHeight;
-  const width = Math.max(left + cols * cell + 10, left + 7 * o.title.length);
+  // Column labels are rotated up and to the right: leave room for the last ones.
+  const width = Math.max(left + cols * cell + 10 + Math.round(labelHeight * 0.5), left + 7 * o.title.length);
   const height = top + rows * cell + 10;
   const max = o.max ?? Math.max(1e-12, ...Array.from(o.values));
   const parts: string[] = [];
