@@ -1,14 +1,14 @@
 /**
  * The demo's procedural video dataset. Class names are short phrases made of shared words,
- * `<colour> <shapes> <motion>` ("red discs fading in", "blue bars fading out"); a video shows a grid of
+ * `<colour> <shapes> <motion>` ("red discs fading in", "blue rings fading out"); a video shows a grid of
  * such shapes changing together. Colour and shape show in any frame; the motion needs the frames
  * together: half-size shapes may be growing or shrinking, faint ones fading in or out, and only the
  * frames before and after tell which.
  *
  * Why this design: the original training augmentation (random crops down to 8% of the frame, random
  * mirroring, random grayscale) is kept as it is, so whatever tells classes apart must survive a crop:
- * a grid shows the class in every part of the frame, discs and bars differ in outline at any zoom and
- * resolution, and size and opacity changes show at any zoom, where left and right would be swapped by the mirroring.
+ * a grid shows the class in every part of the frame, a disc and a ring differ all along their outline,
+ * and size and opacity changes show at any zoom, where left and right would be swapped by the mirroring.
  * A small model trained from scratch also reads size and opacity off a frame at once, where the
  * position of an object takes it far longer to learn.
  *
@@ -35,7 +35,7 @@ export const DEMO_COLORS: readonly { name: string; rgb: Rgb }[] = [
   { name: 'blue', rgb: [50, 90, 230] },
   { name: 'yellow', rgb: [230, 210, 45] },
 ];
-export const DEMO_SHAPES: readonly ShapeKind[] = ['disc', 'bar', 'ring', 'cross', 'square', 'triangle'];
+export const DEMO_SHAPES: readonly ShapeKind[] = ['disc', 'ring', 'bar', 'cross', 'square', 'triangle'];
 export const DEMO_MOTIONS: readonly MotionKind[] = ['fading in', 'fading out', 'growing', 'shrinking'];
 
 const PLURAL: Record<ShapeKind, string> = { disc: 'discs', bar: 'bars', ring: 'rings', cross: 'crosses', square: 'squares', triangle: 'triangles' };
@@ -199,7 +199,7 @@ async function writeSplit(dataset: DemoDataset, videos: PlannedVideo[], o: DemoD
 /** What makes two datasets the same (the manifest compares it); `version` changes with the drawing. */
 function identity(o: DemoDatasetOptions): Record<string, unknown> {
   const { colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, seed } = o;
-  return { version: 3, colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, fps: o.fps ?? 8, seed };
+  return { version: 4, colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, fps: o.fps ?? 8, seed };
 }
 
 /** Makes the dataset under `options.dir` (or reuses the identical one already there). */

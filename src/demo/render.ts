@@ -62,7 +62,7 @@ function inside(shape: ShapeKind, x: number, y: number, st: ShapeState, cos: num
   const d2 = dx * dx + dy * dy;
   if (shape === 'disc') return d2 <= st.r * st.r * 0.8;
   // A ring's band is a fixed share of its radius, so it stays a ring at every size.
-  if (shape === 'ring') return d2 <= st.r * st.r * 0.8 && d2 >= st.r * st.r * 0.3;
+  if (shape === 'ring') return d2 <= st.r * st.r * 0.8 && d2 >= st.r * st.r * 0.25;
   // Rotate the point into the shape's frame.
   const u = cos * dx + sin * dy;
   const v = -sin * dx + cos * dy;
@@ -86,7 +86,7 @@ function inside(shape: ShapeKind, x: number, y: number, st: ShapeState, cos: num
 
 /**
  * The frames of one video, each `width * height * 3` bytes of RGB, concatenated. The video shows a
- * grid of the same shape (2 or 3 per side, each slightly displaced), all changing together, on a
+ * grid of the same shape (3 or 4 per side, each slightly displaced), all changing together, on a
  * per-video tinted background with fresh per-pixel noise every frame; so any part of a frame shows the
  * class, as the training crops need. The shade, the grid, the range and the pace (delay, duration,
  * easing) of the change are random, so no two videos of a class look alike.
@@ -100,7 +100,7 @@ export function renderVideo(spec: VideoSpec, o: RenderOptions, rng: Rng): Uint8A
   const color = spec.color.map((c) => clampByte(c + uniform(rng, -22, 22))) as Rgb;
   const round = spec.shape === 'disc' || spec.shape === 'ring';
   const angle = round ? 0 : uniform(rng, -0.3, 0.3);
-  const perSide = 2 + rng.nextInt(2);
+  const perSide = 3 + rng.nextInt(2);
   const cell = Math.min(width, height) / perSide;
   const { from, to } = change(spec.motion, cell, rng);
   const centres: [number, number][] = [];

@@ -42,8 +42,8 @@ export const DEMO_PRESETS: Record<'full' | 'fast', DemoPreset> = {
     data: { colors: 4, shapes: 2, motions: 2, unseenPeriod: 4, trainPerClass: 48, valPerClass: 10, zeroShotPerClass: 10, frames: 16, size: 64, seed: 2023 },
     model: MODEL,
     training: {
-      numSegments: 8, batchSize: 32, epochs: 40, attributeEpochs: 6, lr: 2e-3, attributeLr: 2e-3, warmupEpochs: 2, weightDecay: 0.01,
-      topkAttributes: 2, evalFreq: 4, workers: 1, seed: 1024,
+      numSegments: 8, batchSize: 32, epochs: 16, attributeEpochs: 6, lr: 3e-3, attributeLr: 2e-3, warmupEpochs: 2, weightDecay: 0.01,
+      topkAttributes: 2, evalFreq: 2, workers: 1, seed: 1024,
     },
     multiView: { crops: 3, clips: 2 },
     reportSamples: 4,
