@@ -8,7 +8,7 @@ import type { Command } from './commands.ts';
 
 const flags: Record<string, FlagSpec> = {
   'work-dir': { kind: 'string', value: 'folder', help: 'where the dataset, configs, runs and report go (default runs/demo)' },
-  fast: { kind: 'boolean', help: 'a smaller dataset and fewer epochs (about a minute; used by the tests)' },
+  fast: { kind: 'boolean', help: 'fewer test videos and epochs (about a minute, well above chance but not trained out; used by the tests)' },
   quiet: { kind: 'boolean', help: 'only the demo\'s own stage lines, not the engine\'s progress' },
 };
 

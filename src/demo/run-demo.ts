@@ -49,10 +49,10 @@ export const DEMO_PRESETS: Record<'full' | 'fast', DemoPreset> = {
     reportSamples: 4,
   },
   fast: {
-    data: { colors: 2, shapes: 2, motions: 2, unseenPeriod: 3, trainPerClass: 24, valPerClass: 6, zeroShotPerClass: 6, frames: 16, size: 64, seed: 2023 },
+    data: { colors: 4, shapes: 2, motions: 2, unseenPeriod: 4, trainPerClass: 48, valPerClass: 5, zeroShotPerClass: 5, frames: 16, size: 64, seed: 2023 },
     model: MODEL,
     training: {
-      numSegments: 8, batchSize: 16, epochs: 8, attributeEpochs: 3, lr: 3e-3, attributeLr: 2e-3, warmupEpochs: 1, weightDecay: 0.01,
+      numSegments: 8, batchSize: 32, epochs: 4, attributeEpochs: 2, lr: 3e-3, attributeLr: 2e-3, warmupEpochs: 1, weightDecay: 0.01,
       topkAttributes: 2, evalFreq: 1, workers: 1, seed: 1024,
     },
     multiView: { crops: 3, clips: 2 },
