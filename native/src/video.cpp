@@ -10,7 +10,9 @@ extern "C" {
 #include <libavutil/imgutils.h>
 }
 #include <algorithm>
+#include <cstring>
 #include <memory>
+#include <vector>
 #endif
 
 namespace bike {
@@ -98,6 +100,8 @@ Napi::Value decodeVideoFrames(const Napi::CallbackInfo& info) {
     std::unique_ptr<AVPacket, void (*)(AVPacket*)> packet(av_packet_alloc(), [](AVPacket* p) { av_packet_free(&p); });
     std::unique_ptr<AVFrame, void (*)(AVFrame*)> frame(av_frame_alloc(), [](AVFrame* f) { av_frame_free(&f); });
     SwsContext* scaler = nullptr;
+    const int scratchStride = FFALIGN(width * 3, 64);
+    std::vector<uint8_t> scratch(static_cast<size_t>(scratchStride) * (height + 1) + 64);
     size_t next = 0;
     int64_t decoded = 0;
     auto takeFrames = [&]() {
@@ -108,9 +112,14 @@ Napi::Value decodeVideoFrames(const Napi::CallbackInfo& info) {
         if (decoded == wanted[next]) {
           scaler = sws_getCachedContext(scaler, width, height, static_cast<AVPixelFormat>(frame->format), width, height,
                                         AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
-          uint8_t* dst[4] = {pixels.Data() + next * frameBytes, nullptr, nullptr, nullptr};
-          int dstStride[4] = {width * 3, 0, 0, 0};
+          // swscale's SIMD writers store whole vectors past the end of a row, so they write into a
+          // padded scratch image and the rows are copied out (writing straight into the exact-size
+          // output corrupted the heap for widths such as 427).
+          uint8_t* dst[4] = {scratch.data(), nullptr, nullptr, nullptr};
+          int dstStride[4] = {scratchStride, 0, 0, 0};
           sws_scale(scaler, frame->data, frame->linesize, 0, height, dst, dstStride);
+          uint8_t* out = pixels.Data() + next * frameBytes;
+          for (int y = 0; y < height; ++y) std::memcpy(out + static_cast<size_t>(y) * width * 3, scratch.data() + static_cast<size_t>(y) * scratchStride, static_cast<size_t>(width) * 3);
           ++next;
         }
         ++decoded;
