@@ -40,6 +40,9 @@ export const SOMETHING_FLIP_LABELS: ReadonlyMap<number, number> = new Map([
   [86, 87], [87, 86], [93, 94], [94, 93], [166, 167], [167, 166],
 ]);
 
+/** Where a transform writes: given the clip's length in floats, an array of exactly that length. */
+export type ClipOutput = (length: number) => Float32Array;
+
 export interface TrainAugmentation {
   /** Crop of the scaled frames; null when `GroupRandomSizedCrop` used its fallback. */
   crop: Rect | null;
@@ -97,9 +100,11 @@ function materialize(image: RgbImage, region: Rect): RgbImage {
   return out;
 }
 
-function allocateClip(views: number, framesPerView: number, size: number): ClipArray {
+/** The clip's array: `out` when given (e.g. its slot of a batch), else a new one. */
+function allocateClip(views: number, framesPerView: number, size: number, out?: ClipOutput): ClipArray {
+  const length = views * framesPerView * 3 * size * size;
   return {
-    data: new Float32Array(views * framesPerView * 3 * size * size),
+    data: out ? out(length) : new Float32Array(length),
     shape: [views * framesPerView, 3, size, size],
     views,
     framesPerView,
@@ -107,7 +112,7 @@ function allocateClip(views: number, framesPerView: number, size: number): ClipA
 }
 
 /** The training transform of one clip; `rng` supplies every random choice (seeded `Rng`). */
-export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource): TrainTransformResult {
+export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource, out?: ClipOutput): TrainTransformResult {
   checkFrames(frames, 'train transform');
   const size = options.inputSize;
   checkInputSize(size);
@@ -130,7 +135,7 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
   const flipped = rng.nextFloat() < 0.5;
   const grayscale = rng.nextFloat() < (something ? 0 : 0.2);
 
-  const clip = allocateClip(1, frames.length, size);
+  const clip = allocateClip(1, frames.length, size, out);
   const frameValues = 3 * size * size;
   const whole: Rect = { x: 0, y: 0, width: size, height: size };
   const ops = simdFrameOps();
@@ -181,7 +186,7 @@ export function testViewsFor(frame: { width: number; height: number }, options: 
  * The validation / test transform: `frames` is the sampled list (all clips, clip-major); the result
  * holds `views = testCrops` blocks of `frames.length` frames.
  */
-export function testTransform(frames: readonly RgbImage[], options: TestTransformOptions): ClipArray {
+export function testTransform(frames: readonly RgbImage[], options: TestTransformOptions, out?: ClipOutput): ClipArray {
   checkFrames(frames, 'test transform');
   const size = options.inputSize;
   checkInputSize(size);
@@ -196,7 +201,7 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
     return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
   }, views[0]!.rect);
 
-  const clip = allocateClip(views.length, frames.length, size);
+  const clip = allocateClip(views.length, frames.length, size, out);
   const frameValues = 3 * size * size;
   const ops = simdFrameOps();
   frames.forEach((frame, i) => {

@@ -5,7 +5,7 @@
  * no EXIF rotation, the embedded ICC profile ignored, alpha dropped without compositing, grey
  * replicated to three channels.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { makeRgbImage, type RgbImage } from './rgb-image.ts';
 import { native } from '../torch/native.ts';
@@ -50,11 +50,15 @@ export async function decodeImage(bytes: Uint8Array, source: string): Promise<Rg
   }
 }
 
-/** Reads and decodes one image file. */
+/**
+ * Reads and decodes one image file. The read is synchronous: frames are small, and the promise
+ * API's open/stat/read/close round trips cost the calling thread more than the read itself
+ * (loader workers are threads of their own).
+ */
 export async function decodeImageFile(path: string): Promise<RgbImage> {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(`image ${path}: cannot read (${code ?? (error as Error).message})`);

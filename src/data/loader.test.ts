@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { VideoLoader } from './loader.ts';
-import type { VideoDatasetSpec } from './video-dataset.ts';
+import { makeBatch, makeSample, type VideoDatasetSpec } from './video-dataset.ts';
 
 async function makeFrames(root: string, videos: number, frames: number): Promise<void> {
   for (let v = 0; v < videos; v++) {
@@ -47,6 +47,25 @@ test('every sample arrives exactly once per epoch, the same with 0 or 2 workers'
     }
     assert.deepEqual(results[0]!.indices, results[1]!.indices);
     results[0]!.sums.forEach((s, i) => assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a batch holds its samples\' clips in order, each repeated augmentation in its own slot', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 3, 10);
+    for (const [mode, numSample] of [['train', 2], ['test', 1]] as const) {
+      const dataset = { ...spec(root, mode, 3), numSample };
+      const batch = await makeBatch(dataset, [2, 0, 1], 3);
+      const separate = await Promise.all([2, 0, 1].map((i) => makeSample(dataset, i, 3)));
+      const expected = separate.flatMap((s) => s.clips.map((c) => [...c.data]));
+      assert.equal(expected.length, 3 * numSample);
+      const perClip = batch.frames.length / expected.length;
+      expected.forEach((clip, k) => assert.deepEqual([...batch.frames.subarray(k * perClip, (k + 1) * perClip)], clip, `${mode} clip ${k}`));
+      assert.deepEqual(batch.labels, Int32Array.from(separate.flatMap((s) => s.labels)));
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

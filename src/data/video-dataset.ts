@@ -9,7 +9,7 @@ import { Rng } from './rng.ts';
 import { trainIndices, valIndices, testIndices, resolveIndexBias } from './sampling.ts';
 import { loadFrameFolder, type FrameFallback } from './frame-loader.ts';
 import { probeVideo, readVideoFrames } from './video-decoder.ts';
-import { trainTransform, testTransform, type ClipArray } from './clip-transform.ts';
+import { trainTransform, testTransform, type ClipArray, type ClipOutput } from './clip-transform.ts';
 import type { RgbImage } from './rgb-image.ts';
 
 export type DatasetMode = 'train' | 'val' | 'test';
@@ -90,8 +90,11 @@ async function decodeFrames(spec: VideoDatasetSpec, record: SampleRecord, rng: R
 /** How many substitutes training tries before it gives up on a run of unreadable videos. */
 const MAX_SUBSTITUTES = 16;
 
-/** Makes sample `index` of `epoch`. Training replaces an unreadable video by the next one; evaluation reports it. */
-export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number): Promise<Sample> {
+/**
+ * Makes sample `index` of `epoch`. Training replaces an unreadable video by the next one; evaluation
+ * reports it. `output(k)`, when given, supplies the array of the sample's clip k.
+ */
+export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number, output?: (clip: number) => ClipOutput): Promise<Sample> {
   const skipped: Sample['skipped'] = [];
   for (let attempt = 0; ; attempt++) {
     const current = (index + attempt) % spec.records.length;
@@ -104,13 +107,13 @@ export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: n
         const clips: ClipArray[] = [];
         const labels: number[] = [];
         for (let k = 0; k < (spec.numSample ?? 1); k++) {
-          const result = trainTransform(frames, record.label, { inputSize: spec.inputSize, dataset: spec.dataset }, rng);
+          const result = trainTransform(frames, record.label, { inputSize: spec.inputSize, dataset: spec.dataset }, rng, output?.(k));
           clips.push(result.clip);
           labels.push(result.label);
         }
         return { clips, labels, index: current, fallbacks, skipped };
       }
-      const clip = testTransform(frames, { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode });
+      const clip = testTransform(frames, { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode }, output?.(0));
       return { clips: [clip], labels: [record.label], index: current, fallbacks, skipped };
     } catch (error) {
       const reason = (error as Error).message;
@@ -142,18 +145,21 @@ export interface Batch {
 /** Makes and concatenates the samples of one batch. */
 export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number[], epoch: number): Promise<Batch> {
   const started = performance.now();
-  const samples = await Promise.all(indices.map((i) => makeSample(spec, i, epoch)));
-  const clips = samples.flatMap((s) => s.clips);
-  const first = clips[0]!;
-  const perClip = first.data.length;
-  const frames = new Float32Array(perClip * clips.length);
-  clips.forEach((clip, i) => {
-    if (clip.data.length !== perClip) throw new Error(`batch of ${spec.mode} samples ${indices.join(',')}: clips differ in size`);
-    frames.set(clip.data, i * perClip);
-  });
+  // Transforms write straight into their slot of the batch, allocated when the first clip's size is known.
+  const clipsPerSample = spec.mode === 'train' ? spec.numSample ?? 1 : 1;
+  let frames: Float32Array | null = null;
+  const slot = (sample: number, clip: number): ClipOutput => (length) => {
+    frames ??= new Float32Array(length * indices.length * clipsPerSample);
+    const perClip = frames.length / (indices.length * clipsPerSample);
+    if (length !== perClip) throw new Error(`batch of ${spec.mode} samples ${indices.join(',')}: clips differ in size (${length} and ${perClip} values)`);
+    const at = (sample * clipsPerSample + clip) * perClip;
+    return frames.subarray(at, at + perClip);
+  };
+  const samples = await Promise.all(indices.map((index, i) => makeSample(spec, index, epoch, (clip) => slot(i, clip))));
+  const first = samples[0]!.clips[0]!;
   return {
-    frames,
-    shape: [first.shape[0] * clips.length, 3, first.shape[2], first.shape[3]],
+    frames: frames!,
+    shape: [first.shape[0] * indices.length * clipsPerSample, 3, first.shape[2], first.shape[3]],
     labels: Int32Array.from(samples.flatMap((s) => s.labels)),
     indices: samples.flatMap((s) => s.clips.map(() => s.index)),
     views: first.views,
