@@ -2,8 +2,11 @@
 // out), so frames match the original pipeline byte for byte. Built only where jpeglib.h exists.
 #include "common.h"
 #ifdef BIKE_WITH_JPEG
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 #include <jpeglib.h>
 #endif
 
@@ -33,11 +36,27 @@ void onMessage(j_common_ptr info, int level) {
   }
 }
 
-// decodeJpeg(bytes) -> { width, height, data: Uint8Array (RGB, row-major) }
+// decodeJpeg(bytes, region?: [x, y, width, height]) -> { width, height, region: [x, y, w, h], data }
+// width/height are the image's; data holds the RGB rows of `region` (row-major, w * h * 3 bytes).
+// Given a region, little more than it is decoded: columns outside it skip the IDCT, upsampling and
+// colour conversion (jpeg_crop_scanline), rows above it are skipped and decoding stops after its
+// last row. The pixels equal the full decode's; data past the region is not checked for damage.
 Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "decodeJpeg: expected a Uint8Array");
   auto bytes = info[0].As<Napi::Uint8Array>();
+  bool wantRegion = info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsNull();
+  double wanted[4] = {0, 0, 0, 0};
+  if (wantRegion) {
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != 4) throw Napi::TypeError::New(env, "decodeJpeg: region must be [x, y, width, height]");
+    auto array = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < 4; ++i) {
+      Napi::Value v = array.Get(i);
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, "decodeJpeg: region must be [x, y, width, height] numbers");
+      wanted[i] = v.As<Napi::Number>().DoubleValue();
+    }
+    if (wanted[0] < 0 || wanted[1] < 0 || wanted[2] < 1 || wanted[3] < 1) throw Napi::RangeError::New(env, "decodeJpeg: region must have x, y >= 0 and a positive size");
+  }
   jpeg_decompress_struct decoder;
   JpegErrorManager errors;
   decoder.err = jpeg_std_error(&errors.base);
@@ -60,18 +79,48 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   decoder.dct_method = JDCT_ISLOW;
   decoder.do_fancy_upsampling = TRUE;
   jpeg_start_decompress(&decoder);
-  const size_t width = decoder.output_width, height = decoder.output_height;
-  pixels = Napi::Uint8Array::New(env, width * height * 3);
-  while (decoder.output_scanline < decoder.output_height) {
-    JSAMPROW row = pixels.Data() + static_cast<size_t>(decoder.output_scanline) * width * 3;
-    jpeg_read_scanlines(&decoder, &row, 1);
+  const JDIMENSION imageWidth = decoder.output_width, imageHeight = decoder.output_height;
+  // The region, clipped to the image (an empty intersection keeps one row and column).
+  JDIMENSION x = 0, y = 0, width = imageWidth, rowEnd = imageHeight;
+  if (wantRegion) {
+    x = static_cast<JDIMENSION>(std::min<double>(wanted[0], imageWidth - 1));
+    y = static_cast<JDIMENSION>(std::min<double>(wanted[1], imageHeight - 1));
+    width = static_cast<JDIMENSION>(std::max<double>(1, std::min<double>(wanted[0] + wanted[2], imageWidth) - x));
+    rowEnd = static_cast<JDIMENSION>(std::max<double>(y + 1, std::min<double>(wanted[1] + wanted[3], imageHeight)));
   }
-  jpeg_finish_decompress(&decoder);
+  const size_t rowBytes = static_cast<size_t>(width) * 3;
+  pixels = Napi::Uint8Array::New(env, rowBytes * (rowEnd - y));
+  // Decoded columns [cropX, cropX + cropWidth): fancy upsampling treats the edges of a cropped
+  // scanline as image edges, so the crop keeps a margin of a few pixels (cut off when copying out).
+  JDIMENSION cropX = 0, cropWidth = imageWidth;
+  if (x > 0 || width < imageWidth) {
+    const JDIMENSION margin = 2 * static_cast<JDIMENSION>(decoder.max_h_samp_factor);
+    cropX = x > margin ? x - margin : 0;
+    cropWidth = std::min(imageWidth, x + width + margin) - cropX;
+    if (cropX > 0 || cropWidth < imageWidth) jpeg_crop_scanline(&decoder, &cropX, &cropWidth);
+  }
+  if (y > 0) jpeg_skip_scanlines(&decoder, y);
+  std::vector<JSAMPLE> scanline(static_cast<size_t>(cropWidth) * 3);
+  const bool direct = cropX == x && cropWidth == width;
+  while (decoder.output_scanline < rowEnd) {
+    JSAMPLE* target = pixels.Data() + static_cast<size_t>(decoder.output_scanline - y) * rowBytes;
+    JSAMPROW row = direct ? target : scanline.data();
+    jpeg_read_scanlines(&decoder, &row, 1);
+    if (!direct) std::memcpy(target, scanline.data() + static_cast<size_t>(x - cropX) * 3, rowBytes);
+  }
+  if (decoder.output_scanline < decoder.output_height) jpeg_abort_decompress(&decoder);
+  else jpeg_finish_decompress(&decoder);
   jpeg_destroy_decompress(&decoder);
   if (errors.warnings) throw Napi::Error::New(env, std::string("decodeJpeg: corrupt data: ") + errors.message);
   auto out = Napi::Object::New(env);
-  out.Set("width", Napi::Number::New(env, static_cast<double>(width)));
-  out.Set("height", Napi::Number::New(env, static_cast<double>(height)));
+  out.Set("width", Napi::Number::New(env, static_cast<double>(imageWidth)));
+  out.Set("height", Napi::Number::New(env, static_cast<double>(imageHeight)));
+  auto region = Napi::Array::New(env, 4);
+  region.Set(0u, Napi::Number::New(env, x));
+  region.Set(1u, Napi::Number::New(env, y));
+  region.Set(2u, Napi::Number::New(env, width));
+  region.Set(3u, Napi::Number::New(env, rowEnd - y));
+  out.Set("region", region);
   out.Set("data", pixels);
   return out;
 }

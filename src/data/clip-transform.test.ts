@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testTransform, trainTransform, type ClipArray } from './clip-transform.ts';
+import {
+  applyTrainTransform, planTrainTransform, testFrameRegion, testTransform, trainFrameRegion, trainTransform, type ClipArray,
+} from './clip-transform.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable } from './frame-tensor.ts';
 import type { UniformSource } from './crop-geometry.ts';
-import { makeRgbImage, type RgbImage } from './rgb-image.ts';
+import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { Rng } from './rng.ts';
 
 const S = 224;
@@ -164,4 +166,50 @@ test('a crop larger than the scaled frame is padded with black, as torchvision C
   assert.deepEqual([at(0, 8, 0), at(1, 8, 0), at(2, 8, 0)], [32, 0, 30]);
   assert.deepEqual([at(0, 247, 255), at(1, 247, 255)], [(32 + 255) % 256, 239]);
   assert.deepEqual([at(0, 248, 10), at(1, 255, 10)], [0, 0]);
+});
+
+/** The rectangle `region` of `frame` as a frame part (what a decoder that stops early returns). */
+function framePart(frame: RgbImage, region: Rect): RgbImage {
+  const part = makeRgbImage(region.width, region.height);
+  for (let y = 0; y < region.height; y++) {
+    const from = ((region.y + y) * frame.width + region.x) * 3;
+    part.data.set(frame.data.subarray(from, from + region.width * 3), y * region.width * 3);
+  }
+  part.partOf = { x: region.x, y: region.y, frameWidth: frame.width, frameHeight: frame.height };
+  return part;
+}
+
+function noiseFrame(rng: Rng, width: number, height: number): RgbImage {
+  const img = makeRgbImage(width, height);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = rng.nextInt(256);
+  return img;
+}
+
+test('transforms read only the frame region they name: parts of frames give the whole frames\' clip', () => {
+  const rng = new Rng(21);
+  for (let trial = 0; trial < 12; trial++) {
+    const width = rng.intInclusive(230, 460), height = rng.intInclusive(230, 340);
+    const frames = [noiseFrame(rng, width, height), noiseFrame(rng, width, height)];
+    const options = { inputSize: trial % 3 ? 224 : 112 };
+    const seed = 100 + trial;
+    const plan = planTrainTransform({ width, height }, options, new Rng(seed));
+    const region = trainFrameRegion(plan, options);
+    const whole = trainTransform(frames, 3, options, new Rng(seed));
+    if (region) {
+      assert.ok(region.width < width || region.height < height, 'a crop reads less than the frame');
+      const parts = applyTrainTransform(frames.map((f) => framePart(f, region)), 3, plan, options);
+      assert.deepEqual(parts.clip.data, whole.clip.data, `train trial ${trial}: ${width}x${height}, region ${JSON.stringify(region)}`);
+    } else {
+      assert.equal(whole.augmentation.crop, null, 'only the fallback crop reads whole frames');
+    }
+    const testOptions = { ...options, testCrops: [1, 3, 5, 10][trial % 4]! };
+    const testRegion = testFrameRegion({ width, height }, testOptions)!;
+    assert.ok(testRegion);
+    assert.deepEqual(testTransform(frames.map((f) => framePart(f, testRegion)), testOptions).data, testTransform(frames, testOptions).data, `test trial ${trial}`);
+  }
+  // A part that lacks pixels the transform reads is refused, not read past.
+  const frame = noiseFrame(rng, 320, 240);
+  const region = testFrameRegion(frame, { inputSize: 224 })!;
+  const short = framePart(frame, { ...region, width: region.width - 1 });
+  assert.throws(() => testTransform([short], { inputSize: 224 }), /resize reads .* of the frame, but only .* was decoded/);
 });

@@ -11,11 +11,11 @@
  */
 import {
   isSomethingSomething, resizedSize, sampleSizedCrop, scaleTarget, testCropViews,
-  type CropView, type Stage, type UniformSource,
+  type CropView, type SizedCrop, type Stage, type UniformSource,
 } from './crop-geometry.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
-import { planResize, resizeWindow, type ResampleFilter } from './pil-resample.ts';
-import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import { planResize, planSourceRect, resizeWindow, type ResampleFilter, type ResizePlan } from './pil-resample.ts';
+import { frameSize, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { simdFrameOps } from './simd-kernels.ts';
 
 export interface ClipTransformOptions {
@@ -111,8 +111,58 @@ function allocateClip(views: number, framesPerView: number, size: number, out?: 
   };
 }
 
-/** The training transform of one clip; `rng` supplies every random choice (seeded `Rng`). */
-export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource, out?: ClipOutput): TrainTransformResult {
+/** The random choices of one clip's training transform, drawn for frames of one size. */
+export interface TrainPlan {
+  frame: { width: number; height: number };
+  sized: SizedCrop;
+  /** `GroupRandomSizedCrop`'s fallback crop (of the frame rescaled to input_size) when `sized` found none. */
+  fallbackCrop: Rect | null;
+  flipped: boolean;
+  grayscale: boolean;
+}
+
+/** Draws a clip's training transform for frames of `frame`'s size, in the original's order. */
+export function planTrainTransform(frame: { width: number; height: number }, options: ClipTransformOptions, rng: UniformSource): TrainPlan {
+  const size = options.inputSize;
+  checkInputSize(size);
+  const dataset = options.dataset ?? '';
+  const scaled = resizedSize(frame.width, frame.height, scaleTarget(dataset, size, 'train'));
+  // Crop search, (fallback crop), flip, grayscale.
+  const sized = sampleSizedCrop(rng, scaled.width, scaled.height);
+  let fallbackCrop: Rect | null = null;
+  if (!sized.found) {
+    const rescaled = resizedSize(scaled.width, scaled.height, { kind: 'short-side', size });
+    const x = rng.intInclusive(0, rescaled.width - size);
+    const y = rng.intInclusive(0, rescaled.height - size);
+    fallbackCrop = { x, y, width: size, height: size };
+  }
+  const flipped = rng.nextFloat() < 0.5;
+  const grayscale = rng.nextFloat() < (isSomethingSomething(dataset) ? 0 : 0.2);
+  return { frame: { width: frame.width, height: frame.height }, sized, fallbackCrop, flipped, grayscale };
+}
+
+/** The first resize of the SIMD path for a frame of this size, or null where the general path runs. */
+function trainCropResize(plan: TrainPlan, frame: { width: number; height: number }, options: ClipTransformOptions): ResizePlan | null {
+  const scaled = resizedSize(frame.width, frame.height, scaleTarget(options.dataset ?? '', options.inputSize, 'train'));
+  if (!plan.sized.found || !simdFrameOps() || options.inputSize < 4 || !inside(plan.sized.rect, scaled.width, scaled.height)) return null;
+  return planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, plan.sized.rect);
+}
+
+/**
+ * The pixels of a frame of the planned size that the training transform reads, or null when it
+ * needs whole frames; decoders may decode just these.
+ */
+export function trainFrameRegion(plan: TrainPlan, options: ClipTransformOptions): Rect | null {
+  const resize = trainCropResize(plan, plan.frame, options);
+  return resize ? planSourceRect(resize) : null;
+}
+
+function wholeFrameNeeded(frame: RgbImage, i: number, what: string): void {
+  if (frame.partOf) throw new Error(`${what}: frame ${i} holds only part of its frame, but this transform reads whole frames`);
+}
+
+/** Applies a drawn training transform to the clip's frames (whole frames, or the parts it reads). */
+export function applyTrainTransform(frames: readonly RgbImage[], label: number, plan: TrainPlan, options: ClipTransformOptions, out?: ClipOutput): TrainTransformResult {
   checkFrames(frames, 'train transform');
   const size = options.inputSize;
   checkInputSize(size);
@@ -121,35 +171,25 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
   const target = scaleTarget(dataset, size, 'train');
   const normalization = options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD };
   const table = normalizationTable(normalization);
-  const firstScaled = resizedSize(frames[0]!.width, frames[0]!.height, target);
-
-  // Random choices, in the original's order: crop search, (fallback crop), flip, grayscale.
-  const sized = sampleSizedCrop(rng, firstScaled.width, firstScaled.height);
-  let fallbackCrop: Rect | null = null;
-  if (!sized.found) {
-    const rescaled = resizedSize(firstScaled.width, firstScaled.height, { kind: 'short-side', size });
-    const x = rng.intInclusive(0, rescaled.width - size);
-    const y = rng.intInclusive(0, rescaled.height - size);
-    fallbackCrop = { x, y, width: size, height: size };
-  }
-  const flipped = rng.nextFloat() < 0.5;
-  const grayscale = rng.nextFloat() < (something ? 0 : 0.2);
+  const { sized, fallbackCrop, flipped, grayscale } = plan;
 
   const clip = allocateClip(1, frames.length, size, out);
   const frameValues = 3 * size * size;
   const whole: Rect = { x: 0, y: 0, width: size, height: size };
   const ops = simdFrameOps();
   frames.forEach((frame, i) => {
-    const scaled = resizedSize(frame.width, frame.height, target);
     const offset = i * frameValues;
-    if (sized.found && ops && size >= 4 && inside(sized.rect, scaled.width, scaled.height)) {
+    const cropResize = trainCropResize(plan, frameSize(frame), options);
+    if (cropResize && ops) {
       // Fast path, same pixels: both resizes and the normalisation in the kernel memory.
       ops.reset();
-      const cropped = ops.resize(frame, planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, sized.rect));
+      const cropped = ops.resize(frame, cropResize);
       const final = ops.resize(cropped, planResize(cropped, size, size, 'bilinear'));
       ops.normalize(final, whole, normalization.mean, normalization.std, flipped, grayscale, clip.data, offset);
       return;
     }
+    wholeFrameNeeded(frame, i, 'train transform');
+    const scaled = resizedSize(frame.width, frame.height, target);
     let cropped: RgbImage;
     if (sized.found) {
       const { image, region } = resizedRegion(frame, scaled, 'bicubic', sized.rect);
@@ -168,6 +208,15 @@ export function trainTransform(frames: readonly RgbImage[], label: number, optio
   return { clip, label: newLabel, augmentation: { crop: sized.found ? sized.rect : null, flipped, grayscale } };
 }
 
+/**
+ * The training transform of one clip; `rng` supplies every random choice (seeded `Rng`), drawn for
+ * the first frame's size as the original does.
+ */
+export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource, out?: ClipOutput): TrainTransformResult {
+  checkFrames(frames, 'train transform');
+  return applyTrainTransform(frames, label, planTrainTransform(frameSize(frames[0]!), options, rng), options, out);
+}
+
 export interface TestTransformOptions extends ClipTransformOptions {
   /** test.py `--test_crops`: 1, 3, 5 or 10; validation during training uses 1. */
   testCrops?: number;
@@ -182,9 +231,36 @@ export function testViewsFor(frame: { width: number; height: number }, options: 
   return testCropViews(options.testCrops ?? 1, scaled.width, scaled.height, options.inputSize);
 }
 
+/** The rectangle of the scaled frame that covers every view. */
+function coverOf(views: readonly CropView[]): Rect {
+  return views.reduce((acc, v) => {
+    const x0 = Math.min(acc.x, v.rect.x), y0 = Math.min(acc.y, v.rect.y);
+    const x1 = Math.max(acc.x + acc.width, v.rect.x + v.rect.width), y1 = Math.max(acc.y + acc.height, v.rect.y + v.rect.height);
+    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  }, views[0]!.rect);
+}
+
+/** The resize of the SIMD path for a frame of this size, or null where the general path runs. */
+function testCoverResize(frame: { width: number; height: number }, cover: Rect, options: TestTransformOptions): ResizePlan | null {
+  const scaled = resizedSize(frame.width, frame.height, scaleTarget(options.dataset ?? '', options.inputSize, options.stage ?? 'test'));
+  if (!simdFrameOps() || options.inputSize < 4 || !inside(cover, scaled.width, scaled.height)) return null;
+  return planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, cover);
+}
+
+/**
+ * The pixels of frames of this size that the test transform reads, or null when it needs whole
+ * frames; decoders may decode just these.
+ */
+export function testFrameRegion(frame: { width: number; height: number }, options: TestTransformOptions): Rect | null {
+  checkInputSize(options.inputSize);
+  const resize = testCoverResize(frame, coverOf(testViewsFor(frame, options)), options);
+  return resize ? planSourceRect(resize) : null;
+}
+
 /**
  * The validation / test transform: `frames` is the sampled list (all clips, clip-major); the result
- * holds `views = testCrops` blocks of `frames.length` frames.
+ * holds `views = testCrops` blocks of `frames.length` frames. Frames may be the parts that
+ * `testFrameRegion` names.
  */
 export function testTransform(frames: readonly RgbImage[], options: TestTransformOptions, out?: ClipOutput): ClipArray {
   checkFrames(frames, 'test transform');
@@ -194,28 +270,26 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
   const normalization = options.normalization ?? { mean: CLIP_MEAN, std: CLIP_STD };
   const table = normalizationTable(normalization);
   // The original computes the crop offsets from the first frame's size and applies them to all.
-  const views = testViewsFor(frames[0]!, options);
-  const cover = views.reduce((acc, v) => {
-    const x0 = Math.min(acc.x, v.rect.x), y0 = Math.min(acc.y, v.rect.y);
-    const x1 = Math.max(acc.x + acc.width, v.rect.x + v.rect.width), y1 = Math.max(acc.y + acc.height, v.rect.y + v.rect.height);
-    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-  }, views[0]!.rect);
+  const views = testViewsFor(frameSize(frames[0]!), options);
+  const cover = coverOf(views);
 
   const clip = allocateClip(views.length, frames.length, size, out);
   const frameValues = 3 * size * size;
   const ops = simdFrameOps();
   frames.forEach((frame, i) => {
-    const scaled = resizedSize(frame.width, frame.height, target);
     // One resize of the part every view needs, then each view is a region of it.
-    if (ops && size >= 4 && inside(cover, scaled.width, scaled.height)) {
+    const coverResize = testCoverResize(frameSize(frame), cover, options);
+    if (coverResize && ops) {
       ops.reset();
-      const image = ops.resize(frame, planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, cover));
+      const image = ops.resize(frame, coverResize);
       views.forEach((view, v) => {
         const region: Rect = { x: view.rect.x - cover.x, y: view.rect.y - cover.y, width: size, height: size };
         ops.normalize(image, region, normalization.mean, normalization.std, view.flip, false, clip.data, (v * frames.length + i) * frameValues);
       });
       return;
     }
+    wholeFrameNeeded(frame, i, 'test transform');
+    const scaled = resizedSize(frame.width, frame.height, target);
     const { image, region: coverRegion } = resizedRegion(frame, scaled, 'bicubic', cover);
     views.forEach((view, v) => {
       const region: Rect = {

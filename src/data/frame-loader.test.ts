@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { framePath, loadFrameFolder } from './frame-loader.ts';
-import { decodeImage, decodeImageFile } from './image-decoder.ts';
+import { decodeImage, decodeImageFile, encodedImageSize } from './image-decoder.ts';
+import { Rng } from './rng.ts';
 
 /** A 24x16 frame whose red channel is `shade` everywhere (JPEG keeps a flat colour within a level or two). */
 function solidFrame(shade: number, format: 'jpeg' | 'png'): Promise<Buffer> {
@@ -90,4 +91,59 @@ test('PNG decodes losslessly; grey and RGBA become RGB as PIL convert("RGB") doe
   // Alpha is dropped, not composited: a fully transparent pixel keeps its colour.
   assert.deepEqual([...(await decodeImage(rgbaPng, 'rgba.png')).data.subarray(0, 3)], [10, 20, 30]);
   await assert.rejects(decodeImageFile('/nonexistent/x.jpg'), /image \/nonexistent\/x\.jpg: cannot read \(ENOENT\)/);
+});
+
+/** A 427x320-like frame with detail in every channel, so chroma upsampling matters at region edges. */
+async function detailedJpeg(width: number, height: number, options: { chroma?: '4:2:0' | '4:4:4'; progressive?: boolean; grey?: boolean }): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    const i = (y * width + x) * 3;
+    raw[i] = (x * 3 + y) & 255; raw[i + 1] = (y * 2 + (x >> 2)) & 255; raw[i + 2] = ((x * y) >> 5) + ((x * 7919 + y * 104729) % 29) & 255;
+  }
+  let img = sharp(raw, { raw: { width, height, channels: 3 } });
+  if (options.grey) img = img.greyscale();
+  return img.jpeg({ quality: 90, chromaSubsampling: options.chroma ?? '4:2:0', progressive: options.progressive ?? false }).toBuffer();
+}
+
+test('decoding a region of a JPEG gives exactly those pixels of the whole decode', async () => {
+  const rng = new Rng(5);
+  const kinds = [{ chroma: '4:2:0' as const }, { chroma: '4:4:4' as const }, { progressive: true }, { grey: true }];
+  for (const [k, kind] of kinds.entries()) {
+    const [width, height] = k % 2 ? [99, 61] : [427, 320];
+    const bytes = await detailedJpeg(width, height, kind);
+    assert.deepEqual(encodedImageSize(bytes), { width, height });
+    const whole = await decodeImage(bytes, 'whole.jpg');
+    assert.equal(whole.partOf, undefined);
+    for (let trial = 0; trial < 25; trial++) {
+      const x = rng.intInclusive(0, width - 1), y = rng.intInclusive(0, height - 1);
+      const region = { x, y, width: rng.intInclusive(1, width - x), height: rng.intInclusive(1, height - y) };
+      const part = await decodeImage(bytes, 'part.jpg', { region, frame: { width, height } });
+      const isWhole = region.width === width && region.height === height;
+      assert.deepEqual(part.partOf, isWhole ? undefined : { x, y, frameWidth: width, frameHeight: height }, `${JSON.stringify(kind)} ${JSON.stringify(region)}`);
+      assert.equal(part.width, region.width);
+      for (let row = 0; row < region.height; row++) {
+        const from = ((y + row) * width + x) * 3;
+        assert.deepEqual(part.data.subarray(row * region.width * 3, (row + 1) * region.width * 3), whole.data.subarray(from, from + region.width * 3),
+          `${JSON.stringify(kind)} region ${JSON.stringify(region)} row ${row}`);
+      }
+    }
+    // A frame of another size than expected decodes whole.
+    const other = await decodeImage(bytes, 'other.jpg', { region: { x: 1, y: 1, width: 4, height: 4 }, frame: { width: width + 1, height } });
+    assert.equal(other.partOf, undefined);
+    assert.equal(other.width, width);
+  }
+});
+
+test('a truncated JPEG fails even when only a region of its intact start is asked for', async () => {
+  const bytes = await detailedJpeg(427, 320, {});
+  const cut = bytes.subarray(0, Math.floor(bytes.length * 0.8));
+  await assert.rejects(decodeImage(cut, 'cut.jpg', { region: { x: 10, y: 0, width: 50, height: 20 }, frame: { width: 427, height: 320 } }), /cut\.jpg: cannot decode/);
+});
+
+test('image sizes come from headers without decoding; other data gives null', async () => {
+  assert.deepEqual(encodedImageSize(await solidFrame(10, 'png')), { width: 24, height: 16 });
+  assert.deepEqual(encodedImageSize(await solidFrame(10, 'jpeg')), { width: 24, height: 16 });
+  assert.equal(encodedImageSize(Buffer.from('not an image at all')), null);
+  const jpeg = await solidFrame(10, 'jpeg');
+  assert.equal(encodedImageSize(jpeg.subarray(0, 20)), null, 'cut before the frame header');
 });

@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { VideoLoader } from './loader.ts';
-import { makeBatch, makeSample, type VideoDatasetSpec } from './video-dataset.ts';
+import { makeBatch, makeSample, sampleSeed, type VideoDatasetSpec } from './video-dataset.ts';
+import { testTransform, trainTransform } from './clip-transform.ts';
+import { loadFrameFolder } from './frame-loader.ts';
+import { Rng } from './rng.ts';
+import { testIndices, trainIndices, valIndices } from './sampling.ts';
 
 async function makeFrames(root: string, videos: number, frames: number): Promise<void> {
   for (let v = 0; v < videos; v++) {
@@ -131,6 +135,49 @@ test('closing a loader while workers decode JPEG frames ends cleanly (no native 
     const first = await loader.epoch(0).next();
     assert.equal(first.value!.labels.length, 1);
     await loader.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('frame parts decoded for the drawn crops give the clips of whole frames, fallbacks of another size included', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    const noiseJpeg = (width: number, height: number, seed: number) => {
+      const rng = new Rng(seed);
+      const pixels = Buffer.alloc(width * height * 3);
+      for (let i = 0; i < pixels.length; i++) pixels[i] = (i % 251) ^ rng.nextInt(64);
+      return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+    };
+    for (let v = 0; v < 2; v++) mkdirSync(path.join(root, `video${v}`));
+    for (let f = 1; f <= 10; f++) {
+      writeFileSync(path.join(root, 'video0', `img_${String(f).padStart(5, '0')}.jpg`), await noiseJpeg(320, 240, f));
+      // video1: frame 1 is smaller, the others are cut short, so every frame falls back to frame 1.
+      const frame = await noiseJpeg(f === 1 ? 300 : 320, f === 1 ? 200 : 240, 50 + f);
+      writeFileSync(path.join(root, 'video1', `img_${String(f).padStart(5, '0')}.jpg`), f === 1 ? frame : frame.subarray(0, frame.length >> 1));
+    }
+    for (const mode of ['train', 'val', 'test'] as const) {
+      const dataset: VideoDatasetSpec = {
+        records: [{ path: 'video0', numFrames: 10, label: 1 }, { path: 'video1', numFrames: 10, label: 2 }],
+        root, format: 'frames', imageTmpl: 'img_{:05d}.jpg', mode, numSegments: 3, inputSize: 112, seed: 9,
+        testCrops: 3, testClips: 2, numSample: 2,
+      };
+      for (const index of [0, 1]) {
+        const sample = await makeSample(dataset, index, 4);
+        // The same sample the plain way: whole frames, then the transforms.
+        const rng = new Rng(sampleSeed(dataset.seed, 4, index));
+        const options = { numSegments: 3, indexBias: 1, dense: false };
+        const indices = mode === 'train' ? trainIndices(10, options, rng) : mode === 'val' ? valIndices(10, options, rng) : testIndices(10, { ...options, testClips: 2 });
+        const folder = { root, directory: `video${index}`, template: dataset.imageTmpl };
+        const { frames } = await loadFrameFolder(folder, indices);
+        const clips = mode === 'train'
+          ? [0, 1].map(() => trainTransform(frames, 1, { inputSize: 112 }, rng).clip)
+          : [testTransform(frames, { inputSize: 112, testCrops: mode === 'test' ? 3 : 1, stage: mode })];
+        assert.equal(sample.clips.length, clips.length);
+        clips.forEach((clip, k) => assert.deepEqual(sample.clips[k]!.data, clip.data, `${mode} video${index} clip ${k}`));
+        if (index === 1) assert.equal(sample.fallbacks.length, indices.filter((i) => i !== 1).length);
+      }
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

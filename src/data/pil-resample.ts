@@ -151,6 +151,18 @@ export function planResize(
   return { source, window, horizontal, vertical, rowFirst, rowEnd };
 }
 
+/** The pixels of the source image that a planned resize reads. */
+export function planSourceRect(plan: ResizePlan): Rect {
+  const { source, window, horizontal, rowFirst, rowEnd } = plan;
+  let x0 = window.x, x1 = window.x + window.width;
+  if (horizontal) {
+    const last = window.x + window.width - 1;
+    x0 = horizontal.bounds[window.x * 2]!;
+    x1 = horizontal.bounds[last * 2]! + horizontal.bounds[last * 2 + 1]!;
+  }
+  return { x: source.x + x0, y: source.y + rowFirst, width: x1 - x0, height: rowEnd - rowFirst };
+}
+
 /**
  * `PIL: image.crop(source).resize((outWidth, outHeight), filter).crop(window)`, computing only the
  * window. `source` defaults to the whole image, `window` to the whole output. Uses the WebAssembly

@@ -7,6 +7,23 @@ export interface RgbImage {
   height: number;
   /** `width * height * 3` bytes. */
   data: Uint8Array;
+  /**
+   * Set when the image is only part of a decoded frame (decoders can stop at the pixels a transform
+   * reads): the image is the rectangle at (x, y) of a `frameWidth x frameHeight` frame.
+   */
+  partOf?: FramePart;
+}
+
+export interface FramePart {
+  x: number;
+  y: number;
+  frameWidth: number;
+  frameHeight: number;
+}
+
+/** The size of the whole frame an image belongs to (its own size unless it is part of one). */
+export function frameSize(image: RgbImage): { width: number; height: number } {
+  return image.partOf ? { width: image.partOf.frameWidth, height: image.partOf.frameHeight } : { width: image.width, height: image.height };
 }
 
 /** An axis-aligned rectangle in pixels: left, top, width, height. */

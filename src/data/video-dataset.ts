@@ -4,13 +4,18 @@
  * (train augmentation or 1/3/5/10 test crops) into a normalised clip. Runs in loader workers; the
  * spec is plain data so it can cross a thread boundary.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Rng } from './rng.ts';
 import { trainIndices, valIndices, testIndices, resolveIndexBias } from './sampling.ts';
-import { loadFrameFolder, type FrameFallback } from './frame-loader.ts';
+import { framePath, loadFrameFolder, type FrameFallback } from './frame-loader.ts';
+import { decodeImageFile, encodedImageSize } from './image-decoder.ts';
 import { probeVideo, readVideoFrames } from './video-decoder.ts';
-import { trainTransform, testTransform, type ClipArray, type ClipOutput } from './clip-transform.ts';
-import type { RgbImage } from './rgb-image.ts';
+import {
+  applyTrainTransform, planTrainTransform, testFrameRegion, testTransform, trainFrameRegion,
+  type ClipArray, type ClipOutput, type TestTransformOptions, type TrainPlan,
+} from './clip-transform.ts';
+import { frameSize, type Rect, type RgbImage } from './rgb-image.ts';
 
 export type DatasetMode = 'train' | 'val' | 'test';
 
@@ -71,20 +76,84 @@ function sampleIndices(spec: VideoDatasetSpec, numFrames: number, rng: Rng): num
   return testIndices(numFrames, { ...options, testClips: spec.testClips ?? 1 });
 }
 
-async function decodeFrames(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[]): Promise<RgbImage[]> {
+/** The training transforms' random draws for frames of this size (one per repeated augmentation). */
+function planTraining(spec: VideoDatasetSpec, frame: { width: number; height: number }, rng: Rng): TrainPlan[] {
+  if (spec.mode !== 'train') return [];
+  return Array.from({ length: spec.numSample ?? 1 }, () => planTrainTransform(frame, transformOptions(spec), rng));
+}
+
+function transformOptions(spec: VideoDatasetSpec): TestTransformOptions {
+  return { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode === 'val' ? 'val' : 'test' };
+}
+
+/** The part of each frame the transforms read, or null when they read whole frames. */
+function regionRead(spec: VideoDatasetSpec, frame: { width: number; height: number }, plans: readonly TrainPlan[]): Rect | null {
+  if (spec.mode !== 'train') return testFrameRegion(frame, transformOptions(spec));
+  let cover: Rect | null = null;
+  for (const plan of plans) {
+    const region = trainFrameRegion(plan, transformOptions(spec));
+    if (!region) return null;
+    cover = cover ? boundingRect(cover, region) : region;
+  }
+  return cover;
+}
+
+function boundingRect(a: Rect, b: Rect): Rect {
+  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+}
+
+/** Size from the header of an image file, or null when it cannot be read (decoding will say why). */
+function headerSize(file: string): { width: number; height: number } | null {
+  try {
+    return encodedImageSize(readFileSync(file));
+  } catch {
+    return null;
+  }
+}
+
+interface LoadedClip {
+  frames: RgbImage[];
+  /** The training transforms' draws, made for the first frame's size (empty when not training). */
+  trainPlans: TrainPlan[];
+}
+
+/**
+ * Samples and decodes a clip's frames and draws its training transforms. Frame folders: the draws
+ * need the first frame's size, which its header gives before decoding, so only the part of each
+ * frame the transforms read is decoded.
+ */
+async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[]): Promise<LoadedClip> {
   if (spec.format === 'frames') {
     if (record.numFrames === null) throw new Error(`${record.path}: frame lists need a frame count`);
     const indices = sampleIndices(spec, record.numFrames, rng);
-    const loaded = await loadFrameFolder({ root: spec.root, directory: record.path, template: spec.imageTmpl }, indices);
+    const folder = { root: spec.root, directory: record.path, template: spec.imageTmpl };
+    const beforeDraws = rng.state();
+    const expected = headerSize(framePath(folder, indices[0]!));
+    if (expected) {
+      const trainPlans = planTraining(spec, expected, rng);
+      const region = regionRead(spec, expected, trainPlans);
+      if (region) {
+        const loaded = await loadFrameFolder(folder, indices, { decode: (file) => decodeImageFile(file, { region, frame: expected }) });
+        const first = frameSize(loaded.frames[0]!);
+        if (first.width === expected.width && first.height === expected.height) {
+          fallbacks.push(...loaded.report.fallbacks);
+          return { frames: loaded.frames, trainPlans };
+        }
+      }
+    }
+    // Whole frames (and the draws again, for the first frame's actual size: it fell back to another file).
+    const loaded = await loadFrameFolder(folder, indices);
     fallbacks.push(...loaded.report.fallbacks);
-    return loaded.frames;
+    return { frames: loaded.frames, trainPlans: planTraining(spec, frameSize(loaded.frames[0]!), Rng.fromState(beforeDraws)) };
   }
   const file = path.join(spec.root, record.path);
   const info = await probeVideo(file);
   const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
   const indices = sampleIndices(spec, info.frameCount, rng);
   // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
-  return readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+  const frames = await readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+  return { frames, trainPlans: planTraining(spec, frames[0]!, rng) };
 }
 
 /** How many substitutes training tries before it gives up on a run of unreadable videos. */
@@ -102,18 +171,12 @@ export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: n
     const rng = new Rng(sampleSeed(spec.seed, epoch, current));
     const fallbacks: FrameFallback[] = [];
     try {
-      const frames = await decodeFrames(spec, record, rng, fallbacks);
+      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks);
       if (spec.mode === 'train') {
-        const clips: ClipArray[] = [];
-        const labels: number[] = [];
-        for (let k = 0; k < (spec.numSample ?? 1); k++) {
-          const result = trainTransform(frames, record.label, { inputSize: spec.inputSize, dataset: spec.dataset }, rng, output?.(k));
-          clips.push(result.clip);
-          labels.push(result.label);
-        }
-        return { clips, labels, index: current, fallbacks, skipped };
+        const results = trainPlans.map((plan, k) => applyTrainTransform(frames, record.label, plan, transformOptions(spec), output?.(k)));
+        return { clips: results.map((r) => r.clip), labels: results.map((r) => r.label), index: current, fallbacks, skipped };
       }
-      const clip = testTransform(frames, { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode }, output?.(0));
+      const clip = testTransform(frames, transformOptions(spec), output?.(0));
       return { clips: [clip], labels: [record.label], index: current, fallbacks, skipped };
     } catch (error) {
       const reason = (error as Error).message;
