@@ -8,7 +8,7 @@
  * its normalised floats copied out once.
  */
 import { FunctionBuilder, assembleModule } from './wasm-assembler.ts';
-import { planSourceRect, type AxisCoefficients, type ResizePlan } from './pil-resample.ts';
+import { planSourceRect, type ResizePlan } from './pil-resample.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 
 /** Pillow's `PRECISION_BITS` (32 - 8 - 2). */
@@ -26,30 +26,22 @@ function clipLanes(f: FunctionBuilder, acc: number): void {
 
 /** Rows the horizontal kernel computes together: they share each column's taps and weights. */
 const ROW_GROUP = 4;
-/** The horizontal kernel splits each 22-bit weight into a high and a low part of this many bits. */
-const LOW_BITS = 11;
 
 /**
- * horizontal(src, srcStride, rows, out, cols, bounds, weights, pairBytes, pairMask): for each of
- * `rows` rows and each output column c, RGB = sum over taps of src[row][xmin + t] * weight[c][t].
- * Taps go two at a time through i32x4.dot_i16x8_s: `pairMask` swizzles the 8 bytes at a tap pair
- * into 16-bit (R0, R1, G0, G1, B0, B1, 0, 0); each weight w = hi * 2^11 + lo with both parts 16-bit,
- * so sum = (sum of pixel * hi) << 11 + sum of pixel * lo, exactly Pillow's 32-bit sum. `weights`
- * holds per column and tap pair the vectors (hi0, hi1) x 3 and (lo0, lo1) x 3 (`pairBytes` per
- * column, a missing second tap weighted 0); `bounds` holds (xmin, pairs). Rows go in groups of
- * ROW_GROUP (the last group repeats the last row); a pair load reads 2 bytes past its 2 pixels.
+ * horizontal(src, srcStride, rows, out, cols, bounds, weights, kBytes): for each of `rows` rows and
+ * each output column c, RGB = sum over taps of src[row][xmin + t] * weights[c][t]; `bounds` holds
+ * (xmin, taps) pairs, `weights` rows of `kBytes` bytes. Rows go in groups of ROW_GROUP (the last
+ * group repeats the last row); each pixel load reads one byte past the pixel.
  */
 function buildHorizontal(): FunctionBuilder {
-  const f = new FunctionBuilder('horizontal', 9);
-  const [src, srcStride, rows, out, cols, bounds, weights, pairBytes, pairMask] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const f = new FunctionBuilder('horizontal', 8);
+  const [src, srcStride, rows, out, cols, bounds, weights, kBytes] = [0, 1, 2, 3, 4, 5, 6, 7];
   const r0 = f.local('i32'), c = f.local('i32'), q = f.local('i32'), qEnd = f.local('i32'), kp = f.local('i32');
   const bp = f.local('i32'), kColumn = f.local('i32'), oc = f.local('i32'), row = f.local('i32'), last = f.local('i32');
   const rowStarts = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
   const outRows = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
-  const highs = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
-  const lows = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
-  const wHigh = f.local('v128'), wLow = f.local('v128'), mask = f.local('v128'), v = f.local('v128'), packed = f.local('v128');
-  f.get(pairMask).v128Load(0).set(mask);
+  const accs = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
+  const w = f.local('v128'), packed = f.local('v128');
   f.get(rows).i32Const(1).i32Sub().set(last);
   f.i32Const(0).set(r0);
   f.block(() => {
@@ -66,77 +58,38 @@ function buildHorizontal(): FunctionBuilder {
       f.i32Const(0).set(oc);
       f.forRange(c, cols, () => {
         f.get(bp).i32Load(0).i32Const(3).i32Mul().set(q);
-        f.get(q).get(bp).i32Load(4).i32Const(6).i32Mul().i32Add().set(qEnd);
+        f.get(q).get(bp).i32Load(4).i32Const(3).i32Mul().i32Add().set(qEnd);
         f.get(kColumn).set(kp);
-        for (const acc of [...highs, ...lows]) f.i32Const(0).i32x4Splat().set(acc);
+        for (const acc of accs) f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
         f.block(() => {
           f.loop(() => {
             f.get(q).get(qEnd).i32GeS().brIf(1);
-            f.get(kp).v128Load(0).set(wHigh);
-            f.get(kp).v128Load(16).set(wLow);
-            for (let k = 0; k < ROW_GROUP; k++) {
-              f.get(rowStarts[k]!).get(q).i32Add().v128Load64Zero().get(mask).i8x16Swizzle().set(v);
-              f.get(highs[k]!).get(v).get(wHigh).i32x4DotI16x8S().i32x4Add().set(highs[k]!);
-              f.get(lows[k]!).get(v).get(wLow).i32x4DotI16x8S().i32x4Add().set(lows[k]!);
-            }
-            f.get(q).i32Const(6).i32Add().set(q);
-            f.get(kp).i32Const(32).i32Add().set(kp).br(0);
+            f.get(kp).v128Load32Splat(0).set(w);
+            accs.forEach((acc, k) => {
+              f.get(acc)
+                .get(rowStarts[k]!).get(q).i32Add().v128Load32Zero().i16x8ExtendLowU8().i32x4ExtendLowU16()
+                .get(w).i32x4Mul().i32x4Add().set(acc);
+            });
+            f.get(q).i32Const(3).i32Add().set(q);
+            f.get(kp).i32Const(4).i32Add().set(kp).br(0);
           });
         });
-        for (let k = 0; k < ROW_GROUP; k++) {
-          const acc = highs[k]!;
-          f.get(acc).i32Const(LOW_BITS).i32x4Shl().get(lows[k]!).i32x4Add().i32Const(ROUNDING_HALF).i32x4Splat().i32x4Add().set(acc);
+        accs.forEach((acc, k) => {
           clipLanes(f, acc);
           f.set(acc).get(acc).get(acc).i16x8NarrowI32x4S().set(packed);
           // Three bytes exactly: a 4-byte store would clobber the next row of the group.
           f.get(outRows[k]!).get(oc).i32Add().get(packed).get(packed).i8x16NarrowI16x8U().set(packed);
           f.get(packed).v128Store16Lane(0);
           f.get(outRows[k]!).get(oc).i32Add().get(packed).v128Store8Lane(2, 2);
-        }
+        });
         f.get(oc).i32Const(3).i32Add().set(oc);
         f.get(bp).i32Const(8).i32Add().set(bp);
-        f.get(kColumn).get(pairBytes).i32Add().set(kColumn);
+        f.get(kColumn).get(kBytes).i32Add().set(kColumn);
       });
       f.get(r0).i32Const(ROW_GROUP).i32Add().set(r0).br(0);
     });
   });
   return f;
-}
-
-/** Per axis: the horizontal kernel's (xmin, pairs) bounds and split weight vectors, made once. */
-interface PairedTaps {
-  pairBytes: number;
-  bounds: Int32Array;
-  weights: Int16Array;
-}
-const pairedCache = new WeakMap<AxisCoefficients, PairedTaps>();
-
-function pairedTaps(axis: AxisCoefficients): PairedTaps {
-  let found = pairedCache.get(axis);
-  if (found) return found;
-  const pairs = Math.ceil(axis.ksize / 2);
-  const pairValues = 16; // two i16x8 vectors
-  const bounds = new Int32Array(axis.outSize * 2);
-  const weights = new Int16Array(axis.outSize * pairs * pairValues);
-  for (let x = 0; x < axis.outSize; x++) {
-    const taps = axis.bounds[x * 2 + 1]!;
-    bounds[x * 2] = axis.bounds[x * 2]!;
-    bounds[x * 2 + 1] = Math.ceil(taps / 2);
-    for (let t = 0; t < taps; t++) {
-      const w = axis.weights[x * axis.ksize + t]!;
-      const high = w >> LOW_BITS, low = w & ((1 << LOW_BITS) - 1);
-      // Normalised taps stay near 2^22; a part past 16 bits would wrap silently.
-      if (high < -32768 || high > 32767) throw new Error(`resize weight ${w} of output pixel ${x} does not fit the SIMD kernel's 16-bit parts`);
-      const at = (x * pairs + (t >> 1)) * pairValues + (t & 1);
-      for (let channel = 0; channel < 3; channel++) {
-        weights[at + channel * 2] = high;
-        weights[at + 8 + channel * 2] = low;
-      }
-    }
-  }
-  found = { pairBytes: pairs * pairValues * 2, bounds, weights };
-  pairedCache.set(axis, found);
-  return found;
 }
 
 /**
@@ -281,9 +234,7 @@ interface Kernels {
 const MASKS_AT = 0;
 const MIRRORED_MASKS_AT = 48;
 const PARAMS_AT = 96;
-/** The horizontal kernel's swizzle from a tap pair's bytes to 16-bit (R0, R1, G0, G1, B0, B1, 0, 0). */
-const PAIR_MASK_AT = 128;
-const RESERVED_BYTES = 144;
+const RESERVED_BYTES = 128;
 
 function swizzleMasks(mirrored: boolean): Uint8Array {
   const masks = new Uint8Array(48).fill(0x80); // indices >= 16 select zero
@@ -309,7 +260,6 @@ function loadKernels(): Kernels | null {
   const heap = new Uint8Array(exports.memory.buffer);
   heap.set(swizzleMasks(false), MASKS_AT);
   heap.set(swizzleMasks(true), MIRRORED_MASKS_AT);
-  heap.set([0, 0x80, 3, 0x80, 1, 0x80, 4, 0x80, 2, 0x80, 5, 0x80, 0x80, 0x80, 0x80, 0x80], PAIR_MASK_AT);
   kernels = exports;
   return kernels;
 }
@@ -374,9 +324,8 @@ export class SimdFrameOps {
     const uploadAt = 'data' in image ? this.allocate(rows * stride) : -1;
     const tempAt = this.allocate(rows * tempStride);
     const outAt = vertical ? this.allocate(window.height * tempStride) : tempAt;
-    const paired = horizontal ? pairedTaps(horizontal) : null;
-    const hBoundsAt = paired ? this.allocate(window.width * 8) : 0;
-    const hWeightsAt = paired ? this.allocate(window.width * paired.pairBytes) : 0;
+    const hBoundsAt = horizontal ? this.allocate(window.width * 8) : 0;
+    const hWeightsAt = horizontal ? this.allocate(window.width * horizontal.ksize * 4) : 0;
     const vBoundsAt = vertical ? this.allocate(window.height * 8) : 0;
     const vWeightsAt = vertical ? this.allocate(window.height * vertical.ksize * 4) : 0;
     const heap = new Uint8Array(this.k.memory.buffer);
@@ -389,12 +338,11 @@ export class SimdFrameOps {
     } else {
       rowsAt = image.at + firstByte;
     }
-    if (paired) {
-      const { pairBytes, bounds, weights } = paired;
+    if (horizontal) {
+      const { ksize, bounds, weights } = horizontal;
       heap32.set(bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
-      const perColumn = pairBytes >> 1;
-      new Int16Array(this.k.memory.buffer).set(weights.subarray(window.x * perColumn, (window.x + window.width) * perColumn), hWeightsAt >> 1);
-      this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, pairBytes, PAIR_MASK_AT);
+      heap32.set(weights.subarray(window.x * ksize, (window.x + window.width) * ksize), hWeightsAt >> 2);
+      this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, ksize * 4);
     } else {
       for (let r = 0; r < rows; r++) {
         const from = rowsAt + r * stride + (source.x + window.x) * 3;

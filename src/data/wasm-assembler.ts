@@ -126,7 +126,6 @@ export class FunctionBuilder {
   v128Load32Splat(offset = 0): this { return this.simd(0x09, 0, ...unsignedLeb(offset)); }
   v128Load32Zero(): this { return this.simd(0x5c, 0, 0); }
   v128Load8x8U(): this { return this.simd(0x02, 0, 0); }
-  v128Load64Zero(): this { return this.simd(0x5d, 0, 0); }
   v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, 0, ...unsignedLeb(offset), lane); }
   v128Store16Lane(lane: number, offset = 0): this { return this.simd(0x59, 0, ...unsignedLeb(offset), lane); }
   v128Store32Lane(lane: number): this { return this.simd(0x5a, 0, 0, lane); }
@@ -143,8 +142,6 @@ export class FunctionBuilder {
   i32x4ExtendHighU16(): this { return this.simd(0xaa); }
   i32x4Add(): this { return this.simd(0xae); }
   i32x4Mul(): this { return this.simd(0xb5); }
-  i32x4Shl(): this { return this.simd(0xab); }
-  i32x4DotI16x8S(): this { return this.simd(0xba); }
   i32x4MinS(): this { return this.simd(0xb6); }
   i32x4MaxS(): this { return this.simd(0xb8); }
   i32x4ShrS(): this { return this.simd(0xac); }
