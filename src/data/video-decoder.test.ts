@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadVideoClip, probeVideo, readVideoFrames } from './video-decoder.ts';
+import { native } from '../torch/native.ts';
 
 function hasFfmpeg(): boolean {
   try {
@@ -109,5 +110,35 @@ test('widths that are not a multiple of the SIMD width decode without touching m
       `for (let i = 0; i < 60; i++) await readVideoFrames(${JSON.stringify(file)}, [i % 25, 24]);\nconsole.log('decoded');\n`);
     const out = execFileSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, MALLOC_CHECK_: '3' }, encoding: 'utf8' });
     assert.match(out, /decoded/);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('far-apart frames are reached by seeking to their key frames, with the pixels of decoding from the start', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const source = 'testsrc2=size=64x48:rate=25:duration=10';
+    const videos: [string, string[]][] = [
+      ['b-frames.mp4', ['-c:v', 'libx264', '-g', '12', '-bf', '3', '-pix_fmt', 'yuv420p']],
+      ['open-gop.mp4', ['-c:v', 'libx264', '-g', '25', '-bf', '2', '-x264-params', 'open-gop=1', '-pix_fmt', 'yuv420p']],
+      ['b-frames.mkv', ['-c:v', 'libx264', '-g', '20', '-bf', '2', '-pix_fmt', 'yuv420p']],
+      ['vp8.webm', ['-c:v', 'libvpx', '-g', '15', '-b:v', '300k']],
+      ['no-pts.avi', ['-c:v', 'mpeg4', '-g', '10', '-bf', '2']],
+    ];
+    const decodeFrames = (native as unknown as { decodeVideoFrames(p: string, f: number[]): { decodedFrames: number } }).decodeVideoFrames;
+    for (const [name, args] of videos) {
+      const file = path.join(dir, name);
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, ...args, file]);
+      const info = await probeVideo(file);
+      assert.equal(info.frameCount, 250, name);
+      for (const frames of [[3, 120, 121, 240], [0, 249], [7, 30, 64, 100, 133, 170, 201, 230]]) {
+        const ours = await readVideoFrames(file, frames, info);
+        const cli = await readVideoFrames(file, frames, info, { ffmpegPath: 'ffmpeg' });
+        ours.forEach((image, i) => assert.deepEqual(image.data, cli[i]!.data, `${name} frame ${frames[i]}`));
+      }
+      const { decodedFrames } = decodeFrames(file, [3, 240]);
+      // From the start it takes 241 frames; AVI stores no presentation times, so it decodes from the start.
+      if (name.endsWith('.avi')) assert.ok(decodedFrames >= 241, `${name}: ${decodedFrames}`);
+      else assert.ok(decodedFrames < 100, `${name}: ${decodedFrames} frames decoded for frames 3 and 240`);
+    }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });

@@ -14,7 +14,8 @@ interface NativeVideo {
   decodeVideoFrames(path: string, frames: number[]): { width: number; height: number; data: Uint8Array };
 }
 // The addon links FFmpeg's libraries where their headers were found at build time: the same
-// decoders and pixel conversion as the CLI, in process (tens of times faster for short clips).
+// decoders and pixel conversion as the CLI, in process (tens of times faster for short clips), and
+// it seeks to each wanted frame's key frame instead of decoding every frame before it.
 const inProcess: NativeVideo | null = typeof (native as unknown as Partial<NativeVideo>).decodeVideoFrames === 'function' ? (native as unknown as NativeVideo) : null;
 
 export interface VideoInfo {
