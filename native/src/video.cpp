@@ -67,8 +67,19 @@ Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
   return guarded(env, "video " + path, [&]() -> Napi::Value {
     VideoFile file(path);
     const AVCodecParameters* params = file.format->streams[file.stream]->codecpar;
-    int64_t count = file.format->streams[file.stream]->nb_frames;
+    AVStream* stream = file.format->streams[file.stream];
+    int64_t count = stream->nb_frames;
     std::string source = "container";
+#if LIBAVFORMAT_VERSION_MAJOR >= 59
+    // mp4 edit lists can start the video after some stored frames: the container counts them, but
+    // decoders drop them. Where the index lists every frame, the dropped ones are not counted.
+    if (count > 0 && avformat_index_get_entries_count(stream) == count) {
+      int64_t shown = 0;
+      for (int i = 0; i < count; ++i)
+        if (!(avformat_index_get_entry(stream, i)->flags & AVINDEX_DISCARD_FRAME)) ++shown;
+      count = shown;
+    }
+#endif
     if (count <= 0) {
       // Containers such as webm and mkv store no count: count the stream's packets.
       count = 0;

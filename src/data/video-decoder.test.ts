@@ -142,3 +142,20 @@ test('far-apart frames are reached by seeking to their key frames, with the pixe
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
+
+test('an mp4 cut without re-encoding counts only the frames its edit list shows', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const whole = path.join(dir, 'whole.mp4'), cut = path.join(dir, 'cut.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=25:duration=8', '-c:v', 'libx264', '-g', '50', '-bf', '3', '-pix_fmt', 'yuv420p', whole]);
+    // Starting between key frames: the stored frames from the key frame before are hidden by an edit list.
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', '1.3', '-i', whole, '-c', 'copy', '-t', '4', cut]);
+    const shown = Number(execFileSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', cut], { encoding: 'utf8' }).trim());
+    const info = await probeVideo(cut);
+    assert.equal(info.frameCount, shown, 'frames a decoder outputs');
+    const frames = [0, shown >> 1, shown - 1];
+    const ours = await readVideoFrames(cut, frames, info);
+    const cli = await readVideoFrames(cut, frames, info, { ffmpegPath: 'ffmpeg' });
+    ours.forEach((image, i) => assert.deepEqual(image.data, cli[i]!.data, `frame ${frames[i]}`));
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
