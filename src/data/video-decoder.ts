@@ -1,9 +1,10 @@
 /**
- * Frames of video files (mp4, webm, avi, mkv, ...) through the FFmpeg command-line tools (Debian's
- * `ffmpeg` package), standing in for the original's decord `VideoReader`: the frame count comes from
- * the container (ffprobe's `nb_frames`, else a packet count), and only the sampled frames are
- * converted to RGB, selected by number with a `select` filter and read as raw rgb24 from a pipe;
- * decoding stops after the last one needed. Like decord, no rotation metadata is applied.
+ * Frames of video files (mp4, webm, avi, mkv, ...), standing in for the original's decord
+ * `VideoReader`: the frame count comes from the container (else a packet count), and only the
+ * sampled frames are converted to RGB. Decoding runs in process through FFmpeg's libraries when the
+ * addon was built with them (seeking to each wanted frame's key frame); otherwise through the
+ * command-line tools (Debian's `ffmpeg` package), selecting frames by number with a `select` filter
+ * and reading raw rgb24 from a pipe. Like decord, no rotation metadata is applied.
  */
 import { spawn } from 'node:child_process';
 import { makeRgbImage, type RgbImage } from './rgb-image.ts';
