@@ -15,7 +15,7 @@ import {
 } from './crop-geometry.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
 import { planResize, planSourceRect, resizeWindow, type ResampleFilter, type ResizePlan } from './pil-resample.ts';
-import { frameSize, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import { boundingRect, frameSize, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { simdFrameOps } from './simd-kernels.ts';
 
 export interface ClipTransformOptions {
@@ -233,11 +233,7 @@ export function testViewsFor(frame: { width: number; height: number }, options: 
 
 /** The rectangle of the scaled frame that covers every view. */
 function coverOf(views: readonly CropView[]): Rect {
-  return views.reduce((acc, v) => {
-    const x0 = Math.min(acc.x, v.rect.x), y0 = Math.min(acc.y, v.rect.y);
-    const x1 = Math.max(acc.x + acc.width, v.rect.x + v.rect.width), y1 = Math.max(acc.y + acc.height, v.rect.y + v.rect.height);
-    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-  }, views[0]!.rect);
+  return views.reduce((cover, view) => boundingRect(cover, view.rect), views[0]!.rect);
 }
 
 /** The resize of the SIMD path for a frame of this size, or null where the general path runs. */

@@ -44,3 +44,9 @@ export function makeRgbImage(width: number, height: number, data?: Uint8Array): 
   }
   return { width, height, data: data ?? new Uint8Array(bytes) };
 }
+
+/** The smallest rectangle holding both. */
+export function boundingRect(a: Rect, b: Rect): Rect {
+  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
+  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+}

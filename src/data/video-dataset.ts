@@ -15,7 +15,7 @@ import {
   applyTrainTransform, planTrainTransform, testFrameRegion, testTransform, trainFrameRegion,
   type ClipArray, type ClipOutput, type TestTransformOptions, type TrainPlan,
 } from './clip-transform.ts';
-import { frameSize, type Rect, type RgbImage } from './rgb-image.ts';
+import { boundingRect, frameSize, type Rect, type RgbImage } from './rgb-image.ts';
 
 export type DatasetMode = 'train' | 'val' | 'test';
 
@@ -98,11 +98,6 @@ function regionRead(spec: VideoDatasetSpec, frame: { width: number; height: numb
   return cover;
 }
 
-function boundingRect(a: Rect, b: Rect): Rect {
-  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
-  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
-}
-
 /** Size from the header of an image file, or null when it cannot be read (decoding will say why). */
 function headerSize(file: string): { width: number; height: number } | null {
   try {
@@ -142,7 +137,8 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
         }
       }
     }
-    // Whole frames (and the draws again, for the first frame's actual size: it fell back to another file).
+    // Whole frames, the draws made again for the first decoded frame's size (a replacement frame 1
+    // can differ from the header read above).
     const loaded = await loadFrameFolder(folder, indices);
     fallbacks.push(...loaded.report.fallbacks);
     return { frames: loaded.frames, trainPlans: planTraining(spec, frameSize(loaded.frames[0]!), Rng.fromState(beforeDraws)) };
