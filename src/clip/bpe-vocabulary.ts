@@ -31,7 +31,7 @@ export const BYTE_TO_UNICODE: readonly string[] = (() => {
 })();
 
 /** The characters of BYTE_TO_UNICODE in OpenAI's vocabulary order (printable bytes first). */
-function byteCharactersInVocabularyOrder(): string[] {
+export function byteCharactersInVocabularyOrder(): string[] {
   const order: number[] = [];
   for (let b = 0x21; b <= 0x7e; b++) order.push(b);
   for (let b = 0xa1; b <= 0xac; b++) order.push(b);

@@ -26,6 +26,40 @@ const UNMATCHED_IN_PYTHON = /\u0345/g;
 /** Bounds the memo of encoded pieces so a long-running process cannot grow it without limit. */
 const MAX_CACHED_PIECES = 200_000;
 
+/**
+ * SimpleTokenizer.bpe of one byte-encoded word (its last symbol marked as the end of the word):
+ * repeatedly merge the lowest-ranked adjacent pair under `ranks` ("a b" -> rank), all occurrences at once.
+ */
+export function bytePairEncode(byteEncoded: string, ranks: ReadonlyMap<string, number>): string[] {
+  let word = [...byteEncoded.slice(0, -1), byteEncoded.slice(-1) + END_OF_WORD];
+  while (word.length > 1) {
+    let bestRank = Infinity;
+    let bestIndex = -1;
+    for (let i = 0; i < word.length - 1; i++) {
+      const rank = ranks.get(`${word[i]} ${word[i + 1]}`);
+      if (rank !== undefined && rank < bestRank) {
+        bestRank = rank;
+        bestIndex = i;
+      }
+    }
+    if (bestIndex < 0) break;
+    const first = word[bestIndex]!;
+    const second = word[bestIndex + 1]!;
+    const merged: string[] = [];
+    for (let i = 0; i < word.length;) {
+      if (word[i] === first && i < word.length - 1 && word[i + 1] === second) {
+        merged.push(first + second);
+        i += 2;
+      } else {
+        merged.push(word[i]!);
+        i += 1;
+      }
+    }
+    word = merged;
+  }
+  return word;
+}
+
 export interface TokenizeOptions {
   /** Row length, start and end tokens included; CLIP uses 77. */
   contextLength?: number;
@@ -87,42 +121,11 @@ export class ClipTokenizer {
     const cached = this.cache.get(byteEncoded);
     if (cached) return cached;
     // The special tokens are in the original's BPE cache from the start: they are never split.
-    const pieces = byteEncoded === START_OF_TEXT || byteEncoded === END_OF_TEXT ? [byteEncoded] : this.bpe(byteEncoded);
+    const pieces = byteEncoded === START_OF_TEXT || byteEncoded === END_OF_TEXT ? [byteEncoded] : bytePairEncode(byteEncoded, this.mergeRanks);
     const ids = pieces.map((token) => this.idOf(token));
     if (this.cache.size >= MAX_CACHED_PIECES) this.cache.clear();
     this.cache.set(byteEncoded, ids);
     return ids;
-  }
-
-  /** SimpleTokenizer.bpe: repeatedly merge the lowest-ranked adjacent pair, all occurrences at once. */
-  private bpe(token: string): string[] {
-    let word = [...token.slice(0, -1), token.slice(-1) + END_OF_WORD];
-    while (word.length > 1) {
-      let bestRank = Infinity;
-      let bestIndex = -1;
-      for (let i = 0; i < word.length - 1; i++) {
-        const rank = this.mergeRanks.get(`${word[i]} ${word[i + 1]}`);
-        if (rank !== undefined && rank < bestRank) {
-          bestRank = rank;
-          bestIndex = i;
-        }
-      }
-      if (bestIndex < 0) break;
-      const first = word[bestIndex]!;
-      const second = word[bestIndex + 1]!;
-      const merged: string[] = [];
-      for (let i = 0; i < word.length;) {
-        if (word[i] === first && i < word.length - 1 && word[i + 1] === second) {
-          merged.push(first + second);
-          i += 2;
-        } else {
-          merged.push(word[i]!);
-          i += 1;
-        }
-      }
-      word = merged;
-    }
-    return word;
   }
 
   /** Text of token ids (SimpleTokenizer.decode): end-of-word markers become spaces. */

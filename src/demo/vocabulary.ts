@@ -9,8 +9,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, vocabularyFromHuggingFace } from '../clip/bpe-vocabulary.ts';
-import { ClipTokenizer } from '../clip/tokenizer.ts';
+import {
+  BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, byteCharactersInVocabularyOrder, vocabularyFromHuggingFace,
+} from '../clip/bpe-vocabulary.ts';
+import { ClipTokenizer, bytePairEncode } from '../clip/tokenizer.ts';
 
 export interface DemoVocabulary {
   /** Token strings; id = index. */
@@ -18,53 +20,11 @@ export interface DemoVocabulary {
   merges: [string, string][];
 }
 
-/** Printable bytes first, then the rest, as OpenAI orders its byte tokens. */
-function byteTokensInVocabularyOrder(): string[] {
-  const printable: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) printable.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) printable.push(b);
-  for (let b = 0xae; b <= 0xff; b++) printable.push(b);
-  const seen = new Set(printable);
-  const rest = [...Array(256).keys()].filter((b) => !seen.has(b));
-  return [...printable, ...rest].map((b) => BYTE_TO_UNICODE[b]!);
-}
-
-/** The byte-encoded symbols of one word, the last marked as the end of the word (CLIP's `bpe` start). */
-function symbolsOf(word: string): string[] {
+/** A word's UTF-8 bytes as CLIP's byte characters. */
+function byteEncoded(word: string): string {
   let encoded = '';
   for (const byte of new TextEncoder().encode(word)) encoded += BYTE_TO_UNICODE[byte]!;
-  const chars = [...encoded];
-  return [...chars.slice(0, -1), chars[chars.length - 1]! + END_OF_WORD];
-}
-
-/** CLIP's BPE of one word under `ranks` (lowest-ranked adjacent pair first, every occurrence at once). */
-function applyMerges(symbols: string[], ranks: Map<string, number>): string[] {
-  let word = symbols;
-  while (word.length > 1) {
-    let best = -1;
-    let bestRank = Infinity;
-    for (let i = 0; i < word.length - 1; i++) {
-      const rank = ranks.get(`${word[i]} ${word[i + 1]}`);
-      if (rank !== undefined && rank < bestRank) {
-        bestRank = rank;
-        best = i;
-      }
-    }
-    if (best < 0) break;
-    const [a, b] = [word[best]!, word[best + 1]!];
-    const merged: string[] = [];
-    for (let i = 0; i < word.length;) {
-      if (i < word.length - 1 && word[i] === a && word[i + 1] === b) {
-        merged.push(a + b);
-        i += 2;
-      } else {
-        merged.push(word[i]!);
-        i += 1;
-      }
-    }
-    word = merged;
-  }
-  return word;
+  return encoded;
 }
 
 /**
@@ -87,14 +47,14 @@ export function buildVocabulary(words: readonly string[]): DemoVocabulary {
   for (const word of words) {
     if (word.length === 0) throw new Error('buildVocabulary: empty word');
     for (;;) {
-      const pieces = applyMerges(symbolsOf(word), ranks);
+      const pieces = bytePairEncode(byteEncoded(word), ranks);
       if (pieces.length === 1) break;
       const pair: [string, string] = [pieces[0]!, pieces[1]!];
       ranks.set(pair.join(' '), merges.length);
       merges.push(pair);
     }
   }
-  const bytes = byteTokensInVocabularyOrder();
+  const bytes = byteCharactersInVocabularyOrder();
   const tokens = [...bytes, ...bytes.map((b) => b + END_OF_WORD)];
   const known = new Set(tokens);
   for (const [a, b] of merges) {
