@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { einsum, manualSeed, noGrad, randn, tidy } from '../torch/index.ts';
-import { assertClose } from '../torch/testing.ts';
+import { assertClose } from '../testing/assert-close.ts';
 import { VideoHead } from './video-head.ts';
 import { conceptSpottingFrameWeights, conceptSpottingLogits, unitNormalise } from './interactions.ts';
 

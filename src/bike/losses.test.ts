@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tensor, tidy } from '../torch/index.ts';
-import { assertClose } from '../torch/testing.ts';
+import { assertClose } from '../testing/assert-close.ts';
 import { dualSoftmaxLoss, groundTruthMatrix, lossFunction, nceLoss, symmetricLoss } from './losses.ts';
 
 /** NCELoss by hand: mean over all n*n entries of p * (log p - log q), times n. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tensor, tidy } from '../torch/index.ts';
-import { assertClose } from '../torch/testing.ts';
+import { assertClose } from '../testing/assert-close.ts';
 import { aggregateViews, fuseScores, validationScores } from './scores.ts';
 
 const softmax = (row: number[]) => {

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeSyntheticDataset, tinyConfig } from './testing/synthetic-frames.ts';
-import { lastJson, runBike } from './testing/run-bike.ts';
-import { loadScores } from '../engine/score-files.ts';
-import { topkAccuracy } from '../engine/metrics.ts';
+import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
+import { lastJson, runBike } from '../testing/run-bike.ts';
+import { loadScores } from '../engine/evaluation/score-files.ts';
+import { topkAccuracy } from '../engine/evaluation/metrics.ts';
 
 test('bike train / test / zeroshot / attributes / train --attributes / test --fuse on a synthetic dataset', { timeout: 240_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-e2e-'));

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeSyntheticDataset, tinyConfig } from './testing/synthetic-frames.ts';
-import { lastJson, runBike } from './testing/run-bike.ts';
+import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
+import { lastJson, runBike } from '../testing/run-bike.ts';
 import { parseArgs, UsageError } from './args.ts';
 import { workerArgv } from './commands.ts';
 

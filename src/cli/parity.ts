@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { formatParityResult, type ParityResult } from '../torch/parity-result.ts';
+import { formatParityResult, type ParityResult } from '../parity/parity-result.ts';
 
 export interface ParityGroup {
   /** Short name for the failure line of a group that cannot run. */
@@ -21,14 +21,14 @@ export interface ParityGroup {
 
 /** Every check group, in layer order. */
 export const PARITY_GROUPS: readonly ParityGroup[] = [
-  { name: 'pt reader', module: '../torch/pt-reader-parity.ts', exportName: 'ptReaderParityChecks' },
-  { name: 'optim', module: '../torch/optim/optim-parity.ts', exportName: 'optimParityChecks' },
-  { name: 'tokenizer', module: '../clip/tokenizer-parity.ts', exportName: 'tokenizerParityChecks' },
-  { name: 'clip', module: '../clip/clip-parity.ts', exportName: 'clipParityChecks' },
-  { name: 'bike', module: '../bike/bike-parity.ts', exportName: 'bikeParityChecks' },
-  { name: 'sampling', module: '../data/sampling-parity.ts', exportName: 'samplingParityChecks' },
-  { name: 'preprocess', module: '../data/preprocess-parity.ts', exportName: 'preprocessParityChecks' },
-  { name: 'eval', module: '../engine/eval-parity.ts', exportName: 'evalParityChecks' },
+  { name: 'pt reader', module: '../parity/pt-reader-parity.ts', exportName: 'ptReaderParityChecks' },
+  { name: 'optim', module: '../parity/optim-parity.ts', exportName: 'optimParityChecks' },
+  { name: 'tokenizer', module: '../parity/tokenizer-parity.ts', exportName: 'tokenizerParityChecks' },
+  { name: 'clip', module: '../parity/clip-parity.ts', exportName: 'clipParityChecks' },
+  { name: 'bike', module: '../parity/bike-parity.ts', exportName: 'bikeParityChecks' },
+  { name: 'sampling', module: '../parity/sampling-parity.ts', exportName: 'samplingParityChecks' },
+  { name: 'preprocess', module: '../parity/preprocess-parity.ts', exportName: 'preprocessParityChecks' },
+  { name: 'eval', module: '../parity/eval-parity.ts', exportName: 'evalParityChecks' },
 ];
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -2,7 +2,7 @@
  * `bike predict <video-file|frame-folder>`: flags to options for src/engine/predict.ts, and the
  * printed result (a ranked list and a bar per sampled frame, or one JSON line with `--json`).
  */
-import { predictVideo, type Prediction } from '../engine/predict.ts';
+import { predictVideo, type Prediction } from '../engine/inference/predict.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
 

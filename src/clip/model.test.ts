@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, manualSeed, noGrad, randn, randint, tidy, tensor, backward, nn } from '../torch/index.ts';
-import { loadSafetensors } from '../torch/serialization.ts';
+import { loadSafetensors } from '../torch/serialization/serialization.ts';
 import { CLIP, createClip, stochasticDepthRates } from './model.ts';
 import { clipArchitecture, inferClipConfig, parseClipConfig, type ClipConfig } from './config.ts';
 import { splitPrefixed } from './load.ts';

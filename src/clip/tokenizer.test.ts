@@ -4,9 +4,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readSafetensorsFileSync } from '../torch/safetensors-format.ts';
+import { readSafetensorsFileSync } from '../torch/serialization/safetensors-format.ts';
 import { loadOpenAiVocabulary } from './bpe-vocabulary.ts';
-import { defaultVocabularyPath, tokenizerParityChecks } from './tokenizer-parity.ts';
+import { defaultVocabularyPath, tokenizerParityChecks } from '../parity/tokenizer-parity.ts';
 import { ClipTokenizer, endOfTextPositions, tokenRowsToRawTensor } from './tokenizer.ts';
 
 const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/bike-reference/', import.meta.url));

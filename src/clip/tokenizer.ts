@@ -3,7 +3,7 @@
  * clean the text (see text-cleaning.ts), split it with CLIP's regex, map each piece's UTF-8 bytes to
  * printable characters, apply the ranked BPE merges, look the pieces up in the vocabulary.
  */
-import type { RawTensor } from '../torch/raw-tensor.ts';
+import type { RawTensor } from '../torch/serialization/raw-tensor.ts';
 import {
   BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, loadHuggingFaceVocabulary, loadOpenAiVocabulary,
   type BpeVocabulary,

@@ -16,7 +16,7 @@ import {
   trainIndices,
   valIndices,
 } from './sampling.ts';
-import { samplingParityChecks } from './sampling-parity.ts';
+import { samplingParityChecks } from '../parity/sampling-parity.ts';
 import type { CharadesSegment } from './charades.ts';
 
 const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/bike-reference/', import.meta.url));

@@ -9,7 +9,7 @@ import { Rng } from '../data/rng.ts';
 import { probeVideo, readVideoFrames } from '../data/video-decoder.ts';
 import { parseVideoList } from '../data/video-list.ts';
 import { decodeImageFile } from '../data/image-decoder.ts';
-import { classPrompt } from '../engine/text-prompts.ts';
+import { classPrompt } from '../engine/datasets/text-prompts.ts';
 import { DEMO_COLORS, demoClasses, makeDemoDataset } from './dataset.ts';
 import { renderVideo } from './render.ts';
 import { buildVocabulary, wordsOf } from './vocabulary.ts';

@@ -21,7 +21,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { PROMPT_TEMPLATE } from '../engine/text-prompts.ts';
+import { PROMPT_TEMPLATE } from '../engine/datasets/text-prompts.ts';
 import { ATTRIBUTE_SENTENCE_PREFIX } from '../bike/attribute-sentence.ts';
 import { Rng } from '../data/rng.ts';
 import { sampleSeed } from '../data/video-dataset.ts';

@@ -6,11 +6,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { confusionMatrix, perClassAccuracy } from '../engine/metrics.ts';
-import type { TestResult, ZeroShotResult } from '../engine/evaluation-runs.ts';
-import { METRICS_FILE } from '../engine/logging.ts';
-import { Predictor } from '../engine/predict.ts';
-import { loadScores, type SavedScores } from '../engine/score-files.ts';
+import { confusionMatrix, perClassAccuracy } from '../engine/evaluation/metrics.ts';
+import type { TestResult, ZeroShotResult } from '../engine/evaluation/test-runs.ts';
+import { METRICS_FILE } from '../engine/logging/logging.ts';
+import { Predictor } from '../engine/inference/predict.ts';
+import { loadScores, type SavedScores } from '../engine/evaluation/score-files.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT } from '../bike/scores.ts';
 import type { DemoDataset } from './dataset.ts';
 import { readMetrics, renderReport, type RankedClass, type ReportSample } from './report.ts';

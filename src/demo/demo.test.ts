@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadScores } from '../engine/score-files.ts';
+import { loadScores } from '../engine/evaluation/score-files.ts';
 import { chromiumAvailable, inspectReport } from './browser-check.ts';
 import { DEMO_PRESETS } from './run-demo.ts';
 

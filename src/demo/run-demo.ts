@@ -13,12 +13,12 @@
  */
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { generateAttributes } from '../engine/attribute-generation.ts';
-import { loadConfig } from '../engine/config.ts';
-import { openCollectives } from '../engine/distributed-env.ts';
-import { runTest, runZeroShot, type TestResult, type ZeroShotResult } from '../engine/evaluation-runs.ts';
-import { train, type TrainResult } from '../engine/trainer.ts';
-import { attributeScoresPath } from '../engine/training-setup.ts';
+import { generateAttributes } from '../engine/inference/attribute-generation.ts';
+import { loadConfig } from '../engine/config/config.ts';
+import { openCollectives } from '../engine/distributed/distributed-env.ts';
+import { runTest, runZeroShot, type TestResult, type ZeroShotResult } from '../engine/evaluation/test-runs.ts';
+import { train, type TrainResult } from '../engine/training/trainer.ts';
+import { attributeScoresPath } from '../engine/training/training-setup.ts';
 import { makeDemoDataset, type DemoDataset, type DemoDatasetOptions } from './dataset.ts';
 import { writeDemoConfigs, type DemoModelSize, type DemoTraining } from './demo-config.ts';
 import { writeDemoReport } from './demo-report.ts';

@@ -1,6 +1,6 @@
 /** Element types and devices, and their codes in libtorch (c10::ScalarType). */
-import type { DType } from './raw-tensor.ts';
-export type { DType } from './raw-tensor.ts';
+import type { DType } from './serialization/raw-tensor.ts';
+export type { DType } from './serialization/raw-tensor.ts';
 
 const SCALAR_TYPE_CODES: Record<DType, number> = {
   uint8: 0, int8: 1, int16: 2, int32: 3, int64: 4, float16: 5, float32: 6, float64: 7, bool: 11, bfloat16: 15,

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, tensor, arange, randn, ones, zeros, manualSeed, tidy, noGrad, F, nn } from './index.ts';
-import { assertClose, maxAbsDiff } from './testing.ts';
+import { assertClose, maxAbsDiff } from '../testing/assert-close.ts';
 
 const long = (values: unknown) => tensor(values, { dtype: 'int64' });
 const x = () => tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]);

@@ -7,7 +7,7 @@ import {
   fromTypedArray, einsum, where, tidy, native, type TypedArray,
 } from './index.ts';
 import type { DType } from './dtype.ts';
-import { assertClose } from './testing.ts';
+import { assertClose } from '../testing/assert-close.ts';
 
 test('zeros, ones, full, eye, empty: shape, dtype and values', () => tidy(() => {
   const z = zeros([2, 3]);

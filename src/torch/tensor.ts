@@ -4,7 +4,7 @@
  */
 import { native, type Handle } from './native.ts';
 import { dtypeFromCode, scalarTypeCode, type Device, type DType } from './dtype.ts';
-import { DTYPE_BYTES, numelOf, type RawTensor } from './raw-tensor.ts';
+import { DTYPE_BYTES, numelOf, type RawTensor } from './serialization/raw-tensor.ts';
 import { trackTensor, untrackTensor } from './scope.ts';
 import { aten } from './ops.ts';
 

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isTensor, tensor, type Tensor } from '../index.ts';
-import { readPtBuffer, readPtFile } from '../pt-reader.ts';
-import { PickleWriter, buildPtArchive, writeTensor } from '../pt-test-archive.ts';
+import { readPtBuffer, readPtFile } from '../serialization/pt-reader.ts';
+import { PickleWriter, buildPtArchive, writeTensor } from '../serialization/pt-test-archive.ts';
 import { AdamW, SGD, WarmupCosineAnnealingLR, loadOptimizerCheckpoint, type Optimizer, type OptimizerStateDict, type ParamGroup } from './index.ts';
 
 const INIT = [[0.5, -1.25, 2.0, 0.125], [1.0, -2.0, 0.25], [0.75, -0.5, 1.5, 3.0, -0.25]];

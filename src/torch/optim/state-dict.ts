@@ -6,7 +6,7 @@
  */
 import { Tensor, isTensor, fromRaw } from '../tensor.ts';
 import '../tensor-ops.ts';
-import type { RawTensor } from '../raw-tensor.ts';
+import type { RawTensor } from '../serialization/raw-tensor.ts';
 
 export type StateValue = Tensor | number | null;
 /** One parameter's state, e.g. `{step: 3, exp_avg: Tensor, exp_avg_sq: Tensor}`. */

@@ -1,0 +1,129 @@
+/**
+ * Bridges between tensor files and live tensors: safetensors (read and atomic write), PyTorch
+ * `torch.save` zips (through the safe `.pt` reader) and TorchScript archives (through libtorch's
+ * loader, for OpenAI's scripted CLIP files). File parsing lives in the format modules; this file
+ * only moves bytes in and out of libtorch.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { native } from '../native.ts';
+import { Tensor, fromRaw } from '../tensor.ts';
+import type { Device } from '../dtype.ts';
+import { isLoadedTensor, readPtFile } from './pt-reader.ts';
+import { PICKLE_ATTRIBUTES } from './pickle-values.ts';
+import { readSafetensorsFileSync, writeSafetensorsFileSync } from './safetensors-format.ts';
+import type { RawTensor } from './raw-tensor.ts';
+
+export interface LoadOptions {
+  /** Where the tensors go (default `cpu`). */
+  device?: Device;
+}
+
+function requireFile(path: string, what: string): void {
+  if (!existsSync(path)) throw new Error(`${what} ${path}: no such file`);
+  if (!statSync(path).isFile()) throw new Error(`${what} ${path}: not a regular file`);
+}
+
+/** Every tensor of a safetensors file, in header order. */
+export function loadSafetensors(path: string, options: LoadOptions = {}): Map<string, Tensor> {
+  return loadSafetensorsWithMetadata(path, options).tensors;
+}
+
+/** The tensors and the `__metadata__` string map of a safetensors file. */
+export function loadSafetensorsWithMetadata(path: string, options: LoadOptions = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  requireFile(path, 'safetensors');
+  const contents = readSafetensorsFileSync(path);
+  const tensors = new Map<string, Tensor>();
+  try {
+    for (const [name, raw] of contents.tensors) tensors.set(name, fromRaw(raw, options));
+  } catch (error) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`safetensors ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+  }
+  return { tensors, metadata: contents.metadata };
+}
+
+/**
+ * Writes tensors (any device, any layout; gradients are not saved) to a safetensors file atomically:
+ * readers see the old file or the complete new one, never a partial write.
+ */
+export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string>): void {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const raws = new Map<string, RawTensor>();
+  for (const [name, t] of entries) {
+    if (!(t instanceof Tensor)) throw new TypeError(`saveSafetensors ${path}: "${name}" is not a Tensor`);
+    if (t.isDisposed) throw new Error(`saveSafetensors ${path}: tensor "${name}" was disposed before it was saved`);
+    raws.set(name, t.toRaw());
+  }
+  writeSafetensorsFileSync(path, raws, metadata);
+}
+
+/**
+ * Reads a `torch.save` zip checkpoint (e.g. an original BIKE checkpoint with `model_state_dict`),
+ * returning its pickled structure (plain objects, arrays, Maps, numbers, strings) with every tensor
+ * as a live `Tensor`. Only the globals a state dict needs are admitted (see `pt-reader.ts`).
+ */
+export function loadPtFile(path: string, options: LoadOptions = {}): unknown {
+  requireFile(path, 'PyTorch checkpoint');
+  const value = readPtFile(path);
+  const created: Tensor[] = [];
+  try {
+    return toTensors(value, options, created, new Map());
+  } catch (error) {
+    for (const t of created) t.dispose();
+    throw new Error(`PyTorch checkpoint ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Replaces LoadedTensors by Tensors in a converted pickle, keeping shared references shared. */
+function toTensors(value: unknown, options: LoadOptions, created: Tensor[], seen: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  if (isLoadedTensor(value)) {
+    const t = fromRaw(value, options);
+    created.push(t);
+    seen.set(value, t);
+    return t;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    seen.set(value, out);
+    for (const item of value) out.push(toTensors(item, options, created, seen));
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>();
+    seen.set(value, out);
+    for (const [k, v] of value) out.set(k, toTensors(v, options, created, seen));
+    return out;
+  }
+  if (value instanceof Uint8Array) return value;
+  const out: Record<string, unknown> = {};
+  seen.set(value, out);
+  for (const [k, v] of Object.entries(value)) {
+    Object.defineProperty(out, k, { value: toTensors(v, options, created, seen), enumerable: true, writable: true, configurable: true });
+  }
+  const attributes = (value as { [PICKLE_ATTRIBUTES]?: unknown })[PICKLE_ATTRIBUTES];
+  if (attributes !== undefined) Object.defineProperty(out, PICKLE_ATTRIBUTES, { value: attributes, enumerable: false });
+  return out;
+}
+
+/**
+ * Every parameter and buffer of a TorchScript archive (`torch.jit.save`, e.g. OpenAI's CLIP `.pt`
+ * files) by its dotted name, read by libtorch's own loader. A `torch.save` checkpoint is not a
+ * TorchScript archive: use `loadPtFile` for those.
+ */
+export function loadTorchScriptTensors(path: string): Map<string, Tensor> {
+  requireFile(path, 'TorchScript archive');
+  let handles: ReturnType<typeof native.loadTorchScriptTensors>;
+  try {
+    handles = native.loadTorchScriptTensors(path);
+  } catch (error) {
+    const message = (error as Error).message;
+    const hint = /constants\.pkl|code\/|archive does not contain/i.test(message)
+      ? ' (this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile)'
+      : '';
+    throw new Error(`${message.startsWith('TorchScript archive') ? message : `TorchScript archive ${path}: ${message}`}${hint}`, { cause: error });
+  }
+  return new Map(Object.entries(handles).map(([name, h]) => [name, new Tensor(h)]));
+}
