@@ -16,4 +16,3 @@ export {
 } from './param-groups.ts';
 export { aggregateViews, validationScores, fuseScores, DEFAULT_VIDEO_BRANCH_WEIGHT } from './scores.ts';
 export { attributeSentence, attributeSentenceTokens, ATTRIBUTE_SENTENCE_PREFIX, DEFAULT_TOPK_ATTRIBUTES } from './attribute-sentence.ts';
-export { bikeParityChecks } from '../parity/bike-parity.ts';

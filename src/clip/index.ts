@@ -7,5 +7,4 @@ export { LayerNorm, QuickGELU, DropPath, dropPath, ResidualAttentionBlock, Trans
 export { checkpoint } from './checkpoint.ts';
 export * from './load.ts';
 export { huggingFaceToOpenAI, isHuggingFaceClipStateDict, readHuggingFaceClipConfig } from './hf-mapping.ts';
-export { clipParityChecks, compareWithTolerance, CLIP_PARITY_TOLERANCE } from '../parity/clip-parity.ts';
 export { ClipTokenizer } from './tokenizer.ts';

@@ -51,7 +51,7 @@ test('a wrong expectation fails its check, and only that one', async () => {
     const failed = results.filter((r) => !r.ok && !r.skipped);
     assert.equal(failed.length, 1);
     assert.match(failed[0]!.name, /^expect\.logits\.transf_dp/);
-    assert.match(failed[0]!.detail, /max \|a-b\| = 1\.00e-3 > 0\.0001/);
+    assert.match(failed[0]!.detail, /max \|a-b\| = 1\.00e-3 > tolerance 0\.0001/);
     // Without checkpoint_official.pt beside it, that check is skipped, not failed.
     assert.ok(results.some((r) => r.skipped && r.name === 'checkpoint_official.pt'));
   } finally {

@@ -3,7 +3,7 @@
  * from `meta.json`'s `clip_config` (or inferred from the weights), loaded from `weights.safetensors`
  * (`clip.*`), run on `input.frames` and `input.text_tokens` of `io.safetensors`, compared with
  * `expect.encode_image`, `expect.encode_text.cls`, `expect.encode_text.tokens` and
- * `expect.logit_scale_exp` within `|a-b| <= 1e-4 * max(1, max|expected|)`.
+ * `expect.logit_scale_exp` within compare.ts's scaled tolerance, `|a-b| <= 1e-4 * max(1, max|expected|)`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,9 +13,7 @@ import { loadSafetensors } from '../torch/serialization/serialization.ts';
 import { inferClipConfig, parseClipConfig, type ClipConfig } from '../clip/config.ts';
 import { CLIP } from '../clip/model.ts';
 import { splitPrefixed } from '../clip/load.ts';
-
-/** The relative tolerance of the fixtures' README. */
-export const CLIP_PARITY_TOLERANCE = 1e-4;
+import { compareTensor } from './compare.ts';
 
 const CHECKS = [
   { name: 'expect.encode_image', inputs: ['input.frames'] },
@@ -23,22 +21,6 @@ const CHECKS = [
   { name: 'expect.encode_text.tokens', inputs: ['input.text_tokens'] },
   { name: 'expect.logit_scale_exp', inputs: [] },
 ] as const;
-
-/** Max abs error and the bound `tolerance * max(1, max|expected|)`; shapes must match. */
-export function compareWithTolerance(actual: Tensor, expected: Tensor, tolerance = CLIP_PARITY_TOLERANCE): { ok: boolean; detail: string } {
-  if (actual.numel !== expected.numel || (actual.shape.join() !== expected.shape.join() && expected.numel !== 1)) {
-    return { ok: false, detail: `shape [${actual.shape}] differs from expected [${expected.shape}]` };
-  }
-  return tidy(() => {
-    const a = actual.to('float64').reshape(-1);
-    const e = expected.to('float64').reshape(-1);
-    const maxError = a.sub(e).abs().max().item();
-    const bound = tolerance * Math.max(1, e.abs().max().item());
-    const finite = a.isfinite().all().item() === 1;
-    const ok = finite && maxError <= bound;
-    return { ok, detail: `max |a-b| ${maxError.toExponential(3)} ${ok ? '<=' : '>'} bound ${bound.toExponential(3)} (${tolerance} * max(1, max|expected|))${finite ? '' : '; non-finite values'}` };
-  });
-}
 
 /** The CLIP hyper-parameters of a fixture: `meta.json`'s `clip_config`, else inferred from the weights. */
 export function fixtureClipConfig(fixtureDir: string, clipWeights: ReadonlyMap<string, Tensor>): ClipConfig {
@@ -86,7 +68,7 @@ export async function clipParityChecks(fixtureDir: string): Promise<ParityResult
             text ??= model.encodeText(io.get('input.text_tokens')!);
             actual = check.name === 'expect.encode_text.cls' ? text.cls : text.tokens;
           }
-          results.push({ name, ...compareWithTolerance(actual, expected) });
+          results.push(compareTensor(name, actual, expected));
         } catch (error) {
           results.push({ name, ok: false, detail: (error as Error).message });
         }

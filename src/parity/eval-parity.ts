@@ -20,6 +20,7 @@ import type { ParityResult } from './parity-result.ts';
 import type { RawTensor } from '../torch/serialization/raw-tensor.ts';
 import { readSafetensorsFileSync } from '../torch/serialization/safetensors-format.ts';
 import { averagePrecisionPerClass, meanAveragePrecision, runningMeanAveragePrecision, singleLabelMetrics } from '../engine/evaluation/metrics.ts';
+import { compareNamed, firstDifference } from './compare.ts';
 import { halfClassSplit, zeroShotFullClasses, zeroShotHalfClasses } from '../engine/evaluation/zeroshot.ts';
 
 const ACCURACY_TOLERANCE = 1e-4;
@@ -60,19 +61,9 @@ function numbersAt(json: unknown, path: string, file: string, length?: number): 
   return node as number[];
 }
 
-/** Compares named values; one result whose detail gives the worst error and the tolerance. */
-function compare(name: string, pairs: [string, number, number][], tolerance: number, unit: string): ParityResult {
-  let worst = -1;
-  let worstName = '';
-  for (const [what, actual, expected] of pairs) {
-    const error = Math.abs(actual - expected);
-    if (Number.isNaN(error) || error > worst) {
-      worst = Number.isNaN(error) ? Infinity : error;
-      worstName = `${what}: got ${actual}, expected ${expected}`;
-    }
-  }
-  const ok = pairs.length > 0 && worst <= tolerance;
-  return { name, ok, detail: `${pairs.length} values, max |error| ${worst.toExponential(2)}${unit} (${worstName}); tolerance ${tolerance.toExponential(1)}${unit}` };
+/** Named values (accuracies, AP) held to an absolute tolerance; the detail names the worst. */
+function compare(name: string, pairs: [string, number, number][], atol: number, unit: string): ParityResult {
+  return compareNamed(name, pairs, { kind: 'absolute', atol }, unit);
 }
 
 /** Runs checks that append to `results`; a fault stops them but keeps the results made so far. */
@@ -105,7 +96,8 @@ function zeroShotChecks(fixtureDir: string): ParityResult[] {
       }
       const wrong = perSplit.flatMap((want, s) => {
         const got = Array.from(halfClassSplit(Number(classes), s));
-        return JSON.stringify(got) === JSON.stringify(want) ? [] : [`split ${s}: got [${got.slice(0, 6)}...], expected [${String(want).slice(0, 40)}...]`];
+        const difference = Array.isArray(want) ? firstDifference(got, want as number[]) : `expected a list of class indices, got ${JSON.stringify(want)?.slice(0, 40)}`;
+        return difference === null ? [] : [`split ${s}: ${difference}`];
       });
       results.push({ name, ok: wrong.length === 0 && perSplit.length > 0, detail: wrong.length === 0 ? `${perSplit.length} splits of ${Math.floor(Number(classes) / 2)} classes equal; exact match required` : wrong.join('; ') });
     }

@@ -17,9 +17,10 @@ import { createLrScheduler, stepBikeSchedule, type ScheduleSettings } from '../t
 import { AdamW } from '../torch/optim/adam.ts';
 import { loadOptimizerCheckpoint } from '../torch/optim/optimizer.ts';
 import { isRawTensor } from '../torch/optim/state-dict.ts';
+import { compareValues, guarded, type Tolerance } from './compare.ts';
 
 /** Relative error allowed between our lr (float64, rounded to float32 as the fixture stores it) and the fixture's. */
-const RELATIVE_TOLERANCE = 1e-12;
+const LR_TOLERANCE: Tolerance = { kind: 'relative', rtol: 1e-12 };
 
 interface Solver extends ScheduleSettings {
   lr: number;
@@ -46,23 +47,12 @@ function baseGroups(solver: Solver): { lr: number; initial_lr?: number }[] {
   return [{ lr: solver.lr * solver.clip_ratio }, { lr: solver.lr }];
 }
 
-/** Largest relative difference of float32-rounded `actual` from `expected` (absolute where expected is 0). */
-function maxRelativeError(actual: number[], expected: Float32Array): { error: number; at: number } {
-  let worst = { error: 0, at: -1 };
-  actual.forEach((value, i) => {
-    const want = expected[i]!;
-    const diff = Math.abs(Math.fround(value) - want);
-    const error = want === 0 ? diff : diff / Math.abs(want);
-    if (!(error <= worst.error)) worst = { error, at: i };
-  });
-  return worst;
-}
-
+/** Our float64 lrs, rounded to float32 as the fixture stores them, against the fixture's (`[row, group]` row-major). */
 function compare(name: string, actual: number[], expected: Float32Array, columns: number, what: string): ParityResult {
-  const { error, at } = maxRelativeError(actual, expected);
-  const ok = error <= RELATIVE_TOLERANCE;
-  const where = at < 0 ? '' : ` (worst at row ${Math.floor(at / columns)}, group ${at % columns}: ours ${actual[at]}, expected ${expected[at]})`;
-  return { name, ok, detail: `${what}: max relative error ${error.toExponential(2)}${ok ? '' : where}; tolerance ${RELATIVE_TOLERANCE} relative on our float64 lr rounded to float32 as stored` };
+  const result = compareValues(name, actual.map(Math.fround), expected, LR_TOLERANCE, {
+    label: (i) => `row ${Math.floor(i / columns)}, group ${i % columns}`,
+  });
+  return { ...result, detail: `${what}: ${result.detail} (our float64 lr rounded to float32 as stored)` };
 }
 
 function scheduleCheck(name: string, expected: RawTensor, solver: Solver): ParityResult {
@@ -123,14 +113,6 @@ function checkpointCheck(name: string, path: string): ParityResult {
   });
 }
 
-function guarded(name: string, fn: () => ParityResult): ParityResult {
-  try {
-    return fn();
-  } catch (error) {
-    return { name, ok: false, detail: (error as Error).message };
-  }
-}
-
 export async function optimParityChecks(fixtureDir: string): Promise<ParityResult[]> {
   const metaPath = join(fixtureDir, 'meta.json');
   const ioPath = join(fixtureDir, 'io.safetensors');
@@ -156,16 +138,16 @@ export async function optimParityChecks(fixtureDir: string): Promise<ParityResul
     if (solver) {
       const scheduleKey = [...io.keys()].find((k) => /^expect\.lr_schedule_\d+_per_epoch$/.test(k));
       results.push(scheduleKey
-        ? guarded(`lr schedule (${scheduleKey})`, () => scheduleCheck(`lr schedule (${scheduleKey})`, io.get(scheduleKey)!, solver))
+        ? guarded(`lr schedule (${scheduleKey})`, () => scheduleCheck(`lr schedule (${scheduleKey})`, io.get(scheduleKey)!, solver))[0]!
         : { name: scheduleName, ok: false, skipped: true, detail: `${ioPath} has no expect.lr_schedule_<N>_per_epoch` });
       const adamw = io.get('expect.adamw.lrs');
       results.push(adamw
-        ? guarded(adamwName, () => adamwLrsCheck(adamwName, adamw, solver, plan))
+        ? guarded(adamwName, () => adamwLrsCheck(adamwName, adamw, solver, plan))[0]!
         : { name: adamwName, ok: false, skipped: true, detail: `${ioPath} has no expect.adamw.lrs` });
     }
   }
   results.push(existsSync(checkpointPath)
-    ? guarded(checkpointName, () => checkpointCheck(checkpointName, checkpointPath))
+    ? guarded(checkpointName, () => checkpointCheck(checkpointName, checkpointPath))[0]!
     : { name: checkpointName, ok: false, skipped: true, detail: `${checkpointPath} is missing` });
   return results;
 }

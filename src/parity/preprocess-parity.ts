@@ -16,6 +16,7 @@ import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame } from '.
 import { decodeImageFile } from '../data/image-decoder.ts';
 import { resizeWindow } from '../data/pil-resample.ts';
 import type { RgbImage } from '../data/rgb-image.ts';
+import { compareValues, measure } from './compare.ts';
 
 /** Mean absolute difference allowed per source format, normalised units (resamplers differ slightly). */
 export const PREPROCESS_TOLERANCE = { png: 0.03, jpg: 0.05 } as const;
@@ -31,17 +32,6 @@ function float32Values(tensor: RawTensor, name: string): Float32Array {
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }
 
-function meanAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>, offsetA = 0, offsetB = 0, count = a.length): { mean: number; max: number } {
-  let sum = 0;
-  let max = 0;
-  for (let i = 0; i < count; i++) {
-    const d = Math.abs(a[offsetA + i]! - b[offsetB + i]!);
-    sum += d;
-    if (d > max) max = d;
-  }
-  return { mean: sum / count, max };
-}
-
 function decodedCheck(format: Format, decoded: RgbImage, tensors: Map<string, RawTensor>): ParityResult {
   const name = `preprocess decoded_rgb.${format}`;
   const want = tensors.get(`decoded_rgb.${format}`);
@@ -50,9 +40,7 @@ function decodedCheck(format: Format, decoded: RgbImage, tensors: Map<string, Ra
   if (want.dtype !== 'uint8' || c !== 3 || h !== decoded.height || w !== decoded.width) {
     return { name, ok: false, detail: `fixture is ${want.dtype} [${want.shape}], we decoded [${decoded.height}, ${decoded.width}, 3] uint8` };
   }
-  const { mean, max } = meanAbsDifference(decoded.data, want.data);
-  const tolerance = DECODE_TOLERANCE[format];
-  return { name, ok: mean <= tolerance, detail: `mean |diff| ${mean.toFixed(4)} levels, max ${max} (tolerance: mean <= ${tolerance})` };
+  return compareValues(name, decoded.data, want.data, { kind: 'absolute', atol: DECODE_TOLERANCE[format] }, { statistic: 'mean', unit: ' levels' });
 }
 
 /** Our view `v` of the frame moved by (dx, dy) on the resized image, normalised, flattened [3, S, S]. */
@@ -79,12 +67,7 @@ function cropChecks(format: Format, key: string, testCrops: number, frame: RgbIm
   } catch (error) {
     return [{ name, ok: false, detail: `threw "${(error as Error).message}"` }];
   }
-  const tolerance = PREPROCESS_TOLERANCE[format];
-  const { mean, max } = meanAbsDifference(got, expected);
-  const results: ParityResult[] = [{
-    name, ok: mean <= tolerance,
-    detail: `mean |diff| ${mean.toExponential(3)}, max ${max.toExponential(3)} normalised units (tolerance: mean <= ${tolerance})`,
-  }];
+  const results = [compareValues(name, got, expected, { kind: 'absolute', atol: PREPROCESS_TOLERANCE[format] }, { statistic: 'mean', unit: ' normalised units' })];
 
   // Crop position: among shifts of up to 2 px, the fixture's view must be closest to the unshifted one.
   const scaled = resizedSize(frame.width, frame.height, scaleTarget('', size!, 'test'));
@@ -95,7 +78,7 @@ function cropChecks(format: Format, key: string, testCrops: number, frame: RgbIm
     for (let dy = -POSITION_SEARCH; dy <= POSITION_SEARCH; dy++) {
       for (let dx = -POSITION_SEARCH; dx <= POSITION_SEARCH; dx++) {
         const candidate = shiftedView(resized, view.rect, size!, dx, dy);
-        const d = meanAbsDifference(candidate, expected, 0, v * viewValues, viewValues).mean;
+        const d = measure(candidate, expected.subarray(v * viewValues, (v + 1) * viewValues), { kind: 'absolute', atol: 0 }, 'mean').error;
         if (d < best.mean) best = { dx, dy, mean: d };
       }
     }

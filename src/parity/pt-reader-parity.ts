@@ -9,15 +9,12 @@ import type { ParityResult } from './parity-result.ts';
 import { isLoadedTensor, readPtFile } from '../torch/serialization/pt-reader.ts';
 import type { RawTensor } from '../torch/serialization/raw-tensor.ts';
 import { parseSafetensors } from '../torch/serialization/safetensors-format.ts';
+import { sameBytes } from './compare.ts';
 
 const STATE_DICT_PREFIXES: [stateDict: string, safetensorsPrefix: string][] = [
   ['model_state_dict', 'clip.'],
   ['fusion_model_state_dict', 'video_head.'],
 ];
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-}
 
 /** Why `stateDict` differs from the `prefix` tensors of `reference`, or null when it matches exactly. */
 export function compareStateDict(stateDict: unknown, reference: Map<string, RawTensor>, prefix: string): string | null {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ParityResult } from './parity-result.ts';
 import { Rng } from '../data/rng.ts';
+import { firstDifference } from './compare.ts';
 import { pythonMod, testIndices, valIndices, type SamplingOptions } from '../data/sampling.ts';
 
 type Expected = number[] | string;
@@ -29,14 +30,6 @@ function caseName(sampler: string, c: SamplingCase): string {
   return `sampling ${sampler} frames=${c.num_frames} segments=${c.num_segments} clips=${c.test_clips} ${c.dense ? 'dense' : 'uniform'}`;
 }
 
-function firstMismatch(got: readonly number[], expected: readonly number[]): string | null {
-  if (got.length !== expected.length) return `got ${got.length} indices, expected ${expected.length}`;
-  for (let i = 0; i < got.length; i++) {
-    if (got[i] !== expected[i]) return `first difference at position ${i}: got ${got[i]}, expected ${expected[i]}`;
-  }
-  return null;
-}
-
 function exactResult(name: string, run: () => number[], expected: number[]): ParityResult {
   let got: number[];
   try {
@@ -44,7 +37,7 @@ function exactResult(name: string, run: () => number[], expected: number[]): Par
   } catch (e) {
     return { name, ok: false, detail: `threw "${(e as Error).message}", expected ${expected.length} indices` };
   }
-  const mismatch = firstMismatch(got, expected);
+  const mismatch = firstDifference(got, expected);
   return mismatch
     ? { name, ok: false, detail: `${mismatch} (tolerance: exact)` }
     : { name, ok: true, detail: `all ${expected.length} indices equal (tolerance: exact)` };

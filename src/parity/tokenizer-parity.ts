@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ParityResult } from './parity-result.ts';
 import { ClipTokenizer } from '../clip/tokenizer.ts';
+import { firstDifference } from './compare.ts';
 
 const TOO_LONG = 'error: too long';
 
@@ -25,14 +26,11 @@ function isIdList(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((id) => Number.isInteger(id));
 }
 
-/** First difference between a padded row and the expected unpadded ids, or undefined if equal. */
+/** First difference between a padded row and the expected unpadded ids (zeros after them), or undefined if equal. */
 function rowDifference(row: readonly number[], expected: readonly number[]): string | undefined {
   if (expected.length > row.length) return `expected ${expected.length} ids, the row holds ${row.length}`;
-  for (let i = 0; i < row.length; i++) {
-    const want = i < expected.length ? expected[i] : 0;
-    if (row[i] !== want) return `position ${i}: got ${row[i]}, expected ${want}${i >= expected.length ? ' (padding)' : ''}`;
-  }
-  return undefined;
+  const padded = Array.from({ length: row.length }, (_, i) => (i < expected.length ? expected[i]! : 0));
+  return firstDifference(row, padded, (i) => `position ${i}${i >= expected.length ? ' (padding)' : ''}`) ?? undefined;
 }
 
 function checkCase(tokenizer: ClipTokenizer, testCase: TokenizerCase, contextLength: number): { ok: boolean; detail: string } {

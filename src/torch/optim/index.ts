@@ -9,4 +9,3 @@ export {
 } from './lr-scheduler.ts';
 export { clipGradNorm, type ClipGradNormOptions } from './clip-grad.ts';
 export { pythonPow } from './python-math.ts';
-export { optimParityChecks } from '../../parity/optim-parity.ts';

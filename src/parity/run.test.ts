@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_FIXTURE_DIR, REPO_ROOT, runParity, runParityGroup, summaryLine } from './parity.ts';
+import { DEFAULT_FIXTURE_DIR, REPO_ROOT, runParity, runParityGroup, summaryLine } from './run.ts';
 
 const SCRIPT = path.join(REPO_ROOT, 'src', 'cli', 'parity.ts');
 
@@ -70,11 +70,11 @@ test('a group that cannot load, lacks its export, returns nonsense or throws giv
   assert.equal(missing[0]!.ok, false);
   assert.match(missing[0]!.name, /^ghost \(src\/ghost\/none-parity\.ts\)$/);
   assert.match(missing[0]!.detail, /could not load the module/);
-  const noExport = await runParityGroup({ name: 'x', module: '../parity/parity-result.ts', exportName: 'nothingHere' }, DEFAULT_FIXTURE_DIR);
+  const noExport = await runParityGroup({ name: 'x', module: './parity-result.ts', exportName: 'nothingHere' }, DEFAULT_FIXTURE_DIR);
   assert.match(noExport[0]!.detail, /no exported function nothingHere/);
-  const nonsense = await runParityGroup({ name: 'x', module: '../parity/parity-result.ts', exportName: 'formatParityResult' }, DEFAULT_FIXTURE_DIR);
+  const nonsense = await runParityGroup({ name: 'x', module: './parity-result.ts', exportName: 'formatParityResult' }, DEFAULT_FIXTURE_DIR);
   assert.match(nonsense[0]!.detail, /returned string, expected a list of results/);
-  const throws = await runParityGroup({ name: 'x', module: '../parity/bike-fixture.ts', exportName: 'readFixtureMeta' }, DEFAULT_FIXTURE_DIR);
+  const throws = await runParityGroup({ name: 'x', module: './bike-fixture.ts', exportName: 'readFixtureMeta' }, DEFAULT_FIXTURE_DIR);
   assert.match(throws[0]!.detail, /readFixtureMeta threw: .*not valid JSON/);
   const lines: string[] = [];
   const summary = await runParity(DEFAULT_FIXTURE_DIR, (l) => lines.push(l), [{ name: 'ghost', module: '../ghost/none-parity.ts', exportName: 'g' }]);
