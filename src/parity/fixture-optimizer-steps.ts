@@ -9,7 +9,8 @@ import { Tensor, cat, noGrad, tensor, tidy } from '../torch/index.ts';
 import type { ParityResult } from './parity-result.ts';
 import type { BikeModel } from '../bike/bike-model.ts';
 import type { BikeFixture } from './bike-fixture.ts';
-import { AdamW, createLrScheduler } from '../torch/optim/index.ts';
+import { AdamW } from '../torch/optim/index.ts';
+import { createLrScheduler } from '../engine/training/lr-schedule.ts';
 import { compareTensor, guarded, PARAMETER_TOLERANCE, PARAMETERS } from './compare.ts';
 
 export interface StepPlan {

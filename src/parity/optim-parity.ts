@@ -13,7 +13,7 @@ import { readSafetensorsFileSync } from '../torch/serialization/safetensors-form
 import { readPtFile } from '../torch/serialization/pt-reader.ts';
 import { isTensor, zeros } from '../torch/tensor.ts';
 import { tidy } from '../torch/scope.ts';
-import { createLrScheduler, stepBikeSchedule, type ScheduleSettings } from '../torch/optim/lr-scheduler.ts';
+import { createLrScheduler, stepBikeSchedule, type ScheduleSettings } from '../engine/training/lr-schedule.ts';
 import { AdamW } from '../torch/optim/adam.ts';
 import { loadOptimizerCheckpoint } from '../torch/optim/optimizer.ts';
 import { isRawTensor } from '../torch/optim/state-dict.ts';

@@ -11,7 +11,7 @@
  */
 import { tidy, type Tensor } from '../../torch/index.ts';
 import type { LRScheduler } from '../../torch/optim/lr-scheduler.ts';
-import { stepBikeSchedule } from '../../torch/optim/lr-scheduler.ts';
+import { stepBikeSchedule } from './lr-schedule.ts';
 import type { Optimizer } from '../../torch/optim/optimizer.ts';
 import { allReduceGradients, type Collectives } from '../distributed/collectives.ts';
 import { Progress, type RunLogger } from '../logging/logging.ts';

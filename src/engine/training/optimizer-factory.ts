@@ -6,7 +6,8 @@
 import type { BikeModel } from '../../bike/bike-model.ts';
 import { optimizerRecipe } from '../../bike/param-groups.ts';
 import { Adam, AdamW } from '../../torch/optim/adam.ts';
-import { createLrScheduler, type LRScheduler } from '../../torch/optim/lr-scheduler.ts';
+import type { LRScheduler } from '../../torch/optim/lr-scheduler.ts';
+import { createLrScheduler } from './lr-schedule.ts';
 import type { Optimizer } from '../../torch/optim/optimizer.ts';
 import { SGD } from '../../torch/optim/sgd.ts';
 import type { BikeConfig } from '../config/config.ts';

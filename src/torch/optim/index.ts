@@ -4,8 +4,7 @@ export type { OptimizerStateDict, ParamState, StateValue, SavedParamGroup } from
 export { Adam, AdamW, biasCorrections, type AdamGroup, type AdamOptions } from './adam.ts';
 export { SGD, type SgdGroup, type SgdOptions } from './sgd.ts';
 export {
-  WarmupLR, WarmupCosineAnnealingLR, WarmupMultiStepLR, createLrScheduler, bikeSchedulerStepsAt, stepBikeSchedule,
-  type LRScheduler, type SchedulableOptimizer, type ScheduleSettings, type WarmupOptions,
+  WarmupLR, WarmupCosineAnnealingLR, WarmupMultiStepLR, type LRScheduler, type SchedulableOptimizer, type WarmupOptions,
 } from './lr-scheduler.ts';
 export { clipGradNorm, type ClipGradNormOptions } from './clip-grad.ts';
 export { pythonPow } from './python-math.ts';
