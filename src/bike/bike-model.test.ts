@@ -29,7 +29,7 @@ function tokens(rows: number): Tensor {
   }), { dtype: 'int64' });
 }
 
-test('state-dict names carry the fixture prefixes: clip., video_head., sentence_head.', () => {
+test('state-dict names carry the BIKE prefixes: clip., video_head., sentence_head.', () => {
   const names = [...tinyModel(0).stateDict().keys()];
   assert.ok(names.includes('clip.logit_scale'));
   assert.ok(names.includes('clip.visual.conv1.weight'));

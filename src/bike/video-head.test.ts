@@ -1,26 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { manualSeed, noGrad, randn, tensor, tidy } from '../torch/index.ts';
-import { loadSafetensors } from '../torch/serialization/serialization.ts';
 import { assertClose } from '../testing/assert-close.ts';
 import { VideoHead, originalTemporalHeads } from './video-head.ts';
 import { conceptSpottingLogits, dotProductLogits } from './interactions.ts';
 import { TfLayerNorm } from './temporal-transformer.ts';
 
-const FIXTURE = path.resolve(fileURLToPath(new URL('../../', import.meta.url)), '..', 'shared', 'fixtures', 'bike-reference');
-
 const options = { embedDim: 16, contextLength: 77, layers: 2, heads: 2 };
-
-test('the Transf head has the original state-dict names, which load strictly from the fixture', () => {
-  const weights = loadSafetensors(path.join(FIXTURE, 'weights.safetensors'));
-  const headWeights = new Map([...weights].filter(([k]) => k.startsWith('video_head.')).map(([k, v]) => [k.slice('video_head.'.length), v]));
-  const head = new VideoHead({ simHeader: 'Transf', interaction: 'VCS', embedDim: 64, contextLength: 77, layers: 6, heads: 2 });
-  assert.deepEqual([...head.stateDict().keys()].sort(), [...headWeights.keys()].sort());
-  head.loadStateDict(headWeights);
-  assert.ok(head.stateDict().get('transformer.resblocks.5.mlp.c_proj.weight'));
-});
 
 test('a None head has no parameters and passes features through', () => {
   const head = new VideoHead({ simHeader: 'None', interaction: 'DP', ...options });

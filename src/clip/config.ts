@@ -4,7 +4,7 @@
  * `build_model`), so weights decide the shapes and nothing is hard-coded.
  */
 
-/** The `CLIP(...)` constructor arguments (the keys of the fixtures' `clip_config`). */
+/** The `CLIP(...)` constructor arguments (the keys of the original's `clip_config` mapping). */
 export interface ClipConfig {
   embed_dim: number;
   image_resolution: number;
@@ -75,7 +75,7 @@ export function visionHeads(config: ClipConfig): number {
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
 /**
- * Checks a hyper-parameter mapping (e.g. `clip_config` of a fixture's meta.json). `source` names
+ * Checks a hyper-parameter mapping (e.g. a `clip_config` mapping from a JSON file). `source` names
  * where it came from in errors; every problem is listed with its key.
  */
 export function parseClipConfig(value: unknown, source = 'clip config'): ClipConfig {

@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, manualSeed, noGrad, randn, tensor, tidy, nn } from '../torch/index.ts';
-import { loadSafetensors, saveSafetensors } from '../torch/serialization/serialization.ts';
+import { saveSafetensors } from '../torch/serialization/serialization.ts';
 import { PickleWriter, buildPtArchive, writeTensor } from '../torch/serialization/pt-test-archive.ts';
 import { CLIP } from './model.ts';
 import type { ClipConfig } from './config.ts';
-import { loadClip, readClipWeights, splitPrefixed } from './load.ts';
+import { loadClip, readClipWeights } from './load.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixtureDir = path.resolve(here, '..', '..', '..', 'shared', 'fixtures', 'bike-reference');
 
 const TINY: ClipConfig = {
   embed_dim: 16, image_resolution: 16, vision_layers: 2, vision_width: 64, vision_patch_size: 8,
@@ -159,28 +158,6 @@ test('Hugging Face weights with unknown names, split projections missing or anot
     assert.throws(() => readClipWeights(file), /config\.json: vision_config\.hidden_act is "gelu"; this CLIP implements OpenAI's "quick_gelu" only/);
   });
   disposeModel(model);
-});
-
-test('the original checkpoint_official.pt gives the outputs of weights.safetensors', () => {
-  const fromCheckpoint = loadClip(path.join(fixtureDir, 'checkpoint_official.pt'));
-  const fromSafetensors = loadClip(path.join(fixtureDir, 'weights.safetensors'));
-  assert.equal(fromCheckpoint.format, 'bike-checkpoint');
-  assert.equal(fromSafetensors.format, 'prefixed-safetensors');
-  assert.deepEqual(fromCheckpoint.config, fromSafetensors.config);
-  const io = loadSafetensors(path.join(fixtureDir, 'io.safetensors'));
-  const outputs = (model: CLIP) => tidy(() => noGrad(() => {
-    model.eval();
-    const { cls, tokens } = model.encodeText(io.get('input.text_tokens')!);
-    return [model.encodeImage(io.get('input.frames')!).toArray(), cls.toArray(), tokens.toArray(), [model.logit_scale.item()]];
-  }));
-  assert.ok(maxDifference(outputs(fromCheckpoint.model), outputs(fromSafetensors.model)) <= 1e-6);
-  // The video head travels beside the CLIP weights for the BIKE layer.
-  const videoHead = [...splitPrefixed(loadSafetensors(path.join(fixtureDir, 'weights.safetensors')), 'weights').groups.get('video_head')!.keys()].sort();
-  assert.deepEqual([...fromCheckpoint.fusionStateDict!.keys()].sort(), videoHead);
-  assert.deepEqual([...fromSafetensors.fusionStateDict!.keys()].sort(), videoHead);
-  assert.deepEqual([...fromSafetensors.extra.keys()], ['sentence_head']);
-  disposeModel(fromCheckpoint.model);
-  disposeModel(fromSafetensors.model);
 });
 
 /** A torch.save zip of `{epoch, model_state_dict, fusion_model_state_dict}` with DDP's `module.` prefixes. */

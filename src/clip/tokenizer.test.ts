@@ -1,79 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readSafetensorsFileSync } from '../torch/serialization/safetensors-format.ts';
 import { loadOpenAiVocabulary } from './bpe-vocabulary.ts';
-import { defaultVocabularyPath, tokenizerParityChecks } from '../parity/tokenizer-parity.ts';
-import { ClipTokenizer, endOfTextPositions, tokenRowsToRawTensor } from './tokenizer.ts';
+import { SHARED_VOCAB } from '../testing/run-bike.ts';
+import { ClipTokenizer, endOfTextPositions } from './tokenizer.ts';
 
-const fixtureDir = fileURLToPath(new URL('../../../shared/fixtures/bike-reference/', import.meta.url));
-const vocabularyPath = defaultVocabularyPath(fixtureDir);
+const vocabularyPath = SHARED_VOCAB;
 const haveVocabulary = existsSync(vocabularyPath);
 const skipWithoutVocabulary = { skip: haveVocabulary ? false : `${vocabularyPath} is absent` };
 
 const tokenizer = haveVocabulary ? ClipTokenizer.fromOpenAiVocabulary(vocabularyPath) : undefined;
 
-function fixtureTexts(): string[] {
-  const path = join(fixtureDir, 'tokenizer.json');
-  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')).cases.map((c: { text: string }) => c.text) : [];
-}
-
-test('every reference tokenizer case matches clip.tokenize', skipWithoutVocabulary, async () => {
-  const results = await tokenizerParityChecks(fixtureDir);
-  assert.ok(results.length > 0);
-  assert.ok(results.every((r) => !r.skipped), 'tokenizer.json present');
-  const failures = results.filter((r) => !r.ok);
-  assert.deepEqual(failures, [], failures.map((r) => `${r.name}: ${r.detail}`).join('\n'));
-  assert.ok(results.some((r) => r.detail.startsWith('refused as too long')), 'the fixture exercises the too-long error');
-});
-
-test('parity reports a skip when tokenizer.json is absent and a failure when the vocabulary is missing', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tokenizer-parity-'));
-  try {
-    const skipped = await tokenizerParityChecks(dir);
-    assert.equal(skipped.length, 1);
-    assert.equal(skipped[0]!.skipped, true);
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ context_length: 77, cases: [{ text: 'a', ids: [49406, 320, 49407], ids_truncate: [49406, 320, 49407] }] }));
-    const missing = await tokenizerParityChecks(dir, join(dir, 'nope.txt.gz'));
-    assert.equal(missing[0]!.ok, false);
-    assert.match(missing[0]!.detail, /nope\.txt\.gz/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('a wrong expectation is reported with the differing position', skipWithoutVocabulary, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tokenizer-parity-'));
-  try {
-    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ context_length: 77, cases: [
-      { text: 'a photo', ids: [49406, 320, 1125, 49407], ids_truncate: [49406, 320, 1125, 49407] },
-      { text: 'a photo', ids: [49406, 320, 9999, 49407], ids_truncate: [49406, 320, 1125, 49407] },
-      { text: 'a photo', ids: 'error: too long', ids_truncate: [49406, 320, 1125, 49407] },
-    ] }));
-    const [right, wrong, notLong] = await tokenizerParityChecks(dir, vocabularyPath);
-    assert.equal(right!.ok, true, right!.detail);
-    assert.equal(wrong!.ok, false);
-    assert.match(wrong!.detail, /position 2: got 1125, expected 9999/);
-    assert.equal(notLong!.ok, false);
-    assert.match(notLong!.detail, /expected "too long"/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('the reference prompts tokenize to input.text_tokens of io.safetensors', { skip: !haveVocabulary || !existsSync(join(fixtureDir, 'io.safetensors')) }, () => {
-  const meta = JSON.parse(readFileSync(join(fixtureDir, 'meta.json'), 'utf8'));
-  const expected = readSafetensorsFileSync(join(fixtureDir, 'io.safetensors')).tensors.get('input.text_tokens')!;
-  const rows = tokenizer!.tokenize(meta.prompts, { contextLength: meta.clip_config.context_length });
-  const raw = tokenRowsToRawTensor(rows);
-  assert.deepEqual(raw.shape, expected.shape);
-  assert.deepEqual([...raw.data], [...expected.data]);
-  // The end-of-text position CLIP pools at is the last non-padding id.
-  assert.deepEqual(endOfTextPositions(rows), rows.map((row) => row.indexOf(0) === -1 ? row.length - 1 : row.indexOf(0) - 1));
-});
+/** Texts that exercise the BPE: contractions, numbers, punctuation runs, long words, HTML entities, whitespace. */
+const SAMPLE_TEXTS = [
+  'This is a video about playing guitar', "don't stop, we're 100% sure it's 3.14!", 'A  lot\tof   white\nspace',
+  'supercalifragilisticexpialidocious antidisestablishmentarianism', 'Tom &amp; Jerry &lt;3', '¡¿ünïcödé?! 日本語 😀',
+];
 
 test('the Hugging Face vocab.json + merges.txt route gives identical ids', skipWithoutVocabulary, () => {
   const vocabulary = loadOpenAiVocabulary(vocabularyPath);
@@ -84,7 +28,7 @@ test('the Hugging Face vocab.json + merges.txt route gives identical ids', skipW
     const mergeLines = vocabulary.merges.map(([a, b]) => `${a} ${b}`);
     writeFileSync(join(dir, 'merges.txt'), `#version: 0.2\n${mergeLines.join('\n')}\n`);
     writeFileSync(join(dir, 'merges-no-header.txt'), mergeLines.join('\n'));
-    const texts = [...fixtureTexts(), 'Ünïcödé ｆｕｌｌｗｉｄｔｈ and “quotes”', '<|startoftext|> x <|endoftext|>'];
+    const texts = [...SAMPLE_TEXTS, 'Ünïcödé ｆｕｌｌｗｉｄｔｈ and “quotes”', '<|startoftext|> x <|endoftext|>'];
     const expected = tokenizer!.tokenize(texts, { truncate: true });
     for (const merges of ['merges.txt', 'merges-no-header.txt']) {
       const hf = ClipTokenizer.fromHuggingFace(join(dir, 'vocab.json'), join(dir, merges));

@@ -57,7 +57,7 @@ export function roundHalfEven(x: number): number {
 /**
  * `np.linspace(start, stop, num, dtype=int)` with NumPy >= 2 semantics (values rounded towards
  * -inf; NumPy 1.x truncated towards zero instead, which differs only when stop < 0, i.e. when a
- * video has fewer frames than segments). The reference fixture was made with NumPy 2.
+ * video has fewer frames than segments). The original's reference outputs were made with NumPy 2.
  */
 export function linspaceInt(start: number, stop: number, num: number): number[] {
   const div = num - 1;

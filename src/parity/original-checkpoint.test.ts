@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeSyntheticDataset, tinyConfig } from '../../testing/synthetic-frames.ts';
-import { REPO_ROOT, lastJson, runBike } from '../../testing/run-bike.ts';
-import { loadScores } from '../evaluation/score-files.ts';
+import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
+import { REPO_ROOT, lastJson, runBike } from '../testing/run-bike.ts';
+import { loadScores } from '../engine/evaluation/score-files.ts';
 
 const fixtures = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'bike-reference');
 const present = existsSync(path.join(fixtures, 'checkpoint_official.pt')) && existsSync(path.join(fixtures, 'meta.json'));

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIKE_BIN = path.join(REPO_ROOT, 'bin', 'bike.mjs');
-/** The CLIP vocabulary of the shared fixtures (never copied into the repository). */
+/** The CLIP vocabulary in ../shared/clip (never copied into the repository). */
 export const SHARED_VOCAB = path.resolve(REPO_ROOT, '..', 'shared', 'clip', 'bpe_simple_vocab_16e6.txt.gz');
 
 export interface BikeRun {

@@ -25,7 +25,7 @@ import { zeroShotFullClasses, zeroShotHalfClasses, type HalfClassesResult, type 
 
 export interface EvaluationOptions {
   config: BikeConfig;
-  /** Trained weights: our checkpoint or run directory, an original BIKE checkpoint, or fixture-layout safetensors. */
+  /** Trained weights: our checkpoint or run directory, an original BIKE checkpoint, or a prefixed safetensors file (`clip.`, `video_head.`). */
   weights: string;
   testCrops: number;
   testClips: number;

@@ -4,7 +4,7 @@
  * - our checkpoint's weights file alone (names `model.`, `fusion_model.`);
  * - anything CLIP's weight reader takes (src/clip/load.ts): an original BIKE checkpoint (`torch.save`
  *   zip with `model_state_dict`, `fusion_model_state_dict`, `epoch`; DDP's `module.` stripped), or a
- *   safetensors file with the reference fixtures' prefixes (`clip.`, `video_head.`, `sentence_head.`).
+ *   safetensors file with BIKE's state-dict prefixes (`clip.`, `video_head.`, `sentence_head.`).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -66,7 +66,7 @@ function loadOtherWeights(file: string, headPrefix: string | undefined): Trained
 }
 
 export interface ReadWeightsOptions {
-  /** For files with several heads (the fixtures' `video_head.` and `sentence_head.`): which one. */
+  /** For files with several heads (`video_head.` and `sentence_head.`): which one. */
   headPrefix?: string;
 }
 

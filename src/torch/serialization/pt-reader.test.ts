@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { readPtBuffer, readPtFile, isLoadedTensor, pickleAttributes, type LoadedTensor } from './pt-reader.ts';
-import { compareStateDict, ptReaderParityChecks } from '../../parity/pt-reader-parity.ts';
-import { parseSafetensors } from './safetensors-format.ts';
+import { readPtBuffer, isLoadedTensor, type LoadedTensor } from './pt-reader.ts';
 import { PickleWriter, buildPtArchive, buildZip, stateDictPickle, writeTensor, type TensorSpec } from './pt-test-archive.ts';
-
-const fixtureDir = fileURLToPath(new URL('../../../../shared/fixtures/bike-reference/', import.meta.url));
-const checkpointPath = `${fixtureDir}checkpoint_official.pt`;
-const weightsPath = `${fixtureDir}weights.safetensors`;
-const haveFixture = existsSync(checkpointPath) && existsSync(weightsPath);
 
 function float32Bytes(values: number[]): Uint8Array {
   return new Uint8Array(Float32Array.from(values).buffer);
@@ -28,24 +19,6 @@ function tensorAt(value: unknown, key: string): LoadedTensor {
 
 const floatSpec = (key: string, storageNumel: number, shape: number[], stride: number[], offset = 0): TensorSpec =>
   ({ storageClass: 'FloatStorage', key, storageNumel, offset, shape, stride });
-
-test('the fixture checkpoint matches weights.safetensors byte for byte', { skip: !haveFixture && 'fixture missing' }, async () => {
-  const checkpoint = readPtFile(checkpointPath) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(checkpoint), ['epoch', 'model_state_dict', 'fusion_model_state_dict', 'optimizer_state_dict']);
-  assert.equal(typeof checkpoint.epoch, 'number');
-  const reference = parseSafetensors(readFileSync(weightsPath), weightsPath).tensors;
-  assert.equal(compareStateDict(checkpoint.model_state_dict, reference, 'clip.'), null);
-  assert.equal(compareStateDict(checkpoint.fusion_model_state_dict, reference, 'video_head.'), null);
-  // The comparison can fail: a state dict under the wrong prefix is reported.
-  assert.match(compareStateDict(checkpoint.model_state_dict, reference, 'video_head.') ?? '', /names differ/);
-  for (const group of ['model_state_dict', 'fusion_model_state_dict']) {
-    // state_dict() carries per-module versions as the OrderedDict's `_metadata` attribute.
-    assert.equal(typeof pickleAttributes(checkpoint[group])?._metadata, 'object', `${group} _metadata`);
-  }
-  const results = await ptReaderParityChecks(fixtureDir);
-  assert.equal(results.length, 2);
-  for (const result of results) assert.ok(result.ok && !result.skipped, `${result.name}: ${result.detail}`);
-});
 
 test('a float16 tensor, a transposed tensor, an offset view and a 0-d tensor come out C-contiguous', () => {
   const halfBits = [0x3c00, 0xc000, 0x3800, 0x7bff]; // 1, -2, 0.5, 65504

@@ -6,13 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, arange, tensor, fromTypedArray, tidy, aten } from '../index.ts';
 import { loadPtFile, loadSafetensors, loadSafetensorsWithMetadata, loadTorchScriptTensors, saveSafetensors } from './serialization.ts';
-import { pickleAttributes } from './pt-reader.ts';
+import { buildPtArchive, stateDictPickle } from './pt-test-archive.ts';
 import type { DType } from '../dtype.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixtureDir = path.resolve(here, '..', '..', '..', '..', 'shared', 'fixtures', 'bike-reference');
-const checkpointPath = path.join(fixtureDir, 'checkpoint_official.pt');
-const weightsPath = path.join(fixtureDir, 'weights.safetensors');
 const scriptedPath = path.join(here, '..', 'testdata', 'tiny_scripted.pt');
 
 const torchEqual = aten('equal');
@@ -28,37 +25,6 @@ function withTempDir<T>(fn: (dir: string) => T): T {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-test('checkpoint_official.pt state dicts equal the prefixed tensors of weights.safetensors', () => {
-  tidy(() => {
-    const checkpoint = loadPtFile(checkpointPath) as Record<string, unknown>;
-    const weights = loadSafetensors(weightsPath);
-    // The fixture README maps model_state_dict -> clip.*, fusion_model_state_dict -> video_head.*.
-    for (const [stateDictName, prefix] of [['model_state_dict', 'clip.'], ['fusion_model_state_dict', 'video_head.']] as const) {
-      const stateDict = checkpoint[stateDictName] as Record<string, Tensor>;
-      assert.equal(typeof stateDict, 'object', `${stateDictName} is a dict`);
-      const fromCheckpoint = Object.keys(stateDict).map((k) => prefix + k).sort();
-      const fromWeights = [...weights.keys()].filter((k) => k.startsWith(prefix)).sort();
-      assert.ok(fromWeights.length > 0, `weights.safetensors has ${prefix}* tensors`);
-      assert.deepEqual(fromCheckpoint, fromWeights, `${stateDictName} names match ${prefix}* names`);
-      for (const [name, t] of Object.entries(stateDict)) {
-        assert.ok(t instanceof Tensor, `${stateDictName}.${name} is a live Tensor`);
-        assert.ok(sameTensor(t, weights.get(prefix + name)!), `${stateDictName}.${name} equals ${prefix}${name}`);
-      }
-    }
-  });
-});
-
-test('loadPtFile keeps non-tensor values and pickle attributes', () => {
-  tidy(() => {
-    const checkpoint = loadPtFile(checkpointPath) as Record<string, unknown>;
-    assert.ok(Number.isInteger(checkpoint.epoch), 'epoch stays a number');
-    assert.deepEqual(checkpoint.optimizer_state_dict, {}, 'the fixture saves an empty optimizer dict');
-    // torch.save of a state dict records `_metadata` on the OrderedDict; it must survive conversion.
-    const attributes = pickleAttributes(checkpoint.model_state_dict);
-    assert.ok(attributes && '_metadata' in attributes, 'model_state_dict keeps its _metadata attribute');
-  });
-});
 
 test('safetensors round trip of every dtype, non-contiguous and requires-grad tensors, with metadata', () => {
   withTempDir((dir) => tidy(() => {
@@ -133,8 +99,14 @@ test('loadTorchScriptTensors reads the parameters and buffers of a scripted modu
 });
 
 test('loadTorchScriptTensors refuses a torch.save checkpoint and other files with the file named', () => {
-  assert.throws(() => loadTorchScriptTensors(checkpointPath), (e: Error) =>
-    e.message.includes(checkpointPath) && /not a TorchScript archive: read it with loadPtFile/.test(e.message));
-  assert.throws(() => loadTorchScriptTensors(weightsPath), (e: Error) => e.message.startsWith(`TorchScript archive ${weightsPath}`));
-  assert.throws(() => loadTorchScriptTensors(path.join(here, 'testdata', 'absent.pt')), /absent\.pt: no such file/);
+  withTempDir((dir) => tidy(() => {
+    const checkpointPath = path.join(dir, 'checkpoint.pt');
+    writeFileSync(checkpointPath, buildPtArchive(stateDictPickle({}), {}));
+    const weightsPath = path.join(dir, 'weights.safetensors');
+    saveSafetensors(weightsPath, new Map([['a', tensor([1, 2])]]));
+    assert.throws(() => loadTorchScriptTensors(checkpointPath), (e: Error) =>
+      e.message.includes(checkpointPath) && /not a TorchScript archive: read it with loadPtFile/.test(e.message));
+    assert.throws(() => loadTorchScriptTensors(weightsPath), (e: Error) => e.message.startsWith(`TorchScript archive ${weightsPath}`));
+    assert.throws(() => loadTorchScriptTensors(path.join(dir, 'absent.pt')), /absent\.pt: no such file/);
+  }));
 });
