@@ -10,11 +10,9 @@ import sharp from 'sharp';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { native } from '../torch/native.ts';
 
-type JpegDecoder = (bytes: Uint8Array, region?: [number, number, number, number]) =>
-  { width: number; height: number; region: [number, number, number, number]; data: Uint8Array };
 // The addon decodes JPEG with libjpeg-turbo directly (PIL's settings) when it was built with it:
 // about 3x faster than going through libvips for frame-sized images.
-const nativeJpeg = (native as unknown as { decodeJpeg?: JpegDecoder }).decodeJpeg;
+const nativeJpeg = native.decodeJpeg;
 
 function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;

@@ -124,7 +124,7 @@ test('far-apart frames are reached by seeking to their key frames, with the pixe
       ['vp8.webm', ['-c:v', 'libvpx', '-g', '15', '-b:v', '300k']],
       ['no-pts.avi', ['-c:v', 'mpeg4', '-g', '10', '-bf', '2']],
     ];
-    const decodeFrames = (native as unknown as { decodeVideoFrames(p: string, f: number[]): { decodedFrames: number } }).decodeVideoFrames;
+    const decodeFrames = native.decodeVideoFrames!;
     for (const [name, args] of videos) {
       const file = path.join(dir, name);
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, ...args, file]);

@@ -10,14 +10,11 @@ import { spawn } from 'node:child_process';
 import { makeRgbImage, type RgbImage } from './rgb-image.ts';
 import { native } from '../torch/native.ts';
 
-interface NativeVideo {
-  probeVideoFile(path: string): Omit<VideoInfo, 'path'>;
-  decodeVideoFrames(path: string, frames: number[]): { width: number; height: number; data: Uint8Array };
-}
 // The addon links FFmpeg's libraries where their headers were found at build time: the same
 // decoders and pixel conversion as the CLI, in process (tens of times faster for short clips), and
 // it seeks to each wanted frame's key frame instead of decoding every frame before it.
-const inProcess: NativeVideo | null = typeof (native as unknown as Partial<NativeVideo>).decodeVideoFrames === 'function' ? (native as unknown as NativeVideo) : null;
+const { probeVideoFile, decodeVideoFrames } = native;
+const inProcess = probeVideoFile && decodeVideoFrames ? { probeVideoFile, decodeVideoFrames } : null;
 
 export interface VideoInfo {
   path: string;

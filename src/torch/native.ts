@@ -13,6 +13,30 @@ export type Handle = object & { readonly __tensorHandle: unique symbol };
 /** An opaque handle to a c10d process group. */
 export type GroupHandle = object & { readonly __groupHandle: unique symbol };
 
+/** A decoded JPEG as RGB24; `region` is the `[x, y, width, height]` window decoded (the whole image without one). */
+export interface DecodedJpeg {
+  width: number;
+  height: number;
+  region: [number, number, number, number];
+  data: Uint8Array;
+}
+
+/** The first video stream of a file: its size and frame count, and where the count came from. */
+export interface VideoProbe {
+  width: number;
+  height: number;
+  frameCount: number;
+  frameCountSource: 'container' | 'packet count';
+}
+
+/** The wanted frames of a video as RGB24, frame after frame; `decodedFrames` counts every frame decoded on the way. */
+export interface DecodedVideoFrames {
+  width: number;
+  height: number;
+  data: Uint8Array;
+  decodedFrames: number;
+}
+
 export interface NativeAddon {
   fromBuffer(bytes: ArrayBufferView, scalarType: number, shape: number[], device?: string): Handle;
   toBuffer(t: Handle): ArrayBuffer;
@@ -67,6 +91,12 @@ export interface NativeAddon {
   storeSet(group: GroupHandle, key: string, value: string): void;
   storeGet(group: GroupHandle, key: string, timeoutMs: number): string;
   destroyProcessGroup(group: GroupHandle): void;
+
+  // Media decoding (native/src/image.cpp, video.cpp): present only when native/build.mjs found
+  // libjpeg-turbo's / FFmpeg's headers, so callers test for them and fall back otherwise.
+  decodeJpeg?(bytes: Uint8Array, region?: [number, number, number, number]): DecodedJpeg;
+  probeVideoFile?(path: string): VideoProbe;
+  decodeVideoFrames?(path: string, frames: number[]): DecodedVideoFrames;
 }
 
 const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'bike_torch.node');
