@@ -1,5 +1,5 @@
 /**
- * `bike predict <video-file|frame-folder>`: flags to options for src/engine/predict.ts, and the
+ * `bike predict <video-file|frame-folder>`: flags to options for src/engine/inference/predict.ts, and the
  * printed result (a ranked list and a bar per sampled frame, or one JSON line with `--json`).
  */
 import { predictVideo, type Prediction } from '../engine/inference/predict.ts';

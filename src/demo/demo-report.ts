@@ -1,7 +1,7 @@
 /**
  * Gathers what the demo's report shows from the files the engine wrote: each run's metrics.jsonl,
  * the saved test scores (confusion matrix, per-class accuracy, each branch's ranking), the zero-shot
- * scores, and for a few test videos (their mp4 files) a prediction by src/engine/predict.ts with the
+ * scores, and for a few test videos (their mp4 files) a prediction by src/engine/inference/predict.ts with the
  * concept-spotting saliency of the top classes.
  */
 import { writeFileSync } from 'node:fs';
