@@ -8,7 +8,6 @@
  */
 import { native } from './native.ts';
 import { Tensor, full } from './tensor.ts';
-import './tensor-ops.ts';
 import { atenInPlace } from './ops.ts';
 import { noGrad } from './autograd.ts';
 import { tidy } from './scope.ts';

@@ -7,7 +7,6 @@
  */
 import { native, type GroupHandle } from './native.ts';
 import { Tensor, tensor } from './tensor.ts';
-import './tensor-ops.ts';
 import { cat } from './tensor-ops.ts';
 import { applyCustom, noGrad } from './autograd.ts';
 import { isFloatingDType } from './dtype.ts';

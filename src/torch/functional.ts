@@ -1,6 +1,5 @@
 /** Neural-network functions (PyTorch's `torch.nn.functional`), each an ATen operator or a short composition. */
 import { Tensor, handleOf } from './tensor.ts';
-import './tensor-ops.ts';
 import { aten, hasOp } from './ops.ts';
 import { Reduction, scalarTypeCode, type ReductionName, type DType } from './dtype.ts';
 

@@ -5,7 +5,6 @@
  * random projection of the output, so a wrong entry anywhere in the Jacobian shows up.
  */
 import { randn, type Tensor } from './tensor.ts';
-import './tensor-ops.ts';
 import { grad, noGrad } from './autograd.ts';
 import { tidy } from './scope.ts';
 

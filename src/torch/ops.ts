@@ -29,6 +29,16 @@ export function aten(qualified: string): OpFn {
   };
 }
 
+/** Calls `aten::<qualified>` now (the operator is looked up once, then cached by name). */
+export function callOp(qualified: string, ...args: unknown[]): any {
+  return native.call(resolve(qualified), ...args);
+}
+
+/** `callOp` for in-place operators whose result is the input itself: returns nothing. */
+export function callOpVoid(qualified: string, ...args: unknown[]): void {
+  native.callVoid(resolve(qualified), ...args);
+}
+
 /** Like `aten`, for in-place operators whose result is the input itself: returns nothing. */
 export function atenInPlace(qualified: string): OpFn {
   let id = -1;

@@ -3,7 +3,6 @@
  * (`visual.transformer.resblocks.0.attn.in_proj_weight`), so weights map by name alone.
  */
 import { Tensor } from '../tensor.ts';
-import '../tensor-ops.ts';
 import { noGrad } from '../autograd.ts';
 import type { Device, DType } from '../dtype.ts';
 

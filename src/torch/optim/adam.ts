@@ -7,7 +7,6 @@
  * step count, device and dtype go through libtorch's multi-tensor kernels (the same per-element math).
  */
 import { Tensor } from '../tensor.ts';
-import '../tensor-ops.ts';
 import { aten } from '../ops.ts';
 import { noGrad } from '../autograd.ts';
 import { tidy } from '../scope.ts';

@@ -5,7 +5,6 @@
  * groups, checkpoints and LR schedulers map onto PyTorch's one to one.
  */
 import { Tensor, isTensor } from '../tensor.ts';
-import '../tensor-ops.ts';
 import { isFloatingDType } from '../dtype.ts';
 import { normalizeOptimizerStateDict, type NormalizedOptimizerState, type OptimizerStateDict, type ParamState } from './state-dict.ts';
 

@@ -4,7 +4,6 @@
  * otherwise `buf`; finally `p += -lr * d`. `lr` has no default and must be given.
  */
 import { Tensor } from '../tensor.ts';
-import '../tensor-ops.ts';
 import { noGrad } from '../autograd.ts';
 import { tidy } from '../scope.ts';
 import {

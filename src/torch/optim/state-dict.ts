@@ -5,7 +5,6 @@
  * `tensor(3.)`).
  */
 import { Tensor, isTensor, fromRaw } from '../tensor.ts';
-import '../tensor-ops.ts';
 import type { RawTensor } from '../serialization/raw-tensor.ts';
 
 export type StateValue = Tensor | number | null;
