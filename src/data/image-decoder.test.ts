@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { decodeImage, decodeImageFile } from './image-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, mediaLimits, setMediaLimits } from './media-limits.ts';
@@ -15,7 +16,7 @@ function hasPillow(): boolean {
   return spawnSync(PYTHON, ['-c', 'import PIL, numpy'], { stdio: 'ignore' }).status === 0;
 }
 const skip = hasPillow() ? false : `${PYTHON} with PIL and numpy is needed to make the images and Pillow's decodes`;
-const nativeJpeg = (native as unknown as { decodeJpeg?: (b: Uint8Array, r?: number[], max?: number) => { width: number; height: number } }).decodeJpeg;
+const nativeJpeg = (native as unknown as { decodeJpeg?: (b: Uint8Array, r?: number[], max?: number) => { width: number; height: number; warnings: number } }).decodeJpeg;
 
 /**
  * Writes real-world and damaged images made with Pillow (and byte surgery on its files) into
@@ -60,6 +61,10 @@ for i in range(sos + 200, sos + 260, 7): damaged[i] = (damaged[i] ^ 0x5A) % 0xFF
 files['damaged-scan.jpg'] = bytes(damaged)
 cmyk = Image.fromarray(np.concatenate([base, base[..., :1] // 3], -1), 'CMYK')
 files['cmyk.jpg'] = jpeg(cmyk, quality=90)
+# Adobe's transform flag 2 says YCCK: libjpeg converts it to CMYK, and Pillow inverts and converts that.
+cmyk_bytes = bytearray(files['cmyk.jpg']); adobe = cmyk_bytes.index(b'\xff\xee\x00\x0eAdobe')
+assert cmyk_bytes[adobe + 15] == 0; cmyk_bytes[adobe + 15] = 2
+files['ycck.jpg'] = bytes(cmyk_bytes)
 files['trailing-bytes.jpg'] = rgb + b'\x00' * 17
 for name, data in [('plain', rgb), ('progressive', files['progressive.jpg'])]:
     files[name + '-cut-eoi.jpg'] = data[:-2]
@@ -133,8 +138,14 @@ test('real-world and damaged JPEG / PNG decode to Pillow\'s bytes, and what Pill
       }
     }
     // The cases this test is about, as Pillow 9.4 with libjpeg-turbo 2.1 sees them.
-    for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'corrupt-exif.jpg', 'no-huffman-tables.jpg', 'cmyk.jpg', 'rgb16.png', 'grey16.png', 'cut-iend.png', 'cut-idat-crc.png', 'cut-zlib-checksum.png']) {
+    for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'corrupt-exif.jpg', 'no-huffman-tables.jpg', 'cmyk.jpg', 'ycck.jpg', 'rgb16.png', 'grey16.png', 'cut-iend.png', 'cut-idat-crc.png', 'cut-zlib-checksum.png']) {
       assert.ok(!refusedByPillow.includes(name), `Pillow decodes ${name}`);
+    }
+    // libjpeg warned on these (and decoded on, as Pillow does).
+    if (nativeJpeg) {
+      for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'damaged-scan.jpg']) {
+        assert.ok(nativeJpeg(readFileSync(path.join(dir, name))).warnings > 0, `${name}: libjpeg warns`);
+      }
     }
     for (const name of ['plain-cut-eoi.jpg', 'plain-cut-half.jpg', 'progressive-cut-half.jpg', 'cut-rows.png', 'rgb16-cut-rows.png']) {
       assert.ok(refusedByPillow.includes(name), `Pillow refuses ${name}`);
@@ -173,6 +184,24 @@ test('pixel limit: an image claiming more pixels than the limit is refused from 
       assert.equal((await decodeImageFile(path.join(dir, 'ok.jpg'))).width, 16);
     } finally { setMediaLimits({}); }
     assert.throws(() => setMediaLimits({ maxPixels: 0 }), /maxPixels = 0: expected a whole number of pixels/);
+    // Worker threads (the loader's) inherit the setting through the environment; lifting it restores that.
+    const before = process.env.BIKE_MAX_PIXELS;
+    setMediaLimits({ maxPixels: 1234 });
+    const seen = await new Promise((resolve, reject) => {
+      // The loader's own boot file: it registers the TypeScript loader, then imports workerData.entry.
+      const entry = path.join(dir, 'entry.mts');
+      writeFileSync(entry, `import { parentPort } from 'node:worker_threads';\nimport { mediaLimits } from ${JSON.stringify(path.resolve('src/data/media-limits.ts'))};\nparentPort.postMessage(mediaLimits().maxPixels);\n`);
+      const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), { workerData: { entry: new URL(`file://${entry}`).href } });
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    setMediaLimits({});
+    assert.equal(seen, 1234);
+    assert.equal(process.env.BIKE_MAX_PIXELS, before);
+    process.env.BIKE_MAX_PIXELS = 'lots';
+    try {
+      assert.throws(() => mediaLimits(), /BIKE_MAX_PIXELS=lots: expected a whole number of pixels from 1 to/);
+    } finally { if (before === undefined) delete process.env.BIKE_MAX_PIXELS; else process.env.BIKE_MAX_PIXELS = before; }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 

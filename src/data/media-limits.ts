@@ -7,7 +7,8 @@
  * - `maxVideoPixels`: pixels of all the frames one video read returns together (frames asked x
  *   width x height). The default, 2^30 (3 GiB as RGB), holds 32 frames of 8K video or 500 of 1080p.
  * Environment: BIKE_MAX_PIXELS, BIKE_MAX_VIDEO_PIXELS (positive integers); `setMediaLimits`
- * overrides both for the process (loader worker threads read the environment they inherit).
+ * overrides both for the process, and writes them to its environment so that worker threads
+ * started afterwards (the loader's, which copy the environment) apply them too.
  */
 export interface MediaLimits {
   maxPixels: number;
@@ -20,6 +21,9 @@ export const DEFAULT_MEDIA_LIMITS: Readonly<MediaLimits> = Object.freeze({ maxPi
 const CEILING = Math.floor((2 ** 32 - 1) / 3);
 
 let overrides: Partial<MediaLimits> = {};
+const ENVIRONMENT = { maxPixels: 'BIKE_MAX_PIXELS', maxVideoPixels: 'BIKE_MAX_VIDEO_PIXELS' } as const;
+/** The environment's own values, from before the first override, to restore when one is lifted. */
+const environmentBefore: Partial<Record<keyof MediaLimits, string | undefined>> = {};
 
 function fromEnvironment(name: string, fallback: number): number {
   const text = process.env[name];
@@ -51,6 +55,16 @@ export function setMediaLimits(limits: Partial<MediaLimits>): void {
   const next: Partial<MediaLimits> = {};
   if (limits.maxPixels !== undefined) next.maxPixels = checked('maxPixels', limits.maxPixels);
   if (limits.maxVideoPixels !== undefined) next.maxVideoPixels = checked('maxVideoPixels', limits.maxVideoPixels);
+  for (const key of ['maxPixels', 'maxVideoPixels'] as const) {
+    const name = ENVIRONMENT[key];
+    if (overrides[key] === undefined && next[key] !== undefined) environmentBefore[key] = process.env[name];
+    if (next[key] !== undefined) process.env[name] = String(next[key]);
+    else if (overrides[key] !== undefined) {
+      const before = environmentBefore[key];
+      if (before === undefined) delete process.env[name];
+      else process.env[name] = before;
+    }
+  }
   overrides = next;
 }
 
