@@ -185,10 +185,14 @@ function jpegPictures(bytes: Buffer): [number, number][] {
 test('a frame whose packet is damaged gets the nearest decodable frame, reported; the others are FFmpeg\'s pixels', { skip }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
   try {
-    for (const name of ['mjpeg.mp4', 'mjpeg.avi', 'mjpeg.mkv']) {
+    // Timestamps address the frames (seeking), except in the last file: pairs of frames share one,
+    // so it decodes from the start, counting frames (a lost Motion-JPEG packet is one lost frame).
+    for (const name of ['mjpeg.mp4', 'mjpeg.avi', 'mjpeg.mkv', 'mjpeg-shared-timestamps.mkv']) {
       const clean = path.join(dir, `clean-${name}`), broken = path.join(dir, name);
+      const encoded = name.includes('shared') ? path.join(dir, 'encoded.mkv') : clean;
       execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=black:s=32x24:r=25:d=2,format=gbrp,geq=r='N*5':g='128':b='64'`,
-        '-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p', clean]);
+        '-c:v', 'mjpeg', '-q:v', '2', '-pix_fmt', 'yuvj420p', encoded]);
+      if (encoded !== clean) execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', encoded, '-c', 'copy', '-bsf:v', 'setts=ts=floor(N/2)*80', clean]);
       // Frames 0 and 7 lose their pictures: the packets keep their size, the JPEG in them is zeroed.
       const bytes = readFileSync(clean);
       const pictures = jpegPictures(bytes);
@@ -210,6 +214,9 @@ test('a frame whose packet is damaged gets the nearest decodable frame, reported
       frames.forEach((image, i) => assert.ok(Buffer.from(image.data).equals(expected[i]!), `${name} frame ${asked[i]}`));
       // An intact file reports nothing.
       assert.deepEqual((await readVideoFrames(clean, asked)).substituted, []);
+      const { decodedFrames } = (native as unknown as { decodeVideoFrames(p: string, f: number[]): { decodedFrames: number } }).decodeVideoFrames(broken, asked);
+      if (name.includes('shared')) assert.ok(decodedFrames >= 31, `${name}: decoded from the start (${decodedFrames} frames)`);
+      else assert.ok(decodedFrames < 31, `${name}: seeks (${decodedFrames} frames decoded)`);
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
