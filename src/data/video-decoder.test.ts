@@ -165,7 +165,7 @@ test('an mp4 cut without re-encoding counts only the frames its edit list shows'
 /** The rgb24 bytes of frames `frames` of `file`'s stream `stream` (default: the CLI's own choice), by the ffmpeg CLI. */
 function cliFrames(file: string, frames: number[], stream?: number): Buffer[] {
   const select = `select=${frames.map((n) => `eq(n\\,${n})`).join('+')}`;
-  const out = execFileSync('ffmpeg', ['-v', 'error', '-nostdin', '-i', file, ...(stream === undefined ? [] : ['-map', `0:${stream}`]),
+  const out = execFileSync('ffmpeg', ['-v', 'quiet', '-nostdin', '-threads', '1', '-i', file, ...(stream === undefined ? [] : ['-map', `0:${stream}`]),
     '-vf', select, '-vsync', '0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 26 });
   const size = out.length / frames.length;
   return frames.map((_, i) => out.subarray(i * size, (i + 1) * size));
@@ -217,6 +217,35 @@ test('a frame whose packet is damaged gets the nearest decodable frame, reported
       const { decodedFrames } = (native as unknown as { decodeVideoFrames(p: string, f: number[]): { decodedFrames: number } }).decodeVideoFrames(broken, asked);
       if (name.includes('shared')) assert.ok(decodedFrames >= 31, `${name}: decoded from the start (${decodedFrames} frames)`);
       else assert.ok(decodedFrames < 31, `${name}: seeks (${decodedFrames} frames decoded)`);
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test('an MPEG-4 video with one damaged packet: FFmpeg\'s pixels for every frame that decodes, the nearest for the one that does not', { skip }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-video-'));
+  try {
+    const clean = path.join(dir, 'clean.mp4'), broken = path.join(dir, 'broken.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=25:duration=2', '-c:v', 'mpeg4', '-g', '10', '-bf', '2', clean]);
+    // The 21st packet in decode order (a P picture) is zeroed in place.
+    const csv = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=size,pos', '-of', 'csv=p=0', clean], { encoding: 'utf8' });
+    const [size, pos] = csv.trim().split('\n')[20]!.split(',').map(Number);
+    const bytes = readFileSync(clean);
+    bytes.fill(0, pos!, pos! + size!);
+    writeFileSync(broken, bytes);
+    const decodable = Number(execFileSync('ffprobe', ['-v', 'quiet', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', broken], { encoding: 'utf8' }).trim());
+    assert.equal(decodable, 49, 'FFmpeg decodes all frames but one');
+    const info = await probeVideo(broken);
+    assert.equal(info.frameCount, 50);
+    const all = [...Array(50).keys()];
+    const ours = await readVideoFrames(broken, all, info);
+    assert.equal(ours.substituted.length, 1);
+    const { frame: lost, from } = ours.substituted[0]!;
+    assert.equal(from, lost - 1, 'the frame before it (nearest; the earlier on a tie)');
+    // The CLI's n counts decoded frames: after the lost one, its frame n is our frame n + 1.
+    const cli = cliFrames(broken, all.slice(0, 49));
+    for (const n of all) {
+      const want = n < lost ? cli[n] : n === lost ? cli[lost - 1] : cli[n - 1];
+      assert.ok(Buffer.from(ours[n]!.data).equals(want!), `frame ${n}`);
     }
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
