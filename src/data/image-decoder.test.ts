@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { decodeImage, decodeImageFile } from './image-decoder.ts';
+import { decodeImage, decodeImageFile, decodeImageWithLibvips } from './image-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, mediaLimits, setMediaLimits } from './media-limits.ts';
 import { native } from '../torch/native.ts';
@@ -119,6 +119,7 @@ test('real-world and damaged JPEG / PNG decode to Pillow\'s bytes, and what Pill
           assert.match(e.reason, /truncated|cannot decode/);
           return true;
         }, `${name}: Pillow refuses it (${readFileSync(file + '.refused', 'utf8')})`);
+        await assert.rejects(decodeImageWithLibvips(readFileSync(file), name), (e: unknown) => e instanceof MediaError && e.file === name, `${name} through libvips`);
         continue;
       }
       const pil = readFileSync(file + '.pil');
@@ -126,6 +127,9 @@ test('real-world and damaged JPEG / PNG decode to Pillow\'s bytes, and what Pill
       const ours = await decodeImageFile(file);
       assert.deepEqual([ours.width, ours.height], [width, height], name);
       assert.ok(Buffer.from(ours.data).equals(pil.subarray(8)), `${name}: the bytes of Pillow's convert('RGB')`);
+      // Without the addon's libjpeg, libvips decodes the same (its own libjpeg-turbo build).
+      const viaLibvips = await decodeImageWithLibvips(readFileSync(file), name);
+      assert.ok(Buffer.from(viaLibvips.data).equals(pil.subarray(8)), `${name} through libvips: the bytes of Pillow's convert('RGB')`);
       if (name.endsWith('.jpg')) {
         // Decoding only a region gives the same pixels.
         const region = { x: 9, y: 5, width: 30, height: 20 };

@@ -215,11 +215,42 @@ export async function decodeImage(bytes: Uint8Array, source: string, part?: Deco
     }
     return makeRgbImage(decoded.width, decoded.height, decoded.data);
   }
+  return decodeImageWithLibvips(bytes, source);
+}
+
+/**
+ * The decoding through sharp (libvips) alone: PNG and the other formats, and JPEG where the addon
+ * was built without libjpeg (exported for its tests). JPEG follows PIL here too: damaged data
+ * libjpeg warns about decodes, a truncated file is refused (sharp's failOn 'truncated'), CMYK
+ * converts with PIL's formula.
+ */
+export async function decodeImageWithLibvips(bytes: Uint8Array, source: string): Promise<RgbImage> {
+  const { maxPixels } = mediaLimits();
+  const refuse = (reason: string): never => { throw new MediaError('image', source, reason); };
+  const cannot = (detail: string): never => refuse(`cannot decode (${detail}); expected a readable JPEG or PNG`);
+  const claimed = encodedImageSize(bytes);
+  const tooLarge = claimed && imageSizeRefusal(claimed.width, claimed.height);
+  if (tooLarge) refuse(`too large: ${tooLarge}`);
+  const jpeg = isJpeg(bytes);
   const png = pngHeader(bytes);
   // failOn 'warning' refuses truncated or damaged data, as PIL does (it raises on a truncated file).
   const decodeSharp = async (input: Uint8Array): Promise<RgbImage> => {
     if (png && png.bitDepth === 16) return decodePng16(input, png.colorType, maxPixels);
-    const { data, info } = await sharp(input, { failOn: 'warning', ignoreIcc: true, autoOrient: false, limitInputPixels: maxPixels })
+    const image = sharp(input, { failOn: jpeg ? 'truncated' : 'warning', ignoreIcc: true, autoOrient: false, limitInputPixels: maxPixels });
+    if (jpeg && (await image.metadata()).space === 'cmyk') {
+      // libvips reads Adobe's inverted CMYK the right way up, as PIL's "CMYK;I" does.
+      const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      const out = new Uint8Array(info.width * info.height * 3);
+      for (let i = 0, o = 0; o < out.length; i += info.channels, o += 3) {
+        const nk = 255 - data[i + 3]!;
+        for (let c = 0; c < 3; c++) {
+          const t = data[i + c]! * nk + 128; // PIL's MULDIV255
+          out[o + c] = Math.max(0, nk - (((t >> 8) + t) >> 8));
+        }
+      }
+      return makeRgbImage(info.width, info.height, out);
+    }
+    const { data, info } = await image
       .removeAlpha()
       .toColourspace('srgb')
       .raw({ depth: 'uchar' })
