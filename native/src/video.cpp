@@ -317,7 +317,8 @@ struct SeekFailed {};
 // frames in presentation order, so a wanted frame is lost once a later frame comes out without it
 // (its packet was refused, or the pictures it needs): it gets the pixels of the nearer of the
 // frame decoded before it and that later one. Every wanted frame has a packet (planSeeks checked),
-// so one still missing at the end of the stream gets the last frame decoded.
+// so one still missing at the end of a stream the decoder refused parts of gets the last frame
+// decoded.
 void decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets, const std::vector<int64_t>& wanted,
                    const SeekPlan& plan, RgbWriter& writer, DecodeReport& report) {
   auto packet = newPacket();
@@ -346,8 +347,11 @@ void decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets, c
       auto number = plan.frameOfPts.find(pts);
       if (number != plan.frameOfPts.end()) {
         const int64_t n = number->second;
-        // Wanted frames before this one that have not come out are lost.
-        for (size_t slot = target; slot < wanted.size() && wanted[slot] < n; ++slot) {
+        // Wanted frames before this one that have not come out are lost. Only once the decoder has
+        // refused something: an intact stream's frames are matched by timestamp whatever order
+        // they come out in (an H.264 decoder that learns its reordering depth late can emit a
+        // frame early).
+        for (size_t slot = target; report.errors > 0 && slot < wanted.size() && wanted[slot] < n; ++slot) {
           if (done[slot] || plan.key[slot] >= position) continue;  // not decoded from its key packet yet
           const bool earlier = last.number >= 0 && wanted[slot] - last.number <= n - wanted[slot];
           if (earlier) fill(slot, last.frame.get(), last.number);
@@ -414,9 +418,10 @@ void decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets, c
   if (taken < wanted.size()) {
     size_t missing = 0;
     while (done[missing]) ++missing;
+    if (report.errors == 0)
+      throw std::runtime_error("frame " + std::to_string(wanted[missing]) + " was not in the decoded stream: the file is truncated or damaged");
     if (last.number < 0)
-      throw std::runtime_error("no frame from frame " + std::to_string(wanted[missing]) + " on decodes: the file is damaged" +
-                               (report.errors ? " (" + report.firstError + ")" : std::string()));
+      throw std::runtime_error("no frame from frame " + std::to_string(wanted[missing]) + " on decodes: the file is damaged (" + report.firstError + ")");
     for (size_t slot = missing; slot < wanted.size(); ++slot)
       if (!done[slot]) fill(slot, last.frame.get(), last.number);
   }
