@@ -138,14 +138,17 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   }
   if (y > 0) jpeg_skip_scanlines(&decoder, y);
   const size_t channels = cmyk ? 4 : 3;
-  std::vector<JSAMPLE> scanline(static_cast<size_t>(cropWidth) * channels);
+  // From libjpeg's image pool: freed by jpeg_destroy_decompress on every path, the longjmp of an
+  // error (or of a truncated file) included, which would skip a C++ destructor.
+  JSAMPLE* scanline = (*decoder.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&decoder), JPOOL_IMAGE,
+                                                   static_cast<JDIMENSION>(cropWidth * channels), 1)[0];
   const bool direct = !cmyk && cropX == x && cropWidth == width;
   while (decoder.output_scanline < rowEnd) {
     JSAMPLE* target = pixels.Data() + static_cast<size_t>(decoder.output_scanline - y) * rowBytes;
-    JSAMPROW row = direct ? target : scanline.data();
+    JSAMPROW row = direct ? target : scanline;
     jpeg_read_scanlines(&decoder, &row, 1);
-    if (cmyk) cmykToRgb(scanline.data() + static_cast<size_t>(x - cropX) * 4, target, width);
-    else if (!direct) std::memcpy(target, scanline.data() + static_cast<size_t>(x - cropX) * 3, rowBytes);
+    if (cmyk) cmykToRgb(scanline + static_cast<size_t>(x - cropX) * 4, target, width);
+    else if (!direct) std::memcpy(target, scanline + static_cast<size_t>(x - cropX) * 3, rowBytes);
   }
   if (decoder.output_scanline < decoder.output_height) jpeg_abort_decompress(&decoder);
   else jpeg_finish_decompress(&decoder);
