@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 #include <jpeglib.h>
+#include <jerror.h>
 #endif
 
 namespace bike {
@@ -29,18 +30,45 @@ void onError(j_common_ptr info) {
 }
 
 void onMessage(j_common_ptr info, int level) {
-  // Level -1 is a warning: corrupt data that libjpeg would paper over. PIL refuses those files.
+  // Level -1 is a warning: data libjpeg decodes on from (junk between segments, a damaged entropy
+  // segment). PIL decodes those too; it refuses only a file that ends before the decoder is done
+  // (it raises "image file is truncated" when its reads run dry), which libjpeg reports as a
+  // premature end: that one is an error here.
   if (level < 0) {
     auto* manager = reinterpret_cast<JpegErrorManager*>(info->err);
-    if (manager->warnings++ == 0) (*info->err->format_message)(info, manager->message);
+    if (info->err->msg_code == JWRN_JPEG_EOF) {
+      std::snprintf(manager->message, sizeof(manager->message), "the data end before the image does (the file is truncated)");
+      longjmp(manager->jump, 1);
+    }
+    ++manager->warnings;
   }
 }
 
-// decodeJpeg(bytes, region?: [x, y, width, height]) -> { width, height, region: [x, y, w, h], data }
+// PIL's CMYK to RGB (Convert.c cmyk2rgb) on libjpeg's CMYK output, which PIL reads with Adobe's
+// inverted polarity ("CMYK;I") whatever the file says.
+inline uint8_t pilCmykChannel(int inverted, int nk) {
+  const int c = 255 - inverted;
+  const int tmp = c * nk + 128;
+  const int value = nk - (((tmp >> 8) + tmp) >> 8);
+  return static_cast<uint8_t>(value < 0 ? 0 : value > 255 ? 255 : value);
+}
+
+void cmykToRgb(const JSAMPLE* in, uint8_t* out, size_t pixels) {
+  for (size_t i = 0; i < pixels; ++i, in += 4, out += 3) {
+    const int nk = in[3];  // 255 - k, with k = 255 - in[3]
+    out[0] = pilCmykChannel(in[0], nk);
+    out[1] = pilCmykChannel(in[1], nk);
+    out[2] = pilCmykChannel(in[2], nk);
+  }
+}
+
+// decodeJpeg(bytes, region?: [x, y, width, height], maxPixels?) -> { width, height, region: [x, y, w, h], data }
 // width/height are the image's; data holds the RGB rows of `region` (row-major, w * h * 3 bytes).
 // Given a region, little more than it is decoded: columns outside it skip the IDCT, upsampling and
 // colour conversion (jpeg_crop_scanline), rows above it are skipped and decoding stops after its
 // last row. The pixels equal the full decode's; data past the region is not checked for damage.
+// An image of more than maxPixels pixels (by its frame header) is refused before anything is
+// allocated for it. CMYK and YCCK files decode to PIL's RGB (see cmykToRgb).
 Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "decodeJpeg: expected a Uint8Array");
@@ -57,6 +85,11 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
     }
     if (wanted[0] < 0 || wanted[1] < 0 || wanted[2] < 1 || wanted[3] < 1) throw Napi::RangeError::New(env, "decodeJpeg: region must have x, y >= 0 and a positive size");
   }
+  double maxPixels = 178956970;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!info[2].IsNumber() || !(info[2].As<Napi::Number>().DoubleValue() >= 1)) throw Napi::TypeError::New(env, "decodeJpeg: maxPixels must be a positive number");
+    maxPixels = info[2].As<Napi::Number>().DoubleValue();
+  }
   jpeg_decompress_struct decoder;
   JpegErrorManager errors;
   decoder.err = jpeg_std_error(&errors.base);
@@ -71,11 +104,15 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   jpeg_create_decompress(&decoder);
   jpeg_mem_src(&decoder, bytes.Data(), bytes.ByteLength());
   jpeg_read_header(&decoder, TRUE);
-  if (decoder.jpeg_color_space == JCS_CMYK || decoder.jpeg_color_space == JCS_YCCK) {
+  const double headerPixels = static_cast<double>(decoder.image_width) * decoder.image_height;
+  if (headerPixels > maxPixels) {
+    std::snprintf(errors.message, sizeof(errors.message), "%ux%u is %.0f pixels, above the limit of %.0f (BIKE_MAX_PIXELS)",
+                  static_cast<unsigned>(decoder.image_width), static_cast<unsigned>(decoder.image_height), headerPixels, maxPixels);
     jpeg_destroy_decompress(&decoder);
-    throw Napi::Error::New(env, "decodeJpeg: CMYK JPEG is not supported here");
+    throw Napi::Error::New(env, std::string("decodeJpeg: ") + errors.message);
   }
-  decoder.out_color_space = JCS_RGB;
+  const bool cmyk = decoder.jpeg_color_space == JCS_CMYK || decoder.jpeg_color_space == JCS_YCCK;
+  decoder.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
   decoder.dct_method = JDCT_ISLOW;
   decoder.do_fancy_upsampling = TRUE;
   jpeg_start_decompress(&decoder);
@@ -100,18 +137,22 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
     if (cropX > 0 || cropWidth < imageWidth) jpeg_crop_scanline(&decoder, &cropX, &cropWidth);
   }
   if (y > 0) jpeg_skip_scanlines(&decoder, y);
-  std::vector<JSAMPLE> scanline(static_cast<size_t>(cropWidth) * 3);
-  const bool direct = cropX == x && cropWidth == width;
+  const size_t channels = cmyk ? 4 : 3;
+  // From libjpeg's image pool: freed by jpeg_destroy_decompress on every path, the longjmp of an
+  // error (or of a truncated file) included, which would skip a C++ destructor.
+  JSAMPLE* scanline = (*decoder.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&decoder), JPOOL_IMAGE,
+                                                   static_cast<JDIMENSION>(cropWidth * channels), 1)[0];
+  const bool direct = !cmyk && cropX == x && cropWidth == width;
   while (decoder.output_scanline < rowEnd) {
     JSAMPLE* target = pixels.Data() + static_cast<size_t>(decoder.output_scanline - y) * rowBytes;
-    JSAMPROW row = direct ? target : scanline.data();
+    JSAMPROW row = direct ? target : scanline;
     jpeg_read_scanlines(&decoder, &row, 1);
-    if (!direct) std::memcpy(target, scanline.data() + static_cast<size_t>(x - cropX) * 3, rowBytes);
+    if (cmyk) cmykToRgb(scanline + static_cast<size_t>(x - cropX) * 4, target, width);
+    else if (!direct) std::memcpy(target, scanline + static_cast<size_t>(x - cropX) * 3, rowBytes);
   }
   if (decoder.output_scanline < decoder.output_height) jpeg_abort_decompress(&decoder);
   else jpeg_finish_decompress(&decoder);
   jpeg_destroy_decompress(&decoder);
-  if (errors.warnings) throw Napi::Error::New(env, std::string("decodeJpeg: corrupt data: ") + errors.message);
   auto out = Napi::Object::New(env);
   out.Set("width", Napi::Number::New(env, static_cast<double>(imageWidth)));
   out.Set("height", Napi::Number::New(env, static_cast<double>(imageHeight)));
@@ -122,6 +163,8 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
   region.Set(3u, Napi::Number::New(env, rowEnd - y));
   out.Set("region", region);
   out.Set("data", pixels);
+  // Warnings libjpeg decoded past (as PIL does), for callers that want to know.
+  out.Set("warnings", Napi::Number::New(env, errors.warnings));
   return out;
 }
 #endif

@@ -13,6 +13,7 @@ extern "C" {
 #include <libavutil/imgutils.h>
 }
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <unordered_map>
@@ -30,19 +31,36 @@ std::string averror(int code) {
   return text;
 }
 
-// Owns the demuxer and decoder of one file's first video stream.
+// Frames above the pixel limit are refused by the size the container states, before
+// avformat_find_stream_info decodes one, and again by the size the stream information settles on.
+void checkFrameSize(int width, int height, double maxPixels) {
+  const double pixels = static_cast<double>(width) * height;
+  if (pixels > maxPixels)
+    throw std::runtime_error("too large: frames of " + std::to_string(width) + "x" + std::to_string(height) + " are " +
+                             std::to_string(static_cast<int64_t>(pixels)) + " pixels, above the limit of " +
+                             std::to_string(static_cast<int64_t>(maxPixels)) + " (BIKE_MAX_PIXELS)");
+}
+
+// Owns the demuxer and decoder of one file's video stream: the one av_find_best_stream picks (as
+// decord and the ffmpeg tools pick it), for the frame count and the frames alike.
 struct VideoFile {
   AVFormatContext* format = nullptr;
   AVCodecContext* codec = nullptr;
   int stream = -1;
+  double maxPixels;
 
-  explicit VideoFile(const std::string& path) {
+  VideoFile(const std::string& path, double maxPixels) : maxPixels(maxPixels) {
     int rc = avformat_open_input(&format, path.c_str(), nullptr, nullptr);
     if (rc < 0) throw std::runtime_error("cannot be opened (" + averror(rc) + ")");
+    for (unsigned i = 0; i < format->nb_streams; ++i) {
+      const AVCodecParameters* params = format->streams[i]->codecpar;
+      if (params->codec_type == AVMEDIA_TYPE_VIDEO) checkFrameSize(params->width, params->height, maxPixels);
+    }
     rc = avformat_find_stream_info(format, nullptr);
     if (rc < 0) throw std::runtime_error("has no readable stream information (" + averror(rc) + ")");
     stream = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
     if (stream < 0) throw std::runtime_error("has no video stream");
+    checkFrameSize(format->streams[stream]->codecpar->width, format->streams[stream]->codecpar->height, maxPixels);
   }
   void openDecoder() {
     const AVCodecParameters* params = format->streams[stream]->codecpar;
@@ -51,6 +69,8 @@ struct VideoFile {
     codec = avcodec_alloc_context3(decoder);
     avcodec_parameters_to_context(codec, params);
     codec->thread_count = 1;
+    // The decoder refuses pictures above the limit too (a stream may change size mid-way).
+    codec->max_pixels = static_cast<int64_t>(std::min<double>(maxPixels, static_cast<double>(INT_MAX)));
     int rc = avcodec_open2(codec, decoder, nullptr);
     if (rc < 0) throw std::runtime_error("decoder cannot be opened (" + averror(rc) + ")");
   }
@@ -60,12 +80,23 @@ struct VideoFile {
   }
 };
 
-// probeVideoFile(path) -> { width, height, frameCount, frameCountSource }
+double positiveNumber(const Napi::CallbackInfo& info, size_t at, double fallback, const char* what) {
+  if (info.Length() <= at || info[at].IsUndefined()) return fallback;
+  if (!info[at].IsNumber() || !(info[at].As<Napi::Number>().DoubleValue() >= 1))
+    throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a positive number");
+  return info[at].As<Napi::Number>().DoubleValue();
+}
+
+constexpr double kDefaultMaxPixels = 178956970;     // media-limits.ts' defaults
+constexpr double kDefaultMaxVideoPixels = 1073741824;
+
+// probeVideoFile(path, maxPixels?) -> { width, height, frameCount, frameCountSource, stream }
 Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
+  const double maxPixels = positiveNumber(info, 1, kDefaultMaxPixels, "probeVideoFile maxPixels");
   return guarded(env, "video " + path, [&]() -> Napi::Value {
-    VideoFile file(path);
+    VideoFile file(path, maxPixels);
     const AVCodecParameters* params = file.format->streams[file.stream]->codecpar;
     AVStream* stream = file.format->streams[file.stream];
     int64_t count = stream->nb_frames;
@@ -96,6 +127,7 @@ Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
     out.Set("height", Napi::Number::New(env, params->height));
     out.Set("frameCount", Napi::Number::New(env, static_cast<double>(count)));
     out.Set("frameCountSource", Napi::String::New(env, source));
+    out.Set("stream", Napi::Number::New(env, file.stream));
     return out;
   });
 }
@@ -125,6 +157,7 @@ struct SeekPlan {
   std::vector<int64_t> pts;     // per wanted frame
   std::vector<size_t> key;      // per wanted frame: decode index of its key packet
   std::unordered_map<int64_t, size_t> packetOfPts;
+  std::unordered_map<int64_t, int64_t> frameOfPts;  // frame number (presentation order) of each shown pts
 };
 
 // Null when the stream cannot be addressed by timestamp (missing or repeated ones).
@@ -138,6 +171,7 @@ std::unique_ptr<SeekPlan> planSeeks(const std::vector<IndexedPacket>& packets, c
     if (!p.discard) order.push_back(p.pts);
   }
   std::sort(order.begin(), order.end());
+  for (size_t i = 0; i < order.size(); ++i) plan->frameOfPts[order[i]] = static_cast<int64_t>(i);
   for (int64_t n : wanted) {
     if (n < 0 || static_cast<size_t>(n) >= order.size()) return nullptr;
     const int64_t pts = order[static_cast<size_t>(n)];
@@ -190,19 +224,58 @@ using FramePtr = std::unique_ptr<AVFrame, void (*)(AVFrame*)>;
 PacketPtr newPacket() { return PacketPtr(av_packet_alloc(), [](AVPacket* p) { av_packet_free(&p); }); }
 FramePtr newFrame() { return FramePtr(av_frame_alloc(), [](AVFrame* f) { av_frame_free(&f); }); }
 
-// Decodes from the start, counting output frames (streams without usable timestamps). Returns the
-// number of frames decoded.
-int64_t decodeCounting(VideoFile& file, const std::vector<int64_t>& wanted, RgbWriter& writer) {
+// What a decode pass met: packets or frames the decoder refused (decoding goes on past them, as
+// the ffmpeg tools do), and the wanted frames that did not decode and were given the pixels of
+// the nearest frame that did (the earlier one on a tie).
+struct DecodeReport {
+  int64_t decoded = 0;
+  int errors = 0;
+  std::string firstError;
+  std::vector<std::pair<int64_t, int64_t>> substituted;  // (frame, frame whose pixels it has)
+
+  void error(const std::string& what, int rc) {
+    if (errors++ == 0) firstError = what + " (" + averror(rc) + ")";
+  }
+};
+
+// The last frame decoded, kept by reference (no copy) as a stand-in for a wanted frame that fails.
+struct LastFrame {
+  FramePtr frame = newFrame();
+  int64_t number = -1;
+  void keep(const AVFrame* f, int64_t n) {
+    av_frame_unref(frame.get());
+    if (av_frame_ref(frame.get(), f) == 0) number = n;
+    else number = -1;
+  }
+};
+
+// Decodes from the start, counting output frames (streams without usable timestamps). A packet
+// the decoder refuses of an intra-only codec (Motion JPEG, ...) is exactly one lost frame, so it is
+// counted as one and substituted; other codecs' lost packets are not counted (the frame numbers
+// after them are the decoder's output order, as the ffmpeg CLI's `select=eq(n,N)` counts them).
+void decodeCounting(VideoFile& file, const std::vector<int64_t>& wanted, RgbWriter& writer, DecodeReport& report) {
   auto packet = newPacket();
   auto frame = newFrame();
+  LastFrame last;
+  const AVCodecDescriptor* descriptor = avcodec_descriptor_get(file.codec->codec_id);
+  const bool intraOnly = descriptor && (descriptor->props & AV_CODEC_PROP_INTRA_ONLY);
   size_t next = 0;
-  int64_t decoded = 0;
+  int64_t& decoded = report.decoded;
+  bool pending = false;  // wanted[next] was lost before any frame decoded: the next frame stands in
+  auto substitute = [&](const AVFrame* with, int64_t from) {
+    writer.write(with, next);
+    report.substituted.emplace_back(wanted[next], from);
+    ++next;
+  };
   auto takeFrames = [&]() {
     while (next < wanted.size()) {
       int rc = avcodec_receive_frame(file.codec, frame.get());
       if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-      if (rc < 0) throw std::runtime_error("frame " + std::to_string(decoded) + " cannot be decoded (" + averror(rc) + ")");
-      if (decoded == wanted[next]) writer.write(frame.get(), next++);
+      if (rc < 0) { report.error("frame " + std::to_string(decoded) + " cannot be decoded", rc); return; }
+      while (pending && next < wanted.size() && wanted[next] < decoded) substitute(frame.get(), decoded);
+      pending = false;
+      if (next < wanted.size() && decoded == wanted[next]) writer.write(frame.get(), next++);
+      last.keep(frame.get(), decoded);
       ++decoded;
       av_frame_unref(frame.get());
     }
@@ -211,7 +284,16 @@ int64_t decodeCounting(VideoFile& file, const std::vector<int64_t>& wanted, RgbW
     if (packet->stream_index == file.stream) {
       int rc = avcodec_send_packet(file.codec, packet.get());
       av_packet_unref(packet.get());
-      if (rc < 0 && rc != AVERROR(EAGAIN)) throw std::runtime_error("packet of frame " + std::to_string(decoded) + " cannot be decoded (" + averror(rc) + ")");
+      if (rc < 0 && rc != AVERROR(EAGAIN)) {
+        report.error("the packet of frame " + std::to_string(decoded) + " cannot be decoded", rc);
+        if (intraOnly) {
+          if (next < wanted.size() && wanted[next] == decoded) {
+            if (last.number >= 0) substitute(last.frame.get(), last.number);
+            else pending = true;
+          }
+          ++decoded;
+        }
+      }
       takeFrames();
     } else {
       av_packet_unref(packet.get());
@@ -223,20 +305,25 @@ int64_t decodeCounting(VideoFile& file, const std::vector<int64_t>& wanted, RgbW
   }
   if (next < wanted.size())
     throw std::runtime_error("decoded " + std::to_string(decoded) + " frames but frame " + std::to_string(wanted[next]) +
-                             " was requested: the file is truncated or damaged");
-  return decoded;
+                             " was requested: the file is truncated or damaged" +
+                             (report.errors ? " (" + report.firstError + ")" : std::string()));
 }
 
 struct SeekFailed {};
 
 // Decodes the wanted frames by timestamp, seeking to a frame's key packet when it lies ahead of
 // the read position (so a long video costs about one GOP per frame, not every frame up to the
-// last). Throws SeekFailed when the demuxer does not land where the index says. Returns the number
-// of frames decoded.
-int64_t decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets, const std::vector<int64_t>& wanted,
-                      const SeekPlan& plan, RgbWriter& writer) {
+// last). Throws SeekFailed when the demuxer does not land where the index says. A decoder outputs
+// frames in presentation order, so a wanted frame is lost once a later frame comes out without it
+// (its packet was refused, or the pictures it needs): it gets the pixels of the nearer of the
+// frame decoded before it and that later one. Every wanted frame has a packet (planSeeks checked),
+// so one still missing at the end of a stream the decoder refused parts of gets the last frame
+// decoded.
+void decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets, const std::vector<int64_t>& wanted,
+                   const SeekPlan& plan, RgbWriter& writer, DecodeReport& report) {
   auto packet = newPacket();
   auto frame = newFrame();
+  LastFrame last;
   std::unordered_map<int64_t, size_t> slotOfPts;
   for (size_t i = 0; i < wanted.size(); ++i) slotOfPts[plan.pts[i]] = i;
   std::vector<bool> done(wanted.size(), false);
@@ -244,19 +331,35 @@ int64_t decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets
   size_t position = SIZE_MAX;  // decode index of the next packet to read; unknown before the first seek
   bool flushed = false;        // the decoder was drained at the end of the stream
   size_t seekedFor = SIZE_MAX;
-  int64_t decoded = 0;
+  auto fill = [&](size_t slot, const AVFrame* with, int64_t from) {
+    writer.write(with, slot);
+    if (from != wanted[slot]) report.substituted.emplace_back(wanted[slot], from);
+    done[slot] = true;
+    ++taken;
+  };
   auto takeFrames = [&]() {
     for (;;) {
       int rc = avcodec_receive_frame(file.codec, frame.get());
       if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) return;
-      if (rc < 0) throw std::runtime_error("a frame before frame " + std::to_string(wanted[target]) + " cannot be decoded (" + averror(rc) + ")");
-      ++decoded;
+      if (rc < 0) { report.error("a frame before frame " + std::to_string(wanted[target]) + " cannot be decoded", rc); return; }
+      ++report.decoded;
       const int64_t pts = frame->pts != AV_NOPTS_VALUE ? frame->pts : frame->best_effort_timestamp;
-      auto found = slotOfPts.find(pts);
-      if (found != slotOfPts.end() && !done[found->second]) {
-        writer.write(frame.get(), found->second);
-        done[found->second] = true;
-        ++taken;
+      auto number = plan.frameOfPts.find(pts);
+      if (number != plan.frameOfPts.end()) {
+        const int64_t n = number->second;
+        // Wanted frames before this one that have not come out are lost. Only once the decoder has
+        // refused something: an intact stream's frames are matched by timestamp whatever order
+        // they come out in (an H.264 decoder that learns its reordering depth late can emit a
+        // frame early).
+        for (size_t slot = target; report.errors > 0 && slot < wanted.size() && wanted[slot] < n; ++slot) {
+          if (done[slot] || plan.key[slot] >= position) continue;  // not decoded from its key packet yet
+          const bool earlier = last.number >= 0 && wanted[slot] - last.number <= n - wanted[slot];
+          if (earlier) fill(slot, last.frame.get(), last.number);
+          else fill(slot, frame.get(), n);
+        }
+        auto found = slotOfPts.find(pts);
+        if (found != slotOfPts.end() && !done[found->second]) fill(found->second, frame.get(), n);
+        last.keep(frame.get(), n);
       }
       av_frame_unref(frame.get());
     }
@@ -264,7 +367,7 @@ int64_t decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets
   auto send = [&](AVPacket* p) {
     int rc = avcodec_send_packet(file.codec, p);
     if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF)
-      throw std::runtime_error("a packet before frame " + std::to_string(wanted[target]) + " cannot be decoded (" + averror(rc) + ")");
+      report.error("a packet before frame " + std::to_string(wanted[target]) + " cannot be decoded", rc);
     takeFrames();
   };
   while (taken < wanted.size()) {
@@ -315,46 +418,74 @@ int64_t decodeSeeking(VideoFile& file, const std::vector<IndexedPacket>& packets
   if (taken < wanted.size()) {
     size_t missing = 0;
     while (done[missing]) ++missing;
-    throw std::runtime_error("frame " + std::to_string(wanted[missing]) + " was not in the decoded stream: the file is truncated or damaged");
+    if (report.errors == 0)
+      throw std::runtime_error("frame " + std::to_string(wanted[missing]) + " was not in the decoded stream: the file is truncated or damaged");
+    if (last.number < 0)
+      throw std::runtime_error("no frame from frame " + std::to_string(wanted[missing]) + " on decodes: the file is damaged (" + report.firstError + ")");
+    for (size_t slot = missing; slot < wanted.size(); ++slot)
+      if (!done[slot]) fill(slot, last.frame.get(), last.number);
   }
-  return decoded;
 }
 
-// decodeVideoFrames(path, frames: ascending distinct 0-based numbers)
-//   -> { width, height, data (RGB24, frame after frame), decodedFrames }
+// decodeVideoFrames(path, frames: ascending distinct 0-based numbers, maxPixels?, maxVideoPixels?)
+//   -> { width, height, data (RGB24, frame after frame), decodedFrames, substituted: [[frame, from], ...],
+//        decodeErrors, firstDecodeError }
+// Frames above maxPixels, or more than maxVideoPixels pixels in all, are refused before the output
+// is allocated.
 Napi::Value decodeVideoFrames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   auto wanted = toInt64Vector(info[1], "decodeVideoFrames frames");
+  const double maxPixels = positiveNumber(info, 2, kDefaultMaxPixels, "decodeVideoFrames maxPixels");
+  const double maxVideoPixels = positiveNumber(info, 3, kDefaultMaxVideoPixels, "decodeVideoFrames maxVideoPixels");
   return guarded(env, "video " + path, [&]() -> Napi::Value {
     // Index the packets, then seek and decode on the same demuxer; streams that cannot be
     // addressed by timestamp (or a demuxer that seeks elsewhere) decode from the start.
-    auto file = std::make_unique<VideoFile>(path);
+    auto file = std::make_unique<VideoFile>(path, maxPixels);
     file->openDecoder();
     const int width = file->codec->width, height = file->codec->height;
     if (width <= 0 || height <= 0) throw std::runtime_error("video stream has no valid size");
+    checkFrameSize(width, height, maxPixels);
+    const double total = static_cast<double>(width) * height * static_cast<double>(wanted.size());
+    if (total > maxVideoPixels)
+      throw std::runtime_error("too large: " + std::to_string(wanted.size()) + " frames of " + std::to_string(width) + "x" +
+                               std::to_string(height) + " are " + std::to_string(static_cast<int64_t>(total)) +
+                               " pixels, above the limit of " + std::to_string(static_cast<int64_t>(maxVideoPixels)) +
+                               " for one read (BIKE_MAX_VIDEO_PIXELS)");
     auto pixels = Napi::Uint8Array::New(env, static_cast<size_t>(width) * height * 3 * wanted.size());
     RgbWriter writer(width, height, pixels.Data());
     const std::vector<IndexedPacket> packets = indexPackets(*file);
-    int64_t decoded = -1;
+    DecodeReport report;
+    bool seeked = false;
     if (auto plan = planSeeks(packets, wanted)) {
       try {
-        decoded = decodeSeeking(*file, packets, wanted, *plan, writer);
+        decodeSeeking(*file, packets, wanted, *plan, writer, report);
+        seeked = true;
       } catch (const SeekFailed&) {
-        decoded = -1;
+        report = DecodeReport();
       }
     }
-    if (decoded < 0) {
-      file = std::make_unique<VideoFile>(path);
+    if (!seeked) {
+      file = std::make_unique<VideoFile>(path, maxPixels);
       file->openDecoder();
       if (file->codec->width != width || file->codec->height != height) throw std::runtime_error("video stream changed size between reads");
-      decoded = decodeCounting(*file, wanted, writer);
+      decodeCounting(*file, wanted, writer, report);
     }
     auto out = Napi::Object::New(env);
     out.Set("width", Napi::Number::New(env, width));
     out.Set("height", Napi::Number::New(env, height));
     out.Set("data", pixels);
-    out.Set("decodedFrames", Napi::Number::New(env, static_cast<double>(decoded)));
+    out.Set("decodedFrames", Napi::Number::New(env, static_cast<double>(report.decoded)));
+    auto substituted = Napi::Array::New(env, report.substituted.size());
+    for (size_t i = 0; i < report.substituted.size(); ++i) {
+      auto pair = Napi::Array::New(env, 2);
+      pair.Set(0u, Napi::Number::New(env, static_cast<double>(report.substituted[i].first)));
+      pair.Set(1u, Napi::Number::New(env, static_cast<double>(report.substituted[i].second)));
+      substituted.Set(static_cast<uint32_t>(i), pair);
+    }
+    out.Set("substituted", substituted);
+    out.Set("decodeErrors", Napi::Number::New(env, report.errors));
+    out.Set("firstDecodeError", Napi::String::New(env, report.firstError));
     return out;
   });
 }

@@ -4,11 +4,18 @@
  * sampled frames are converted to RGB. Decoding runs in process through FFmpeg's libraries when the
  * addon was built with them (seeking to each wanted frame's key frame); otherwise through the
  * command-line tools (Debian's `ffmpeg` package), selecting frames by number with a `select` filter
- * and reading raw rgb24 from a pipe. Like decord, no rotation metadata is applied.
+ * and reading raw rgb24 from a pipe. Like decord, no rotation metadata is applied. The video stream
+ * is the one FFmpeg's av_find_best_stream picks (decord's choice), for the frame count and the
+ * frames alike. Frames above the pixel limit (media-limits.ts) are refused from the container's
+ * header before anything is allocated; a frame that does not decode (a damaged packet) gets the
+ * pixels of the nearest frame that does, and the result says which (`substituted`, `warning`).
+ * Unusable files are MediaErrors naming the file and the reason.
  */
 import { spawn } from 'node:child_process';
+import { MediaError } from './media-error.ts';
+import { mediaLimits } from './media-limits.ts';
 import { makeRgbImage, type RgbImage } from './rgb-image.ts';
-import { native } from '../torch/native.ts';
+import { native, type DecodedVideoFrames } from '../torch/native.ts';
 
 // The addon links FFmpeg's libraries where their headers were found at build time: the same
 // decoders and pixel conversion as the CLI, in process (tens of times faster for short clips), and
@@ -24,6 +31,57 @@ export interface VideoInfo {
   frameCount: number;
   /** Where `frameCount` came from. */
   frameCountSource: 'container' | 'packet count';
+  /** Index (in the file) of the video stream read: av_find_best_stream's choice. */
+  stream?: number;
+}
+
+/** A wanted frame that did not decode, and the frame whose pixels stand in for it. */
+export interface SubstitutedFrame {
+  frame: number;
+  from: number;
+}
+
+/**
+ * Frames in request order; `substituted` lists the frames that did not decode (empty for an intact
+ * file), and `warning` says so in one message naming the file, for callers to print.
+ */
+export type VideoFrames = RgbImage[] & { substituted: SubstitutedFrame[]; warning?: string };
+
+function withReport(frames: RgbImage[], substituted: SubstitutedFrame[], warning?: string): VideoFrames {
+  const out = frames as VideoFrames;
+  out.substituted = substituted;
+  if (warning !== undefined) out.warning = warning;
+  return out;
+}
+
+function tooLarge(path: string, width: number, height: number, frames?: number): MediaError | null {
+  const { maxPixels, maxVideoPixels } = mediaLimits();
+  if (width * height > maxPixels) {
+    return new MediaError('video', path, `too large: frames of ${width}x${height} are ${width * height} pixels, above the limit of ${maxPixels} (BIKE_MAX_PIXELS)`);
+  }
+  if (frames !== undefined && frames * width * height > maxVideoPixels) {
+    return new MediaError('video', path, `too large: ${frames} frames of ${width}x${height} are ${frames * width * height} pixels, above the limit of ${maxVideoPixels} for one read (BIKE_MAX_VIDEO_PIXELS)`);
+  }
+  return null;
+}
+
+/** The native addon's message without its `video PATH: ` prefix. */
+const nativeReason = (error: unknown) => (error as Error).message.replace(/^video .*?: (?=cannot|has|too large|decoded|no frame|video stream|uses|decoder|frame)/, '');
+
+/**
+ * av_find_best_stream's choice among ffprobe's video streams (libavformat's rule): not for the
+ * hearing or visually impaired, then the default disposition, then several frames probed (an
+ * attached picture has one), then the higher bit rate; the first on a tie.
+ */
+function bestStream(streams: Record<string, unknown>[]): Record<string, unknown> | undefined {
+  let best: Record<string, unknown> | undefined, bestScore: number[] = [];
+  for (const stream of streams) {
+    const d = (stream.disposition ?? {}) as Record<string, number>;
+    const score = [(d.hearing_impaired || d.visual_impaired ? 0 : 1) + (d.default ? 1 : 0), d.attached_pic ? 1 : 5, Number(stream.bit_rate) || 0];
+    const differs = score.findIndex((v, i) => v !== bestScore[i]);
+    if (best === undefined || (differs >= 0 && score[differs]! > bestScore[differs]!)) { best = stream; bestScore = score; }
+  }
+  return best;
 }
 
 export interface FfmpegOptions {
@@ -72,93 +130,117 @@ function parsePositiveInt(text: unknown): number | null {
   return Number.isInteger(n) && n > 0 ? n : null;
 }
 
-/** Size and frame count of the first video stream; an unreadable file is an Error naming it. */
+/**
+ * Size and frame count of the video stream (av_find_best_stream's); an unreadable file, or frames
+ * above the pixel limit, is a MediaError naming it.
+ */
 export async function probeVideo(path: string, options: FfmpegOptions = {}): Promise<VideoInfo> {
+  const fail = (reason: string): never => { throw new MediaError('video', path, reason); };
   if (inProcess && !options.ffprobePath) {
     let info: Omit<VideoInfo, 'path'>;
     try {
-      info = inProcess.probeVideoFile(path);
+      info = inProcess.probeVideoFile(path, mediaLimits().maxPixels);
     } catch (error) {
-      throw new Error(`video ${path}: cannot be read (${(error as Error).message.replace(/^video [^:]*: /, '')})`);
+      const reason = nativeReason(error);
+      return fail(reason.startsWith('too large') ? reason : `cannot be read (${reason})`);
     }
-    if (!(info.width > 0 && info.height > 0)) throw new Error(`video ${path}: video stream has no valid size (width ${info.width}, height ${info.height})`);
-    if (!(info.frameCount > 0)) throw new Error(`video ${path}: has no video frames`);
+    if (!(info.width > 0 && info.height > 0)) fail(`video stream has no valid size (width ${info.width}, height ${info.height})`);
+    if (!(info.frameCount > 0)) fail('has no video frames');
     return { path, ...info };
   }
   const ffprobe = options.ffprobePath ?? 'ffprobe';
   const what = `video ${path}`;
   const probe = await run(ffprobe, [
-    '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,nb_frames', '-of', 'json', path,
+    '-v', 'error', '-select_streams', 'v', '-show_entries',
+    'stream=index,width,height,nb_frames,bit_rate:stream_disposition=default,hearing_impaired,visual_impaired,attached_pic', '-of', 'json', path,
   ], what);
-  if (probe.code !== 0) throw new Error(`${what}: cannot be read (ffprobe: ${probe.stderr || `exit ${probe.code}`})`);
+  if (probe.code !== 0) fail(`cannot be read (ffprobe: ${probe.stderr || `exit ${probe.code}`})`);
   let stream: Record<string, unknown> | undefined;
   try {
-    stream = (JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams?.[0];
+    stream = bestStream((JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams ?? []);
   } catch {
-    throw new Error(`${what}: ffprobe printed something that is not JSON`);
+    fail('ffprobe printed something that is not JSON');
   }
-  if (!stream) throw new Error(`${what}: has no video stream`);
+  if (!stream) return fail('has no video stream');
+  const index = Number(stream.index);
   const width = parsePositiveInt(stream.width);
   const height = parsePositiveInt(stream.height);
-  if (!width || !height) throw new Error(`${what}: video stream has no valid size (width ${stream.width}, height ${stream.height})`);
+  if (!width || !height) return fail(`video stream has no valid size (width ${stream.width}, height ${stream.height})`);
+  const large = tooLarge(path, width, height);
+  if (large) throw large;
   const fromContainer = parsePositiveInt(stream.nb_frames);
-  if (fromContainer) return { path, width, height, frameCount: fromContainer, frameCountSource: 'container' };
+  if (fromContainer) return { path, width, height, frameCount: fromContainer, frameCountSource: 'container', stream: index };
 
   // Containers such as webm and mkv do not store a frame count: count the stream's packets.
   const count = await run(ffprobe, [
-    '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path,
+    '-v', 'error', '-select_streams', String(index), '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path,
   ], what);
   const packets = parsePositiveInt(count.stdout.toString('utf8').trim().split(/\s+/)[0]);
   if (count.code !== 0 || !packets) {
-    throw new Error(`${what}: cannot count its frames (ffprobe: ${count.stderr || `printed "${count.stdout.toString('utf8').trim()}"`})`);
+    fail(`cannot count its frames (ffprobe: ${count.stderr || `printed "${count.stdout.toString('utf8').trim()}"`})`);
   }
-  return { path, width, height, frameCount: packets, frameCountSource: 'packet count' };
+  return { path, width, height, frameCount: packets!, frameCountSource: 'packet count', stream: index };
 }
 
 /**
  * Decodes the frames numbered `frames` (0-based, presentation order, repeats allowed) to RGB;
- * result i is frame `frames[i]`. Missing or undecodable frames are an Error naming the file.
+ * result i is frame `frames[i]`. A frame that does not decode where others do (a damaged packet)
+ * gets the pixels of the nearest decodable frame and is listed in the result's `substituted`
+ * (in process; the CLI fallback refuses such files). Frames past the end, a file with no
+ * decodable frame, or more pixels than the limits allow are a MediaError naming the file.
  */
-export async function readVideoFrames(path: string, frames: readonly number[], info?: VideoInfo, options: FfmpegOptions = {}): Promise<RgbImage[]> {
+export async function readVideoFrames(path: string, frames: readonly number[], info?: VideoInfo, options: FfmpegOptions = {}): Promise<VideoFrames> {
   const video = info ?? await probeVideo(path, options);
   const what = `video ${path}`;
-  if (frames.length === 0) return [];
+  const fail = (reason: string): never => { throw new MediaError('video', path, reason); };
+  if (frames.length === 0) return withReport([], []);
   for (const n of frames) {
     if (!Number.isInteger(n) || n < 0 || n >= video.frameCount) {
-      throw new Error(`${what}: frame ${n} requested, expected 0..${video.frameCount - 1} (${video.frameCount} frames by ${video.frameCountSource})`);
+      fail(`frame ${n} requested, expected 0..${video.frameCount - 1} (${video.frameCount} frames by ${video.frameCountSource})`);
     }
   }
   const wanted = [...new Set(frames)].sort((a, b) => a - b);
+  // Refused before a byte is allocated for them (the addon checks the stream's own size too).
+  const large = tooLarge(path, video.width, video.height, wanted.length);
+  if (large) throw large;
   const frameBytes = video.width * video.height * 3;
   if (inProcess && !options.ffmpegPath) {
-    let decoded: { width: number; height: number; data: Uint8Array };
+    let decoded: DecodedVideoFrames;
     try {
-      decoded = inProcess.decodeVideoFrames(path, wanted);
+      const { maxPixels, maxVideoPixels } = mediaLimits();
+      decoded = inProcess.decodeVideoFrames(path, wanted, maxPixels, maxVideoPixels);
     } catch (error) {
-      throw new Error(`${what}: cannot decode the sampled frames (${(error as Error).message.replace(/^video [^:]*: /, '')}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): the file is truncated or damaged`);
+      const reason = nativeReason(error);
+      return fail(reason.startsWith('too large') ? reason
+        : `cannot decode the sampled frames (${reason}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): the file is truncated or damaged`);
     }
     const size = decoded.width * decoded.height * 3;
     const byNumber = new Map(wanted.map((n, i) => [n, makeRgbImage(decoded.width, decoded.height, decoded.data.subarray(i * size, (i + 1) * size))]));
-    return frames.map((n) => byNumber.get(n)!);
+    const substituted = decoded.substituted.map(([frame, from]) => ({ frame, from }));
+    const warning = substituted.length === 0 ? undefined
+      : `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${decoded.firstDecodeError || 'damaged data'}; ` +
+        `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
+        substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ');
+    return withReport(frames.map((n) => byNumber.get(n)!), substituted, warning);
   }
   const into = { buffer: Buffer.allocUnsafeSlow(wanted.length * frameBytes), filled: 0 };
   // `\,` keeps the commas inside the expression from splitting the filter graph.
   const select = `select=${wanted.map((n) => `eq(n\\,${n})`).join('+')}`;
   const result = await run(options.ffmpegPath ?? 'ffmpeg', [
     '-v', 'error', '-nostdin', '-noautorotate', '-threads', String(options.threads ?? 1),
-    '-i', path, '-map', '0:v:0', '-vf', select, '-vsync', '0', '-frames:v', String(wanted.length),
+    '-i', path, '-map', video.stream !== undefined ? `0:${video.stream}` : '0:v:0', '-vf', select, '-vsync', '0', '-frames:v', String(wanted.length),
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ], what, into);
   const decoded = Math.floor(into.filled / frameBytes);
   if (result.code !== 0 || into.filled !== into.buffer.length) {
     const detail = result.code !== 0 ? `ffmpeg exit ${result.code}` : `decoded ${decoded} of the ${wanted.length} frames needed (up to frame ${wanted.at(-1)})`;
-    throw new Error(
-      `${what}: cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
+    fail(
+      `cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
       `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
     );
   }
   const images = new Map(wanted.map((n, i) => [n, makeRgbImage(video.width, video.height, new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes))]));
-  return frames.map((n) => images.get(n)!);
+  return withReport(frames.map((n) => images.get(n)!), []);
 }
 
 /**
@@ -166,7 +248,7 @@ export async function readVideoFrames(path: string, frames: readonly number[], i
  * index_bias 1, so frame p is decoded frame p - 1; a negative result counts from the end, as
  * decord's indexing does.
  */
-export async function loadVideoClip(path: string, indices: readonly number[], options: FfmpegOptions = {}): Promise<{ frames: RgbImage[]; info: VideoInfo }> {
+export async function loadVideoClip(path: string, indices: readonly number[], options: FfmpegOptions = {}): Promise<{ frames: VideoFrames; info: VideoInfo }> {
   const info = await probeVideo(path, options);
   const frames = indices.map((p) => (p - 1 < 0 ? p - 1 + info.frameCount : p - 1));
   return { frames: await readVideoFrames(path, frames, info, options), info };

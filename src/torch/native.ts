@@ -19,6 +19,8 @@ export interface DecodedJpeg {
   height: number;
   region: [number, number, number, number];
   data: Uint8Array;
+  /** libjpeg warnings met while decoding (Pillow decodes through them too). */
+  warnings: number;
 }
 
 /** The first video stream of a file: its size and frame count, and where the count came from. */
@@ -27,6 +29,8 @@ export interface VideoProbe {
   height: number;
   frameCount: number;
   frameCountSource: 'container' | 'packet count';
+  /** Index (in the file) of the video stream read: av_find_best_stream's choice. */
+  stream?: number;
 }
 
 /** The wanted frames of a video as RGB24, frame after frame; `decodedFrames` counts every frame decoded on the way. */
@@ -35,6 +39,10 @@ export interface DecodedVideoFrames {
   height: number;
   data: Uint8Array;
   decodedFrames: number;
+  /** `[wanted frame, frame whose pixels stand in for it]` for frames that did not decode. */
+  substituted: [number, number][];
+  decodeErrors: number;
+  firstDecodeError: string;
 }
 
 export interface NativeAddon {
@@ -94,9 +102,9 @@ export interface NativeAddon {
 
   // Media decoding (native/src/image.cpp, video.cpp): present only when native/build.mjs found
   // libjpeg-turbo's / FFmpeg's headers, so callers test for them and fall back otherwise.
-  decodeJpeg?(bytes: Uint8Array, region?: [number, number, number, number]): DecodedJpeg;
-  probeVideoFile?(path: string): VideoProbe;
-  decodeVideoFrames?(path: string, frames: number[]): DecodedVideoFrames;
+  decodeJpeg?(bytes: Uint8Array, region?: [number, number, number, number], maxPixels?: number): DecodedJpeg;
+  probeVideoFile?(path: string, maxPixels?: number): VideoProbe;
+  decodeVideoFrames?(path: string, frames: number[], maxPixels?: number, maxVideoPixels?: number): DecodedVideoFrames;
 }
 
 const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'bike_torch.node');
