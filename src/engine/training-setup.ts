@@ -19,6 +19,7 @@ import type { CheckpointSidecar } from './checkpoint.ts';
 import { broadcastModule, type Collectives } from './collectives.ts';
 import type { BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from './datasets.ts';
+import { SubstitutionRecord } from './substitutions.ts';
 import { RunLogger } from './logging.ts';
 import { buildNetwork } from './model-factory.ts';
 import { disposeWeights, readTrainedWeights } from './model-weights.ts';
@@ -67,6 +68,8 @@ export interface TrainingSession {
   lossType: LossType;
   train: { source: BatchSource | AttributeBatchSource; records: readonly VideoRecord[] };
   val: { source: BatchSource | AttributeBatchSource; records: readonly VideoRecord[] };
+  /** The run's substituted inputs (video branch): warned once per file, counted, summarised at the end. */
+  substitutions: SubstitutionRecord;
   startEpoch: number;
   bestMetric: number;
   /** Parameters whose gradients are averaged over ranks. */
@@ -121,7 +124,8 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   const classNames = await readClassNames(config);
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: built.weightsPath });
   const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device).keep();
-  const sourceOptions = { rank, worldSize: collectives.worldSize, workers: options.workers };
+  const substitutions = new SubstitutionRecord(logger);
+  const sourceOptions = { rank, worldSize: collectives.worldSize, workers: options.workers, substitutions };
   let train: TrainingSession['train'];
   let val: TrainingSession['val'];
   if (branch === 'video') {
@@ -192,7 +196,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   return {
     options, config, branch, device, collectives, logger, runDir, model, plan, optimizer, schedule,
     classNames, classTokens, cachedText, lossType: need(config.solver.loss_type, 'solver.loss_type'),
-    train, val, startEpoch, bestMetric, trainable,
+    train, val, substitutions, startEpoch, bestMetric, trainable,
   };
 }
 
