@@ -87,6 +87,7 @@ test('bad inputs through the bike commands: named, status 1 (2 for usage), no si
     const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=8:duration=2', '-pix_fmt', 'yuv420p', mp4]).status === 0;
     if (made) writeFileSync(mp4, readFileSync(mp4).subarray(0, 1200));
     const videoList = write('videos.txt', 'cut.mp4 0\n');
+    const withMissing = write('train-missing.txt', `${readFileSync(dataset.trainList, 'utf8')}train/missing_video 8 2\n`);
 
     interface Case { what: string; args: string[]; code: 1 | 2; names: RegExp }
     const configWith = (name: string, from: string, to: string) => write(name, good.replace(from, to));
@@ -125,6 +126,17 @@ test('bad inputs through the bike commands: named, status 1 (2 for usage), no si
     assert.match(replaced.stdout, /test: inputs replaced: \d+ frame\(s\) of 1 unreadable file\(s\)/);
     const result = lastJson<{ substitutions: { frames: number; files: { file: string }[] } }>(replaced);
     assert.deepEqual(result.substitutions.files.map((f) => path.basename(f.file)), ['img_00003.png']);
+
+    // Training: an unreadable video is replaced by the next one, warned by name and recorded in the run.
+    const substituted = await boundedBike(['train', config, '--json', '--quiet', '--set', `data.train_list=${withMissing}`, '--set', 'data.batch_size=5']);
+    assert.equal(substituted.code, 0, substituted.stderr);
+    assert.match(substituted.stderr, /warning: train: video .*train\/missing_video cannot be read .*the next video in the list is used in its place/);
+    const runDir = lastJson<{ runDir: string }>(substituted).runDir;
+    assert.match(readFileSync(path.join(runDir, 'log.txt'), 'utf8'), /BIKE WARNING: train: video .*missing_video[\s\S]*training: inputs replaced: 1 time\(s\) one of 1 unreadable video\(s\) by the next one/);
+    const metrics = readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; videos?: number; files?: { file: string }[] });
+    const record = metrics.find((m) => m.kind === 'substitutions')!;
+    assert.equal(record.videos, 1);
+    assert.match(record.files![0]!.file, /train\/missing_video$/);
 
     assert.ok(!existsSync(pwned), 'the pickle ran code');
     const after = snapshot(dir, [runs]);
