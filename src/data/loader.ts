@@ -62,9 +62,6 @@ export interface LoaderOptions {
 interface Pending {
   resolve: (batch: Batch) => void;
   reject: (error: Error) => void;
-  worker: number;
-  epoch: number;
-  indices: number[];
   reading: FilesBeingRead;
 }
 
@@ -191,7 +188,7 @@ export class VideoLoader {
     const id = this.nextJob++;
     const workerIndex = id % this.workers.length;
     const worker = this.workers[workerIndex]!;
-    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject, worker: workerIndex, epoch, indices, reading }));
+    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject, reading }));
     for (const w of this.workers) w.ref();
     worker.postMessage({ id, indices, epoch });
     return withDeadline(promise, this.timeoutMs, () => `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${reading.describe()}`).catch((error: Error) => {
