@@ -21,6 +21,8 @@ export interface FlagSpec {
   choices?: readonly (string | number)[];
   /** Smallest value for int/number flags. */
   min?: number;
+  /** Largest value for int/number flags. */
+  max?: number;
   help: string;
   /** Shown as the value placeholder in help. */
   value?: string;
@@ -37,6 +39,9 @@ function convert(name: string, spec: FlagSpec, text: string, command: string): u
     const n = Number(text);
     if (text.trim() === '' || !Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) {
       throw new UsageError(`--${name} ${JSON.stringify(text)}: expected ${spec.kind === 'int' ? 'an integer' : 'a number'}`, command);
+    }
+    if (spec.max !== undefined && (n > spec.max || n < (spec.min ?? -Infinity))) {
+      throw new UsageError(`--${name} ${n}: expected a value in ${spec.min ?? '-inf'}..${spec.max}`, command);
     }
     if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} ${n}: expected a value >= ${spec.min}`, command);
     value = n;

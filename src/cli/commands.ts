@@ -17,6 +17,7 @@ import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
+import { MAX_LOADER_WORKERS } from '../data/loader-limits.ts';
 
 export interface Command {
   summary: string;
@@ -29,7 +30,7 @@ const common: Record<string, FlagSpec> = {
   set: { kind: 'string', repeat: true, value: 'key.path=value', help: 'override a config value (YAML), e.g. --set solver.lr=1.e-5' },
   vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or a Hugging Face tokenizer folder); default BIKE_CLIP_VOCAB or beside the weights' },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default: cuda when available, else cpu)' },
-  workers: { kind: 'int', min: 0, value: 'N', help: 'data loader threads (default data.workers)' },
+  workers: { kind: 'int', min: 0, max: MAX_LOADER_WORKERS, value: 'N', help: 'data loader threads (default data.workers)' },
   quiet: { kind: 'boolean', help: 'no progress output (log files are still written)' },
   json: { kind: 'boolean', help: 'print the result as one JSON line at the end' },
 };

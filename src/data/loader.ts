@@ -2,10 +2,48 @@
  * Batches from a pool of worker threads, with prefetch. Each batch is made whole by one worker
  * and delivered in order. Randomness is per sample (seed, epoch, index), so batches are the same
  * whatever the number of workers. `workers: 0` makes batches on the calling thread.
+ *
+ * Failures always reach the consumer: a batch's error rejects that batch (and is never reported
+ * as an unhandled rejection while an earlier batch is awaited); a worker that dies or stops
+ * answering fails every batch in flight and every later request, naming the worker. Every wait
+ * (a batch, closing the workers) is bounded by one deadline, `timeoutMs` (BIKE_LOADER_TIMEOUT_S),
+ * whose error names the worker, the batch's samples and the file being read.
  */
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DistributedSampler, batchIndices } from './samplers.ts';
-import { makeBatch, type Batch, type VideoDatasetSpec } from './video-dataset.ts';
+import { MAX_LOADER_WORKERS } from './loader-limits.ts';
+import { makeBatch, type Batch, type ReadingListener, type VideoDatasetSpec } from './video-dataset.ts';
+
+/** Default bound on one loader wait (a batch, closing): generous for long videos on a loaded machine. */
+export const DEFAULT_LOADER_TIMEOUT_MS = 600_000;
+
+/** The loader's wait bound: BIKE_LOADER_TIMEOUT_S seconds (positive), else the default. */
+export function loaderTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.BIKE_LOADER_TIMEOUT_S;
+  if (text === undefined || text === '') return DEFAULT_LOADER_TIMEOUT_MS;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400) {
+    throw new Error(`BIKE_LOADER_TIMEOUT_S ${JSON.stringify(text)}: expected seconds in (0, 86400]`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** A loader wait that ran past its bound. */
+export class LoaderTimeoutError extends Error {}
+
+/**
+ * The loader's one bounded wait: `promise`, or a LoaderTimeoutError with `describe()` after `ms`.
+ * The timer keeps the process alive while it waits, so a silent worker can never leave the
+ * command's promise unsettled.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, describe: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LoaderTimeoutError(`${describe()}: no result within ${ms / 1000} s (BIKE_LOADER_TIMEOUT_S)`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 export interface LoaderOptions {
   batchSize: number;
@@ -17,11 +55,37 @@ export interface LoaderOptions {
   /** Distributed training: this process's rank and the world size (default 0 of 1). */
   rank?: number;
   worldSize?: number;
+  /** Bound on each wait, in ms (default `loaderTimeoutMs()`). */
+  timeoutMs?: number;
 }
 
 interface Pending {
   resolve: (batch: Batch) => void;
   reject: (error: Error) => void;
+  reading: FilesBeingRead;
+}
+
+/** Files a batch is reading now (file to sample index), for the timeout's message. */
+class FilesBeingRead {
+  private readonly files = new Map<string, number>();
+  readonly listener: ReadingListener = ({ index, file, done }) => {
+    if (done) this.files.delete(file);
+    else this.files.set(file, index);
+  };
+
+  describe(): string {
+    if (this.files.size === 0) return 'no file open';
+    const entries = [...this.files].slice(0, 3).map(([file, index]) => `sample ${index}: ${file}`);
+    return `reading ${entries.join('; ')}${this.files.size > 3 ? ` (and ${this.files.size - 3} more)` : ''}`;
+  }
+}
+
+/** What a worker posts: a batch, an error, or the sample it starts on. */
+interface WorkerMessage {
+  id: number;
+  batch?: Batch;
+  error?: string;
+  reading?: { index: number; file: string; done: boolean };
 }
 
 export class VideoLoader {
@@ -29,6 +93,9 @@ export class VideoLoader {
   private readonly pending = new Map<number, Pending>();
   private nextJob = 0;
   private closed = false;
+  /** Set when a worker died or stopped answering: every later request fails with it. */
+  private broken: Error | null = null;
+  readonly timeoutMs: number;
   readonly sampler: DistributedSampler;
 
   constructor(readonly spec: VideoDatasetSpec, readonly options: LoaderOptions) {
@@ -42,7 +109,9 @@ export class VideoLoader {
       seed: spec.seed,
       dropLast: false,
     });
+    this.timeoutMs = options.timeoutMs ?? loaderTimeoutMs();
     const count = options.workers ?? 0;
+    if (!Number.isInteger(count) || count < 0 || count > MAX_LOADER_WORKERS) throw new Error(`VideoLoader: workers must be an integer in 0..${MAX_LOADER_WORKERS}, got ${count}`);
     for (let i = 0; i < count; i++) this.workers.push(this.startWorker(i));
   }
 
@@ -50,25 +119,43 @@ export class VideoLoader {
     const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
       workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
     });
-    worker.on('message', (message: { id: number; batch?: Batch; error?: string }) => {
+    worker.on('message', (message: WorkerMessage) => {
       const waiter = this.pending.get(message.id);
       if (!waiter) return;
+      if (message.reading) {
+        waiter.reading.listener(message.reading);
+        return;
+      }
       this.pending.delete(message.id);
-      if (this.pending.size === 0) for (const w of this.workers) w.unref();
+      this.unrefIfIdle();
       if (message.error !== undefined) waiter.reject(new Error(message.error));
       else waiter.resolve(message.batch!);
     });
-    worker.on('error', (error) => this.failAll(new Error(`loader worker ${i} failed: ${error.message}`)));
+    worker.on('error', (error) => this.fail(new Error(`loader worker ${i} failed: ${error.message}`)));
     worker.on('exit', (code) => {
-      if (!this.closed) this.failAll(new Error(`loader worker ${i} exited with code ${code}`));
+      if (!this.closed) this.fail(new Error(`loader worker ${i} exited with code ${code}`));
     });
     worker.unref();
     return worker;
   }
 
-  private failAll(error: Error): void {
+  /** Idle workers do not keep the process alive; busy ones do until their batch arrives. */
+  private unrefIfIdle(): void {
+    if (this.pending.size === 0) for (const w of this.workers) w.unref();
+  }
+
+  /** The loader cannot go on: fail what is in flight and every later request with `error`. */
+  private fail(error: Error): void {
+    this.broken ??= error;
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
+    this.unrefIfIdle();
+  }
+
+  private describeBatch(indices: readonly number[], epoch: number): string {
+    const paths = indices.map((i) => this.spec.records[i]?.path ?? '?');
+    const shown = paths.length > 4 ? `${paths.slice(0, 4).join(', ')}, ...` : paths.join(', ');
+    return `batch of samples ${indices.join(', ')} (${shown}) of epoch ${epoch}`;
   }
 
   /** Index batches of this rank for `epoch`. */
@@ -81,15 +168,37 @@ export class VideoLoader {
     return this.batchPlan(0).length;
   }
 
+  /**
+   * One batch, bounded by the deadline. The promise is marked handled at once: it is awaited in
+   * order later, and a later batch failing first must not be reported as an unhandled rejection.
+   */
   private request(indices: number[], epoch: number): Promise<Batch> {
-    if (this.workers.length === 0) return makeBatch(this.spec, indices, epoch);
+    const promise = this.requestUnbounded(indices, epoch);
+    promise.catch(() => {});
+    return promise;
+  }
+
+  private requestUnbounded(indices: number[], epoch: number): Promise<Batch> {
+    if (this.broken) return Promise.reject(this.broken);
+    const reading = new FilesBeingRead();
+    if (this.workers.length === 0) {
+      return withDeadline(makeBatch(this.spec, indices, epoch, reading.listener), this.timeoutMs,
+        () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${reading.describe()}`);
+    }
     const id = this.nextJob++;
-    const worker = this.workers[id % this.workers.length]!;
-    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject }));
-    // Idle workers do not keep the process alive; busy ones do until their batch arrives.
+    const workerIndex = id % this.workers.length;
+    const worker = this.workers[workerIndex]!;
+    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject, reading }));
     for (const w of this.workers) w.ref();
     worker.postMessage({ id, indices, epoch });
-    return promise;
+    return withDeadline(promise, this.timeoutMs, () => `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${reading.describe()}`).catch((error: Error) => {
+      if (error instanceof LoaderTimeoutError) {
+        // A stuck worker fails the loader: its thread may never answer again.
+        this.fail(error);
+        void worker.terminate().catch(() => {});
+      }
+      throw error;
+    });
   }
 
   /** The batches of one epoch, in order; `startBatch` skips the first ones (resuming mid-epoch). */
@@ -112,8 +221,23 @@ export class VideoLoader {
     }
   }
 
+  /**
+   * Stops the workers. Bounded: a worker blocked in native code (a read that never returns) cannot
+   * be stopped by its thread's termination, and closing must not wait for it forever.
+   */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.fail(new Error('VideoLoader: closed'));
+    const stopped = Promise.all(this.workers.map((w, i) => w.terminate().catch((error: Error) => {
+      throw new Error(`loader worker ${i}: cannot be stopped: ${error.message}`);
+    })));
+    try {
+      await withDeadline(stopped, Math.min(this.timeoutMs, 10_000), () => `closing the loader's ${this.workers.length} worker threads`);
+    } catch (error) {
+      if (!(error instanceof LoaderTimeoutError)) throw error;
+      // Left running, unreferenced: they cannot keep the process alive.
+      for (const w of this.workers) w.unref();
+    }
   }
 }

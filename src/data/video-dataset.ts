@@ -4,7 +4,7 @@
  * (train augmentation or 1/3/5/10 test crops) into a normalised clip. Runs in loader workers; the
  * spec is plain data so it can cross a thread boundary.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Rng } from './rng.ts';
 import { trainIndices, valIndices, testIndices, resolveIndexBias } from './sampling.ts';
@@ -98,14 +98,30 @@ function regionRead(spec: VideoDatasetSpec, frame: { width: number; height: numb
   return cover;
 }
 
+/**
+ * Refuses a path that exists but is not a regular file: reading a FIFO or a device blocks a thread
+ * for good (and a blocked thread cannot be stopped, so the process could not even exit).
+ */
+export function checkRegularFile(file: string, what: string): void {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (stat && !stat.isFile()) {
+    const kind = stat.isDirectory() ? 'a folder' : stat.isFIFO() ? 'a FIFO' : stat.isSocket() ? 'a socket' : 'a device';
+    throw new Error(`${what} ${file}: is ${kind}, not a regular file; refusing to read it`);
+  }
+}
+
 /** Size from the header of an image file, or null when it cannot be read (decoding will say why). */
 function headerSize(file: string): { width: number; height: number } | null {
   try {
+    checkRegularFile(file, 'image');
     return encodedImageSize(readFileSync(file));
   } catch {
     return null;
   }
 }
+
+/** Told when a sample starts and ends reading a file (for the loader's timeout message). */
+export type ReadingListener = (event: { index: number; file: string; done: boolean }) => void;
 
 interface LoadedClip {
   frames: RgbImage[];
@@ -118,7 +134,16 @@ interface LoadedClip {
  * need the first frame's size, which its header gives before decoding, so only the part of each
  * frame the transforms read is decoded.
  */
-async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[]): Promise<LoadedClip> {
+async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[], reading: (file: string, done: boolean) => void): Promise<LoadedClip> {
+  const tracked = async <T>(file: string, read: () => Promise<T>): Promise<T> => {
+    reading(file, false);
+    try {
+      checkRegularFile(file, spec.format === 'frames' ? 'image' : 'video');
+      return await read();
+    } finally {
+      reading(file, true);
+    }
+  };
   if (spec.format === 'frames') {
     if (record.numFrames === null) throw new Error(`${record.path}: frame lists need a frame count`);
     const indices = sampleIndices(spec, record.numFrames, rng);
@@ -129,7 +154,7 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
       const trainPlans = planTraining(spec, expected, rng);
       const region = regionRead(spec, expected, trainPlans);
       if (region) {
-        const loaded = await loadFrameFolder(folder, indices, { decode: (file) => decodeImageFile(file, { region, frame: expected }) });
+        const loaded = await loadFrameFolder(folder, indices, { decode: (file) => tracked(file, () => decodeImageFile(file, { region, frame: expected })) });
         const first = frameSize(loaded.frames[0]!);
         if (first.width === expected.width && first.height === expected.height) {
           fallbacks.push(...loaded.report.fallbacks);
@@ -139,16 +164,18 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
     }
     // Whole frames, the draws made again for the first decoded frame's size (a replacement frame 1
     // can differ from the header read above).
-    const loaded = await loadFrameFolder(folder, indices);
+    const loaded = await loadFrameFolder(folder, indices, { decode: (file) => tracked(file, () => decodeImageFile(file)) });
     fallbacks.push(...loaded.report.fallbacks);
     return { frames: loaded.frames, trainPlans: planTraining(spec, frameSize(loaded.frames[0]!), Rng.fromState(beforeDraws)) };
   }
   const file = path.join(spec.root, record.path);
-  const info = await probeVideo(file);
-  const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
-  const indices = sampleIndices(spec, info.frameCount, rng);
-  // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
-  const frames = await readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+  const frames = await tracked(file, async () => {
+    const info = await probeVideo(file);
+    const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
+    const indices = sampleIndices(spec, info.frameCount, rng);
+    // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
+    return readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+  });
   return { frames, trainPlans: planTraining(spec, frames[0]!, rng) };
 }
 
@@ -159,7 +186,7 @@ const MAX_SUBSTITUTES = 16;
  * Makes sample `index` of `epoch`. Training replaces an unreadable video by the next one; evaluation
  * reports it. `output(k)`, when given, supplies the array of the sample's clip k.
  */
-export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number, output?: (clip: number) => ClipOutput): Promise<Sample> {
+export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number, output?: (clip: number) => ClipOutput, onReading?: ReadingListener): Promise<Sample> {
   const skipped: Sample['skipped'] = [];
   for (let attempt = 0; ; attempt++) {
     const current = (index + attempt) % spec.records.length;
@@ -167,7 +194,7 @@ export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: n
     const rng = new Rng(sampleSeed(spec.seed, epoch, current));
     const fallbacks: FrameFallback[] = [];
     try {
-      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks);
+      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks, (file, done) => onReading?.({ index: current, file, done }));
       if (spec.mode === 'train') {
         const results = trainPlans.map((plan, k) => applyTrainTransform(frames, record.label, plan, transformOptions(spec), output?.(k)));
         return { clips: results.map((r) => r.clip), labels: results.map((r) => r.label), index: current, fallbacks, skipped };
@@ -202,7 +229,7 @@ export interface Batch {
 }
 
 /** Makes and concatenates the samples of one batch. */
-export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number[], epoch: number): Promise<Batch> {
+export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number[], epoch: number, onReading?: ReadingListener): Promise<Batch> {
   const started = performance.now();
   // Transforms write straight into their slot of the batch, allocated when the first clip's size is known.
   const clipsPerSample = spec.mode === 'train' ? spec.numSample ?? 1 : 1;
@@ -214,7 +241,7 @@ export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number
     const at = (sample * clipsPerSample + clip) * perClip;
     return frames.subarray(at, at + perClip);
   };
-  const samples = await Promise.all(indices.map((index, i) => makeSample(spec, index, epoch, (clip) => slot(i, clip))));
+  const samples = await Promise.all(indices.map((index, i) => makeSample(spec, index, epoch, (clip) => slot(i, clip), onReading)));
   const first = samples[0]!.clips[0]!;
   return {
     frames: frames!,

@@ -11,6 +11,7 @@
  * `unusedByOriginal`.
  */
 import type { ArchSpec } from './config-arch.ts';
+import { MAX_LOADER_WORKERS } from '../../data/loader-limits.ts';
 
 export type ConfigPurpose = 'train' | 'test' | 'train-attributes';
 
@@ -88,7 +89,7 @@ export interface BikeConfig {
 }
 
 export type ValueKind =
-  | { type: 'int'; min?: number }
+  | { type: 'int'; min?: number; max?: number }
   | { type: 'number'; min?: number; max?: number; maxExclusive?: boolean }
   | { type: 'bool' }
   | { type: 'string' }
@@ -110,9 +111,21 @@ export interface FieldSpec {
   doc: string;
 }
 
+/**
+ * Upper bounds of the sizes a config sets: far above any published setting (8-32 frames, 224 or 336
+ * pixels, batches of tens, a worker per core), low enough that a typo is refused at load time
+ * instead of failing later inside an allocation.
+ */
+export const MAX_NUM_SEGMENTS = 1024;
+export const MAX_INPUT_SIZE = 4096;
+export const MAX_BATCH_SIZE = 65_536;
+export { MAX_LOADER_WORKERS };
+/** Values in one batch of clips (batch_size x num_segments x 3 x input_size^2) that a Float32Array can hold. */
+export const MAX_BATCH_VALUES = 2 ** 31 - 1;
+
 const ALL: readonly ConfigPurpose[] = ['train', 'test', 'train-attributes'];
 const TRAINING: readonly ConfigPurpose[] = ['train', 'train-attributes'];
-const int = (min?: number): ValueKind => ({ type: 'int', min });
+const int = (min?: number, max?: number): ValueKind => ({ type: 'int', min, max });
 const num = (min?: number, max?: number, maxExclusive = false): ValueKind => ({ type: 'number', min, max, maxExclusive });
 const bool: ValueKind = { type: 'bool' };
 const str: ValueKind = { type: 'string' };
@@ -127,10 +140,10 @@ export const TOP_LEVEL_FIELDS = {
 export const DATA_FIELDS = {
   dataset: { kind: str, default: null, requiredFor: ALL, doc: 'dataset name; names the output folder, "something" selects Something-Something scaling' },
   modality: { kind: oneOf('RGB', 'video'), default: null, requiredFor: ALL, doc: 'RGB: folders of frame images; video: video files decoded directly' },
-  num_segments: { kind: int(1), default: null, requiredFor: ALL, doc: 'frames sampled per video (T)' },
+  num_segments: { kind: int(1, MAX_NUM_SEGMENTS), default: null, requiredFor: ALL, doc: 'frames sampled per video (T)' },
   seg_length: { kind: int(1), default: 1, unusedByOriginal: true, doc: 'frames per segment (the original always uses 1)' },
-  batch_size: { kind: int(1), default: null, requiredFor: ALL, doc: 'videos per batch on each process' },
-  workers: { kind: int(0), default: null, requiredFor: ALL, doc: 'data-loading workers per process' },
+  batch_size: { kind: int(1, MAX_BATCH_SIZE), default: null, requiredFor: ALL, doc: 'videos per batch on each process' },
+  workers: { kind: int(0, MAX_LOADER_WORKERS), default: null, requiredFor: ALL, doc: 'data-loading workers per process' },
   num_classes: { kind: int(1), default: null, unusedByOriginal: true, doc: 'number of classes (the original counts the label list instead)' },
   image_tmpl: {
     kind: str, default: null,
@@ -142,7 +155,7 @@ export const DATA_FIELDS = {
   val_root: { kind: str, default: null, requiredFor: ALL, doc: 'root folder of the validation/test videos' },
   val_list: { kind: str, default: null, requiredFor: ALL, doc: 'validation/test annotation list' },
   label_list: { kind: str, default: null, requiredFor: ALL, doc: 'class names (id,name CSV)' },
-  input_size: { kind: int(1), default: null, requiredFor: ALL, doc: 'crop size in pixels (224 or 336)' },
+  input_size: { kind: int(1, MAX_INPUT_SIZE), default: null, requiredFor: ALL, doc: 'crop size in pixels (224 or 336)' },
   random_shift: { kind: bool, default: false, doc: 'random segment offsets when training (absent: false)' },
   output_path: { kind: str, default: null, requiredFor: TRAINING, doc: 'folder for logs and checkpoints' },
   shot: { kind: int(1), default: null, doc: 'few-shot: videos kept per class for training (absent: all)' },

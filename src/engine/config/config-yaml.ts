@@ -41,6 +41,9 @@ const OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   uniqueKeys: true,
 };
 
+/** Alias uses read at most (the `yaml` package's own guard against alias bombs, made explicit). */
+export const MAX_ALIAS_COUNT = 100;
+
 export interface YamlProblem {
   line?: number;
   message: string;
@@ -71,6 +74,22 @@ export function parseYaml(text: string): ParsedYaml {
   const problems: YamlProblem[] = doc.errors.map((e) => ({ line: e.linePos?.[0]?.line, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') }));
   const lines = new Map<string, number>();
   if (problems.length > 0) return { value: undefined, lines, problems };
+  // PyYAML's FullLoader refuses tags it does not know (`!!python/name:...`); the `yaml` package only
+  // warns and reads the node as plain text, which would hide the input at fault.
+  for (const w of doc.warnings) {
+    if (w.code !== 'TAG_RESOLVE_FAILED') continue;
+    const tag = /Unresolved tag: (\S+)/.exec(w.message)?.[1] ?? 'unknown';
+    const shown = tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag;
+    problems.push({ line: w.linePos?.[0]?.line, message: `unknown tag ${shown}: a config holds plain values only (text, numbers, booleans, lists, mappings)` });
+  }
+  if (problems.length > 0) return { value: undefined, lines, problems };
   recordLines(doc.contents as Node | null, '', counter, lines);
-  return { value: doc.toJS(), lines, problems };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // An alias bomb (aliases of aliases, expanding exponentially) ends here, before any memory is spent.
+    return { value: undefined, lines, problems: [{ message: `aliases expand too far (${(error as Error).message}); at most ${MAX_ALIAS_COUNT} alias uses are read` }] };
+  }
+  return { value, lines, problems };
 }

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkArch } from './config-arch.ts';
 import { parseYaml } from './config-yaml.ts';
+import { MAX_BATCH_VALUES } from './config-schema.ts';
 import { closestMatch } from './edit-distance.ts';
 import {
   SECTION_FIELDS, SECTION_NAMES, TOP_LEVEL_FIELDS, allKeyPaths, fieldSpecOf,
@@ -91,6 +92,9 @@ function checkValue(spec: FieldSpec, value: unknown, key: string, fileExists: (p
   switch (kind.type) {
     case 'int':
       if (typeof value !== 'number' || !Number.isInteger(value)) return { problem: `expected an integer, got ${describe(value)}` };
+      if (kind.max !== undefined && (value > kind.max || value < (kind.min ?? -Infinity))) {
+        return { problem: `expected an integer in ${kind.min ?? '-inf'}..${kind.max}, got ${value}` };
+      }
       if (kind.min !== undefined && value < kind.min) return { problem: `expected an integer >= ${kind.min}, got ${value}` };
       return { value };
     case 'number':
@@ -248,9 +252,31 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
   }
 
   const typed = config as unknown as BikeConfig;
+  if (issues.length === 0) issues.push(...crossFieldIssues(typed, originOf));
   if (issues.length === 0 && options.purpose) issues.push(...missingRequired(typed, options.purpose, source));
   if (issues.length > 0) throw new ConfigError(issues);
   return typed;
+}
+
+/** Settings that are valid one by one but not together, each reported at the key to change. */
+function crossFieldIssues(config: BikeConfig, originOf: (key: string) => Origin): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const { epochs, lr_warmup_step: warmup, type } = config.solver;
+  if (type !== 'multistep' && epochs !== null && warmup !== null && warmup >= epochs) {
+    issues.push({
+      ...originOf('solver.lr_warmup_step'), key: 'solver.lr_warmup_step',
+      message: `expected 0 <= lr_warmup_step < solver.epochs (${epochs}), got ${warmup}: the cosine schedule starts after the warm-up, which must end before training does`,
+    });
+  }
+  const { batch_size: batch, num_segments: segments, input_size: size } = config.data;
+  if (batch !== null && segments !== null && size !== null && batch * segments * 3 * size * size > MAX_BATCH_VALUES) {
+    issues.push({
+      ...originOf('data.batch_size'), key: 'data.batch_size',
+      message: `a batch of ${batch} videos x ${segments} frames (data.num_segments) x 3 x ${size}^2 pixels (data.input_size) is ` +
+        `${(batch * segments * 3 * size * size).toExponential(2)} values, above the ${MAX_BATCH_VALUES} one array holds; lower data.batch_size, data.num_segments or data.input_size`,
+    });
+  }
+  return issues;
 }
 
 /** Keys that `purpose` reads but `config` lacks (each names the purpose, or the setting that needs it). */

@@ -6,6 +6,7 @@
  * uninterrupted one saw.
  */
 import type { VideoLoader } from '../../data/loader.ts';
+import type { Batch } from '../../data/video-dataset.ts';
 
 export interface VideoBatch {
   /** Row-major `shape`. */
@@ -33,14 +34,22 @@ export class LoaderBatchSource implements BatchSource {
   readonly batchesPerEpoch: number;
   readonly viewsPerVideo: number;
 
-  constructor(readonly loader: VideoLoader) {
+  /** `onBatch` sees each batch as it is delivered (the run's record of substituted inputs). */
+  constructor(readonly loader: VideoLoader, private readonly onBatch?: (batch: Batch, epoch: number) => void) {
     this.batchesPerEpoch = loader.length;
     const spec = loader.spec;
     this.viewsPerVideo = spec.mode === 'test' ? (spec.testCrops ?? 1) * (spec.testClips ?? 1) : 1;
   }
 
   epoch(epoch: number): AsyncIterable<VideoBatch> {
-    return this.loader.epoch(epoch);
+    const { loader, onBatch } = this;
+    if (!onBatch) return loader.epoch(epoch);
+    return (async function* () {
+      for await (const batch of loader.epoch(epoch)) {
+        onBatch(batch, epoch);
+        yield batch;
+      }
+    })();
   }
 
   close(): Promise<void> {

@@ -12,6 +12,7 @@ import { dropShortVideos, parseVideoList, type VideoRecord } from '../../data/vi
 import type { BikeConfig } from '../config/config.ts';
 import { VideoLoader } from '../../data/loader.ts';
 import { LoaderBatchSource, type BatchSource, type ClipMode } from './batch-source.ts';
+import type { SubstitutionRecord } from '../logging/substitutions.ts';
 
 function need<T>(value: T | null | undefined, key: string, what: string): T {
   if (value === null || value === undefined) throw new Error(`config ${key}: required ${what}`);
@@ -78,6 +79,8 @@ export interface SourceOptions {
   dense?: boolean;
   /** Loader worker threads; default `data.workers`. */
   workers?: number;
+  /** The run's record of substituted inputs (frames replaced by frame 1, videos by the next one). */
+  substitutions?: SubstitutionRecord;
 }
 
 /**
@@ -111,7 +114,8 @@ export function videoSource(config: BikeConfig, records: readonly VideoRecord[],
     rank: options.rank,
     worldSize: options.worldSize,
   });
-  const source = new LoaderBatchSource(loader);
+  const record = options.substitutions;
+  const source = new LoaderBatchSource(loader, record ? (batch) => record.note(mode, batch, root) : undefined);
   if (source.batchesPerEpoch === 0) {
     void loader.close();
     throw new Error(`config data.batch_size: ${loader.sampler.numSamples} ${mode} videos per process make no full batch of ${d.batch_size}; lower the batch size`);

@@ -16,6 +16,7 @@ import type { BikeConfig } from '../config/config.ts';
 import { evalRecords, readClassNames, videoSource } from '../datasets/datasets.ts';
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './collect-scores.ts';
 import { RunLogger } from '../logging/logging.ts';
+import { SubstitutionRecord, type SubstitutionSummary } from '../logging/substitutions.ts';
 import { singleLabelMetrics } from './metrics.ts';
 import { buildNetworkForWeights } from '../models/model-factory.ts';
 import { disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
@@ -57,6 +58,8 @@ export interface TestResult {
   /** ActivityNet: top-1 / top-3 on the scores and mAP of their softmax (percent). */
   activityNet?: { top1: number; top3: number; mAP: number };
   fused?: { top1: number; top5: number; weight: number };
+  /** Inputs that could not be read and were replaced (frames by frame 1, counted per file). */
+  substitutions?: SubstitutionSummary;
 }
 
 export interface ZeroShotResult extends TestResult {
@@ -75,6 +78,7 @@ interface LoadedEvaluation {
   charades: CharadesTestList | null;
   /** Videos per gathered batch (batch_size x world size). */
   batchVideos: number;
+  substitutions: SubstitutionRecord;
 }
 
 /** Builds the network for the weights, runs the test protocol and gathers the scores. */
@@ -101,8 +105,9 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
     const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device);
     const charades = await isCharadesTestList(config) ? await readCharadesTestList(config, classNames.length) : null;
     const records = charades ? charades.records : await evalRecords(config, classNames.length, true);
+    const substitutions = new SubstitutionRecord(logger);
     const source = videoSource(config, records, 'test', {
-      rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
+      substitutions, rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
     });
     const classes = encodeClasses(model, classTokens);
     try {
@@ -111,7 +116,7 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
         model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
       });
       const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
-      return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize };
+      return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize, substitutions };
     } finally {
       classes.cls.dispose();
       classes.tokens.dispose();
@@ -172,7 +177,9 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
 export async function runTest(options: TestOptions): Promise<TestResult> {
   const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
   try {
-    return finishTest(options, logger, await evaluateVideos(options, logger, false));
+    const evaluation = await evaluateVideos(options, logger, false);
+    const result = finishTest(options, logger, evaluation);
+    return { ...result, substitutions: evaluation.substitutions.finish('test') };
   } finally {
     if (!options.logger) logger.close();
   }
@@ -194,7 +201,8 @@ export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult>
     logger.info('-----Half-classes Evaluation-----');
     logger.info(`Top1: mean ${half.top1Mean.toFixed(3)}%, std ${half.top1Std.toFixed(3)}%`);
     logger.info(`Top5: mean ${half.top5Mean.toFixed(3)}%, std ${half.top5Std.toFixed(3)}%`);
-    return { ...base, full, half: { ...half, pickedClasses: half.pickedClasses.map((picked) => Array.from(picked)) } };
+    const substitutions = evaluation.substitutions.finish('zero-shot');
+    return { ...base, full, half: { ...half, pickedClasses: half.pickedClasses.map((picked) => Array.from(picked)) }, substitutions };
   } finally {
     if (!options.logger) logger.close();
   }

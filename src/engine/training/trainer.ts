@@ -149,6 +149,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       logger.metrics({ kind: 'epoch', epoch, loss: summary.loss, top1: record.top1, top5: record.top5, best_top1: result.bestMetric, seconds: summary.seconds, lr: session.optimizer.paramGroups.map((g) => g.lr) });
       result.epochs.push(record);
     }
+    session.substitutions.finish('training');
     logger.info(`training finished: best Prec@1 ${result.bestMetric.toFixed(3)}; run directory ${session.runDir}`);
     return result;
   } finally {

@@ -22,6 +22,7 @@ import { evalRecords, readClassNames, trainRecords, videoSource } from '../datas
 import { RunLogger } from '../logging/logging.ts';
 import { buildNetwork } from '../models/model-factory.ts';
 import { disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
+import { SubstitutionRecord } from '../logging/substitutions.ts';
 import { buildOptimizer, buildSchedule } from './optimizer-factory.ts';
 import { planPrecision, type Precision, type PrecisionPlan } from './precision.ts';
 import { createRunDirectory, runDirectoryPath } from '../logging/run-dir.ts';
@@ -67,6 +68,8 @@ export interface TrainingSession {
   lossType: LossType;
   train: { source: BatchSource | AttributeBatchSource; records: readonly VideoRecord[] };
   val: { source: BatchSource | AttributeBatchSource; records: readonly VideoRecord[] };
+  /** The run's substituted inputs (video branch): warned once per file, counted, summarised at the end. */
+  substitutions: SubstitutionRecord;
   startEpoch: number;
   bestMetric: number;
   /** Parameters whose gradients are averaged over ranks. */
@@ -121,7 +124,8 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   const classNames = await readClassNames(config);
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: built.weightsPath });
   const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device).keep();
-  const sourceOptions = { rank, worldSize: collectives.worldSize, workers: options.workers };
+  const substitutions = new SubstitutionRecord(logger);
+  const sourceOptions = { rank, worldSize: collectives.worldSize, workers: options.workers, substitutions };
   let train: TrainingSession['train'];
   let val: TrainingSession['val'];
   if (branch === 'video') {
@@ -192,7 +196,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   return {
     options, config, branch, device, collectives, logger, runDir, model, plan, optimizer, schedule,
     classNames, classTokens, cachedText, lossType: need(config.solver.loss_type, 'solver.loss_type'),
-    train, val, startEpoch, bestMetric, trainable,
+    train, val, substitutions, startEpoch, bestMetric, trainable,
   };
 }
 

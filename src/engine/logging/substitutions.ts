@@ -1,0 +1,86 @@
+/**
+ * The per-run record of substituted inputs: frames that could not be read and were replaced by
+ * frame 1 of their video (the original's `_load_image` fallback, also used when a list claims more
+ * frames than a folder holds), and training videos that could not be read and were replaced by the
+ * next one. Each file is warned about once, when first replaced; every replacement is counted, and
+ * `finish` writes the counts to the log and to metrics.jsonl and returns them (a test's summary).
+ */
+import path from 'node:path';
+import type { FrameFallback } from '../../data/frame-loader.ts';
+import type { RunLogger } from './logging.ts';
+
+export interface SubstitutedFile {
+  kind: 'frame' | 'video';
+  /** The file (frame image) or video (file or frame folder) that could not be used. */
+  file: string;
+  /** What was used instead: frame 1's file, or 'the next video in the list'. */
+  replacement: string;
+  /** The first read or decode error. */
+  reason: string;
+  /** Times it was replaced in this run (a frame sampled twice counts twice). */
+  count: number;
+}
+
+export interface SubstitutionSummary {
+  /** Replacements of frames and of videos, counted each time. */
+  frames: number;
+  videos: number;
+  files: SubstitutedFile[];
+}
+
+/** What a batch reports of its substitutions (the loader's Batch). */
+export interface BatchSubstitutions {
+  fallbacks: readonly FrameFallback[];
+  skipped: readonly { index: number; path: string; reason: string }[];
+}
+
+/** Files listed one per line in the log's summary (all are in the metrics record and the result). */
+const LISTED_FILES = 20;
+
+export class SubstitutionRecord {
+  private readonly files = new Map<string, SubstitutedFile>();
+
+  constructor(private readonly logger: RunLogger) {}
+
+  /** Records a batch's substitutions (`root`: the folder the list's video paths are relative to). */
+  note(stage: string, batch: BatchSubstitutions, root: string): void {
+    for (const f of batch.fallbacks) this.add(stage, 'frame', f.path, f.replacement, f.reason);
+    for (const s of batch.skipped) this.add(stage, 'video', path.join(root, s.path), 'the next video in the list', s.reason);
+  }
+
+  private add(stage: string, kind: SubstitutedFile['kind'], file: string, replacement: string, reason: string): void {
+    const key = `${kind}:${file}`;
+    const known = this.files.get(key);
+    if (known) {
+      known.count++;
+      return;
+    }
+    this.files.set(key, { kind, file, replacement, reason, count: 1 });
+    this.logger.warn(`${stage}: ${kind} ${file} cannot be read (${reason}); ${replacement} is used in its place (warned once per file; the run's summary counts every replacement)`);
+  }
+
+  summary(): SubstitutionSummary {
+    const files = [...this.files.values()].map((f) => ({ ...f }));
+    const total = (kind: SubstitutedFile['kind']) => files.filter((f) => f.kind === kind).reduce((a, f) => a + f.count, 0);
+    return { frames: total('frame'), videos: total('video'), files };
+  }
+
+  /** The summary in the log (a line per file) and in metrics.jsonl; returned for the command's result. */
+  finish(stage: string): SubstitutionSummary {
+    const summary = this.summary();
+    if (summary.files.length === 0) {
+      this.logger.info(`${stage}: no input was replaced`);
+    } else {
+      const frameFiles = summary.files.filter((f) => f.kind === 'frame').length;
+      const videoFiles = summary.files.length - frameFiles;
+      const parts = [];
+      if (frameFiles > 0) parts.push(`${summary.frames} frame(s) of ${frameFiles} unreadable file(s) by frame 1 of their video`);
+      if (videoFiles > 0) parts.push(`${summary.videos} time(s) one of ${videoFiles} unreadable video(s) by the next one`);
+      this.logger.info(`${stage}: inputs replaced: ${parts.join('; ')}`);
+      for (const f of summary.files.slice(0, LISTED_FILES)) this.logger.info(`  ${f.kind} ${f.file}: replaced ${f.count} time(s) by ${f.replacement} (${f.reason})`);
+      if (summary.files.length > LISTED_FILES) this.logger.info(`  ... and ${summary.files.length - LISTED_FILES} more files (the run's metrics record lists them all)`);
+    }
+    this.logger.metrics({ kind: 'substitutions', stage, frames: summary.frames, videos: summary.videos, files: summary.files });
+    return summary;
+  }
+}
