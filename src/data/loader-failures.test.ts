@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { VideoLoader, LoaderTimeoutError, loaderTimeoutMs, withDeadline, type LoaderOptions } from './loader.ts';
 import type { VideoDatasetSpec } from './video-dataset.ts';
 
-const RUN_LOADER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testing', 'run-loader.ts');
+const RUN_LOADER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'testing', 'run-loader.ts');
 
 interface ChildRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
 
