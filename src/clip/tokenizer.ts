@@ -80,7 +80,7 @@ export class ClipTokenizer {
   private readonly cache = new Map<string, number[]>();
   private readonly utf8 = new TextEncoder();
 
-  constructor(private readonly vocabulary: BpeVocabulary) {
+  constructor(readonly vocabulary: BpeVocabulary) {
     this.decoder = vocabulary.tokens;
     this.vocabularySize = vocabulary.tokens.length;
     this.encoder = new Map(vocabulary.tokens.map((token, id) => [token, id]));

@@ -1,0 +1,196 @@
+/**
+ * Tracing a forward pass into an ONNX graph. Every tensor operator goes through one dispatcher
+ * call (src/torch/ops.ts); while a trace runs, each call is seen with its arguments and result:
+ *
+ * - a result that depends on a graph input is "dynamic": the op is mapped to ONNX nodes
+ *   (aten-onnx.ts) and the result is bound to their output;
+ * - a result that depends on no graph input (weights, their views, class text features computed
+ *   before the trace, `arange`, masks) is a constant: nothing is emitted, and when a dynamic op uses
+ *   it, its value at trace time becomes an initializer.
+ *
+ * Shapes are those of the traced call (static graphs). An op without a mapping, or an in-place op
+ * on a dynamic tensor, is refused with the op's name and the module (path and class) running it;
+ * the module path comes from wrapping every module's `forward` for the duration of the trace.
+ */
+import { native, type Handle } from '../torch/native.ts';
+import { setOpRecorder } from '../torch/ops.ts';
+import { dtypeFromCode, type DType } from '../torch/dtype.ts';
+import { Tensor } from '../torch/tensor.ts';
+import type { Module } from '../torch/nn/module.ts';
+import { noGrad } from '../torch/autograd.ts';
+import { OnnxGraph } from './onnx-graph.ts';
+import { ATEN_TO_ONNX } from './aten-onnx.ts';
+
+export class UnsupportedOpError extends Error {
+  constructor(readonly op: string, readonly module: string, detail = '') {
+    super(`ONNX export: operator aten::${op} has no ONNX mapping${detail ? ` (${detail})` : ''}, called in module ${module}`);
+  }
+}
+
+const isHandle = (v: unknown): v is Handle => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && native.isLive(v);
+
+/** What a converter sees of one traced call. */
+export class ConvertContext {
+  constructor(
+    readonly graph: OnnxGraph,
+    private readonly tracer: Tracer,
+    readonly op: string,
+    readonly module: string,
+  ) {}
+
+  isTensor(v: unknown): v is Handle {
+    return isHandle(v);
+  }
+  isDynamic(v: unknown): boolean {
+    return isHandle(v) && this.tracer.names.has(v);
+  }
+  /** The ONNX value of a tensor argument (a dynamic value or a constant initializer). */
+  value(h: unknown): string {
+    if (!isHandle(h)) throw this.refuse(`expected a tensor argument, got ${typeof h}`);
+    return this.tracer.valueOf(h);
+  }
+  shape(h: unknown): number[] {
+    return native.shape(h as Handle);
+  }
+  dtype(h: unknown): DType {
+    return dtypeFromCode(native.scalarType(h as Handle));
+  }
+  /** Binds a result handle to an ONNX value. */
+  bind(result: unknown, name: string): void {
+    if (!isHandle(result)) throw this.refuse('the result is not a tensor');
+    this.tracer.names.set(result, name);
+  }
+  /** A scalar constant of the dtype of `like`. */
+  scalarLike(like: unknown, value: number): string {
+    return this.graph.scalar('scalar', this.dtype(like), value);
+  }
+  refuse(detail: string): UnsupportedOpError {
+    return new UnsupportedOpError(this.op, this.module, detail);
+  }
+}
+
+export type Converter = (ctx: ConvertContext, args: unknown[], result: unknown) => void;
+
+class Tracer {
+  readonly names = new Map<Handle, string>();
+  private readonly constants = new Map<Handle, string>();
+  readonly moduleStack: string[] = [];
+  error: Error | null = null;
+
+  constructor(readonly graph: OnnxGraph) {}
+
+  valueOf(h: Handle): string {
+    const dynamic = this.names.get(h);
+    if (dynamic !== undefined) return dynamic;
+    let name = this.constants.get(h);
+    if (name === undefined) {
+      const shape = native.shape(h);
+      const dtype = dtypeFromCode(native.scalarType(h));
+      const bytes = new Uint8Array(native.toBuffer(h));
+      name = this.graph.initializer('const', dtype, shape, bytes);
+      this.constants.set(h, name);
+    }
+    return name;
+  }
+
+  currentModule(): string {
+    return this.moduleStack.at(-1) ?? '(top level)';
+  }
+
+  record(op: string, args: unknown[], result: unknown, inPlace: boolean): void {
+    if (this.error) return;
+    const dynamic = (v: unknown): boolean => (Array.isArray(v) ? v.some(dynamic) : isHandle(v) && this.names.has(v));
+    if (!args.some(dynamic)) return; // a constant: read when a dynamic op uses it
+    const module = this.currentModule();
+    if (inPlace) throw (this.error = new UnsupportedOpError(op, module, 'in-place on a traced tensor'));
+    const convert = ATEN_TO_ONNX.get(op);
+    if (!convert) throw (this.error = new UnsupportedOpError(op, module));
+    try {
+      convert(new ConvertContext(this.graph, this, op, module), args, result);
+    } catch (error) {
+      throw (this.error = error instanceof UnsupportedOpError ? error : new UnsupportedOpError(op, module, (error as Error).message));
+    }
+  }
+}
+
+export interface TraceInput {
+  name: string;
+  tensor: Tensor;
+}
+
+export interface TraceResult {
+  /** The encoded `ModelProto`. */
+  model: Uint8Array;
+  inputs: { name: string; dtype: DType; shape: number[] }[];
+  outputs: { name: string; dtype: DType; shape: number[] }[];
+  /** ONNX operator types used, with counts. */
+  opCounts: Map<string, number>;
+  nodeCount: number;
+}
+
+/** Wraps every module's `forward` so the tracer knows which module runs; returns the undo. */
+function trackModules(root: Module, rootName: string, stack: string[]): () => void {
+  const undo: (() => void)[] = [];
+  for (const [path, m] of root.namedModules()) {
+    const label = `${path || rootName} (${m.constructor.name})`;
+    const forward = (m as unknown as { forward?: (...a: unknown[]) => unknown }).forward;
+    if (typeof forward !== 'function') continue;
+    const own = Object.prototype.hasOwnProperty.call(m, 'forward');
+    Object.defineProperty(m, 'forward', {
+      configurable: true, writable: true,
+      value: function (this: unknown, ...a: unknown[]) {
+        stack.push(label);
+        try {
+          return forward.apply(this, a);
+        } finally {
+          stack.pop();
+        }
+      },
+    });
+    undo.push(() => {
+      if (own) Object.defineProperty(m, 'forward', { configurable: true, writable: true, value: forward });
+      else delete (m as unknown as { forward?: unknown }).forward;
+    });
+  }
+  return () => undo.forEach((f) => f());
+}
+
+/**
+ * Runs `fn` on `inputs` (without autograd) and records it as an ONNX graph named `name`; `fn`
+ * returns its outputs by name. `modules` (with the name of its root) gives refusals a module path.
+ */
+export function traceToOnnx(
+  name: string,
+  inputs: TraceInput[],
+  fn: (...inputs: Tensor[]) => Record<string, Tensor>,
+  modules?: { root: Module; rootName: string },
+): TraceResult {
+  const graph = new OnnxGraph(name);
+  const tracer = new Tracer(graph);
+  const inputInfo = inputs.map(({ name: n, tensor }) => {
+    const alias = tensor.detach(); // a handle of its own, so a constant elsewhere cannot alias the input
+    tracer.names.set(alias.handle, n);
+    const info = { name: n, dtype: tensor.dtype, shape: tensor.shape };
+    graph.addInput(info);
+    return { alias, info };
+  });
+  const untrack = modules ? trackModules(modules.root, modules.rootName, tracer.moduleStack) : () => {};
+  const previous = setOpRecorder((op, args, result, inPlace) => tracer.record(op, args, result, inPlace));
+  let outputs: Record<string, Tensor>;
+  try {
+    outputs = noGrad(() => fn(...inputInfo.map((i) => i.alias)));
+  } finally {
+    setOpRecorder(previous);
+    untrack();
+  }
+  if (tracer.error) throw tracer.error;
+  const outputInfo = Object.entries(outputs).map(([outName, t]) => {
+    const source = tracer.valueOf(t.handle);
+    graph.node('Identity', [source], [outName]);
+    const info = { name: outName, dtype: t.dtype, shape: t.shape };
+    graph.addOutput(info);
+    return info;
+  });
+  for (const i of inputInfo) i.alias.dispose();
+  return { model: graph.encode(), inputs: inputInfo.map((i) => i.info), outputs: outputInfo, opCounts: graph.opCounts, nodeCount: graph.nodeCount };
+}
