@@ -17,6 +17,7 @@ import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
+import { exportCommand } from './export-command.ts';
 
 export interface Command {
   summary: string;
@@ -176,6 +177,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   predict: predictCommand,
+  export: exportCommand,
   demo: demoCommand,
 };
 

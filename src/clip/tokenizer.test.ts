@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSafetensorsFileSync } from '../torch/safetensors-format.ts';
-import { loadOpenAiVocabulary } from './bpe-vocabulary.ts';
+import { loadOpenAiVocabulary } from './bpe-vocabulary-files.ts';
 import { defaultVocabularyPath, tokenizerParityChecks } from './tokenizer-parity.ts';
 import { ClipTokenizer, endOfTextPositions, tokenRowsToRawTensor } from './tokenizer.ts';
 
