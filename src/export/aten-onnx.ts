@@ -267,6 +267,22 @@ const entries: [string, Converter][] = [
     const b = isNone(bias) ? filled(0) : ctx.value(bias);
     ctx.bind(result, g.op('LayerNormalization', [ctx.value(input), w, b], { axis: -n, epsilon: { float: (eps as number | undefined) ?? 1e-5 } }));
   }],
+  ['batch_norm', (ctx, args, result) => {
+    const [input, weight, bias, mean, variance, training, , eps] = args;
+    if (training) throw ctx.refuse('batch statistics (training mode; call model.eval() first)');
+    if ([weight, bias, mean, variance].some(isNone)) throw ctx.refuse('batch norm without weight, bias or running statistics');
+    ctx.bind(result, ctx.graph.op('BatchNormalization', [ctx.value(input), ctx.value(weight), ctx.value(bias), ctx.value(mean), ctx.value(variance)], { epsilon: { float: (eps as number | undefined) ?? 1e-5 } }));
+  }],
+  ['avg_pool2d', (ctx, args, result) => {
+    const [input, kernel, stride, padding, ceilMode, countIncludePad, divisorOverride] = args;
+    if (!isNone(divisorOverride)) throw ctx.refuse('divisor_override');
+    const k = list(kernel, 2);
+    const s = isNone(stride) || (Array.isArray(stride) && stride.length === 0) ? k : list(stride, 2);
+    const pad = list(padding ?? 0, 2);
+    ctx.bind(result, ctx.graph.op('AveragePool', [ctx.value(input)], {
+      kernel_shape: k, strides: s, pads: [...pad, ...pad], ceil_mode: ceilMode ? 1 : 0, count_include_pad: countIncludePad === false ? 0 : 1,
+    }));
+  }],
   ['softmax.int', (ctx, args, result) => {
     if (!isNone(args[2])) throw ctx.refuse('a dtype argument');
     ctx.bind(result, ctx.graph.op('Softmax', [ctx.value(args[0])], { axis: args[1] as number }));
@@ -294,6 +310,11 @@ const entries: [string, Converter][] = [
   ['mean', (ctx, args, result) => {
     const rank = ctx.shape(args[0]).length;
     ctx.bind(result, ctx.graph.op('ReduceMean', [ctx.value(args[0])], { axes: [...Array(rank).keys()], keepdims: 0 }));
+  }],
+  ['sum', (ctx, args, result) => {
+    if (!isNone(args[1])) throw ctx.refuse('a dtype argument');
+    const rank = ctx.shape(args[0]).length;
+    ctx.bind(result, ctx.graph.op('ReduceSum', [ctx.value(args[0]), ctx.graph.int64s('axes', [...Array(rank).keys()])], { keepdims: 0 }));
   }],
   ['norm.ScalarOpt_dim', (ctx, args, result) => {
     const [self, p, dims, keepdim] = args;

@@ -5,8 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { F, Tensor, manualSeed, nn, noGrad, randn, tidy } from '../torch/index.ts';
-import { buildFixtureModel, disposeFixture, loadBikeFixture, loadFixtureModel, missingFixtureFiles, weightsUnder, type BikeFixture } from '../bike/bike-fixture.ts';
-import type { BikeModel } from '../bike/bike-model.ts';
+import { bikeOptionsFromMeta, buildFixtureModel, disposeFixture, loadBikeFixture, loadFixtureModel, missingFixtureFiles, weightsUnder, type BikeFixture } from '../bike/bike-fixture.ts';
+import { BikeModel } from '../bike/bike-model.ts';
+import { CLIP } from '../clip/model.ts';
 import type { SimHeader } from '../bike/video-head.ts';
 import type { Interaction } from '../bike/interactions.ts';
 import { traceBikeOnnx, writeBikeOnnx, ONNX_META_FILE, type BikeOnnxGraphs } from './bike-export.ts';
@@ -130,6 +131,30 @@ for (const [simHeader, interaction] of [['None', 'DP'], ['None', 'VCS'], ['Trans
   });
 }
 
+test('ONNX export of a modified-ResNet CLIP (batch norm, average pooling, attention pooling) matches libtorch within 1e-4', { skip: !haveFixture && `no fixture at ${FIXTURE_DIR}` }, async () => {
+  const fixture = loadBikeFixture(FIXTURE_DIR);
+  manualSeed(12);
+  const config = { ...fixture.meta.clip_config, vision_layers: [1, 1, 1, 1] as [number, number, number, number], vision_width: 16, vision_patch_size: null };
+  const clip = new CLIP(config, { T: fixture.meta.num_segments });
+  // Non-trivial batch-norm statistics, so a wrong mapping of them would show.
+  noGrad(() => {
+    for (const [name, buffer] of clip.namedBuffers()) {
+      if (name.endsWith('running_mean')) buffer.copy_(randn(buffer.shape).mul(0.1));
+      if (name.endsWith('running_var')) buffer.copy_(randn(buffer.shape).abs().add(0.5));
+    }
+  });
+  const model = new BikeModel(clip, { ...bikeOptionsFromMeta(fixture.meta, false), simHeader: 'Transf', interaction: 'VCS', temporalLayers: 1 });
+  model.eval();
+  model.requiresGrad_(false);
+  try {
+    const graphs = traceBikeOnnx(model, exportOptions(fixture));
+    assert.ok(graphs.video.opCounts.get('BatchNormalization')! > 0 && graphs.video.opCounts.get('AveragePool')! > 0);
+    await checkParity(model, fixture, graphs, 'RN Transf/VCS');
+  } finally {
+    disposeFixture(fixture);
+  }
+});
+
 class Cumulative extends nn.Module {
   proj = this.registerModule('proj', new nn.Linear(4, 4));
   forward(x: Tensor): Tensor {
@@ -156,6 +181,10 @@ test('an operator without an ONNX mapping is refused with its name and the modul
   assert.equal(Object.prototype.hasOwnProperty.call(model.head, 'forward'), false);
   const ok = traceToOnnx('ok', [{ name: 'x', tensor: x }], (input) => ({ y: model.head.proj.forward(input.relu()) }), { root: model, rootName: 'model' });
   assert.deepEqual(ok.outputs, [{ name: 'y', dtype: 'float32', shape: [2, 4] }]);
+  // Reading a traced value into JavaScript (data-dependent control flow) is refused, not baked in.
+  assert.throws(() => traceToOnnx('read', [{ name: 'x', tensor: x }], (input) => ({ y: input.mul(input.sum().item()) }), { root: model, rootName: 'model' }),
+    /module \(top level\) reads a traced tensor into JavaScript \(item\(\)\)/);
+  assert.equal(x.sum().item() === x.sum().item(), true, 'item() works again after the trace');
   // In-place changes of a traced tensor are refused too.
   assert.throws(() => traceToOnnx('inplace', [{ name: 'x', tensor: x }], (input) => ({ y: input.relu().add_(1) })), /aten::add_\.Scalar .*in-place on a traced tensor.*module \(top level\)/);
 });

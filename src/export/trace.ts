@@ -22,8 +22,8 @@ import { OnnxGraph } from './onnx-graph.ts';
 import { ATEN_TO_ONNX } from './aten-onnx.ts';
 
 export class UnsupportedOpError extends Error {
-  constructor(readonly op: string, readonly module: string, detail = '') {
-    super(`ONNX export: operator aten::${op} has no ONNX mapping${detail ? ` (${detail})` : ''}, called in module ${module}`);
+  constructor(readonly op: string, readonly module: string, detail = '', message?: string) {
+    super(message ?? `ONNX export: operator aten::${op} has no ONNX mapping${detail ? ` (${detail})` : ''}, called in module ${module}`);
   }
 }
 
@@ -76,6 +76,8 @@ class Tracer {
   private readonly constants = new Map<Handle, string>();
   readonly moduleStack: string[] = [];
   error: Error | null = null;
+  /** The addon's own buffer read (guardReads refuses reads of traced values). */
+  readBuffer: (h: Handle) => ArrayBuffer = (h) => native.toBuffer(h);
 
   constructor(readonly graph: OnnxGraph) {}
 
@@ -86,7 +88,7 @@ class Tracer {
     if (name === undefined) {
       const shape = native.shape(h);
       const dtype = dtypeFromCode(native.scalarType(h));
-      const bytes = new Uint8Array(native.toBuffer(h));
+      const bytes = new Uint8Array(this.readBuffer(h));
       name = this.graph.initializer('const', dtype, shape, bytes);
       this.constants.set(h, name);
     }
@@ -126,6 +128,29 @@ export interface TraceResult {
   /** ONNX operator types used, with counts. */
   opCounts: Map<string, number>;
   nodeCount: number;
+}
+
+/**
+ * A traced value read into JavaScript (`item()`, `toTypedArray()`) would be baked into the graph as
+ * the number it had at trace time: refused while tracing. The tracer reads constants itself.
+ */
+function guardReads(tracer: Tracer): () => void {
+  const addon = native as unknown as Record<'item' | 'toBuffer', (h: Handle) => unknown>;
+  const saved = { item: addon.item, toBuffer: addon.toBuffer };
+  for (const key of ['item', 'toBuffer'] as const) {
+    addon[key] = (h: Handle) => {
+      if (tracer.names.has(h)) {
+        const module = tracer.currentModule();
+        throw (tracer.error = new UnsupportedOpError(key, module, '', `ONNX export: module ${module} reads a traced tensor into JavaScript (${key === 'item' ? 'item()' : 'toTypedArray()'}); the graph would keep its trace-time value`));
+      }
+      return saved[key](h);
+    };
+  }
+  tracer.readBuffer = saved.toBuffer as (h: Handle) => ArrayBuffer;
+  return () => {
+    addon.item = saved.item;
+    addon.toBuffer = saved.toBuffer;
+  };
 }
 
 /** Wraps every module's `forward` so the tracer knows which module runs; returns the undo. */
@@ -175,12 +200,14 @@ export function traceToOnnx(
     return { alias, info };
   });
   const untrack = modules ? trackModules(modules.root, modules.rootName, tracer.moduleStack) : () => {};
+  const unguard = guardReads(tracer);
   const previous = setOpRecorder((op, args, result, inPlace) => tracer.record(op, args, result, inPlace));
   let outputs: Record<string, Tensor>;
   try {
     outputs = noGrad(() => fn(...inputInfo.map((i) => i.alias)));
   } finally {
     setOpRecorder(previous);
+    unguard();
     untrack();
   }
   if (tracer.error) throw tracer.error;
