@@ -8,7 +8,7 @@ import { CLIP_MEAN, CLIP_STD } from '../data/frame-tensor.ts';
 import { scaleTarget } from '../data/crop-geometry.ts';
 import { Predictor } from '../engine/predict.ts';
 import { PROMPT_TEMPLATE, classPromptTokens, resolveTokenizer } from '../engine/text-prompts.ts';
-import { traceBikeOnnx, writeBikeOnnx, type BikeOnnxMeta } from './bike-export.ts';
+import { ONNX_META_FILE, traceBikeOnnx, writeBikeOnnx, type BikeOnnxMeta } from './bike-export.ts';
 
 export interface ExportOnnxOptions {
   /** Label CSV (`id,name`); default: the run config's `data.label_list`. */
@@ -33,7 +33,7 @@ export async function exportOnnx(model: string, outDir: string, options: ExportO
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: model });
     const classTokens = classPromptTokens(tokenizer, predictor.classNames, clip.contextLength, clip.vocabSize);
     const target = scaleTarget(predictor.dataset, predictor.inputSize, 'test');
-    if (target.kind !== 'short-side') throw new Error(`ONNX export: dataset ${predictor.dataset} resizes frames to a fixed ${target.width}x${target.height}; only short-side resizing is described in ${'bike-onnx.json'}`);
+    if (target.kind !== 'short-side') throw new Error(`ONNX export: dataset ${predictor.dataset} resizes frames to a fixed ${target.width}x${target.height}; only short-side resizing is described in ${ONNX_META_FILE}`);
     try {
       const graphs = traceBikeOnnx(predictor.model, {
         classNames: predictor.classNames, classTokens, inputSize: predictor.inputSize, resizeTo: target.size,

@@ -80,6 +80,9 @@ test('bike export: ONNX Runtime in Node and in Chromium gives bike predict\'s an
     const refused = await runBike(['export', runDir]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /--onnx <out-dir> is required/);
+    const missing = await runBike(['export', path.join(dir, 'no-such-run'), '--onnx', out]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no-such-run: no such file or directory/);
 
     const video = path.join(dataset.root, 'val', 'blue_0');
     const predicted = await runBike(['predict', video, '--model', runDir, '--top', '4', '--json']);
