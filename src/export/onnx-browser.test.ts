@@ -26,10 +26,12 @@ interface PredictJson {
 
 const TOLERANCE = 1e-4;
 
+const measured: string[] = [];
 function assertProbabilities(actual: number[], expected: number[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: class count`);
   const worst = Math.max(...actual.map((p, i) => Math.abs(p - expected[i]!)));
   assert.ok(worst <= TOLERANCE, `${what}: max |difference| ${worst} > ${TOLERANCE} (${JSON.stringify(actual)} vs ${JSON.stringify(expected)})`);
+  measured.push(`${what}: max |probability - bike predict's| ${worst.toExponential(2)}`);
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -142,6 +144,7 @@ test('bike export: ONNX Runtime in Node and in Chromium gives bike predict\'s an
       assert.equal(z.name, top1.name);
       assertProbabilities(z.probabilities, typed.map((n) => expected[dataset.classNames.indexOf(n)]!), 'Chromium text + head graphs');
       assert.deepEqual(external, [], 'the page loads nothing from outside the test server');
+      for (const line of measured) t.diagnostic(line);
     } finally {
       await browser.close();
       await new Promise((resolve) => server.close(resolve));
