@@ -84,7 +84,8 @@ export function traceBikeOnnx(model: BikeModel, options: BikeOnnxExportOptions):
     throw new Error(`ONNX export: class tokens have shape [${options.classTokens.shape}], expected [${C}, context_length] (one row per class)`);
   }
   const contextLength = options.classTokens.size(1);
-  const modules = { root: model, rootName: 'model' };
+  // Besides `forward`, the entry points BIKE calls without one (so a refusal names e.g. clip (CLIP)).
+  const modules = { root: model, rootName: 'model', methods: ['forward', 'encodeImage', 'encodeText', 'encodeVideos', 'similarity', 'frameSaliency', 'aggregate', 'frameWeights'] };
   return tidy(() => noGrad(() => {
     const classes: TextFeatures = model.classFeatures(options.classTokens);
     const logitScale = model.logitScale().item();
@@ -119,6 +120,7 @@ export function traceBikeOnnx(model: BikeModel, options: BikeOnnxExportOptions):
       vocabulary: ONNX_VOCABULARY_FILE,
       graphs: { video: info('video.onnx', video), text: info('text.onnx', text), head: info('head.onnx', head) },
     };
+    frames.dispose();
     return { video, text, head, meta };
   }));
 }

@@ -12,6 +12,7 @@ import type { SimHeader } from '../bike/video-head.ts';
 import type { Interaction } from '../bike/interactions.ts';
 import { traceBikeOnnx, writeBikeOnnx, ONNX_META_FILE, type BikeOnnxGraphs } from './bike-export.ts';
 import { traceToOnnx, UnsupportedOpError } from './trace.ts';
+import { ATEN_TO_ONNX } from './aten-onnx.ts';
 
 const FIXTURE_DIR = path.resolve(import.meta.dirname, '../../../shared/fixtures/bike-reference');
 const haveFixture = missingFixtureFiles(FIXTURE_DIR).length === 0;
@@ -153,6 +154,22 @@ test('ONNX export of a modified-ResNet CLIP (batch norm, average pooling, attent
   } finally {
     disposeFixture(fixture);
   }
+});
+
+test('a BIKE export that meets an unmapped operator names it and the module: the text encoder\'s EOT argmax', { skip: !haveFixture && `no fixture at ${FIXTURE_DIR}` }, () => {
+  const fixture = loadBikeFixture(FIXTURE_DIR);
+  const model = loadFixtureModel(fixture);
+  model.eval();
+  const table = ATEN_TO_ONNX as Map<string, unknown>;
+  const argmax = table.get('argmax');
+  table.delete('argmax');
+  try {
+    assert.throws(() => traceBikeOnnx(model, exportOptions(fixture)), /operator aten::argmax has no ONNX mapping, called in module clip \(CLIP\)/);
+  } finally {
+    table.set('argmax', argmax);
+    disposeFixture(fixture);
+  }
+  for (const [, m] of model.namedModules()) assert.equal(Object.prototype.hasOwnProperty.call(m, 'encodeText'), false, 'the tracked methods are restored');
 });
 
 class Cumulative extends nn.Module {

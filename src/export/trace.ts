@@ -153,42 +153,46 @@ function guardReads(tracer: Tracer): () => void {
   };
 }
 
-/** Wraps every module's `forward` so the tracer knows which module runs; returns the undo. */
-function trackModules(root: Module, rootName: string, stack: string[]): () => void {
+/** Wraps `methods` (default `forward`) of every module so the tracer knows which module runs; returns the undo. */
+function trackModules(root: Module, rootName: string, stack: string[], methods: readonly string[]): () => void {
   const undo: (() => void)[] = [];
   for (const [path, m] of root.namedModules()) {
     const label = `${path || rootName} (${m.constructor.name})`;
-    const forward = (m as unknown as { forward?: (...a: unknown[]) => unknown }).forward;
-    if (typeof forward !== 'function') continue;
-    const own = Object.prototype.hasOwnProperty.call(m, 'forward');
-    Object.defineProperty(m, 'forward', {
-      configurable: true, writable: true,
-      value: function (this: unknown, ...a: unknown[]) {
-        stack.push(label);
-        try {
-          return forward.apply(this, a);
-        } finally {
-          stack.pop();
-        }
-      },
-    });
-    undo.push(() => {
-      if (own) Object.defineProperty(m, 'forward', { configurable: true, writable: true, value: forward });
-      else delete (m as unknown as { forward?: unknown }).forward;
-    });
+    const target = m as unknown as Record<string, unknown>;
+    for (const method of methods) {
+      const original = target[method];
+      if (typeof original !== 'function') continue;
+      const own = Object.prototype.hasOwnProperty.call(m, method);
+      Object.defineProperty(m, method, {
+        configurable: true, writable: true,
+        value: function (this: unknown, ...a: unknown[]) {
+          stack.push(label);
+          try {
+            return original.apply(this, a);
+          } finally {
+            stack.pop();
+          }
+        },
+      });
+      undo.push(() => {
+        if (own) Object.defineProperty(m, method, { configurable: true, writable: true, value: original });
+        else delete target[method];
+      });
+    }
   }
-  return () => undo.forEach((f) => f());
+  return () => undo.reverse().forEach((f) => f());
 }
 
 /**
  * Runs `fn` on `inputs` (without autograd) and records it as an ONNX graph named `name`; `fn`
- * returns its outputs by name. `modules` (with the name of its root) gives refusals a module path.
+ * returns its outputs by name. `modules` (with the name of its root, and the methods that count as
+ * a module running: `forward` unless given) gives refusals a module path.
  */
 export function traceToOnnx(
   name: string,
   inputs: TraceInput[],
   fn: (...inputs: Tensor[]) => Record<string, Tensor>,
-  modules?: { root: Module; rootName: string },
+  modules?: { root: Module; rootName: string; methods?: readonly string[] },
 ): TraceResult {
   const graph = new OnnxGraph(name);
   const tracer = new Tracer(graph);
@@ -199,7 +203,7 @@ export function traceToOnnx(
     graph.addInput(info);
     return { alias, info };
   });
-  const untrack = modules ? trackModules(modules.root, modules.rootName, tracer.moduleStack) : () => {};
+  const untrack = modules ? trackModules(modules.root, modules.rootName, tracer.moduleStack, modules.methods ?? ['forward']) : () => {};
   const unguard = guardReads(tracer);
   const previous = setOpRecorder((op, args, result, inPlace) => tracer.record(op, args, result, inPlace));
   let outputs: Record<string, Tensor>;
