@@ -45,6 +45,17 @@ function binary(opType: string, withAlpha = false): Converter {
   };
 }
 
+/** Comparisons: both operands in the first's dtype, a boolean result (`negate`: Not of it). */
+function compare(opType: string, negate = false): Converter {
+  return (ctx, args, result) => {
+    const [self, other] = args;
+    let b = operand(ctx, self, other);
+    if (ctx.isTensor(other)) b = castTo(ctx, b, ctx.dtype(other), ctx.dtype(self));
+    const out = ctx.graph.op(opType, [ctx.value(self), b]);
+    ctx.bind(result, negate ? ctx.graph.op('Not', [out]) : out);
+  };
+}
+
 function unary(opType: string): Converter {
   return (ctx, args, result) => ctx.bind(result, ctx.graph.op(opType, [ctx.value(args[0])]));
 }
@@ -193,6 +204,12 @@ const entries: [string, Converter][] = [
   ['div.Tensor', binary('Div')], ['div.Scalar', binary('Div')],
   ['pow.Tensor_Scalar', binary('Pow')], ['pow.Tensor_Tensor', binary('Pow')],
   ['maximum', binary('Max')], ['minimum', binary('Min')],
+  ['eq.Tensor', compare('Equal')], ['eq.Scalar', compare('Equal')], ['ne.Tensor', compare('Equal', true)], ['ne.Scalar', compare('Equal', true)],
+  ['gt.Tensor', compare('Greater')], ['gt.Scalar', compare('Greater')], ['ge.Tensor', compare('GreaterOrEqual')], ['ge.Scalar', compare('GreaterOrEqual')],
+  ['lt.Tensor', compare('Less')], ['lt.Scalar', compare('Less')], ['le.Tensor', compare('LessOrEqual')], ['le.Scalar', compare('LessOrEqual')],
+  ['logical_not', unary('Not')],
+  ['logical_and', (ctx, args, result) => ctx.bind(result, ctx.graph.op('And', [ctx.value(args[0]), ctx.value(args[1])]))],
+  ['logical_or', (ctx, args, result) => ctx.bind(result, ctx.graph.op('Or', [ctx.value(args[0]), ctx.value(args[1])]))],
   ['rsub.Scalar', (ctx, args, result) => {
     const [self, other, alpha] = args;
     let x = ctx.value(self);
