@@ -65,7 +65,9 @@ function reduce(opType: 'ReduceMean' | 'ReduceSum' | 'ReduceMax'): Converter {
     const [self, dims, keepdim, dtype] = args;
     if (!isNone(dtype)) throw ctx.refuse('a dtype argument');
     const rank = ctx.shape(self).length;
-    const axes = isNone(dims) ? [...Array(rank).keys()] : list(dims, 1).map((d) => axis(d, rank));
+    const given = isNone(dims) ? [] : list(dims, 1);
+    // An empty dim list reduces over every dim, as PyTorch.
+    const axes = given.length === 0 ? [...Array(rank).keys()] : given.map((d) => axis(d, rank));
     const keep = keepdim ? 1 : 0;
     // opset 17: ReduceSum takes the axes as an input, ReduceMean/ReduceMax as an attribute.
     const out = opType === 'ReduceSum'

@@ -102,7 +102,11 @@ class Tracer {
   record(op: string, args: unknown[], result: unknown, inPlace: boolean): void {
     if (this.error) return;
     const dynamic = (v: unknown): boolean => (Array.isArray(v) ? v.some(dynamic) : isHandle(v) && this.names.has(v));
-    if (!args.some(dynamic)) return; // a constant: read when a dynamic op uses it
+    if (!args.some(dynamic)) {
+      // A constant: read when a dynamic op uses it. One changed in place is read again.
+      if (inPlace && isHandle(args[0])) this.constants.delete(args[0]);
+      return;
+    }
     const module = this.currentModule();
     if (inPlace) throw (this.error = new UnsupportedOpError(op, module, 'in-place on a traced tensor'));
     const convert = ATEN_TO_ONNX.get(op);
