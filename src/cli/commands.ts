@@ -18,6 +18,7 @@ import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
 import { MAX_LOADER_WORKERS } from '../data/loader-limits.ts';
+import { exportCommand } from './export-command.ts';
 
 export interface Command {
   summary: string;
@@ -177,6 +178,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   predict: predictCommand,
+  export: exportCommand,
   demo: demoCommand,
 };
 

@@ -2,15 +2,14 @@
  * CLIP's byte-level BPE vocabulary: the token list (index = id) and the ranked merges, loaded either
  * from OpenAI's `bpe_simple_vocab_16e6.txt.gz` or from a Hugging Face `vocab.json` + `merges.txt`.
  */
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+// Node-free (the browser page of an ONNX export tokenizes with it); files: bpe-vocabulary-files.ts.
 
 export const START_OF_TEXT = '<|startoftext|>';
 export const END_OF_TEXT = '<|endoftext|>';
 export const END_OF_WORD = '</w>';
 
 /** OpenAI keeps merge lines 1 .. 49152-256-2 of the file (line 0 is a version header). */
-const OPENAI_MERGE_COUNT = 49152 - 256 - 2;
+export const OPENAI_MERGE_COUNT = 49152 - 256 - 2;
 
 /**
  * GPT-2/CLIP `bytes_to_unicode`: each byte maps to a printable character; printable Latin-1 bytes
@@ -59,14 +58,8 @@ function parseMergeLine(line: string, lineNumber: number, source: string): [stri
   return [parts[0]!, parts[1]!];
 }
 
-/** Builds the vocabulary exactly as OpenAI's SimpleTokenizer does from the gzipped merges file. */
-export function vocabularyFromOpenAiMerges(gzipped: Uint8Array, source = '<bpe vocab>'): BpeVocabulary {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(gunzipSync(gzipped));
-  } catch (error) {
-    throw new Error(`${source}: not a gzip-compressed UTF-8 BPE merges file (${(error as Error).message})`);
-  }
+/** Builds the vocabulary exactly as OpenAI's SimpleTokenizer does from the (decompressed) merges file's text. */
+export function vocabularyFromOpenAiMergesText(text: string, source = '<bpe vocab>'): BpeVocabulary {
   const lines = text.split('\n');
   if (lines.length < OPENAI_MERGE_COUNT + 1) {
     throw new Error(`${source}: has ${lines.length} lines, expected at least ${OPENAI_MERGE_COUNT + 1} (a header and ${OPENAI_MERGE_COUNT} merges)`);
@@ -79,10 +72,6 @@ export function vocabularyFromOpenAiMerges(gzipped: Uint8Array, source = '<bpe v
   for (const [a, b] of merges) tokens.push(a + b);
   tokens.push(START_OF_TEXT, END_OF_TEXT);
   return { tokens, merges, source };
-}
-
-export function loadOpenAiVocabulary(path: string): BpeVocabulary {
-  return vocabularyFromOpenAiMerges(readFileSync(path), path);
 }
 
 /**
@@ -134,8 +123,4 @@ export function vocabularyFromHuggingFace(
     }
   });
   return { tokens, merges, source: `${vocabSource} + ${mergesSource}` };
-}
-
-export function loadHuggingFaceVocabulary(vocabJsonPath: string, mergesPath: string): BpeVocabulary {
-  return vocabularyFromHuggingFace(readFileSync(vocabJsonPath, 'utf8'), readFileSync(mergesPath, 'utf8'), vocabJsonPath, mergesPath);
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadOpenAiVocabulary } from './bpe-vocabulary.ts';
+import { loadOpenAiVocabulary } from './bpe-vocabulary-files.ts';
 import { SHARED_VOCAB } from '../testing/run-bike.ts';
 import { ClipTokenizer, endOfTextPositions } from './tokenizer.ts';
 

@@ -5,7 +5,7 @@
  * pad with black.
  */
 import type { Rect } from './rgb-image.ts';
-import { roundHalfEven } from './sampling.ts';
+import { roundHalfEven } from './round-half-even.ts';
 
 /** `{ kind: 'short-side' }`: torchvision `Resize(int)`; `{ kind: 'exact' }`: `Resize((h, w))`. */
 export type ResizeTarget =

@@ -11,6 +11,7 @@
 import type { CharadesSegment } from './charades.ts';
 import { charadesSegmentFrames } from './charades.ts';
 import type { Rng } from './rng.ts';
+import { roundHalfEven } from './round-half-even.ts';
 
 /** Frames spanned by one dense clip (the original's `sample_range`). */
 export const DEFAULT_SAMPLE_RANGE = 128;
@@ -45,14 +46,7 @@ export function pythonMod(a: number, n: number): number {
   return ((a % n) + n) % n;
 }
 
-/** numpy's round (round half to even), used for the training segment bounds. */
-export function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const frac = x - floor;
-  if (frac < 0.5) return floor;
-  if (frac > 0.5) return floor + 1;
-  return floor % 2 === 0 ? floor : floor + 1;
-}
+export { roundHalfEven };
 
 /**
  * `np.linspace(start, stop, num, dtype=int)` with NumPy >= 2 semantics (values rounded towards

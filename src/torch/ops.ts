@@ -8,6 +8,19 @@ export type OpFn = (...args: unknown[]) => any;
 
 const cache = new Map<string, number>();
 
+/**
+ * Sees every operator call while set (the ONNX exporter's tracer, src/export/trace.ts): the
+ * schema name, the arguments as passed and the raw result (`inPlace`: the result is `args[0]`).
+ */
+export type OpRecorder = (qualified: string, args: unknown[], result: unknown, inPlace: boolean) => void;
+let recorder: OpRecorder | null = null;
+/** Installs `r` (null: none) and returns the one it replaces. */
+export function setOpRecorder(r: OpRecorder | null): OpRecorder | null {
+  const previous = recorder;
+  recorder = r;
+  return previous;
+}
+
 function resolve(qualified: string): number {
   let id = cache.get(qualified);
   if (id !== undefined) return id;
@@ -25,7 +38,10 @@ export function aten(qualified: string): OpFn {
   let id = -1;
   return (...args: unknown[]) => {
     if (id < 0) id = resolve(qualified);
-    return native.call(id, ...args);
+    if (recorder === null) return native.call(id, ...args);
+    const result = native.call(id, ...args);
+    recorder(qualified, args, result, false);
+    return result;
   };
 }
 
@@ -45,6 +61,7 @@ export function atenInPlace(qualified: string): OpFn {
   return (...args: unknown[]) => {
     if (id < 0) id = resolve(qualified);
     native.callVoid(id, ...args);
+    if (recorder !== null) recorder(qualified, args, args[0], true);
   };
 }
 
