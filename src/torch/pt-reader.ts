@@ -11,7 +11,7 @@ import { DTYPE_BYTES, type DType } from './raw-tensor.ts';
 import { PickleDict, describePickleValue, toPlainValue, type PickleCallable } from './pickle-values.ts';
 import { StridedTensorRecord, materializeTensor, type PtStorage } from './pt-tensor.ts';
 import { unpickle } from './unpickler.ts';
-import { ZipArchive } from './zip-reader.ts';
+import { ZIP_METHOD_STORED, ZipArchive } from './zip-reader.ts';
 
 export { LoadedTensor, isLoadedTensor } from './pt-tensor.ts';
 export { pickleAttributes } from './pickle-values.ts';
@@ -101,6 +101,44 @@ function resolveAllowedGlobal(module: string, name: string): PickleCallable | un
   return name.includes('.') ? undefined : ALLOWED_GLOBALS.get(`${module}.${name}`);
 }
 
+/** A pickle entry larger than this is refused unread: a state dict's pickle is kilobytes to a few megabytes. */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+/** A `data/<key>` record, read (and for DEFLATE, inflated) only when a tensor is materialised from it. */
+class ArchiveStorage implements PtStorage {
+  private cached?: Uint8Array;
+  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, private readonly load: () => Uint8Array) {}
+  get bytes(): Uint8Array {
+    this.cached ??= this.load();
+    return this.cached;
+  }
+}
+
+/**
+ * The storage `key` of `numel` x `dtype`, checked against its entry's declared size before any byte is
+ * read: shorter is refused, and so is a compressed entry that would inflate to more than the storage
+ * needs (a few megabytes of DEFLATE can declare gigabytes). `records` shares one read between dtype views.
+ */
+export function archiveStorage(archive: ZipArchive, entryName: string, key: string, dtype: DType, numel: number, records: Map<string, Uint8Array>): PtStorage {
+  if (!archive.has(entryName)) throw new Error(`storage '${key}' has no archive entry '${entryName}'`);
+  const entry = archive.entry(entryName);
+  const needed = numel * DTYPE_BYTES[dtype];
+  if (entry.uncompressedSize < needed) {
+    throw new Error(`storage '${entryName}' holds ${entry.uncompressedSize} bytes, but ${numel} x ${dtype} needs ${needed}`);
+  }
+  if (entry.method !== ZIP_METHOD_STORED && entry.uncompressedSize > needed) {
+    throw new Error(`storage '${entryName}' is compressed and declares ${entry.uncompressedSize} bytes, more than the ${needed} bytes of its ${numel} x ${dtype}; refused before inflating`);
+  }
+  return new ArchiveStorage(key, dtype, numel, () => {
+    let bytes = records.get(entryName);
+    if (!bytes) {
+      bytes = archive.read(entryName);
+      records.set(entryName, bytes);
+    }
+    return bytes;
+  });
+}
+
 /** Finds `<prefix>/` from the archive's `data.pkl` entry. */
 function findPrefix(archive: ZipArchive): string {
   const pickles = archive.names().filter((name) => /^[^/]+\/data\.pkl$/.test(name));
@@ -141,24 +179,13 @@ export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
     const viewKey = `${key}\n${storageType.dtype}\n${numel}`;
     const cached = storages.get(viewKey);
     if (cached) return cached;
-    const entryName = `${prefix}data/${key}`;
-    if (!archive.has(entryName)) throw new Error(`storage '${key}' has no archive entry '${entryName}'`);
-    let storageBytes = recordBytes.get(key);
-    if (!storageBytes) {
-      storageBytes = archive.read(entryName);
-      recordBytes.set(key, storageBytes);
-    }
-    const needed = numel * DTYPE_BYTES[storageType.dtype];
-    if (storageBytes.length < needed) {
-      throw new Error(`storage '${entryName}' holds ${storageBytes.length} bytes, but ${numel} x ${storageType.dtype} needs ${needed}`);
-    }
-    const storage: PtStorage = { key, dtype: storageType.dtype, numel, bytes: storageBytes };
+    const storage = archiveStorage(archive, `${prefix}data/${key}`, key, storageType.dtype, numel, recordBytes);
     storages.set(viewKey, storage);
     return storage;
   };
 
   const pickleName = `${prefix}data.pkl`;
-  const root = unpickle(archive.read(pickleName), {
+  const root = unpickle(archive.read(pickleName, { maxBytes: MAX_PICKLE_BYTES, what: 'a pickle' }), {
     source: `${source}/${pickleName}`,
     resolveGlobal: resolveAllowedGlobal,
     persistentLoad,

@@ -77,6 +77,12 @@ function gatherStrided(source: Uint8Array, elementBytes: number, offset: number,
   }
 }
 
+/**
+ * A view that repeats storage elements (a stride-0 `expand`, overlapping strides) may materialise to at
+ * most this many bytes: a few bytes of storage can otherwise ask for gigabytes.
+ */
+export const MAX_REPEATED_VIEW_BYTES = 64 * 1024 * 1024;
+
 /** Materialises a tensor record as a contiguous LoadedTensor; `where` names it (file and key path). */
 export function materializeTensor(record: StridedTensorRecord, where: string): LoadedTensor {
   const { storage, storageOffset, shape, stride } = record;
@@ -92,6 +98,9 @@ export function materializeTensor(record: StridedTensorRecord, where: string): L
     fail(`reaches element ${lastElement}, past the ${storage.numel} elements of its storage`);
   }
   const outputBytes = numel * elementBytes;
+  if (numel > storage.numel && outputBytes > MAX_REPEATED_VIEW_BYTES) {
+    fail(`has ${numel} elements viewing a storage of ${storage.numel} (a stride-0 or overlapping view) and would expand to ${outputBytes} bytes, past the ${MAX_REPEATED_VIEW_BYTES}-byte limit for such views`);
+  }
   if (outputBytes > bufferConstants.MAX_LENGTH) fail(`needs ${outputBytes} bytes, more than one buffer can hold`);
   const begin = storageOffset * elementBytes;
   if (isContiguous(shape, stride)) {

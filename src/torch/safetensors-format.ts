@@ -83,6 +83,14 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   if (!isPlainObject(header)) {
     return fail(`header must be a JSON object, got ${describe(header)}`);
   }
+  const duplicate = firstDuplicateKey(headerText);
+  if (duplicate !== undefined) {
+    const [top, ...inner] = duplicate;
+    const what = top === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor "${top}"`;
+    fail(inner.length === 0
+      ? `${what} appears twice in the header (the reference reader refuses duplicated names)`
+      : `${what} has the field ${inner.map((k) => `"${k}"`).join('.')} twice`);
+  }
 
   const metadata = parseMetadata(header[METADATA_KEY], fail);
   const tensors = new Map<string, RawTensor>();
@@ -144,6 +152,41 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
     previous = extent;
   }
   return { tensors, metadata };
+}
+
+/**
+ * The first key that an object of the header repeats (JSON.parse keeps the last silently), as a path
+ * (`"name"` at the top level, `"name"."dtype"` inside an entry), by one linear scan of text that
+ * already parsed as JSON.
+ */
+function firstDuplicateKey(text: string): string[] | undefined {
+  // One frame per open '{' or '[': its keys so far (objects only) and whether a key comes next.
+  const frames: { keys?: Set<string>; expectKey: boolean; key?: string }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const frame = frames[frames.length - 1];
+    if (c === 0x22) { // '"'
+      let end = i + 1;
+      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c ? 2 : 1;
+      if (frame?.keys && frame.expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (frame.keys.has(key)) return [...frames.slice(0, -1).filter((f) => f.keys).map((f) => f.key ?? ''), key];
+        frame.keys.add(key);
+        frame.key = key;
+        frame.expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b) { // '{'
+      frames.push({ keys: new Set(), expectKey: true });
+    } else if (c === 0x5b) { // '['
+      frames.push({ expectKey: false });
+    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+      frames.pop();
+    } else if (c === 0x2c && frame?.keys) { // ','
+      frame.expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 function parseMetadata(value: unknown, fail: (what: string) => never): Record<string, string> {
