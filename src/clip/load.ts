@@ -7,10 +7,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, native, type Device } from '../torch/index.ts';
+import { Tensor, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
 import { loadPtFile, loadSafetensors, loadTorchScriptTensors } from '../torch/serialization.ts';
 import { ZipArchive } from '../torch/zip-reader.ts';
+import { isTorchScriptEntryList } from '../torch/torchscript-reader.ts';
 import { type ClipConfig, inferClipConfig } from './config.ts';
 import { huggingFaceToOpenAI, isHuggingFaceClipStateDict, readHuggingFaceClipConfig, withHuggingFaceHeads, type HuggingFaceClipSettings } from './hf-mapping.ts';
 import { CLIP, type ClipOptions } from './model.ts';
@@ -101,8 +102,7 @@ function fromFlatTensors(tensors: Map<string, Tensor>, source: string, hfConfig?
 function isTorchScriptArchive(path: string): boolean {
   const bytes = readFileSync(path);
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) return false; // not a zip
-  const names = new ZipArchive(bytes, path).names();
-  return names.some((n) => /^[^/]+\/constants\.pkl$/.test(n) || /^[^/]+\/code\//.test(n));
+  return isTorchScriptEntryList(new ZipArchive(bytes, path).names());
 }
 
 function readHuggingFaceFolder(dir: string, options: { device?: Device }): ClipWeights {
@@ -132,18 +132,8 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
     return fromFlatTensors(tensors, path, settings);
   }
   if (isTorchScriptArchive(path)) {
-    let tensors: Map<string, Tensor>;
-    try {
-      tensors = loadTorchScriptTensors(path);
-    } catch (error) {
-      // libtorch compiles the archive's code to load it; code from a newer PyTorch can name unknown ops.
-      const hint = /Unknown builtin op|Unknown type name|version/i.test((error as Error).message)
-        ? ` (the archive may come from a newer PyTorch than the linked libtorch ${native.version().torch}; re-save its weights with torch.save(model.state_dict()) or as safetensors)`
-        : '';
-      throw new Error(`${(error as Error).message}${hint}`, { cause: error });
-    }
-    if (options.device) for (const [k, t] of tensors) tensors.set(k, t.to(options.device));
-    return { ...fromFlatTensors(tensors, path), format: 'torchscript' };
+    // Read from the archive's pickles without running its code (see torch/torchscript-reader.ts).
+    return { ...fromFlatTensors(loadTorchScriptTensors(path, options), path), format: 'torchscript' };
   }
   const value = loadPtFile(path, options);
   if (typeof value === 'object' && value !== null && 'model_state_dict' in value) {

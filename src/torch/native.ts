@@ -57,7 +57,6 @@ export interface NativeAddon {
   cudaMemory(device?: number): [number, number, number];
   version(): { torch: string; major: number; minor: number; cuda: boolean };
 
-  loadTorchScriptTensors(path: string): Record<string, Handle>;
 
   createProcessGroup(backend: string, host: string, port: number, rank: number, worldSize: number, timeoutMs: number): GroupHandle;
   allReduce(group: GroupHandle, tensors: Handle[], op: string): void;

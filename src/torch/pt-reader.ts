@@ -97,7 +97,7 @@ const ALLOWED_GLOBALS = new Map<string, PickleCallable>([
 export const ALLOWED_PT_GLOBALS: readonly string[] = [...ALLOWED_GLOBALS.keys()];
 
 /** Matches the exact (module, name) pair, so no other split of a dotted path (`torch` + `_utils.x`) is admitted. */
-function resolveAllowedGlobal(module: string, name: string): PickleCallable | undefined {
+export function resolveAllowedGlobal(module: string, name: string): PickleCallable | undefined {
   return name.includes('.') ? undefined : ALLOWED_GLOBALS.get(`${module}.${name}`);
 }
 
@@ -140,7 +140,7 @@ export function archiveStorage(archive: ZipArchive, entryName: string, key: stri
 }
 
 /** Finds `<prefix>/` from the archive's `data.pkl` entry. */
-function findPrefix(archive: ZipArchive): string {
+export function findPrefix(archive: ZipArchive): string {
   const pickles = archive.names().filter((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (pickles.length !== 1) {
     throw new Error(`${archive.source}: expected exactly one '<prefix>/data.pkl' entry (a torch.save zip checkpoint), found ${pickles.length ? pickles.join(', ') : 'none'}`);
@@ -148,7 +148,7 @@ function findPrefix(archive: ZipArchive): string {
   return pickles[0].slice(0, -'data.pkl'.length);
 }
 
-function checkByteOrder(archive: ZipArchive, prefix: string): void {
+export function checkByteOrder(archive: ZipArchive, prefix: string): void {
   const name = `${prefix}byteorder`;
   if (!archive.has(name)) return; // Older PyTorch versions omit it; their files are little-endian in practice.
   const order = new TextDecoder().decode(archive.read(name)).trim();
@@ -156,18 +156,14 @@ function checkByteOrder(archive: ZipArchive, prefix: string): void {
   if (order !== 'little') throw new Error(`${archive.source}: '${name}' says "${order}"; expected "little"`);
 }
 
-/** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
-export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
-  }
-  const archive = new ZipArchive(bytes, source);
-  const prefix = findPrefix(archive);
-  checkByteOrder(archive, prefix);
+/**
+ * The persistent-id resolver of a torch.save or TorchScript pickle: `('storage', torch.<X>Storage, key,
+ * location, numel)` becomes the storage of entry `<directory><key>`, checked but not yet read.
+ */
+export function storageLoader(archive: ZipArchive, directory: string): (pid: unknown) => PtStorage {
   const recordBytes = new Map<string, Uint8Array>();
   const storages = new Map<string, PtStorage>();
-
-  const persistentLoad = (pid: unknown): PtStorage => {
+  return (pid: unknown): PtStorage => {
     if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
       throw new Error(`expected ('storage', storage_type, key, location, numel), got ${describePickleValue(pid)}`);
     }
@@ -179,10 +175,21 @@ export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
     const viewKey = `${key}\n${storageType.dtype}\n${numel}`;
     const cached = storages.get(viewKey);
     if (cached) return cached;
-    const storage = archiveStorage(archive, `${prefix}data/${key}`, key, storageType.dtype, numel, recordBytes);
+    const storage = archiveStorage(archive, `${directory}${key}`, key, storageType.dtype, numel, recordBytes);
     storages.set(viewKey, storage);
     return storage;
   };
+}
+
+/** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
+export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+    throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
+  }
+  const archive = new ZipArchive(bytes, source);
+  const prefix = findPrefix(archive);
+  checkByteOrder(archive, prefix);
+  const persistentLoad = storageLoader(archive, `${prefix}data/`);
 
   const pickleName = `${prefix}data.pkl`;
   const root = unpickle(archive.read(pickleName, { maxBytes: MAX_PICKLE_BYTES, what: 'a pickle' }), {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, arange, tensor, fromTypedArray, tidy, aten } from './index.ts';
+import { native } from './native.ts';
 import { loadPtFile, loadSafetensors, loadSafetensorsWithMetadata, loadTorchScriptTensors, saveSafetensors } from './serialization.ts';
 import { pickleAttributes } from './pt-reader.ts';
 import type { DType } from './dtype.ts';
@@ -113,7 +114,8 @@ test('loading a missing or malformed file names it', () => {
   });
 });
 
-test('loadTorchScriptTensors reads the parameters and buffers of a scripted module', () => {
+test('loadTorchScriptTensors reads the parameters and buffers of a scripted module, without libtorch\'s loader', () => {
+  assert.equal('loadTorchScriptTensors' in native, false, 'the addon no longer runs torch::jit::load');
   tidy(() => {
     const tensors = loadTorchScriptTensors(scriptedPath);
     assert.deepEqual([...tensors.keys()].sort(), ['block.proj.bias', 'block.proj.weight', 'block.scale', 'embedding', 'steps']);

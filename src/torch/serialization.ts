@@ -1,16 +1,16 @@
 /**
  * Bridges between tensor files and live tensors: safetensors (read and atomic write), PyTorch
- * `torch.save` zips (through the safe `.pt` reader) and TorchScript archives (through libtorch's
- * loader, for OpenAI's scripted CLIP files). File parsing lives in the format modules; this file
- * only moves bytes in and out of libtorch.
+ * `torch.save` zips (through the safe `.pt` reader) and TorchScript archives (through the same
+ * restricted unpickler, for OpenAI's scripted CLIP files: their code is never run). File parsing lives
+ * in the format modules; this file only moves bytes in and out of libtorch.
  */
 import { existsSync, statSync } from 'node:fs';
-import { native } from './native.ts';
 import { Tensor, fromRaw } from './tensor.ts';
 import type { Device } from './dtype.ts';
 import { isLoadedTensor, readPtFile } from './pt-reader.ts';
 import { PICKLE_ATTRIBUTES } from './pickle-values.ts';
 import { readSafetensorsFileSync, writeSafetensorsFileSync } from './safetensors-format.ts';
+import { readTorchScriptFile } from './torchscript-reader.ts';
 import type { RawTensor } from './raw-tensor.ts';
 
 export interface LoadOptions {
@@ -110,20 +110,27 @@ function toTensors(value: unknown, options: LoadOptions, created: Tensor[], seen
 
 /**
  * Every parameter and buffer of a TorchScript archive (`torch.jit.save`, e.g. OpenAI's CLIP `.pt`
- * files) by its dotted name, read by libtorch's own loader. A `torch.save` checkpoint is not a
- * TorchScript archive: use `loadPtFile` for those.
+ * files) by its dotted name, as libtorch's `named_parameters()` / `named_buffers()` name them. The
+ * archive's pickles are read by the restricted unpickler; none of its code runs (see
+ * `torchscript-reader.ts`). A `torch.save` checkpoint is not a TorchScript archive: use `loadPtFile`.
  */
-export function loadTorchScriptTensors(path: string): Map<string, Tensor> {
+export function loadTorchScriptTensors(path: string, options: LoadOptions = {}): Map<string, Tensor> {
   requireFile(path, 'TorchScript archive');
-  let handles: ReturnType<typeof native.loadTorchScriptTensors>;
+  let raws: Map<string, RawTensor>;
   try {
-    handles = native.loadTorchScriptTensors(path);
+    raws = readTorchScriptFile(path);
   } catch (error) {
-    const message = (error as Error).message;
-    const hint = /constants\.pkl|code\/|archive does not contain/i.test(message)
-      ? ' (this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile)'
-      : '';
-    throw new Error(`${message.startsWith('TorchScript archive') ? message : `TorchScript archive ${path}: ${message}`}${hint}`, { cause: error });
+    let message = (error as Error).message;
+    for (const prefix of [`${path}: `, `zip archive ${path}: `]) if (message.startsWith(prefix)) message = message.slice(prefix.length);
+    throw new Error(`TorchScript archive ${path}: ${message}`, { cause: error });
   }
-  return new Map(Object.entries(handles).map(([name, h]) => [name, new Tensor(h)]));
+  const tensors = new Map<string, Tensor>();
+  try {
+    // Each name gets its own tensor, also where two attributes share one (tied weights).
+    for (const [name, raw] of raws) tensors.set(name, fromRaw(raw, options));
+  } catch (error) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`TorchScript archive ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+  }
+  return tensors;
 }
