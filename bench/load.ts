@@ -1,9 +1,9 @@
 /**
  * Weight-loading benchmark: a ViT-B/32 CLIP (random weights, about 600 MB of float32) written to a
  * temporary folder with the project's own writers, as safetensors and as a torch.save-layout zip,
- * then loaded the way `bike predict --clip FILE` loads it (`loadClip`), step by step: reading the
- * file's bytes, parsing it into tensor records, making libtorch tensors, building the model (with its
- * random initialisation) and copying the state dict in. The file read is timed in the same run
+ * then loaded with `loadClip` (what `bike predict --clip FILE` uses), end to end and step by step,
+ * beside the previous path's steps (file in one JS buffer, tensors copied out of it, the model built
+ * with its random initialisation, weights copied in). The file read is timed in the same run
  * (`readFileSync` of the same bytes, page cache warm for both), so the last line,
  * `ratio_vs_file_read <loadClip time / file read time>`, compares loading with reading the file.
  *
@@ -16,11 +16,11 @@ import { join } from 'node:path';
 import { CLIP_ARCHITECTURES, type ClipConfig } from '../src/clip/config.ts';
 import { loadClip, loadClipStateDict } from '../src/clip/load.ts';
 import { CLIP } from '../src/clip/model.ts';
-import { manualSeed, noGrad, native } from '../src/torch/index.ts';
+import { manualSeed, noGrad, native, nn } from '../src/torch/index.ts';
 import { fromRaw, type Tensor } from '../src/torch/tensor.ts';
 import { parseSafetensors } from '../src/torch/safetensors-format.ts';
 import { readPtBuffer, isLoadedTensor } from '../src/torch/pt-reader.ts';
-import { saveSafetensors } from '../src/torch/serialization.ts';
+import { loadPtFile, loadSafetensors, saveSafetensors } from '../src/torch/serialization.ts';
 import { buildPtArchive, PickleWriter, writeTensor } from '../src/torch/pt-test-archive.ts';
 import { DTYPE_BYTES, type DType } from '../src/torch/raw-tensor.ts';
 
@@ -79,31 +79,49 @@ try {
   for (const format of formats) {
     const file = files[format];
     const size = statSync(file).size;
-    const rows: Record<string, number[]> = { file_read: [], parse: [], tensors: [], construct: [], load_state_dict: [], loadClip: [] };
+    const rows: Record<string, number[]> = {
+      file_read: [],
+      'old: parse': [], 'old: tensors': [], 'old: construct': [], 'old: copy_in': [], 'old: total': [],
+      'new: read_tensors': [], 'new: construct': [], 'new: assign': [],
+      loadClip: [],
+    };
     for (let r = 0; r < repeats; r++) {
-      // Step by step, as readClipWeights + loadClip do it.
       const [bytes, read] = timed(() => readFileSync(file));
       rows.file_read.push(read);
-      const [raws, parse] = timed(() => {
-        if (format === 'safetensors') return [...parseSafetensors(bytes, file).tensors];
-        return Object.entries(readPtBuffer(bytes, file) as Record<string, unknown>).filter(([, v]) => isLoadedTensor(v)) as [string, never][];
-      });
-      rows.parse.push(parse);
-      const [tensors, create] = timed(() => new Map(raws.map(([k, raw]) => [k, fromRaw(raw)])));
-      rows.tensors.push(create);
-      const [model, construct] = timed(() => noGrad(() => new CLIP(config)));
-      rows.construct.push(construct);
-      const [, load] = timed(() => loadClipStateDict(model, tensors, file));
-      rows.load_state_dict.push(load);
-      for (const t of tensors.values()) t.dispose();
-      for (const t of model.parameters()) t.dispose();
-      // The whole path, end to end.
+      {
+        // The previous path: the file in one JS buffer, tensors copied out of it, the model built with
+        // its random initialisation, the weights copied into it.
+        const [raws, parse] = timed(() => {
+          if (format === 'safetensors') return [...parseSafetensors(bytes, file).tensors];
+          return Object.entries(readPtBuffer(bytes, file) as Record<string, unknown>).filter(([, v]) => isLoadedTensor(v)) as [string, never][];
+        });
+        const [tensors, create] = timed(() => new Map(raws.map(([k, raw]) => [k, fromRaw(raw)])));
+        const [model, construct] = timed(() => noGrad(() => new CLIP(config)));
+        const [, copy] = timed(() => loadClipStateDict(model, tensors, file));
+        rows['old: parse'].push(parse);
+        rows['old: tensors'].push(create);
+        rows['old: construct'].push(construct);
+        rows['old: copy_in'].push(copy);
+        rows['old: total'].push(read + parse + create + construct + copy);
+        for (const t of tensors.values()) t.dispose();
+        for (const t of model.stateDict().values()) t.dispose();
+      }
+      {
+        // What loadClip does now, step by step.
+        const [tensors, readTensors] = timed(() => (format === 'safetensors' ? loadSafetensors(file) : new Map(Object.entries(loadPtFile(file) as Record<string, Tensor>))));
+        const [model, construct] = timed(() => nn.init.withoutInitialization(() => new CLIP(config)));
+        const [, assign] = timed(() => loadClipStateDict(model, tensors, file, { assign: true }));
+        rows['new: read_tensors'].push(readTensors);
+        rows['new: construct'].push(construct);
+        rows['new: assign'].push(assign);
+        for (const t of model.stateDict().values()) t.dispose();
+      }
       const [loaded, whole] = timed(() => loadClip(file));
       rows.loadClip.push(whole);
-      for (const t of loaded.model.parameters()) t.dispose();
+      for (const t of loaded.model.stateDict().values()) t.dispose();
     }
     console.log(`\n${format}: ${(size / 1e6).toFixed(1)} MB`);
-    for (const [name, values] of Object.entries(rows)) console.log(`  ${name.padEnd(16)} ${median(values).toFixed(1).padStart(9)}`);
+    for (const [name, values] of Object.entries(rows)) console.log(`  ${name.padEnd(18)} ${median(values).toFixed(1).padStart(9)}`);
     const formatRatio = median(rows.loadClip) / median(rows.file_read);
     console.log(`  ${format}_ratio_vs_file_read ${formatRatio.toFixed(2)}`);
     if (format === formats[0]) ratio = formatRatio;

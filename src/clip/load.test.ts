@@ -10,7 +10,7 @@ import { loadSafetensors, saveSafetensors } from '../torch/serialization.ts';
 import { PickleWriter, buildPtArchive, writeTensor } from '../torch/pt-test-archive.ts';
 import { CLIP } from './model.ts';
 import type { ClipConfig } from './config.ts';
-import { loadClip, readClipWeights, splitPrefixed } from './load.ts';
+import { loadClip, loadClipStateDict, readClipWeights, splitPrefixed } from './load.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const fixtureDir = path.resolve(here, '..', '..', '..', 'shared', 'fixtures', 'bike-reference');
@@ -311,3 +311,35 @@ test('OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give b
     });
     disposeModel(model);
   });
+
+test('loadClip skips the random initialisation and adopts the tensors: bit-identical to building, drawing and copying', () => {
+  manualSeed(21);
+  const source = noGrad(() => new CLIP(TINY));
+  withTempDir((dir) => {
+    const file = path.join(dir, 'clip.safetensors');
+    saveSafetensors(file, source.stateDict());
+    manualSeed(5);
+    const fast = loadClip(file).model;
+    manualSeed(5);
+    // The config loadClip infers from the weights (its head counts follow OpenAI's width // 64).
+    const drawn = noGrad(() => new CLIP(fast.config));
+    const weights = loadSafetensors(file);
+    loadClipStateDict(drawn, weights, file);
+    for (const t of weights.values()) t.dispose();
+    const fastState = fast.stateDict();
+    assert.deepEqual([...fastState.keys()], [...drawn.stateDict().keys()]);
+    for (const [name, t] of drawn.stateDict()) {
+      const got = fastState.get(name)!;
+      assert.equal(got.dtype, t.dtype, name);
+      assert.ok(Buffer.from(got.toRaw().data).equals(Buffer.from(t.toRaw().data)), `${name}: bytes differ`);
+      assert.equal(got.requiresGrad, t.requiresGrad, `${name}: requires grad`);
+    }
+    fast.eval();
+    drawn.eval();
+    const image = randn([2, 3, TINY.image_resolution, TINY.image_resolution]);
+    noGrad(() => assert.deepEqual(fast.encodeImage(image).toArray(), drawn.encodeImage(image).toArray()));
+    disposeModel(fast);
+    disposeModel(drawn);
+  });
+  disposeModel(source);
+});

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, type Device } from '../torch/index.ts';
+import { Tensor, nn, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
 import { loadPtFile, loadSafetensors, loadTorchScriptTensors } from '../torch/serialization.ts';
 import { ZipArchive } from '../torch/zip-reader.ts';
@@ -163,14 +163,15 @@ export function clipConfigOf(weights: ClipWeights): ClipConfig {
  * Copies an OpenAI-layout state dict into a model, strictly: missing, unexpected and mis-shaped
  * keys are listed by name in one error. With joint space-time attention, weights without
  * `visual.time_embedding` (plain CLIP) keep the model's initial time embeddings, as the original
- * loads them non-strictly.
+ * loads them non-strictly. With `assign`, the model adopts the tensors instead of copying them (see
+ * `Module.loadStateDict`).
  */
-export function loadClipStateDict(model: CLIP, stateDict: ReadonlyMap<string, Tensor>, source: string): void {
+export function loadClipStateDict(model: CLIP, stateDict: ReadonlyMap<string, Tensor>, source: string, options: { assign?: boolean } = {}): void {
   const entries = new Map(stateDict);
   const own = model.visual.namedParameters('visual');
   for (const [name, t] of own) if (name === 'visual.time_embedding' && !entries.has(name)) entries.set(name, t);
   try {
-    model.loadStateDict(entries);
+    model.loadStateDict(entries, { assign: options.assign });
   } catch (error) {
     if (error instanceof StateDictError) throw new StateDictError(`${source}: ${error.message}`, error.missing, error.unexpected, error.mismatched);
     throw error;
@@ -191,16 +192,28 @@ export interface LoadedClip {
   epoch?: number;
 }
 
-/** Builds CLIP from a weights file or folder (any supported layout) and loads the weights into it. */
+/**
+ * Builds CLIP from a weights file or folder (any supported layout) and loads the weights into it.
+ * The model is built without its random initialisation (every parameter it would draw is replaced by
+ * the strict load; the joint model's `time_embedding`, which plain CLIP weights lack, is still drawn)
+ * and adopts the loaded tensors rather than copying them: the same model bit for bit, at about the cost
+ * of reading the file. The global generator advances less than a drawn build would (the few small
+ * `randn` embeddings are still drawn; the initialisers' draws are skipped).
+ */
 export function loadClip(path: string, options: LoadClipOptions = {}): LoadedClip {
   const weights = readClipWeights(path);
   const config = clipConfigOf(weights);
   const { device, ...clipOptions } = options;
-  const model = new CLIP(config, clipOptions);
+  const model = nn.init.withoutInitialization(() => new CLIP(config, clipOptions));
   try {
-    loadClipStateDict(model, weights.stateDict, weights.source);
+    loadClipStateDict(model, weights.stateDict, weights.source, { assign: true });
+  } catch (error) {
+    for (const t of model.stateDict().values()) t.dispose();
+    throw error;
   } finally {
-    for (const t of weights.stateDict.values()) t.dispose();
+    // What the model did not adopt (cast copies were made of it) is ours to free.
+    const adopted = new Set(model.stateDict().values());
+    for (const t of weights.stateDict.values()) if (!adopted.has(t)) t.dispose();
   }
   if (device) model.to(device);
   const move = (group?: Map<string, Tensor>) => (group && device ? new Map([...group].map(([k, t]) => [k, t.to(device)])) : group);

@@ -15,6 +15,8 @@ export type GroupHandle = object & { readonly __groupHandle: unique symbol };
 
 export interface NativeAddon {
   fromBuffer(bytes: ArrayBufferView, scalarType: number, shape: number[], device?: string): Handle;
+  /** A tensor whose bytes are pread from the open file `fd` at `offset` (the caller checks the extent). */
+  fromFile(fd: number, offset: number, scalarType: number, shape: number[], device?: string): Handle;
   toBuffer(t: Handle): ArrayBuffer;
   dispose(t: Handle): void;
   isLive(t: unknown): boolean;

@@ -4,12 +4,14 @@
  * restricted unpickler, for OpenAI's scripted CLIP files: their code is never run). File parsing lives
  * in the format modules; this file only moves bytes in and out of libtorch.
  */
-import { existsSync, statSync } from 'node:fs';
-import { Tensor, fromRaw } from './tensor.ts';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { native } from './native.ts';
+import { scalarTypeCode } from './dtype.ts';
+import { Tensor, checkDevice, fromRaw } from './tensor.ts';
 import type { Device } from './dtype.ts';
 import { isLoadedTensor, readPtFile } from './pt-reader.ts';
 import { PICKLE_ATTRIBUTES } from './pickle-values.ts';
-import { readSafetensorsFileSync, writeSafetensorsFileSync } from './safetensors-format.ts';
+import { parseSafetensorsHeader, safetensorsHeaderLength, writeSafetensorsFileSync } from './safetensors-format.ts';
 import { readTorchScriptFile } from './torchscript-reader.ts';
 import type { RawTensor } from './raw-tensor.ts';
 
@@ -28,18 +30,45 @@ export function loadSafetensors(path: string, options: LoadOptions = {}): Map<st
   return loadSafetensorsWithMetadata(path, options).tensors;
 }
 
-/** The tensors and the `__metadata__` string map of a safetensors file. */
+function readExactly(fd: number, length: number, position: number, path: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw new Error(`safetensors ${path}: the file ends after ${position + done} bytes, inside its header`);
+    done += n;
+  }
+  return out;
+}
+
+/**
+ * The tensors and the `__metadata__` string map of a safetensors file. Only the header is read into
+ * JavaScript; each tensor's bytes are read from the file straight into its libtorch storage (one read
+ * of the file in all, no copies in between), after the header has been checked against the file size.
+ */
 export function loadSafetensorsWithMetadata(path: string, options: LoadOptions = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   requireFile(path, 'safetensors');
-  const contents = readSafetensorsFileSync(path);
+  if (options.device !== undefined) checkDevice(options.device, 'loadSafetensors device');
+  const fd = openSync(path, 'r');
   const tensors = new Map<string, Tensor>();
   try {
-    for (const [name, raw] of contents.tensors) tensors.set(name, fromRaw(raw, options));
+    const size = fstatSync(fd).size;
+    const headerLength = safetensorsHeaderLength(readExactly(fd, Math.min(8, size), 0, path), size, path);
+    const header = parseSafetensorsHeader(readExactly(fd, headerLength, 8, path), size, path);
+    for (const entry of header.entries) {
+      try {
+        tensors.set(entry.name, new Tensor(native.fromFile(fd, header.dataStart + entry.begin, scalarTypeCode(entry.dtype), entry.shape, options.device)));
+      } catch (error) {
+        throw new Error(`safetensors ${path}: tensor "${entry.name}" (${entry.end - entry.begin} bytes at ${header.dataStart + entry.begin}): ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return { tensors, metadata: header.metadata };
   } catch (error) {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`safetensors ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+    throw error;
+  } finally {
+    closeSync(fd);
   }
-  return { tensors, metadata: contents.metadata };
 }
 
 /**
