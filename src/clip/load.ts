@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, nn, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
-import { loadPtFile, loadSafetensors, loadTorchScriptTensors } from '../torch/serialization.ts';
+import { loadPtBuffer, loadPtFile, loadSafetensors, loadTorchScriptBuffer } from '../torch/serialization.ts';
 import { ZipArchive } from '../torch/zip-reader.ts';
 import { isTorchScriptEntryList } from '../torch/torchscript-reader.ts';
 import { type ClipConfig, inferClipConfig } from './config.ts';
@@ -99,8 +99,7 @@ function fromFlatTensors(tensors: Map<string, Tensor>, source: string, hfConfig?
   return { stateDict: stripped, format: 'openai', source, extra: new Map() };
 }
 
-function isTorchScriptArchive(path: string): boolean {
-  const bytes = readFileSync(path);
+function isTorchScriptArchive(bytes: Uint8Array, path: string): boolean {
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) return false; // not a zip
   return isTorchScriptEntryList(new ZipArchive(bytes, path).names());
 }
@@ -131,11 +130,12 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
     const settings = isHuggingFaceClipStateDict(tensors.keys()) && existsSync(configPath) ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath) : undefined;
     return fromFlatTensors(tensors, path, settings);
   }
-  if (isTorchScriptArchive(path)) {
+  const bytes = readFileSync(path); // read once: for the format check and the reader
+  if (isTorchScriptArchive(bytes, path)) {
     // Read from the archive's pickles without running its code (see torch/torchscript-reader.ts).
-    return { ...fromFlatTensors(loadTorchScriptTensors(path, options), path), format: 'torchscript' };
+    return { ...fromFlatTensors(loadTorchScriptBuffer(bytes, path, options), path), format: 'torchscript' };
   }
-  const value = loadPtFile(path, options);
+  const value = loadPtBuffer(bytes, path, options);
   if (typeof value === 'object' && value !== null && 'model_state_dict' in value) {
     const checkpoint = value as Record<string, unknown>;
     const stateDict = stripModulePrefix(tensorDict(checkpoint.model_state_dict, path, 'model_state_dict'));

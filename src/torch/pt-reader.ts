@@ -181,8 +181,13 @@ export function storageLoader(archive: ZipArchive, directory: string): (pid: unk
   };
 }
 
+export interface ReadPtOptions {
+  /** Contiguous tensors' data as views of the archive's bytes instead of copies (see `materializeTensor`). */
+  views?: boolean;
+}
+
 /** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
-export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
+export function readPtBuffer(bytes: Uint8Array, source: string, options: ReadPtOptions = {}): unknown {
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
     throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
   }
@@ -198,12 +203,12 @@ export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
     persistentLoad,
   });
   return toPlainValue(root, (value, path) => {
-    if (value instanceof StridedTensorRecord) return materializeTensor(value, `${source} ${path || '(root)'}`);
+    if (value instanceof StridedTensorRecord) return materializeTensor(value, `${source} ${path || '(root)'}`, options);
     throw new Error(`${source} ${path || '(root)'}: ${describePickleValue(value)} cannot be represented as a plain value`);
   }, source);
 }
 
 /** Reads a torch.save zip checkpoint (`.pt`/`.pth`) from disk. See the file comment for the value mapping. */
-export function readPtFile(path: string): unknown {
-  return readPtBuffer(readFileSync(path), path);
+export function readPtFile(path: string, options: ReadPtOptions = {}): unknown {
+  return readPtBuffer(readFileSync(path), path, options);
 }

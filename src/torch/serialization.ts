@@ -4,15 +4,15 @@
  * restricted unpickler, for OpenAI's scripted CLIP files: their code is never run). File parsing lives
  * in the format modules; this file only moves bytes in and out of libtorch.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { native } from './native.ts';
 import { scalarTypeCode } from './dtype.ts';
 import { Tensor, checkDevice, fromRaw } from './tensor.ts';
 import type { Device } from './dtype.ts';
-import { isLoadedTensor, readPtFile } from './pt-reader.ts';
+import { isLoadedTensor, readPtBuffer } from './pt-reader.ts';
 import { PICKLE_ATTRIBUTES } from './pickle-values.ts';
 import { parseSafetensorsHeader, safetensorsHeaderLength, writeSafetensorsFileSync } from './safetensors-format.ts';
-import { readTorchScriptFile } from './torchscript-reader.ts';
+import { readTorchScriptBuffer } from './torchscript-reader.ts';
 import type { RawTensor } from './raw-tensor.ts';
 
 export interface LoadOptions {
@@ -93,7 +93,14 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
  */
 export function loadPtFile(path: string, options: LoadOptions = {}): unknown {
   requireFile(path, 'PyTorch checkpoint');
-  const value = readPtFile(path);
+  return loadPtBuffer(readFileSync(path), path, options);
+}
+
+/** `loadPtFile` on a checkpoint's bytes already in memory (`source` names it in errors). */
+export function loadPtBuffer(bytes: Uint8Array, source: string, options: LoadOptions = {}): unknown {
+  const path = source;
+  // Views, not copies: fromRaw copies each tensor into libtorch once.
+  const value = readPtBuffer(bytes, path, { views: true });
   const created: Tensor[] = [];
   try {
     return toTensors(value, options, created, new Map());
@@ -145,9 +152,14 @@ function toTensors(value: unknown, options: LoadOptions, created: Tensor[], seen
  */
 export function loadTorchScriptTensors(path: string, options: LoadOptions = {}): Map<string, Tensor> {
   requireFile(path, 'TorchScript archive');
+  return loadTorchScriptBuffer(readFileSync(path), path, options);
+}
+
+/** `loadTorchScriptTensors` on an archive's bytes already in memory (`path` names it in errors). */
+export function loadTorchScriptBuffer(bytes: Uint8Array, path: string, options: LoadOptions = {}): Map<string, Tensor> {
   let raws: Map<string, RawTensor>;
   try {
-    raws = readTorchScriptFile(path);
+    raws = readTorchScriptBuffer(bytes, path, { views: true });
   } catch (error) {
     let message = (error as Error).message;
     for (const prefix of [`${path}: `, `zip archive ${path}: `]) if (message.startsWith(prefix)) message = message.slice(prefix.length);

@@ -138,7 +138,7 @@ export function isTorchScriptEntryList(names: readonly string[]): boolean {
  * Every parameter and buffer of a TorchScript archive held in memory, by dotted name (parameters first,
  * then buffers, each in attribute order), as contiguous LoadedTensors. `source` names it in errors.
  */
-export function readTorchScriptBuffer(bytes: Uint8Array, source: string): Map<string, LoadedTensor> {
+export function readTorchScriptBuffer(bytes: Uint8Array, source: string, options: { views?: boolean } = {}): Map<string, LoadedTensor> {
   const archive = new ZipArchive(bytes, source);
   if (!isTorchScriptEntryList(archive.names())) {
     throw new Error(`${source}: has no code/ or constants.pkl entries; this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile`);
@@ -196,7 +196,7 @@ export function readTorchScriptBuffer(bytes: Uint8Array, source: string): Map<st
   const tensorOf = (record: StridedTensorRecord, name: string): LoadedTensor => {
     let tensor = materialized.get(record);
     if (!tensor) {
-      tensor = materializeTensor(record, `${source} ${name}`);
+      tensor = materializeTensor(record, `${source} ${name}`, options);
       materialized.set(record, tensor);
     }
     return tensor;
@@ -224,6 +224,6 @@ export function readTorchScriptBuffer(bytes: Uint8Array, source: string): Map<st
 }
 
 /** Reads a TorchScript archive from disk; see `readTorchScriptBuffer`. */
-export function readTorchScriptFile(path: string): Map<string, LoadedTensor> {
-  return readTorchScriptBuffer(readFileSync(path), path);
+export function readTorchScriptFile(path: string, options: { views?: boolean } = {}): Map<string, LoadedTensor> {
+  return readTorchScriptBuffer(readFileSync(path), path, options);
 }
