@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,6 +101,23 @@ test('saveSafetensors replaces an existing file atomically and reports bad input
     assert.throws(() => saveSafetensors(path.join(dir, 'missing-dir', 'x.safetensors'), { a: tensor([1]) }), /missing-dir/);
     assert.deepEqual(readdirSync(dir), ['w.safetensors']);
   }));
+});
+
+test('loadSafetensors reads tensors straight from the file, checking the header against the file size first', () => {
+  withTempDir((dir) => {
+    const file = path.join(dir, 'w.safetensors');
+    const values = { a: arange(6).reshape(2, 3), b: tensor([1.5, -2], { dtype: 'float64' }), c: tensor([true, false]) };
+    saveSafetensors(file, values);
+    const loaded = loadSafetensors(file);
+    for (const [name, t] of Object.entries(values)) assert.ok(sameTensor(loaded.get(name)!, t), name);
+    // Cut inside the data of the last tensor: refused by the header check, naming file and tensor.
+    const bytes = readFileSync(file);
+    const cut = path.join(dir, 'cut.safetensors');
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 1));
+    assert.throws(() => loadSafetensors(cut), (e: Error) => e.message.includes(cut) && /tensor "c": data_offsets .* out of range/.test(e.message));
+    writeFileSync(cut, bytes.subarray(0, 12));
+    assert.throws(() => loadSafetensors(cut), (e: Error) => e.message.includes(cut) && /header length \d+ is larger than the 4 bytes/.test(e.message));
+  });
 });
 
 test('loading a missing or malformed file names it', () => {
