@@ -237,6 +237,13 @@ test('a compressed storage declaring more than its storage needs is refused befo
   // The same storage at its true size inflates and reads.
   const fits = buildPtArchive(stateDictPickle({ t: floatSpec('big', 1 << 20, [2], [1]) }), { big: new Uint8Array(4 << 20) }, { deflate: true });
   assert.deepEqual(asFloat32(tensorAt(readPtBuffer(fits, 'fits.pt'), 't')), [0, 0]);
+  // An entry that inflates to more than it declares stops at the declared size and is refused.
+  const liar = Buffer.from(buildPtArchive(stateDictPickle({ t: floatSpec('big', 4, [4], [1]) }), { big: new Uint8Array(4 << 20) }, { deflate: true }));
+  const entryName = Buffer.from('archive/data/big');
+  let central = liar.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  while (!liar.subarray(central + 46, central + 46 + entryName.length).equals(entryName)) central = liar.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), central + 4);
+  liar.writeUInt32LE(16, central + 24);
+  assert.throws(() => readPtBuffer(liar, 'liar.pt'), /liar\.pt: entry 'archive\/data\/big' does not inflate to its declared 16 bytes/);
   // A pickle entry is bounded too: one that declares more than MAX_PICKLE_BYTES is refused unread.
   const hugePickle = Buffer.from(buildZip([{ name: 'archive/data.pkl', data: stateDictPickle({}), deflate: true }]));
   const sizeAt = hugePickle.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 24;
