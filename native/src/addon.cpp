@@ -8,7 +8,6 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerOpFunctions(env, exports);
   registerAutogradFunctions(env, exports);
   registerRuntimeFunctions(env, exports);
-  registerScriptFunctions(env, exports);
   registerDistributedFunctions(env, exports);
   registerImageFunctions(env, exports);
   registerVideoFunctions(env, exports);

@@ -45,7 +45,6 @@ void registerTensorFunctions(Napi::Env env, Napi::Object exports);
 void registerOpFunctions(Napi::Env env, Napi::Object exports);
 void registerAutogradFunctions(Napi::Env env, Napi::Object exports);
 void registerRuntimeFunctions(Napi::Env env, Napi::Object exports);
-void registerScriptFunctions(Napi::Env env, Napi::Object exports);
 void registerDistributedFunctions(Napi::Env env, Napi::Object exports);
 void registerImageFunctions(Napi::Env env, Napi::Object exports);
 void registerVideoFunctions(Napi::Env env, Napi::Object exports);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
+#include <cerrno>
+#include <unistd.h>
 
 namespace bike {
 
@@ -110,6 +112,37 @@ static Napi::Value fromBuffer(const Napi::CallbackInfo& info) {
   });
 }
 
+// fromFile(fd: number, offset: number, dtype: ScalarType code, shape: number[], device?: string):
+// a new tensor whose bytes are read with pread straight from an open file into its storage (no JS
+// buffer in between). The caller has checked offset and size against the file; a short read throws.
+static Napi::Value fromFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "fromFile", [&]() -> Napi::Value {
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    double offsetValue = info[1].As<Napi::Number>().DoubleValue();
+    if (!(offsetValue >= 0) || offsetValue > 9007199254740991.0 || offsetValue != std::floor(offsetValue))
+      throw Napi::RangeError::New(env, "fromFile: offset must be a non-negative integer");
+    auto scalarType = static_cast<at::ScalarType>(info[2].As<Napi::Number>().Int32Value());
+    auto shape = toInt64Vector(info[3], "fromFile shape");
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(scalarType));
+    auto* out = static_cast<uint8_t*>(t.data_ptr());
+    size_t total = t.nbytes(), done = 0;
+    auto offset = static_cast<off_t>(offsetValue);
+    while (done < total) {
+      ssize_t n = ::pread(fd, out + done, std::min<size_t>(total - done, size_t(1) << 30), offset + static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw std::runtime_error(std::string("read failed: ") + std::strerror(errno));
+      if (n == 0) throw std::runtime_error("the file ends after " + std::to_string(done) + " of " + std::to_string(total) + " bytes at offset " + std::to_string(offsetValue));
+      done += static_cast<size_t>(n);
+    }
+    if (info.Length() > 4 && info[4].IsString()) {
+      c10::Device device(info[4].As<Napi::String>().Utf8Value());
+      if (device != t.device()) t = t.to(device);
+    }
+    return wrapTensor(env, t);
+  });
+}
+
 // toBuffer(t): a new ArrayBuffer with the tensor's elements, row-major, on the CPU.
 static Napi::Value toBuffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -165,6 +198,7 @@ static Napi::Value describe(const Napi::CallbackInfo& info) {
 
 void registerTensorFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fromBuffer", Napi::Function::New(env, fromBuffer));
+  exports.Set("fromFile", Napi::Function::New(env, fromFile));
   exports.Set("toBuffer", Napi::Function::New(env, toBuffer));
   exports.Set("dispose", Napi::Function::New(env, dispose));
   exports.Set("isLive", Napi::Function::New(env, isLive));

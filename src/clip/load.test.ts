@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, manualSeed, noGrad, randn, tensor, tidy, nn } from '../torch/index.ts';
-import { saveSafetensors } from '../torch/serialization/serialization.ts';
+import { loadSafetensors, saveSafetensors } from '../torch/serialization/serialization.ts';
 import { PickleWriter, buildPtArchive, writeTensor } from '../torch/serialization/pt-test-archive.ts';
 import { CLIP } from './model.ts';
 import type { ClipConfig } from './config.ts';
-import { loadClip, readClipWeights } from './load.ts';
+import { loadClip, loadClipStateDict, readClipWeights, splitPrefixed } from './load.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -252,4 +253,70 @@ test('files that hold no CLIP weights are refused with the file named', () => {
     assert.throws(() => readClipWeights(path.join(dir, 'absent.pt')), /absent\.pt: no such file or folder/);
     assert.throws(() => readClipWeights(dir), (e: Error) => e.message.includes(dir) && /model\.safetensors or pytorch_model\.bin/.test(e.message));
   });
+});
+
+const PYTHON = '/usr/bin/python3';
+const havePythonTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
+
+test('OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give back the weights they were made from, without running their code',
+  { skip: !havePythonTorch && `${PYTHON} with torch is not installed` }, () => {
+    manualSeed(3);
+    const model = noGrad(() => new CLIP(TINY));
+    withTempDir((dir) => {
+      const weights = path.join(dir, 'weights.safetensors');
+      saveSafetensors(weights, model.stateDict());
+      writeFileSync(path.join(dir, 'config.json'), JSON.stringify(TINY));
+      for (const mode of ['script', 'trace']) {
+        const archive = path.join(dir, `clip-${mode}.pt`);
+        const made = spawnSync(PYTHON, [path.join(here, 'testdata', 'make_openai_archive.py'), weights, path.join(dir, 'config.json'), archive, mode], { encoding: 'utf8', timeout: 300_000 });
+        assert.equal(made.status, 0, made.stderr);
+        const read = readClipWeights(archive);
+        assert.equal(read.format, 'torchscript');
+        const expected = model.stateDict();
+        assert.deepEqual([...read.stateDict.keys()].sort(), [...expected.keys()].sort(), `${mode}: names (input_resolution etc. dropped)`);
+        for (const [name, t] of expected) {
+          const got = read.stateDict.get(name)!;
+          assert.equal(got.dtype, t.dtype, name);
+          assert.deepEqual(got.shape, t.shape, name);
+          assert.ok(Buffer.from(got.toRaw().data).equals(Buffer.from(t.toRaw().data)), `${mode} ${name}: bytes differ`);
+        }
+        for (const t of read.stateDict.values()) t.dispose();
+        const loaded = loadClip(archive);
+        assert.deepEqual(loaded.config.vision_width, TINY.vision_width);
+        disposeModel(loaded.model);
+      }
+    });
+    disposeModel(model);
+  });
+
+test('loadClip skips the random initialisation and adopts the tensors: bit-identical to building, drawing and copying', () => {
+  manualSeed(21);
+  const source = noGrad(() => new CLIP(TINY));
+  withTempDir((dir) => {
+    const file = path.join(dir, 'clip.safetensors');
+    saveSafetensors(file, source.stateDict());
+    manualSeed(5);
+    const fast = loadClip(file).model;
+    manualSeed(5);
+    // The config loadClip infers from the weights (its head counts follow OpenAI's width // 64).
+    const drawn = noGrad(() => new CLIP(fast.config));
+    const weights = loadSafetensors(file);
+    loadClipStateDict(drawn, weights, file);
+    for (const t of weights.values()) t.dispose();
+    const fastState = fast.stateDict();
+    assert.deepEqual([...fastState.keys()], [...drawn.stateDict().keys()]);
+    for (const [name, t] of drawn.stateDict()) {
+      const got = fastState.get(name)!;
+      assert.equal(got.dtype, t.dtype, name);
+      assert.ok(Buffer.from(got.toRaw().data).equals(Buffer.from(t.toRaw().data)), `${name}: bytes differ`);
+      assert.equal(got.requiresGrad, t.requiresGrad, `${name}: requires grad`);
+    }
+    fast.eval();
+    drawn.eval();
+    const image = randn([2, 3, TINY.image_resolution, TINY.image_resolution]);
+    noGrad(() => assert.deepEqual(fast.encodeImage(image).toArray(), drawn.encodeImage(image).toArray()));
+    disposeModel(fast);
+    disposeModel(drawn);
+  });
+  disposeModel(source);
 });

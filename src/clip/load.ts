@@ -7,10 +7,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, native, type Device } from '../torch/index.ts';
+import { Tensor, nn, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
-import { loadPtFile, loadSafetensors, loadTorchScriptTensors } from '../torch/serialization/serialization.ts';
+import { loadPtBuffer, loadPtFile, loadSafetensors, loadTorchScriptBuffer } from '../torch/serialization/serialization.ts';
 import { ZipArchive } from '../torch/serialization/zip-reader.ts';
+import { isTorchScriptEntryList } from '../torch/serialization/torchscript-reader.ts';
 import { type ClipConfig, inferClipConfig } from './config.ts';
 import { huggingFaceToOpenAI, isHuggingFaceClipStateDict, readHuggingFaceClipConfig, withHuggingFaceHeads, type HuggingFaceClipSettings } from './hf-mapping.ts';
 import { CLIP, type ClipOptions } from './model.ts';
@@ -98,11 +99,9 @@ function fromFlatTensors(tensors: Map<string, Tensor>, source: string, hfConfig?
   return { stateDict: stripped, format: 'openai', source, extra: new Map() };
 }
 
-function isTorchScriptArchive(path: string): boolean {
-  const bytes = readFileSync(path);
+function isTorchScriptArchive(bytes: Uint8Array, path: string): boolean {
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) return false; // not a zip
-  const names = new ZipArchive(bytes, path).names();
-  return names.some((n) => /^[^/]+\/constants\.pkl$/.test(n) || /^[^/]+\/code\//.test(n));
+  return isTorchScriptEntryList(new ZipArchive(bytes, path).names());
 }
 
 function readHuggingFaceFolder(dir: string, options: { device?: Device }): ClipWeights {
@@ -131,21 +130,12 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
     const settings = isHuggingFaceClipStateDict(tensors.keys()) && existsSync(configPath) ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath) : undefined;
     return fromFlatTensors(tensors, path, settings);
   }
-  if (isTorchScriptArchive(path)) {
-    let tensors: Map<string, Tensor>;
-    try {
-      tensors = loadTorchScriptTensors(path);
-    } catch (error) {
-      // libtorch compiles the archive's code to load it; code from a newer PyTorch can name unknown ops.
-      const hint = /Unknown builtin op|Unknown type name|version/i.test((error as Error).message)
-        ? ` (the archive may come from a newer PyTorch than the linked libtorch ${native.version().torch}; re-save its weights with torch.save(model.state_dict()) or as safetensors)`
-        : '';
-      throw new Error(`${(error as Error).message}${hint}`, { cause: error });
-    }
-    if (options.device) for (const [k, t] of tensors) tensors.set(k, t.to(options.device));
-    return { ...fromFlatTensors(tensors, path), format: 'torchscript' };
+  const bytes = readFileSync(path); // read once: for the format check and the reader
+  if (isTorchScriptArchive(bytes, path)) {
+    // Read from the archive's pickles without running its code (see torch/torchscript-reader.ts).
+    return { ...fromFlatTensors(loadTorchScriptBuffer(bytes, path, options), path), format: 'torchscript' };
   }
-  const value = loadPtFile(path, options);
+  const value = loadPtBuffer(bytes, path, options);
   if (typeof value === 'object' && value !== null && 'model_state_dict' in value) {
     const checkpoint = value as Record<string, unknown>;
     const stateDict = stripModulePrefix(tensorDict(checkpoint.model_state_dict, path, 'model_state_dict'));
@@ -173,14 +163,15 @@ export function clipConfigOf(weights: ClipWeights): ClipConfig {
  * Copies an OpenAI-layout state dict into a model, strictly: missing, unexpected and mis-shaped
  * keys are listed by name in one error. With joint space-time attention, weights without
  * `visual.time_embedding` (plain CLIP) keep the model's initial time embeddings, as the original
- * loads them non-strictly.
+ * loads them non-strictly. With `assign`, the model adopts the tensors instead of copying them (see
+ * `Module.loadStateDict`).
  */
-export function loadClipStateDict(model: CLIP, stateDict: ReadonlyMap<string, Tensor>, source: string): void {
+export function loadClipStateDict(model: CLIP, stateDict: ReadonlyMap<string, Tensor>, source: string, options: { assign?: boolean } = {}): void {
   const entries = new Map(stateDict);
   const own = model.visual.namedParameters('visual');
   for (const [name, t] of own) if (name === 'visual.time_embedding' && !entries.has(name)) entries.set(name, t);
   try {
-    model.loadStateDict(entries);
+    model.loadStateDict(entries, { assign: options.assign });
   } catch (error) {
     if (error instanceof StateDictError) throw new StateDictError(`${source}: ${error.message}`, error.missing, error.unexpected, error.mismatched);
     throw error;
@@ -201,16 +192,28 @@ export interface LoadedClip {
   epoch?: number;
 }
 
-/** Builds CLIP from a weights file or folder (any supported layout) and loads the weights into it. */
+/**
+ * Builds CLIP from a weights file or folder (any supported layout) and loads the weights into it.
+ * The model is built without its random initialisation (every parameter it would draw is replaced by
+ * the strict load; the joint model's `time_embedding`, which plain CLIP weights lack, is still drawn)
+ * and adopts the loaded tensors rather than copying them: the same model bit for bit, at about the cost
+ * of reading the file. The global generator advances less than a drawn build would (the few small
+ * `randn` embeddings are still drawn; the initialisers' draws are skipped).
+ */
 export function loadClip(path: string, options: LoadClipOptions = {}): LoadedClip {
   const weights = readClipWeights(path);
   const config = clipConfigOf(weights);
   const { device, ...clipOptions } = options;
-  const model = new CLIP(config, clipOptions);
+  const model = nn.init.withoutInitialization(() => new CLIP(config, clipOptions));
   try {
-    loadClipStateDict(model, weights.stateDict, weights.source);
+    loadClipStateDict(model, weights.stateDict, weights.source, { assign: true });
+  } catch (error) {
+    for (const t of model.stateDict().values()) t.dispose();
+    throw error;
   } finally {
-    for (const t of weights.stateDict.values()) t.dispose();
+    // What the model did not adopt (cast copies were made of it) is ours to free.
+    const adopted = new Set(model.stateDict().values());
+    for (const t of weights.stateDict.values()) if (!adopted.has(t)) t.dispose();
   }
   if (device) model.to(device);
   const move = (group?: Map<string, Tensor>) => (group && device ? new Map([...group].map(([k, t]) => [k, t.to(device)])) : group);

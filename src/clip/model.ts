@@ -98,6 +98,7 @@ export class CLIP extends nn.Module {
 
   /** OpenAI's `initialize_parameters`: normal draws with CLIP's standard deviations. */
   initializeParameters(): void {
+    if (nn.init.initializationSkipped()) return; // the weights a load brings replace these draws
     noGrad(() => {
       const normal = (t: Tensor, std: number) => nn.init.normal(t.shape, std).to(t.dtype);
       const set = (t: Tensor, std: number) => {

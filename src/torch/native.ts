@@ -47,6 +47,8 @@ export interface DecodedVideoFrames {
 
 export interface NativeAddon {
   fromBuffer(bytes: ArrayBufferView, scalarType: number, shape: number[], device?: string): Handle;
+  /** A tensor whose bytes are pread from the open file `fd` at `offset` (the caller checks the extent). */
+  fromFile(fd: number, offset: number, scalarType: number, shape: number[], device?: string): Handle;
   toBuffer(t: Handle): ArrayBuffer;
   dispose(t: Handle): void;
   isLive(t: unknown): boolean;
@@ -89,7 +91,6 @@ export interface NativeAddon {
   cudaMemory(device?: number): [number, number, number];
   version(): { torch: string; major: number; minor: number; cuda: boolean };
 
-  loadTorchScriptTensors(path: string): Record<string, Handle>;
 
   createProcessGroup(backend: string, host: string, port: number, rank: number, worldSize: number, timeoutMs: number): GroupHandle;
   allReduce(group: GroupHandle, tensors: Handle[], op: string): void;

@@ -3,7 +3,7 @@ import { Tensor, empty, zeros } from '../tensor.ts';
 import * as F from '../functional.ts';
 import { Module } from './module.ts';
 import { Linear } from './layers.ts';
-import { xavierUniform } from './init.ts';
+import { initializationSkipped, xavierUniform } from './init.ts';
 import { noGrad } from '../autograd.ts';
 
 export class MultiheadAttention extends Module {
@@ -22,10 +22,11 @@ export class MultiheadAttention extends Module {
     this.in_proj_bias = this.registerParameter('in_proj_bias', zeros([3 * embedDim]));
     this.out_proj = this.registerModule('out_proj', new Linear(embedDim, embedDim));
     noGrad(() => {
+      this.out_proj.bias!.zero_();
+      if (initializationSkipped()) return; // a state-dict load replaces the weights (nothing to copy)
       const init = xavierUniform([3 * embedDim, embedDim]);
       this.in_proj_weight.copy_(init);
       init.dispose();
-      this.out_proj.bias!.zero_();
     });
   }
 

@@ -6,14 +6,37 @@ import { aten } from '../ops.ts';
 const uniform_ = aten('uniform_');
 const normal_ = aten('normal_');
 
+let skipDepth = 0;
+
+/**
+ * Builds a model with `uniform` and `normal` (so every default Linear, Conv2d and Embedding initialiser)
+ * returning uninitialised tensors: no random draws, for a model whose parameters a strict state-dict
+ * load replaces right after. The global generator is not advanced inside.
+ */
+export function withoutInitialization<T>(build: () => T): T {
+  skipDepth++;
+  try {
+    return build();
+  } finally {
+    skipDepth--;
+  }
+}
+
+/** Whether a `withoutInitialization` build is running (models skip their own initialisers too). */
+export function initializationSkipped(): boolean {
+  return skipDepth > 0;
+}
+
 export function uniform(shape: number[], low: number, high: number): Tensor {
   const t = empty(shape);
+  if (skipDepth > 0) return t;
   noGrad(() => uniform_(t.handle, low, high));
   return t;
 }
 
 export function normal(shape: number[], std: number, mean = 0): Tensor {
   const t = empty(shape);
+  if (skipDepth > 0) return t;
   noGrad(() => normal_(t.handle, mean, std));
   return t;
 }

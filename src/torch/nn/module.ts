@@ -94,9 +94,11 @@ export abstract class Module {
 
   /**
    * Copies values into this module's parameters and buffers. Strict by default: missing and
-   * unexpected keys and shape mismatches are all listed by name in one error.
+   * unexpected keys and shape mismatches are all listed by name in one error. With `assign`, the given
+   * tensors become the parameters and buffers themselves (cast first where dtype or device differ), no
+   * copy made: the module owns them afterwards and disposes the tensors they replace.
    */
-  loadStateDict(source: StateDict | Record<string, Tensor>, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(source: StateDict | Record<string, Tensor>, options: { strict?: boolean; assign?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const strict = options.strict ?? true;
     const entries = source instanceof Map ? source : new Map(Object.entries(source));
     const own = this.stateDict();
@@ -114,6 +116,10 @@ export abstract class Module {
       if (mismatched.length) parts.push(`shape mismatches: ${mismatched.join('; ')}`);
       throw new StateDictError(`loadStateDict (${this.constructor.name}): ${parts.join('; ')}`, missing, unexpected, mismatched);
     }
+    if (options.assign) {
+      for (const [prefix, m] of this.namedModules()) m.assignOwn(prefix, entries);
+      return { missing, unexpected };
+    }
     noGrad(() => {
       for (const [name, target] of own) {
         const value = entries.get(name);
@@ -121,6 +127,23 @@ export abstract class Module {
       }
     });
     return { missing, unexpected };
+  }
+
+  private assignOwn(prefix: string, entries: Map<string, Tensor>): void {
+    const self = this as unknown as Record<string, unknown>;
+    const assign = (store: Map<string, Tensor | null>, isParam: boolean) => {
+      for (const [name, old] of store) {
+        const value = old ? entries.get(prefix ? `${prefix}.${name}` : name) : undefined;
+        if (!old || !value || value === old) continue;
+        const cast = value.dtype === old.dtype && value.device === old.device ? value : noGrad(() => value.to(old.device).to(old.dtype));
+        const kept = isParam ? parameter(cast, old.requiresGrad) : cast.keep();
+        store.set(name, kept);
+        if (self[name] === old) self[name] = kept;
+        old.dispose();
+      }
+    };
+    assign(this._parameters, true);
+    assign(this._buffers, false);
   }
 
   /** Moves (or casts) every parameter and buffer, keeping requires-grad flags; fields are updated too. */

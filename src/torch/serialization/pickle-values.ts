@@ -26,6 +26,18 @@ export function isPickleCallable(value: unknown): value is PickleCallable {
     && typeof (value as PickleCallable).qualifiedName === 'string';
 }
 
+/**
+ * An object that a reader's class stand-in made (NEWOBJ) and that takes its BUILD state as data, e.g. a
+ * TorchScript module taking its attribute dict. Nothing of the pickle's own code (`__setstate__`) runs.
+ */
+export interface PickleStateful {
+  setPickleState(state: unknown): void;
+}
+
+export function isPickleStateful(value: unknown): value is PickleStateful {
+  return typeof value === 'object' && value !== null && typeof (value as PickleStateful).setPickleState === 'function';
+}
+
 /** Where attributes set on a dict by BUILD end up on its plain counterpart (non-enumerable). */
 export const PICKLE_ATTRIBUTES: unique symbol = Symbol('pickle attributes');
 

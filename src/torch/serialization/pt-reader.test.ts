@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readPtBuffer, isLoadedTensor, type LoadedTensor } from './pt-reader.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MAX_PICKLE_BYTES, readPtBuffer, readPtFile, isLoadedTensor, pickleAttributes, type LoadedTensor } from './pt-reader.ts';
+import { compareStateDict, ptReaderParityChecks } from '../../parity/pt-reader-parity.ts';
+import { parseSafetensors } from './safetensors-format.ts';
 import { PickleWriter, buildPtArchive, buildZip, stateDictPickle, writeTensor, type TensorSpec } from './pt-test-archive.ts';
 
 function float32Bytes(values: number[]): Uint8Array {
@@ -198,6 +202,41 @@ test('tensors that reach past their storage, and storages shorter than declared,
   const shortFile = stateDictPickle({ t: floatSpec('f', 6, [6], [1]) });
   assertRefused(shortFile, /'archive\/data\/f' holds 8 bytes, but 6 x float32 needs 24/, { f: float32Bytes([0, 1]) });
   assertRefused(shortFile, /no archive entry 'archive\/data\/f'/);
+});
+
+test('a compressed storage declaring more than its storage needs is refused before it is inflated', () => {
+  // 4 MiB of zeros deflate to about 4 KB; the pickle's storage needs 16 bytes of it.
+  const pickle = stateDictPickle({ 'visual.proj': floatSpec('big', 4, [4], [1]) });
+  const archive = buildPtArchive(pickle, { big: new Uint8Array(4 << 20) }, { deflate: true });
+  assert.ok(archive.length < 64 * 1024);
+  assert.throws(() => readPtBuffer(archive, 'bomb.pt'), (error: Error) =>
+    /bomb\.pt/.test(error.message) && /storage 'archive\/data\/big' is compressed and declares 4194304 bytes, more than the 16 bytes of its 4 x float32; refused before inflating/.test(error.message));
+  // The same storage at its true size inflates and reads.
+  const fits = buildPtArchive(stateDictPickle({ t: floatSpec('big', 1 << 20, [2], [1]) }), { big: new Uint8Array(4 << 20) }, { deflate: true });
+  assert.deepEqual(asFloat32(tensorAt(readPtBuffer(fits, 'fits.pt'), 't')), [0, 0]);
+  // An entry that inflates to more than it declares stops at the declared size and is refused.
+  const liar = Buffer.from(buildPtArchive(stateDictPickle({ t: floatSpec('big', 4, [4], [1]) }), { big: new Uint8Array(4 << 20) }, { deflate: true }));
+  const entryName = Buffer.from('archive/data/big');
+  let central = liar.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+  while (!liar.subarray(central + 46, central + 46 + entryName.length).equals(entryName)) central = liar.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), central + 4);
+  liar.writeUInt32LE(16, central + 24);
+  assert.throws(() => readPtBuffer(liar, 'liar.pt'), /liar\.pt: entry 'archive\/data\/big' does not inflate to its declared 16 bytes/);
+  // A pickle entry is bounded too: one that declares more than MAX_PICKLE_BYTES is refused unread.
+  const hugePickle = Buffer.from(buildZip([{ name: 'archive/data.pkl', data: stateDictPickle({}), deflate: true }]));
+  const sizeAt = hugePickle.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 24;
+  hugePickle.writeUInt32LE(MAX_PICKLE_BYTES + 1, sizeAt);
+  assert.throws(() => readPtBuffer(hugePickle, 'pickle.pt'), /entry 'archive\/data\.pkl' declares 268435457 bytes, more than the 268435456 allowed for a pickle/);
+});
+
+test('stride-0 views: small ones are expanded, ones that would expand past the limit are refused by name', () => {
+  const storages = { s: float32Bytes([2.5]) };
+  const small = readPtBuffer(buildPtArchive(stateDictPickle({ row: floatSpec('s', 1, [2, 3], [0, 0]) }), storages), 'expand.pt');
+  assert.deepEqual(asFloat32(tensorAt(small, 'row')), [2.5, 2.5, 2.5, 2.5, 2.5, 2.5]);
+  // 764 bytes of file asking for 8 GB: 2^31 float32 elements over a 1-element storage.
+  const started = Date.now();
+  assertRefused(stateDictPickle({ 'visual.class_embedding': floatSpec('s', 1, [1 << 16, 1 << 15], [0, 0]) }),
+    /\["visual\.class_embedding"\].*has 2147483648 elements viewing a storage of 1 \(a stride-0 or overlapping view\) and would expand to 8589934592 bytes/, storages);
+  assert.ok(Date.now() - started < 5000);
 });
 
 test('corrupt archives are refused with the file and the fault', () => {

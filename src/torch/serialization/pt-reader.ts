@@ -11,7 +11,7 @@ import { DTYPE_BYTES, type DType } from './raw-tensor.ts';
 import { PickleDict, describePickleValue, toPlainValue, type PickleCallable } from './pickle-values.ts';
 import { StridedTensorRecord, materializeTensor, type PtStorage } from './pt-tensor.ts';
 import { unpickle } from './unpickler.ts';
-import { ZipArchive } from './zip-reader.ts';
+import { ZIP_METHOD_STORED, ZipArchive } from './zip-reader.ts';
 
 export { LoadedTensor, isLoadedTensor } from './pt-tensor.ts';
 export { pickleAttributes } from './pickle-values.ts';
@@ -97,12 +97,50 @@ const ALLOWED_GLOBALS = new Map<string, PickleCallable>([
 export const ALLOWED_PT_GLOBALS: readonly string[] = [...ALLOWED_GLOBALS.keys()];
 
 /** Matches the exact (module, name) pair, so no other split of a dotted path (`torch` + `_utils.x`) is admitted. */
-function resolveAllowedGlobal(module: string, name: string): PickleCallable | undefined {
+export function resolveAllowedGlobal(module: string, name: string): PickleCallable | undefined {
   return name.includes('.') ? undefined : ALLOWED_GLOBALS.get(`${module}.${name}`);
 }
 
+/** A pickle entry larger than this is refused unread: a state dict's pickle is kilobytes to a few megabytes. */
+export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
+
+/** A `data/<key>` record, read (and for DEFLATE, inflated) only when a tensor is materialised from it. */
+class ArchiveStorage implements PtStorage {
+  private cached?: Uint8Array;
+  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, private readonly load: () => Uint8Array) {}
+  get bytes(): Uint8Array {
+    this.cached ??= this.load();
+    return this.cached;
+  }
+}
+
+/**
+ * The storage `key` of `numel` x `dtype`, checked against its entry's declared size before any byte is
+ * read: shorter is refused, and so is a compressed entry that would inflate to more than the storage
+ * needs (a few megabytes of DEFLATE can declare gigabytes). `records` shares one read between dtype views.
+ */
+export function archiveStorage(archive: ZipArchive, entryName: string, key: string, dtype: DType, numel: number, records: Map<string, Uint8Array>): PtStorage {
+  if (!archive.has(entryName)) throw new Error(`storage '${key}' has no archive entry '${entryName}'`);
+  const entry = archive.entry(entryName);
+  const needed = numel * DTYPE_BYTES[dtype];
+  if (entry.uncompressedSize < needed) {
+    throw new Error(`storage '${entryName}' holds ${entry.uncompressedSize} bytes, but ${numel} x ${dtype} needs ${needed}`);
+  }
+  if (entry.method !== ZIP_METHOD_STORED && entry.uncompressedSize > needed) {
+    throw new Error(`storage '${entryName}' is compressed and declares ${entry.uncompressedSize} bytes, more than the ${needed} bytes of its ${numel} x ${dtype}; refused before inflating`);
+  }
+  return new ArchiveStorage(key, dtype, numel, () => {
+    let bytes = records.get(entryName);
+    if (!bytes) {
+      bytes = archive.read(entryName);
+      records.set(entryName, bytes);
+    }
+    return bytes;
+  });
+}
+
 /** Finds `<prefix>/` from the archive's `data.pkl` entry. */
-function findPrefix(archive: ZipArchive): string {
+export function findPrefix(archive: ZipArchive): string {
   const pickles = archive.names().filter((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (pickles.length !== 1) {
     throw new Error(`${archive.source}: expected exactly one '<prefix>/data.pkl' entry (a torch.save zip checkpoint), found ${pickles.length ? pickles.join(', ') : 'none'}`);
@@ -110,7 +148,7 @@ function findPrefix(archive: ZipArchive): string {
   return pickles[0].slice(0, -'data.pkl'.length);
 }
 
-function checkByteOrder(archive: ZipArchive, prefix: string): void {
+export function checkByteOrder(archive: ZipArchive, prefix: string): void {
   const name = `${prefix}byteorder`;
   if (!archive.has(name)) return; // Older PyTorch versions omit it; their files are little-endian in practice.
   const order = new TextDecoder().decode(archive.read(name)).trim();
@@ -118,18 +156,14 @@ function checkByteOrder(archive: ZipArchive, prefix: string): void {
   if (order !== 'little') throw new Error(`${archive.source}: '${name}' says "${order}"; expected "little"`);
 }
 
-/** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
-export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
-  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
-  }
-  const archive = new ZipArchive(bytes, source);
-  const prefix = findPrefix(archive);
-  checkByteOrder(archive, prefix);
+/**
+ * The persistent-id resolver of a torch.save or TorchScript pickle: `('storage', torch.<X>Storage, key,
+ * location, numel)` becomes the storage of entry `<directory><key>`, checked but not yet read.
+ */
+export function storageLoader(archive: ZipArchive, directory: string): (pid: unknown) => PtStorage {
   const recordBytes = new Map<string, Uint8Array>();
   const storages = new Map<string, PtStorage>();
-
-  const persistentLoad = (pid: unknown): PtStorage => {
+  return (pid: unknown): PtStorage => {
     if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
       throw new Error(`expected ('storage', storage_type, key, location, numel), got ${describePickleValue(pid)}`);
     }
@@ -141,35 +175,40 @@ export function readPtBuffer(bytes: Uint8Array, source: string): unknown {
     const viewKey = `${key}\n${storageType.dtype}\n${numel}`;
     const cached = storages.get(viewKey);
     if (cached) return cached;
-    const entryName = `${prefix}data/${key}`;
-    if (!archive.has(entryName)) throw new Error(`storage '${key}' has no archive entry '${entryName}'`);
-    let storageBytes = recordBytes.get(key);
-    if (!storageBytes) {
-      storageBytes = archive.read(entryName);
-      recordBytes.set(key, storageBytes);
-    }
-    const needed = numel * DTYPE_BYTES[storageType.dtype];
-    if (storageBytes.length < needed) {
-      throw new Error(`storage '${entryName}' holds ${storageBytes.length} bytes, but ${numel} x ${storageType.dtype} needs ${needed}`);
-    }
-    const storage: PtStorage = { key, dtype: storageType.dtype, numel, bytes: storageBytes };
+    const storage = archiveStorage(archive, `${directory}${key}`, key, storageType.dtype, numel, recordBytes);
     storages.set(viewKey, storage);
     return storage;
   };
+}
+
+export interface ReadPtOptions {
+  /** Contiguous tensors' data as views of the archive's bytes instead of copies (see `materializeTensor`). */
+  views?: boolean;
+}
+
+/** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
+export function readPtBuffer(bytes: Uint8Array, source: string, options: ReadPtOptions = {}): unknown {
+  if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
+    throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
+  }
+  const archive = new ZipArchive(bytes, source);
+  const prefix = findPrefix(archive);
+  checkByteOrder(archive, prefix);
+  const persistentLoad = storageLoader(archive, `${prefix}data/`);
 
   const pickleName = `${prefix}data.pkl`;
-  const root = unpickle(archive.read(pickleName), {
+  const root = unpickle(archive.read(pickleName, { maxBytes: MAX_PICKLE_BYTES, what: 'a pickle' }), {
     source: `${source}/${pickleName}`,
     resolveGlobal: resolveAllowedGlobal,
     persistentLoad,
   });
   return toPlainValue(root, (value, path) => {
-    if (value instanceof StridedTensorRecord) return materializeTensor(value, `${source} ${path || '(root)'}`);
+    if (value instanceof StridedTensorRecord) return materializeTensor(value, `${source} ${path || '(root)'}`, options);
     throw new Error(`${source} ${path || '(root)'}: ${describePickleValue(value)} cannot be represented as a plain value`);
   }, source);
 }
 
 /** Reads a torch.save zip checkpoint (`.pt`/`.pth`) from disk. See the file comment for the value mapping. */
-export function readPtFile(path: string): unknown {
-  return readPtBuffer(readFileSync(path), path);
+export function readPtFile(path: string, options: ReadPtOptions = {}): unknown {
+  return readPtBuffer(readFileSync(path), path, options);
 }

@@ -77,8 +77,18 @@ function gatherStrided(source: Uint8Array, elementBytes: number, offset: number,
   }
 }
 
-/** Materialises a tensor record as a contiguous LoadedTensor; `where` names it (file and key path). */
-export function materializeTensor(record: StridedTensorRecord, where: string): LoadedTensor {
+/**
+ * A view that repeats storage elements (a stride-0 `expand`, overlapping strides) may materialise to at
+ * most this many bytes: a few bytes of storage can otherwise ask for gigabytes.
+ */
+export const MAX_REPEATED_VIEW_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Materialises a tensor record as a contiguous LoadedTensor; `where` names it (file and key path).
+ * With `views`, a contiguous tensor's data is a view of the storage (no copy), for callers that copy
+ * it into libtorch right away; otherwise every tensor owns its bytes.
+ */
+export function materializeTensor(record: StridedTensorRecord, where: string, options: { views?: boolean } = {}): LoadedTensor {
   const { storage, storageOffset, shape, stride } = record;
   const fail = (what: string): never => {
     throw new Error(`${where}: tensor (storage '${storage.key}', ${storage.dtype}, shape [${shape}], stride [${stride}], offset ${storageOffset}) ${what}`);
@@ -92,11 +102,15 @@ export function materializeTensor(record: StridedTensorRecord, where: string): L
     fail(`reaches element ${lastElement}, past the ${storage.numel} elements of its storage`);
   }
   const outputBytes = numel * elementBytes;
+  if (numel > storage.numel && outputBytes > MAX_REPEATED_VIEW_BYTES) {
+    fail(`has ${numel} elements viewing a storage of ${storage.numel} (a stride-0 or overlapping view) and would expand to ${outputBytes} bytes, past the ${MAX_REPEATED_VIEW_BYTES}-byte limit for such views`);
+  }
   if (outputBytes > bufferConstants.MAX_LENGTH) fail(`needs ${outputBytes} bytes, more than one buffer can hold`);
   const begin = storageOffset * elementBytes;
   if (isContiguous(shape, stride)) {
-    // A copy (not a view), so tensors sharing a storage never alias one another or the file buffer.
-    return new LoadedTensor(storage.dtype, [...shape], new Uint8Array(storage.bytes.subarray(begin, begin + outputBytes)));
+    // By default a copy (not a view), so tensors sharing a storage never alias one another or the file buffer.
+    const bytes = storage.bytes.subarray(begin, begin + outputBytes);
+    return new LoadedTensor(storage.dtype, [...shape], options.views ? bytes : new Uint8Array(bytes));
   }
   const out = new Uint8Array(outputBytes);
   gatherStrided(storage.bytes, elementBytes, storageOffset, shape, stride, out);

@@ -112,6 +112,9 @@ const malformed: [string, () => Uint8Array, RegExp][] = [
     a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] },
     b: { dtype: 'F32', shape: [1], data_offsets: [2, 6] },
   }, eightBytes), /tensors "a" \[0, 4\] and "b" \[2, 6\] overlap/],
+  ['a duplicated tensor name', () => fileWithHeader('{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}', eightBytes), /tensor "a" appears twice in the header/],
+  ['a duplicated name spelt with an escape', () => fileWithHeader('{"ab":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a\\u0062":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}', eightBytes), /tensor "ab" appears twice/],
+  ['a duplicated field', () => fileWithHeader('{"x\\"y":{"dtype":"U8","shape":[4],"dtype":"F32","data_offsets":[0,4]}}', eightBytes), /tensor "x"y" has the field "dtype" twice/],
   ['metadata not an object', () => fileWithHeader({ __metadata__: ['x'], ...validHeader }, eightBytes), /__metadata__ must be an object of strings, got an array/],
   ['metadata value not a string', () => fileWithHeader({ __metadata__: { epoch: 3 }, ...validHeader }, eightBytes), /__metadata__\["epoch"\] must be a string, got a number/],
 ];

@@ -47,30 +47,73 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-/** Parses a safetensors file held in memory. `source` names it in error messages. */
-export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+/** One tensor of a safetensors header: where its bytes lie in the data section. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Byte offsets relative to the data section, end exclusive. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  /** In header order. */
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Where the data section starts in the file (8 + header length). */
+  dataStart: number;
+}
+
+/**
+ * The header length field of a file of `fileSize` bytes whose first 8 bytes are `prefix`, checked
+ * against the file and the header limit.
+ */
+export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: number, source: string): number {
   const fail = (what: string): never => {
     throw new Error(`safetensors ${source}: ${what}`);
   };
-  if (bytes.length < 8) {
-    fail(`truncated: ${bytes.length} bytes, shorter than the 8-byte header length field`);
+  if (fileSize < 8 || prefix.length < 8) {
+    fail(`truncated: ${fileSize} bytes, shorter than the 8-byte header length field`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLengthBig = view.getBigUint64(0, true);
-  const available = bytes.length - 8;
+  const headerLengthBig = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  const available = fileSize - 8;
   if (headerLengthBig > BigInt(available)) {
     fail(`header length ${headerLengthBig} is larger than the ${available} bytes that follow it (truncated or not a safetensors file)`);
   }
   if (headerLengthBig > BigInt(MAX_HEADER_BYTES)) {
     fail(`header length ${headerLengthBig} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   }
-  const headerLength = Number(headerLengthBig);
+  return Number(headerLengthBig);
+}
+
+/** Parses a safetensors file held in memory. `source` names it in error messages. */
+export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): SafetensorsContents {
+  const headerLength = safetensorsHeaderLength(bytes, bytes.length, source);
+  const header = parseSafetensorsHeader(bytes.subarray(8, 8 + headerLength), bytes.length, source);
+  const tensors = new Map<string, RawTensor>();
+  for (const { name, dtype, shape, begin, end } of header.entries) {
+    // A plain Uint8Array view (not a Buffer, whose slice() would alias instead of copying).
+    tensors.set(name, { dtype, shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + header.dataStart + begin, end - begin) });
+  }
+  return { tensors, metadata: header.metadata };
+}
+
+/**
+ * Parses and checks the JSON header (the bytes after the length field) of a file of `fileSize` bytes:
+ * every entry's dtype, shape and offsets against the data section, duplicates and overlaps.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, source: string): SafetensorsHeader {
+  const fail = (what: string): never => {
+    throw new Error(`safetensors ${source}: ${what}`);
+  };
+  const headerLength = headerBytes.length;
   const dataStart = 8 + headerLength;
-  const dataLength = bytes.length - dataStart;
+  const dataLength = fileSize - dataStart;
 
   let headerText: string;
   try {
-    headerText = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart));
+    headerText = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     return fail(`header (${headerLength} bytes) is not valid UTF-8`);
   }
@@ -83,9 +126,17 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   if (!isPlainObject(header)) {
     return fail(`header must be a JSON object, got ${describe(header)}`);
   }
+  const duplicate = firstDuplicateKey(headerText);
+  if (duplicate !== undefined) {
+    const [top, ...inner] = duplicate;
+    const what = top === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor "${top}"`;
+    fail(inner.length === 0
+      ? `${what} appears twice in the header (the reference reader refuses duplicated names)`
+      : `${what} has the field ${inner.map((k) => `"${k}"`).join('.')} twice`);
+  }
 
   const metadata = parseMetadata(header[METADATA_KEY], fail);
-  const tensors = new Map<string, RawTensor>();
+  const entries: SafetensorsEntry[] = [];
   const extents: { name: string; begin: number; end: number }[] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
@@ -127,9 +178,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
     if (!Number.isSafeInteger(expectedBytes) || e - b !== expectedBytes) {
       failTensor(`size mismatch: shape ${JSON.stringify(dims)} of ${code} needs ${expectedBytes} bytes but data_offsets [${b}, ${e}] span ${e - b}`);
     }
-    // A plain Uint8Array view (not a Buffer, whose slice() would alias instead of copying).
-    const data = new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart + b, e - b);
-    tensors.set(name, { dtype, shape: dims.slice(), data });
+    entries.push({ name, dtype, shape: dims.slice(), begin: b, end: e });
     extents.push({ name, begin: b, end: e });
   }
 
@@ -143,7 +192,42 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
     }
     previous = extent;
   }
-  return { tensors, metadata };
+  return { entries, metadata, dataStart };
+}
+
+/**
+ * The first key that an object of the header repeats (JSON.parse keeps the last silently), as a path
+ * (`"name"` at the top level, `"name"."dtype"` inside an entry), by one linear scan of text that
+ * already parsed as JSON.
+ */
+function firstDuplicateKey(text: string): string[] | undefined {
+  // One frame per open '{' or '[': its keys so far (objects only) and whether a key comes next.
+  const frames: { keys?: Set<string>; expectKey: boolean; key?: string }[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const frame = frames[frames.length - 1];
+    if (c === 0x22) { // '"'
+      let end = i + 1;
+      while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c ? 2 : 1;
+      if (frame?.keys && frame.expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (frame.keys.has(key)) return [...frames.slice(0, -1).filter((f) => f.keys).map((f) => f.key ?? ''), key];
+        frame.keys.add(key);
+        frame.key = key;
+        frame.expectKey = false;
+      }
+      i = end;
+    } else if (c === 0x7b) { // '{'
+      frames.push({ keys: new Set(), expectKey: true });
+    } else if (c === 0x5b) { // '['
+      frames.push({ expectKey: false });
+    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+      frames.pop();
+    } else if (c === 0x2c && frame?.keys) { // ','
+      frame.expectKey = true;
+    }
+  }
+  return undefined;
 }
 
 function parseMetadata(value: unknown, fail: (what: string) => never): Record<string, string> {

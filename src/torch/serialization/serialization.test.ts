@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, arange, tensor, fromTypedArray, tidy, aten } from '../index.ts';
+import { native } from '../native.ts';
 import { loadPtFile, loadSafetensors, loadSafetensorsWithMetadata, loadTorchScriptTensors, saveSafetensors } from './serialization.ts';
 import { buildPtArchive, stateDictPickle } from './pt-test-archive.ts';
 import type { DType } from '../dtype.ts';
@@ -68,6 +69,23 @@ test('saveSafetensors replaces an existing file atomically and reports bad input
   }));
 });
 
+test('loadSafetensors reads tensors straight from the file, checking the header against the file size first', () => {
+  withTempDir((dir) => {
+    const file = path.join(dir, 'w.safetensors');
+    const values = { a: arange(6).reshape(2, 3), b: tensor([1.5, -2], { dtype: 'float64' }), c: tensor([true, false]) };
+    saveSafetensors(file, values);
+    const loaded = loadSafetensors(file);
+    for (const [name, t] of Object.entries(values)) assert.ok(sameTensor(loaded.get(name)!, t), name);
+    // Cut inside the data of the last tensor: refused by the header check, naming file and tensor.
+    const bytes = readFileSync(file);
+    const cut = path.join(dir, 'cut.safetensors');
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 1));
+    assert.throws(() => loadSafetensors(cut), (e: Error) => e.message.includes(cut) && /tensor "c": data_offsets .* out of range/.test(e.message));
+    writeFileSync(cut, bytes.subarray(0, 12));
+    assert.throws(() => loadSafetensors(cut), (e: Error) => e.message.includes(cut) && /header length \d+ is larger than the 4 bytes/.test(e.message));
+  });
+});
+
 test('loading a missing or malformed file names it', () => {
   withTempDir((dir) => {
     const missing = path.join(dir, 'nope.safetensors');
@@ -79,7 +97,8 @@ test('loading a missing or malformed file names it', () => {
   });
 });
 
-test('loadTorchScriptTensors reads the parameters and buffers of a scripted module', () => {
+test('loadTorchScriptTensors reads the parameters and buffers of a scripted module, without libtorch\'s loader', () => {
+  assert.equal('loadTorchScriptTensors' in native, false, 'the addon no longer runs torch::jit::load');
   tidy(() => {
     const tensors = loadTorchScriptTensors(scriptedPath);
     assert.deepEqual([...tensors.keys()].sort(), ['block.proj.bias', 'block.proj.weight', 'block.scale', 'embedding', 'steps']);

@@ -1,16 +1,18 @@
 /**
  * Bridges between tensor files and live tensors: safetensors (read and atomic write), PyTorch
- * `torch.save` zips (through the safe `.pt` reader) and TorchScript archives (through libtorch's
- * loader, for OpenAI's scripted CLIP files). File parsing lives in the format modules; this file
- * only moves bytes in and out of libtorch.
+ * `torch.save` zips (through the safe `.pt` reader) and TorchScript archives (through the same
+ * restricted unpickler, for OpenAI's scripted CLIP files: their code is never run). File parsing lives
+ * in the format modules; this file only moves bytes in and out of libtorch.
  */
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { native } from '../native.ts';
-import { Tensor, fromRaw } from '../tensor.ts';
+import { scalarTypeCode } from '../dtype.ts';
+import { Tensor, checkDevice, fromRaw } from '../tensor.ts';
 import type { Device } from '../dtype.ts';
-import { isLoadedTensor, readPtFile } from './pt-reader.ts';
+import { isLoadedTensor, readPtBuffer } from './pt-reader.ts';
 import { PICKLE_ATTRIBUTES } from './pickle-values.ts';
-import { readSafetensorsFileSync, writeSafetensorsFileSync } from './safetensors-format.ts';
+import { parseSafetensorsHeader, safetensorsHeaderLength, writeSafetensorsFileSync } from './safetensors-format.ts';
+import { readTorchScriptBuffer } from './torchscript-reader.ts';
 import type { RawTensor } from './raw-tensor.ts';
 
 export interface LoadOptions {
@@ -28,18 +30,45 @@ export function loadSafetensors(path: string, options: LoadOptions = {}): Map<st
   return loadSafetensorsWithMetadata(path, options).tensors;
 }
 
-/** The tensors and the `__metadata__` string map of a safetensors file. */
+function readExactly(fd: number, length: number, position: number, path: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw new Error(`safetensors ${path}: the file ends after ${position + done} bytes, inside its header`);
+    done += n;
+  }
+  return out;
+}
+
+/**
+ * The tensors and the `__metadata__` string map of a safetensors file. Only the header is read into
+ * JavaScript; each tensor's bytes are read from the file straight into its libtorch storage (one read
+ * of the file in all, no copies in between), after the header has been checked against the file size.
+ */
 export function loadSafetensorsWithMetadata(path: string, options: LoadOptions = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   requireFile(path, 'safetensors');
-  const contents = readSafetensorsFileSync(path);
+  if (options.device !== undefined) checkDevice(options.device, 'loadSafetensors device');
+  const fd = openSync(path, 'r');
   const tensors = new Map<string, Tensor>();
   try {
-    for (const [name, raw] of contents.tensors) tensors.set(name, fromRaw(raw, options));
+    const size = fstatSync(fd).size;
+    const headerLength = safetensorsHeaderLength(readExactly(fd, Math.min(8, size), 0, path), size, path);
+    const header = parseSafetensorsHeader(readExactly(fd, headerLength, 8, path), size, path);
+    for (const entry of header.entries) {
+      try {
+        tensors.set(entry.name, new Tensor(native.fromFile(fd, header.dataStart + entry.begin, scalarTypeCode(entry.dtype), entry.shape, options.device)));
+      } catch (error) {
+        throw new Error(`safetensors ${path}: tensor "${entry.name}" (${entry.end - entry.begin} bytes at ${header.dataStart + entry.begin}): ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return { tensors, metadata: header.metadata };
   } catch (error) {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`safetensors ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+    throw error;
+  } finally {
+    closeSync(fd);
   }
-  return { tensors, metadata: contents.metadata };
 }
 
 /**
@@ -64,7 +93,14 @@ export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Rec
  */
 export function loadPtFile(path: string, options: LoadOptions = {}): unknown {
   requireFile(path, 'PyTorch checkpoint');
-  const value = readPtFile(path);
+  return loadPtBuffer(readFileSync(path), path, options);
+}
+
+/** `loadPtFile` on a checkpoint's bytes already in memory (`source` names it in errors). */
+export function loadPtBuffer(bytes: Uint8Array, source: string, options: LoadOptions = {}): unknown {
+  const path = source;
+  // Views, not copies: fromRaw copies each tensor into libtorch once.
+  const value = readPtBuffer(bytes, path, { views: true });
   const created: Tensor[] = [];
   try {
     return toTensors(value, options, created, new Map());
@@ -110,20 +146,32 @@ function toTensors(value: unknown, options: LoadOptions, created: Tensor[], seen
 
 /**
  * Every parameter and buffer of a TorchScript archive (`torch.jit.save`, e.g. OpenAI's CLIP `.pt`
- * files) by its dotted name, read by libtorch's own loader. A `torch.save` checkpoint is not a
- * TorchScript archive: use `loadPtFile` for those.
+ * files) by its dotted name, as libtorch's `named_parameters()` / `named_buffers()` name them. The
+ * archive's pickles are read by the restricted unpickler; none of its code runs (see
+ * `torchscript-reader.ts`). A `torch.save` checkpoint is not a TorchScript archive: use `loadPtFile`.
  */
-export function loadTorchScriptTensors(path: string): Map<string, Tensor> {
+export function loadTorchScriptTensors(path: string, options: LoadOptions = {}): Map<string, Tensor> {
   requireFile(path, 'TorchScript archive');
-  let handles: ReturnType<typeof native.loadTorchScriptTensors>;
+  return loadTorchScriptBuffer(readFileSync(path), path, options);
+}
+
+/** `loadTorchScriptTensors` on an archive's bytes already in memory (`path` names it in errors). */
+export function loadTorchScriptBuffer(bytes: Uint8Array, path: string, options: LoadOptions = {}): Map<string, Tensor> {
+  let raws: Map<string, RawTensor>;
   try {
-    handles = native.loadTorchScriptTensors(path);
+    raws = readTorchScriptBuffer(bytes, path, { views: true });
   } catch (error) {
-    const message = (error as Error).message;
-    const hint = /constants\.pkl|code\/|archive does not contain/i.test(message)
-      ? ' (this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile)'
-      : '';
-    throw new Error(`${message.startsWith('TorchScript archive') ? message : `TorchScript archive ${path}: ${message}`}${hint}`, { cause: error });
+    let message = (error as Error).message;
+    for (const prefix of [`${path}: `, `zip archive ${path}: `]) if (message.startsWith(prefix)) message = message.slice(prefix.length);
+    throw new Error(`TorchScript archive ${path}: ${message}`, { cause: error });
   }
-  return new Map(Object.entries(handles).map(([name, h]) => [name, new Tensor(h)]));
+  const tensors = new Map<string, Tensor>();
+  try {
+    // Each name gets its own tensor, also where two attributes share one (tied weights).
+    for (const [name, raw] of raws) tensors.set(name, fromRaw(raw, options));
+  } catch (error) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`TorchScript archive ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+  }
+  return tensors;
 }

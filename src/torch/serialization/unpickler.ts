@@ -4,7 +4,7 @@
  * an allowlist and returns a JavaScript stand-in; any other name, and any opcode outside the supported
  * set, is refused with an Error naming the pickle, the byte position and the offending name or opcode.
  */
-import { PickleDict, describePickleValue, isPickleCallable, type PickleCallable } from './pickle-values.ts';
+import { PickleDict, describePickleValue, isPickleCallable, isPickleStateful, type PickleCallable } from './pickle-values.ts';
 
 export interface UnpicklerOptions {
   /** Names the pickle in error messages, e.g. `model.pt/archive/data.pkl`. */
@@ -187,8 +187,16 @@ class RestrictedUnpickler {
     for (let i = 0; i < items.length; i += 2) dict.entries.set(this.dictKey(items[i]), items[i + 1]);
   }
 
-  /** BUILD on a dict sets instance attributes (a state dict's `_metadata`); nothing else has state here. */
+  /** BUILD on a dict sets instance attributes (a state dict's `_metadata`); objects a reader made take their state as data. */
   private build(target: unknown, state: unknown): void {
+    if (isPickleStateful(target)) {
+      try {
+        target.setPickleState(state);
+      } catch (error) {
+        this.fail((error as Error).message);
+      }
+      return;
+    }
     if (!(target instanceof PickleDict)) this.fail(`BUILD on ${describePickleValue(target)} is not supported`);
     if (state === null) return;
     const attributes = this.asDict(state, 'BUILD state');

@@ -69,9 +69,16 @@ export class ZipArchive {
     return entry;
   }
 
-  /** The entry's uncompressed bytes. STORED entries are views into the archive buffer (no copy). */
-  read(name: string): Uint8Array {
+  /**
+   * The entry's uncompressed bytes. STORED entries are views into the archive buffer (no copy). With
+   * `maxBytes`, an entry that declares more is refused before anything is inflated; a DEFLATE entry never
+   * inflates past its declared size either way.
+   */
+  read(name: string, options: { maxBytes?: number; what?: string } = {}): Uint8Array {
     const entry = this.entry(name);
+    if (options.maxBytes !== undefined && entry.uncompressedSize > options.maxBytes) {
+      this.fail(`entry '${name}' declares ${entry.uncompressedSize} bytes, more than the ${options.maxBytes} allowed${options.what ? ` for ${options.what}` : ''}; refused before reading it`);
+    }
     const dataStart = this.locateData(entry);
     const stored = this.bytes.subarray(dataStart, dataStart + entry.compressedSize);
     let data: Uint8Array;

@@ -56,7 +56,8 @@ const calls: [string, () => unknown][] = [
   }],
   ['load state dict with wrong shapes', () => new nn.Linear(2, 2).loadStateDict({ weight: zeros([3, 3]), bias: zeros([2]) })],
   ['fromBuffer with too few bytes', () => native.fromBuffer(new Float32Array(2), 6, [3])],
-  ['TorchScript load of a missing file', () => native.loadTorchScriptTensors('/nonexistent/file.pt')],
+  ['fromFile on a bad file descriptor', () => native.fromFile(-1, 0, 6, [3])],
+  ['fromFile with a negative offset', () => native.fromFile(0, -8, 6, [3])],
   ['process group on a bad backend', () => native.createProcessGroup('mpi', '127.0.0.1', 1, 0, 1, 100)],
 ];
 
