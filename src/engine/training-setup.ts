@@ -17,7 +17,7 @@ import { AttributeBatchSource } from './attribute-data.ts';
 import type { BatchSource } from './batch-source.ts';
 import type { CheckpointSidecar } from './checkpoint.ts';
 import { broadcastModule, type Collectives } from './collectives.ts';
-import type { BikeConfig } from './config.ts';
+import { requireSetting, type BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from './datasets.ts';
 import { RunLogger } from './logging.ts';
 import { buildNetwork } from './model-factory.ts';
@@ -73,11 +73,6 @@ export interface TrainingSession {
   trainable: Tensor[];
 }
 
-function need<T>(value: T | null | undefined, key: string): T {
-  if (value === null || value === undefined) throw new Error(`config ${key}: required for training`);
-  return value;
-}
-
 /** Loads `pretrain` / `resume` weights into CLIP and the branch's head; returns what was read. */
 function loadWeightsInto(model: BikeModel, location: string, key: string, branch: Branch, logger: RunLogger) {
   let weights;
@@ -101,7 +96,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   const { config, branch, collectives } = options;
   const rank = collectives.rank;
   const device = options.device ?? 'cpu';
-  manualSeed(need(config.seed, 'seed') + rank);
+  manualSeed(requireSetting(config.seed, 'seed', 'training') + rank);
 
   const logTime = options.logTime ?? process.env.BIKE_LOG_TIME;
   const runOptions = { logTime, suffix: branch === 'attributes' ? 'attributes' : undefined };
@@ -131,13 +126,13 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
     train = { source: videoSource(config, picked.records, 'train', sourceOptions), records: picked.records };
     val = { source: videoSource(config, valRecords, 'val', sourceOptions), records: valRecords };
   } else {
-    const topk = need(config.data.select_topk_attributes, 'data.select_topk_attributes');
+    const topk = requireSetting(config.data.select_topk_attributes, 'data.select_topk_attributes', 'training');
     const make = async (records: VideoRecord[], key: 'attributes_train_path' | 'attributes_val_path', training: boolean) => {
-      const file = need(config.data[key], `data.${key}`);
+      const file = requireSetting(config.data[key], `data.${key}`, 'training');
       const table = await readAttributes(file).catch((error: Error) => { throw new Error(`config data.${key}: ${error.message}`); });
       return new AttributeBatchSource({
         records, table, file, topk, tokenizer, contextLength: built.clipConfig.context_length,
-        batchSize: need(config.data.batch_size, 'data.batch_size'), training, seed: config.seed ?? 0, rank, worldSize: collectives.worldSize,
+        batchSize: requireSetting(config.data.batch_size, 'data.batch_size', 'training'), training, seed: config.seed ?? 0, rank, worldSize: collectives.worldSize,
       });
     };
     const trainList = (await trainRecords({ ...config, data: { ...config.data, shot: null } }, classNames.length)).records;
@@ -153,7 +148,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   const optimizer = buildOptimizer(config, model, branch);
   const schedule = buildSchedule(config, optimizer);
 
-  let startEpoch = need(config.solver.start_epoch, 'solver.start_epoch');
+  let startEpoch = requireSetting(config.solver.start_epoch, 'solver.start_epoch', 'training');
   let bestMetric = 0;
   let sidecar: CheckpointSidecar | null = null;
   if (config.resume) {
@@ -191,7 +186,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   logger.info(`trainable parameters: ${trainable.reduce((n, p) => n + p.numel, 0)}`);
   return {
     options, config, branch, device, collectives, logger, runDir, model, plan, optimizer, schedule,
-    classNames, classTokens, cachedText, lossType: need(config.solver.loss_type, 'solver.loss_type'),
+    classNames, classTokens, cachedText, lossType: requireSetting(config.solver.loss_type, 'solver.loss_type', 'training'),
     train, val, startEpoch, bestMetric, trainable,
   };
 }
