@@ -18,7 +18,7 @@ import { writeFileAtomic } from './checkpoint.ts';
 import type { Collectives } from './collectives.ts';
 import type { BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, videoSource } from './datasets.ts';
-import { Progress, RunLogger } from './logging.ts';
+import { Progress, RunLogger, type ProgressListener } from './logging.ts';
 import { loadModelFor } from './models/load-model.ts';
 import { classPromptTokens, resolveTokenizer } from './text-prompts.ts';
 
@@ -38,6 +38,8 @@ export interface AttributeGenerationOptions {
   workers?: number;
   quiet?: boolean;
   collectives: Collectives;
+  /** Hears every step of the passes over the videos. */
+  onProgress?: ProgressListener;
 }
 
 export interface AttributeGenerationResult {
@@ -65,7 +67,7 @@ export function readLexicon(file: string): string[] {
 export async function generateAttributes(options: AttributeGenerationOptions): Promise<AttributeGenerationResult> {
   const { config, collectives } = options;
   const device = options.device ?? 'cpu';
-  const logger = new RunLogger({ rank: collectives.rank, quiet: options.quiet });
+  const logger = new RunLogger({ rank: collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   const topk = options.topk ?? Math.max(5, config.data.select_topk_attributes ?? 5);
   const classNames = await readClassNames(config);
   const lexicon = options.lexicon ? readLexicon(options.lexicon) : classNames;

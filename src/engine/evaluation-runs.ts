@@ -15,7 +15,7 @@ import type { Collectives } from './collectives.ts';
 import type { BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, videoSource } from './datasets.ts';
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './evaluate.ts';
-import { RunLogger } from './logging.ts';
+import { RunLogger, type ProgressListener } from './logging.ts';
 import { singleLabelMetrics } from './metrics.ts';
 import { loadModelFor } from './models/load-model.ts';
 import { alignScores, loadScores, saveScores } from './score-files.ts';
@@ -35,6 +35,8 @@ export interface EvaluationOptions {
   quiet?: boolean;
   collectives: Collectives;
   logger?: RunLogger;
+  /** Hears every step of the test pass (when no logger is given). */
+  onProgress?: ProgressListener;
 }
 
 export interface TestOptions extends EvaluationOptions {
@@ -154,7 +156,7 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
 }
 
 export async function runTest(options: TestOptions): Promise<TestResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
+  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     return finishTest(options, logger, await evaluateVideos(options, logger, false));
   } finally {
@@ -163,7 +165,7 @@ export async function runTest(options: TestOptions): Promise<TestResult> {
 }
 
 export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
+  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     const evaluation = await evaluateVideos(options, logger, true);
     if (evaluation.charades) throw new Error(`bike zeroshot: ${options.config.data.val_list} is a multi-label Charades list; the zero-shot protocol needs one label per video`);

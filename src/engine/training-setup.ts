@@ -19,7 +19,7 @@ import type { CheckpointSidecar } from './checkpoint.ts';
 import { broadcastModule, type Collectives } from './collectives.ts';
 import { requireSetting, type BikeConfig } from './config.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from './datasets.ts';
-import { RunLogger } from './logging.ts';
+import { RunLogger, type ProgressListener } from './logging.ts';
 import { buildNetwork } from './model-factory.ts';
 import { disposeWeights, readTrainedWeights } from './model-weights.ts';
 import { buildOptimizer, buildSchedule } from './optimizer-factory.ts';
@@ -47,6 +47,8 @@ export interface TrainOptions {
   /** Loader worker threads (default data.workers). */
   workers?: number;
   collectives: Collectives;
+  /** Hears every step of the training and validation loops. */
+  onProgress?: ProgressListener;
 }
 
 export interface TrainingSession {
@@ -101,7 +103,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   const logTime = options.logTime ?? process.env.BIKE_LOG_TIME;
   const runOptions = { logTime, suffix: branch === 'attributes' ? 'attributes' : undefined };
   const runDir = rank === 0 ? createRunDirectory(config, options.configFile, runOptions) : runDirectoryPath(config, runOptions);
-  const logger = new RunLogger({ dir: runDir, rank, quiet: options.quiet });
+  const logger = new RunLogger({ dir: runDir, rank, quiet: options.quiet, onProgress: options.onProgress });
   logger.info(`[INFO] ${collectives.worldSize > 1 ? `distributed training on ${collectives.worldSize} processes` : 'single-process training'} (${branch} branch, ${device})`);
   logger.info(`config: ${JSON.stringify(config)}`);
   logger.info(`storing name: ${runDir}`);
