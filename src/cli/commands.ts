@@ -4,10 +4,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../torch/index.ts';
 import { generateAttributes } from '../engine/attribute-generation.ts';
 import { loadConfig, type BikeConfig, type ConfigPurpose } from '../engine/config.ts';
-import { openCollectives, readDistributedEnv } from '../engine/distributed-env.ts';
+import { DeviceError, resolveDevice } from '../engine/device-policy.ts';
+import { openCollectives } from '../engine/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation-runs.ts';
 import { launchWorkers } from '../engine/launcher.ts';
 import { PRECISIONS, parsePrecision } from '../engine/precision.ts';
@@ -57,15 +57,12 @@ function readConfig(file: string, flags: Record<string, unknown>, purpose: Confi
 }
 
 function defaultDevice(flags: Record<string, unknown>): string {
-  const given = flags.device as string | undefined;
-  const cuda = native.version().cuda && native.cudaDeviceCount() > 0;
-  if (given) {
-    if (!/^(cpu|cuda(:\d+)?)$/.test(given)) throw new UsageError(`--device ${JSON.stringify(given)}: expected cpu, cuda or cuda:N`);
-    if (given.startsWith('cuda') && !cuda) throw new UsageError(`--device ${given}: this libtorch has no CUDA device (built for the CPU, or no GPU visible)`);
-    return given;
+  try {
+    return resolveDevice(flags.device as string | undefined);
+  } catch (error) {
+    if (error instanceof DeviceError) throw new UsageError(error.message);
+    throw error;
   }
-  if (!cuda) return 'cpu';
-  return `cuda:${readDistributedEnv().localRank}`;
 }
 
 function printJson(flags: Record<string, unknown>, value: unknown): void {

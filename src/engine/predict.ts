@@ -20,6 +20,7 @@ import { F, fromTypedArray, noGrad, tidy } from '../torch/index.ts';
 import { loadConfig, type BikeConfig } from './config.ts';
 import { encodeClasses } from './evaluate.ts';
 import { loadModelFor, zeroShotModel } from './models/load-model.ts';
+import { WeightsError } from './models/weights-error.ts';
 import { readPredictionInput, type PredictionInput } from './predict-input.ts';
 import { classPromptTokens, resolveTokenizer } from './text-prompts.ts';
 
@@ -28,8 +29,10 @@ export interface PredictorOptions {
   model?: string;
   /** Plain CLIP weights (or a bike checkpoint, of which only CLIP is used) for zero-shot. */
   clip?: string;
-  /** Label CSV (`id,name`); default: the run config's `data.label_list` (required with `clip`). */
+  /** Label CSV (`id,name`); default: the run config's `data.label_list` (required with `clip`, unless `classNames`). */
   labels?: string;
+  /** The class names themselves, in label order (instead of a label CSV). */
+  classNames?: readonly string[];
   /** Config for weights that carry none (original checkpoints). */
   config?: string;
   vocab?: string;
@@ -104,7 +107,7 @@ export class Predictor {
     if (!options.model === !options.clip) throw new Error('predict: give either trained weights (--model) or CLIP weights (--clip), not both or neither');
     const device = options.device ?? 'cpu';
     const location = (options.model ?? options.clip)!;
-    if (!existsSync(location)) throw new Error(`${options.model ? '--model' : '--clip'} ${location}: no such file or directory`);
+    if (!existsSync(location)) throw new WeightsError(location, `${options.model ? '--model' : '--clip'} ${location}: no such file or directory`);
     let model: BikeModel;
     let config: BikeConfig | undefined;
     let weightsPath: string;
@@ -120,9 +123,15 @@ export class Predictor {
       model = zeroShotModel(loaded.clip, numSegments);
     }
     if (device !== 'cpu') model.to(device);
-    const labelsFile = options.labels ?? config?.data.label_list;
-    if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
-    const classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
+    let classNames: string[];
+    if (options.classNames) {
+      if (options.classNames.length === 0) throw new Error('class names: expected at least one');
+      classNames = [...options.classNames];
+    } else {
+      const labelsFile = options.labels ?? config?.data.label_list;
+      if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
+      classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
+    }
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
     const clip = model.clip as CLIP;
     return new Predictor(

@@ -18,6 +18,7 @@ import type { BatchSource } from './batch-source.ts';
 import type { CheckpointSidecar } from './checkpoint.ts';
 import { broadcastModule, type Collectives } from './collectives.ts';
 import { requireSetting, type BikeConfig } from './config.ts';
+import { resolveDevice } from './device-policy.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from './datasets.ts';
 import { RunLogger, type ProgressListener } from './logging.ts';
 import { buildNetwork } from './model-factory.ts';
@@ -38,7 +39,7 @@ export interface TrainOptions {
   configFile: string;
   branch: Branch;
   precision: Precision;
-  /** `cpu` (default) or a CUDA device. */
+  /** `cpu`, `cuda` or `cuda:N`; default: this rank's GPU when CUDA is available, else the CPU (device-policy.ts). */
   device?: string;
   /** Run directory leaf name (default: now, or BIKE_LOG_TIME set by the launcher). */
   logTime?: string;
@@ -97,7 +98,7 @@ function loadWeightsInto(model: BikeModel, location: string, key: string, branch
 export async function setUpTraining(options: TrainOptions): Promise<TrainingSession> {
   const { config, branch, collectives } = options;
   const rank = collectives.rank;
-  const device = options.device ?? 'cpu';
+  const device = options.device ?? resolveDevice();
   manualSeed(requireSetting(config.seed, 'seed', 'training') + rank);
 
   const logTime = options.logTime ?? process.env.BIKE_LOG_TIME;

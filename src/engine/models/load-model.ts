@@ -20,9 +20,11 @@ import { ORIGINAL_TEMPORAL_LAYERS } from '../../bike/video-head.ts';
 import { inferClipConfig, type ClipConfig } from '../../clip/config.ts';
 import { loadClip, loadClipStateDict } from '../../clip/load.ts';
 import { CLIP } from '../../clip/model.ts';
-import type { BikeConfig } from '../config.ts';
+import { ConfigError, type BikeConfig } from '../config.ts';
 import { buildNetworkForWeights } from '../model-factory.ts';
+import { StateDictError } from '../../torch/nn/module.ts';
 import { checkpointInDirectory, disposeWeights, readTrainedWeights, type TrainedWeights } from '../model-weights.ts';
+import { WeightsError } from './weights-error.ts';
 
 /** True when `location` is one of our checkpoints: a sidecar `.json`, or a run directory holding one. */
 export function isBikeCheckpoint(location: string): boolean {
@@ -67,13 +69,23 @@ export interface ClipOnlyOptions {
   device?: string;
 }
 
+/** Runs a weights reader; what it refuses becomes a WeightsError naming the file (a model that does not fit stays a StateDictError). */
+function reading<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof WeightsError || error instanceof StateDictError || error instanceof ConfigError || !(error instanceof Error)) throw error;
+    throw new WeightsError(file, error.message, { cause: error });
+  }
+}
+
 /** Loads the CLIP of `options.weights`, frozen (evaluation mode, no gradients). */
 function loadClipOnly(options: ClipOnlyOptions): LoadedClipOnly {
   const T = options.numSegments ?? 8;
   let clip: CLIP;
   let weightsPath = options.weights;
   if (isBikeCheckpoint(options.weights)) {
-    const weights = readTrainedWeights(options.weights);
+    const weights = reading(options.weights, () => readTrainedWeights(options.weights));
     try {
       clip = new CLIP(inferClipConfig(weights.model, weights.source), { T });
       loadClipStateDict(clip, weights.model, weights.source);
@@ -82,7 +94,7 @@ function loadClipOnly(options: ClipOnlyOptions): LoadedClipOnly {
       disposeWeights(weights);
     }
   } else {
-    clip = loadClip(options.weights, { T }).model;
+    clip = reading(options.weights, () => loadClip(options.weights, { T })).model;
   }
   clip.requiresGrad_(false);
   clip.eval();
@@ -93,25 +105,25 @@ function loadClipOnly(options: ClipOnlyOptions): LoadedClipOnly {
 /** Loads trained weights into the network their config describes (see the file comment). */
 function loadTrainedModel(options: TrainedModelOptions): LoadedTrainedModel {
   const what = options.what ?? 'weights';
-  const weights = readTrainedWeights(options.weights);
+  const weights = reading(options.weights, () => readTrainedWeights(options.weights));
   try {
     let config = options.config;
     if (!config) {
-      if (!weights.sidecar?.config) throw new Error(`${what} ${options.weights}: the weights carry no config (not a bike checkpoint); pass the run's config (--config <the run's yaml>)`);
+      if (!weights.sidecar?.config) throw new WeightsError(options.weights, `${what} ${options.weights}: the weights carry no config (not a bike checkpoint); pass the run's config (--config <the run's yaml>)`);
       config = weights.sidecar.config as BikeConfig;
     }
     if (weights.sidecar && weights.sidecar.branch !== 'video') {
-      throw new Error(`${what} ${options.weights}: a ${weights.sidecar.branch}-branch checkpoint; the video branch's run is needed (fuse attribute scores with --fuse)`);
+      throw new WeightsError(options.weights, `${what} ${options.weights}: a ${weights.sidecar.branch}-branch checkpoint; the video branch's run is needed (fuse attribute scores with --fuse)`);
     }
     const built = buildNetworkForWeights(config, weights.model, weights.source);
     const model = built.model;
     if (weights.head && weights.head.size > 0) {
       if ([...weights.head.keys()].some((k) => k.startsWith('query_fc.'))) {
-        throw new Error(`${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`);
+        throw new WeightsError(weights.source, `${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`);
       }
       model.video_head.loadStateDict(weights.head);
     } else if (model.video_head.parameters().length > 0) {
-      throw new Error(`${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
+      throw new WeightsError(weights.source, `${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
     }
     if (options.frozen ?? true) {
       model.eval();
