@@ -47,9 +47,12 @@ export class VideoLoader {
   }
 
   private startWorker(i: number): Worker {
-    const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
-    });
+    // Compiled (dist/): the worker is JavaScript; from source it needs the TypeScript loader first.
+    const worker = import.meta.url.endsWith('.js')
+      ? new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: { spec: this.spec } })
+      : new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
+        workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
+      });
     worker.on('message', (message: { id: number; batch?: Batch; error?: string }) => {
       const waiter = this.pending.get(message.id);
       if (!waiter) return;
