@@ -22,7 +22,8 @@ import { resolveDevice } from './device-policy.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from './datasets.ts';
 import { RunLogger, type ProgressListener } from './logging.ts';
 import { buildNetwork } from './model-factory.ts';
-import { disposeWeights, readTrainedWeights } from './model-weights.ts';
+import { disposeWeights } from './model-weights.ts';
+import { loadWeightsInto } from './models/load-model.ts';
 import { buildOptimizer, buildSchedule } from './optimizer-factory.ts';
 import { planPrecision, type Precision, type PrecisionPlan } from './precision.ts';
 import { createRunDirectory, runDirectoryPath } from './run-dir.ts';
@@ -76,25 +77,6 @@ export interface TrainingSession {
   trainable: Tensor[];
 }
 
-/** Loads `pretrain` / `resume` weights into CLIP and the branch's head; returns what was read. */
-function loadWeightsInto(model: BikeModel, location: string, key: string, branch: Branch, logger: RunLogger) {
-  let weights;
-  try {
-    weights = readTrainedWeights(location, { headPrefix: branch === 'attributes' ? 'sentence_head.' : undefined });
-  } catch (error) {
-    throw new Error(`config ${key}: ${(error as Error).message}`);
-  }
-  try {
-    const head = weights.head && weights.head.size > 0 ? weights.head : null;
-    const loaded = model.loadOriginalStateDicts(weights.model, head);
-    logger.info(`=> loaded ${key} '${weights.source}' (${weights.format}${weights.epoch !== null ? `, epoch ${weights.epoch}` : ''}; head: ${loaded ?? 'none'})`);
-  } catch (error) {
-    disposeWeights(weights);
-    throw new Error(`config ${key}: ${weights.source} does not fit the network of this config: ${(error as Error).message}`);
-  }
-  return weights;
-}
-
 export async function setUpTraining(options: TrainOptions): Promise<TrainingSession> {
   const { config, branch, collectives } = options;
   const rank = collectives.rank;
@@ -145,7 +127,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   }
   logger.info(`classes: ${classNames.length}; training videos: ${train.records.length} (${train.source.batchesPerEpoch} batches per process); validation videos: ${val.records.length}`);
 
-  if (config.pretrain) disposeWeights(loadWeightsInto(model, config.pretrain, 'pretrain', branch, logger));
+  if (config.pretrain) disposeWeights(loadWeightsInto(model, config.pretrain, { key: 'pretrain', branch, log: (m) => logger.info(m) }));
   const frozen = model.freeze({ fixText: branch === 'attributes' || config.network.fix_text, fixVideo: branch === 'video' && config.network.fix_video });
   if (frozen.length) logger.info(`frozen CLIP parameters: ${frozen.length}`);
   const optimizer = buildOptimizer(config, model, branch);
@@ -155,7 +137,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   let bestMetric = 0;
   let sidecar: CheckpointSidecar | null = null;
   if (config.resume) {
-    const weights = loadWeightsInto(model, config.resume, 'resume', branch, logger);
+    const weights = loadWeightsInto(model, config.resume, { key: 'resume', branch, log: (m) => logger.info(m) });
     try {
       if (weights.epoch !== null) startEpoch = weights.epoch + 1;
       sidecar = weights.sidecar;

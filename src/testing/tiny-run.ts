@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SHARED_VOCAB } from '../cli/testing/run-bike.ts';
 import { makeSyntheticDataset, tinyConfig, type SyntheticDataset } from '../cli/testing/synthetic-frames.ts';
 import { train, type ProgressEvent, type TrainResult } from '../api/workflows.ts';
 
@@ -36,7 +37,7 @@ export async function makeTinyRun(dir: string, options: { epochs?: number } = {}
   const configFile = path.join(dir, 'tiny.yaml');
   writeFileSync(configFile, tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: options.epochs ?? 1, batchSize: 4, numSegments: 4 }));
   const progress: ProgressEvent[] = [];
-  const result = await train({ config: configFile, runName: 'tiny', device: 'cpu', onProgress: (e) => progress.push(e) });
+  const result = await train({ config: configFile, runName: 'tiny', device: 'cpu', vocab: SHARED_VOCAB, onProgress: (e) => progress.push(e) });
   const frameFolder = path.join(dataset.root, 'val', 'green_0');
   const video = path.join(dir, 'green_0.mp4');
   framesToMp4(frameFolder, video);

@@ -8,6 +8,8 @@
  *   error where the config's head has parameters the weights lack;
  * - `loadModelFor('clip', ...)`: a frozen CLIP from plain CLIP weights (anything CLIP's loader reads)
  *   or from the CLIP part of a BIKE checkpoint, for attribute generation and zero-shot predict;
+ * - `loadWeightsInto(model, location, ...)`: `pretrain` / `resume` weights into the network training
+ *   built from its config (CLIP and the branch's head, the original's two state dicts);
  * - `zeroShotModel(clip, numSegments)`: the parameter-free head of the paper's zero-shot setting
  *   around such a CLIP (no temporal transformer, Video Concept Spotting).
  *
@@ -155,4 +157,32 @@ export function loadModelFor(purpose: 'clip', options: ClipOnlyOptions): LoadedC
 export function loadModelFor(purpose: ModelPurpose, options: TrainedModelOptions | ClipOnlyOptions): LoadedTrainedModel | LoadedClipOnly {
   if (purpose === 'clip') return loadClipOnly(options as ClipOnlyOptions);
   return loadTrainedModel(options as TrainedModelOptions);
+}
+
+export interface LoadIntoOptions {
+  /** The config key that named the weights (`pretrain`, `resume`), for messages. */
+  key: string;
+  /** Which head the weights are for: the video head or the attribute branch's sentence head. */
+  branch: 'video' | 'attributes';
+  log?: (message: string) => void;
+}
+
+/** Loads `pretrain` / `resume` weights into CLIP and the branch's head; returns what was read (the caller disposes it). */
+export function loadWeightsInto(model: BikeModel, location: string, options: LoadIntoOptions): TrainedWeights {
+  const { key } = options;
+  let weights: TrainedWeights;
+  try {
+    weights = readTrainedWeights(location, { headPrefix: options.branch === 'attributes' ? 'sentence_head.' : undefined });
+  } catch (error) {
+    throw new WeightsError(location, `config ${key}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const head = weights.head && weights.head.size > 0 ? weights.head : null;
+    const loaded = model.loadOriginalStateDicts(weights.model, head);
+    options.log?.(`=> loaded ${key} '${weights.source}' (${weights.format}${weights.epoch !== null ? `, epoch ${weights.epoch}` : ''}; head: ${loaded ?? 'none'})`);
+  } catch (error) {
+    disposeWeights(weights);
+    throw new WeightsError(weights.source, `config ${key}: ${weights.source} does not fit the network of this config: ${(error as Error).message}`, { cause: error });
+  }
+  return weights;
 }
