@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, SHARED_VOCAB } from '../cli/testing/run-bike.ts';
@@ -132,5 +132,23 @@ test('npm pack, install into a fresh project, type-check, run with plain node, R
     assert.deepEqual(readdirSync(path.join(installed, 'bin')), ['bike.mjs']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the install script (setup.sh --check) installs nothing and names the missing system packages with setup's apt-get line", () => {
+  const bin = mkdtempSync(path.join(os.tmpdir(), 'bike-nobin-'));
+  try {
+    // A PATH with the shell tools setup.sh uses, but no g++ and no ffmpeg.
+    for (const tool of ['bash', 'dirname', 'id', 'ls', 'node']) {
+      const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      assert.ok(found, `${tool} is on PATH`);
+      symlinkSync(found, path.join(bin, tool));
+    }
+    const result = spawnSync(path.join(bin, 'bash'), [path.join(REPO_ROOT, 'scripts', 'setup.sh'), '--check'], { env: { PATH: bin }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^setup: missing g\+\+ ffmpeg; run: {2}sudo apt-get install -y libtorch-dev .* g\+\+ ffmpeg$/m);
+    assert.doesNotMatch(result.stderr, /installing/);
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
   }
 });
