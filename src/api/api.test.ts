@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  AnnotationError, ConfigError, DeviceError, MediaError, ShapeError, StateDictError, VideoClassifier, WeightsError, loadConfig, test as runTest,
-  type Classification,
+  AnnotationError, ConfigError, DeviceError, MediaError, ShapeError, StateDictError, VideoClassifier, WeightsError, generateAttributes, loadConfig,
+  test as runTest, zeroShot, type Classification, type ProgressEvent,
 } from '../index.ts';
 import { probeVideo, readVideoFrames } from '../data/video-decoder.ts';
 import { native } from '../torch/index.ts';
@@ -133,6 +133,25 @@ test('the library API on a tiny trained model', { timeout: 600_000 }, async (t) 
       } finally {
         native.setNumThreads(threads);
       }
+    });
+
+    await t.test('the workflows as functions: test, zeroShot, generateAttributes, with typed results and progress', async () => {
+      const events: ProgressEvent[] = [];
+      const tested = await runTest({ config: run.configFile, weights: run.runDir, device: 'cpu', onProgress: (e) => events.push(e) });
+      assert.equal(tested.videos, 4);
+      assert.equal(typeof tested.top1, 'number');
+      assert.ok(events.some((e) => e.phase === 'test' && e.step === e.total), `phases: ${[...new Set(events.map((e) => e.phase))].join(', ')}`);
+      const config = loadConfig(run.configFile, { purpose: 'test' });
+      const zero = await zeroShot({ config, weights: run.runDir, device: 'cpu' });
+      assert.equal(zero.videos, 4);
+      assert.equal(typeof zero.full.top1, 'number');
+      assert.equal(zero.half.pickedClasses.length, 10);
+      const trainOut = path.join(dir, 'attributes-train.json');
+      const valOut = path.join(dir, 'attributes-val.json');
+      const attributes = await generateAttributes({ config, weights: run.runDir, topk: 2, trainOut, valOut, device: 'cpu' });
+      assert.deepEqual(attributes.files.map((f) => [f.output, f.videos]), [[trainOut, 12], [valOut, 4]]);
+      const table = JSON.parse(readFileSync(valOut, 'utf8')) as Record<string, { classname_topk: string[] }>;
+      for (const entry of Object.values(table)) assert.equal(entry.classname_topk.length, 2);
     });
 
     await t.test('each exported error class, with the fields naming the input', async () => {

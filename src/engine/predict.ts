@@ -122,22 +122,28 @@ export class Predictor {
       weightsPath = loaded.weightsPath;
       model = zeroShotModel(loaded.clip, numSegments);
     }
-    if (device !== 'cpu') model.to(device);
-    let classNames: string[];
-    if (options.classNames) {
-      if (options.classNames.length === 0) throw new Error('class names: expected at least one');
-      classNames = [...options.classNames];
-    } else {
-      const labelsFile = options.labels ?? config?.data.label_list;
-      if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
-      classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
+    try {
+      if (device !== 'cpu') model.to(device);
+      let classNames: string[];
+      if (options.classNames) {
+        if (options.classNames.length === 0) throw new Error('class names: expected at least one');
+        classNames = [...options.classNames];
+      } else {
+        const labelsFile = options.labels ?? config?.data.label_list;
+        if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
+        classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
+      }
+      const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
+      const clip = model.clip as CLIP;
+      return new Predictor(
+        model, classNames, tokenizer, model.numSegments,
+        config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+      );
+    } catch (error) {
+      // Nothing half-loaded stays in native memory.
+      for (const t of model.stateDict().values()) t.dispose();
+      throw error;
     }
-    const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
-    const clip = model.clip as CLIP;
-    return new Predictor(
-      model, classNames, tokenizer, model.numSegments,
-      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
-    );
   }
 
   /** The class names scored, label order. */

@@ -119,20 +119,25 @@ function loadTrainedModel(options: TrainedModelOptions): LoadedTrainedModel {
     }
     const built = buildNetworkForWeights(config, weights.model, weights.source);
     const model = built.model;
-    if (weights.head && weights.head.size > 0) {
-      if ([...weights.head.keys()].some((k) => k.startsWith('query_fc.'))) {
-        throw new WeightsError(weights.source, `${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`);
+    try {
+      if (weights.head && weights.head.size > 0) {
+        if ([...weights.head.keys()].some((k) => k.startsWith('query_fc.'))) {
+          throw new WeightsError(weights.source, `${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`);
+        }
+        model.video_head.loadStateDict(weights.head);
+      } else if (model.video_head.parameters().length > 0) {
+        throw new WeightsError(weights.source, `${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
       }
-      model.video_head.loadStateDict(weights.head);
-    } else if (model.video_head.parameters().length > 0) {
-      throw new WeightsError(weights.source, `${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
+      if (options.frozen ?? true) {
+        model.eval();
+        model.requiresGrad_(false);
+      }
+      if (options.device && options.device !== 'cpu') model.to(options.device);
+      return { model, config, clipConfig: built.clipConfig, weightsPath: weights.source, epoch: weights.epoch, format: weights.format };
+    } catch (error) {
+      for (const t of model.stateDict().values()) t.dispose();
+      throw error;
     }
-    if (options.frozen ?? true) {
-      model.eval();
-      model.requiresGrad_(false);
-    }
-    if (options.device && options.device !== 'cpu') model.to(options.device);
-    return { model, config, clipConfig: built.clipConfig, weightsPath: weights.source, epoch: weights.epoch, format: weights.format };
   } finally {
     disposeWeights(weights);
   }
