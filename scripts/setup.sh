@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs whatever this project needs and is missing, then builds the addon.
 # Safe to run again: each step checks before it acts.
+# `--check` (the package's install script): installs nothing, reports what is missing, builds the addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+check_only=false
+[ "${1:-}" = "--check" ] && check_only=true
 
 apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
 missing=()
@@ -17,7 +20,7 @@ fi
 command -v g++ >/dev/null || missing+=(g++)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
+  if [ "$(id -u)" = 0 ] && ! $check_only; then
     echo "setup: installing ${missing[*]} from Debian's packages" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -26,6 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: missing ${missing[*]}; run:  sudo apt-get install -y ${apt_packages[*]}" >&2
     exit 1
   fi
+fi
+
+if $check_only; then
+  if [ -n "${BIKE_TORCH_ADDON:-}" ]; then
+    [ -f "$BIKE_TORCH_ADDON" ] || { echo "setup: BIKE_TORCH_ADDON=$BIKE_TORCH_ADDON: no such file" >&2; exit 1; }
+    echo "setup: using the addon at BIKE_TORCH_ADDON=$BIKE_TORCH_ADDON (not building one)" >&2
+    exit 0
+  fi
+  exec node native/build.mjs >&2
 fi
 
 # Debian's Chromium is only for the tests that open the demo's HTML report; they skip without it.

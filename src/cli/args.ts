@@ -28,9 +28,17 @@ export interface FlagSpec {
   value?: string;
 }
 
-export interface ParsedArgs {
+/** The value a flag of this spec yields: `true` for booleans, a string, or a number (int/number). */
+type FlagValue<F extends FlagSpec> = F['kind'] extends 'boolean' ? true : F['kind'] extends 'string' ? string : number;
+
+/** The typed flags of a command's specs: each absent (undefined) or its value; repeated flags give arrays. */
+export type FlagValues<S extends Record<string, FlagSpec>> = {
+  [K in keyof S]?: S[K]['repeat'] extends true ? FlagValue<S[K]>[] : FlagValue<S[K]>;
+};
+
+export interface ParsedArgs<S extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
   positionals: string[];
-  flags: Record<string, unknown>;
+  flags: FlagValues<S>;
 }
 
 function convert(name: string, spec: FlagSpec, text: string, command: string): unknown {
@@ -53,7 +61,7 @@ function convert(name: string, spec: FlagSpec, text: string, command: string): u
 }
 
 /** Parses `argv` (after the command name) against `specs`. `--name=value` and `--name value` both work. */
-export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpec>, command: string): ParsedArgs {
+export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly string[], specs: S, command: string): ParsedArgs<S> {
   const positionals: string[] = [];
   const flags: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -92,7 +100,7 @@ export function parseArgs(argv: readonly string[], specs: Record<string, FlagSpe
     else if (name in flags) throw new UsageError(`--${name} was given twice`, command);
     else flags[name] = value;
   }
-  return { positionals, flags };
+  return { positionals, flags: flags as FlagValues<S> };
 }
 
 /** The option lines of a command's help. */

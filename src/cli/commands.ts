@@ -4,10 +4,10 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native } from '../torch/index.ts';
 import { generateAttributes } from '../engine/inference/attribute-generation.ts';
 import { loadConfig, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
-import { openCollectives, readDistributedEnv } from '../engine/distributed/distributed-env.ts';
+import { DeviceError, resolveDevice } from '../engine/device-policy.ts';
+import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation/test-runs.ts';
 import { launchWorkers } from '../engine/distributed/launcher.ts';
 import { PRECISIONS, parsePrecision } from '../engine/training/precision.ts';
@@ -27,16 +27,16 @@ export interface Command {
   run(argv: string[]): Promise<unknown>;
 }
 
-const common: Record<string, FlagSpec> = {
+const common = {
   set: { kind: 'string', repeat: true, value: 'key.path=value', help: 'override a config value (YAML), e.g. --set solver.lr=1.e-5' },
   vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or a Hugging Face tokenizer folder); default BIKE_CLIP_VOCAB or beside the weights' },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default: cuda when available, else cpu)' },
   workers: { kind: 'int', min: 0, max: MAX_LOADER_WORKERS, value: 'N', help: 'data loader threads (default data.workers)' },
   quiet: { kind: 'boolean', help: 'no progress output (log files are still written)' },
   json: { kind: 'boolean', help: 'print the result as one JSON line at the end' },
-};
+} satisfies Record<string, FlagSpec>;
 
-const evaluationFlags: Record<string, FlagSpec> = {
+const evaluationFlags = {
   'test-crops': { kind: 'int', choices: TEST_CROP_COUNTS, value: 'N', help: 'spatial crops per clip: 1, 3, 5 or 10 (default 1)' },
   'test-clips': { kind: 'int', min: 1, value: 'N', help: 'clips per video (default 1)' },
   dense: { kind: 'boolean', help: 'dense (I3D-style) frame sampling' },
@@ -44,7 +44,7 @@ const evaluationFlags: Record<string, FlagSpec> = {
   'fuse-weight': { kind: 'number', min: 0, value: 'w', help: 'weight of the video branch in the fusion (default 0.7)' },
   'save-scores': { kind: 'string', value: 'file', help: 'save the scores and labels (safetensors) for later fusion' },
   ...common,
-};
+} satisfies Record<string, FlagSpec>;
 
 function positionals(parsed: { positionals: string[] }, names: string[], command: string): string[] {
   if (parsed.positionals.length !== names.length) {
@@ -54,27 +54,24 @@ function positionals(parsed: { positionals: string[] }, names: string[], command
   return parsed.positionals;
 }
 
-function readConfig(file: string, flags: Record<string, unknown>, purpose: ConfigPurpose): BikeConfig {
-  return loadConfig(file, { overrides: (flags.set as string[] | undefined) ?? [], purpose });
+function readConfig(file: string, flags: { set?: string[] }, purpose: ConfigPurpose): BikeConfig {
+  return loadConfig(file, { overrides: flags.set ?? [], purpose });
 }
 
-function defaultDevice(flags: Record<string, unknown>): string {
-  const given = flags.device as string | undefined;
-  const cuda = native.version().cuda && native.cudaDeviceCount() > 0;
-  if (given) {
-    if (!/^(cpu|cuda(:\d+)?)$/.test(given)) throw new UsageError(`--device ${JSON.stringify(given)}: expected cpu, cuda or cuda:N`);
-    if (given.startsWith('cuda') && !cuda) throw new UsageError(`--device ${given}: this libtorch has no CUDA device (built for the CPU, or no GPU visible)`);
-    return given;
+function defaultDevice(flags: { device?: string }): string {
+  try {
+    return resolveDevice(flags.device);
+  } catch (error) {
+    if (error instanceof DeviceError) throw new UsageError(error.message);
+    throw error;
   }
-  if (!cuda) return 'cpu';
-  return `cuda:${readDistributedEnv().localRank}`;
 }
 
-function printJson(flags: Record<string, unknown>, value: unknown): void {
+function printJson(flags: { json?: true }, value: unknown): void {
   if (flags.json) process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-const trainFlags: Record<string, FlagSpec> = {
+const trainFlags = {
   attributes: { kind: 'boolean', help: 'train the attribute branch (train_attributes.py) instead of the video branch' },
   precision: { kind: 'string', choices: PRECISIONS, value: 'amp|fp16|fp32', help: 'floating-point precision (default amp; on the CPU amp runs in float32)' },
   'log-time': { kind: 'string', value: 'name', help: 'run folder name under output_path/dataset/arch (default: the start time)' },
@@ -84,7 +81,15 @@ const trainFlags: Record<string, FlagSpec> = {
   'master-addr': { kind: 'string', value: 'host', help: 'address of the machine with --node-rank 0' },
   'master-port': { kind: 'int', min: 1, value: 'port', help: 'rendezvous port (default: a free port on one machine, 29500 across machines)' },
   ...common,
-};
+} satisfies Record<string, FlagSpec>;
+
+const attributeFlags = {
+  lexicon: { kind: 'string', value: 'file', help: 'words to choose from, one per line (default: the class names of data.label_list)' },
+  topk: { kind: 'int', min: 1, value: 'K', help: 'words per video (default max(5, data.select_topk_attributes))' },
+  'train-out': { kind: 'string', value: 'file', help: 'output for the training list (default data.attributes_train_path)' },
+  'val-out': { kind: 'string', value: 'file', help: 'output for the validation list (default data.attributes_val_path)' },
+  ...common,
+} satisfies Record<string, FlagSpec>;
 
 const LAUNCHER_FLAGS = ['nproc', 'nnodes', 'node-rank', 'master-addr', 'master-port'];
 
@@ -120,10 +125,10 @@ export const COMMANDS: Record<string, Command> = {
       // Check the config before starting any worker, so mistakes are reported once.
       const config = readConfig(configFile!, f, branch === 'attributes' ? 'train-attributes' : 'train');
       if (f.nproc !== undefined || f.nnodes !== undefined) {
-        const logTime = (f['log-time'] as string | undefined) ?? logTimeNow();
+        const logTime = f['log-time'] ?? logTimeNow();
         await launchWorkers({
-          nproc: (f.nproc as number | undefined) ?? 1, nnodes: f.nnodes as number | undefined, nodeRank: f['node-rank'] as number | undefined,
-          masterAddr: f['master-addr'] as string | undefined, masterPort: f['master-port'] as number | undefined,
+          nproc: f.nproc ?? 1, nnodes: f.nnodes, nodeRank: f['node-rank'],
+          masterAddr: f['master-addr'], masterPort: f['master-port'],
           workerArgs: [cliEntry(), 'train', ...workerArgv(argv)], env: { BIKE_LOG_TIME: logTime },
         });
         return { launched: true };
@@ -131,9 +136,9 @@ export const COMMANDS: Record<string, Command> = {
       const collectives = openCollectives();
       try {
         const result = await train({
-          config, configFile: configFile!, branch, precision: parsePrecision((f.precision as string | undefined) ?? 'amp'),
-          device: defaultDevice(f), logTime: f['log-time'] as string | undefined, vocab: f.vocab as string | undefined,
-          quiet: f.quiet as boolean | undefined, workers: f.workers as number | undefined, collectives,
+          config, configFile: configFile!, branch, precision: parsePrecision(f.precision ?? 'amp'),
+          device: defaultDevice(f), logTime: f['log-time'], vocab: f.vocab,
+          quiet: f.quiet, workers: f.workers, collectives,
         });
         if (collectives.rank === 0) printJson(f, result);
         return result;
@@ -157,18 +162,18 @@ export const COMMANDS: Record<string, Command> = {
   attributes: {
     summary: 'generate the attribute JSON of the training and validation videos with a frozen CLIP',
     usage: 'bike attributes <config.yaml> <clip-weights> [options]',
-    flags: attributeFlags(),
+    flags: attributeFlags,
     async run(argv) {
-      const parsed = parseArgs(argv, attributeFlags(), 'attributes');
+      const parsed = parseArgs(argv, attributeFlags, 'attributes');
       const [configFile, weights] = positionals(parsed, ['config', 'clip-weights'], 'attributes');
       const f = parsed.flags;
       const config = readConfig(configFile!, f, 'test');
       const collectives = openCollectives();
       try {
         const result = await generateAttributes({
-          config, weights: weights!, lexicon: f.lexicon as string | undefined, topk: f.topk as number | undefined,
-          trainOut: f['train-out'] as string | undefined, valOut: f['val-out'] as string | undefined,
-          device: defaultDevice(f), vocab: f.vocab as string | undefined, workers: f.workers as number | undefined, quiet: f.quiet as boolean | undefined, collectives,
+          config, weights: weights!, lexicon: f.lexicon, topk: f.topk,
+          trainOut: f['train-out'], valOut: f['val-out'],
+          device: defaultDevice(f), vocab: f.vocab, workers: f.workers, quiet: f.quiet, collectives,
         });
         if (collectives.rank === 0) printJson(f, result);
         return result;
@@ -182,15 +187,6 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
 };
 
-function attributeFlags(): Record<string, FlagSpec> {
-  return {
-    lexicon: { kind: 'string', value: 'file', help: 'words to choose from, one per line (default: the class names of data.label_list)' },
-    topk: { kind: 'int', min: 1, value: 'K', help: 'words per video (default max(5, data.select_topk_attributes))' },
-    'train-out': { kind: 'string', value: 'file', help: 'output for the training list (default data.attributes_train_path)' },
-    'val-out': { kind: 'string', value: 'file', help: 'output for the validation list (default data.attributes_val_path)' },
-    ...common,
-  };
-}
 
 async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise<unknown> {
   const parsed = parseArgs(argv, evaluationFlags, command);
@@ -200,10 +196,10 @@ async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise
   const collectives = openCollectives();
   try {
     const options = {
-      config, weights: weights!, testCrops: (f['test-crops'] as number | undefined) ?? 1, testClips: (f['test-clips'] as number | undefined) ?? 1,
-      dense: Boolean(f.dense), fuse: f.fuse as string | undefined, fuseWeight: f['fuse-weight'] as number | undefined,
-      saveScores: f['save-scores'] as string | undefined, device: defaultDevice(f), vocab: f.vocab as string | undefined,
-      workers: f.workers as number | undefined, quiet: f.quiet as boolean | undefined, collectives,
+      config, weights: weights!, testCrops: f['test-crops'] ?? 1, testClips: f['test-clips'] ?? 1,
+      dense: Boolean(f.dense), fuse: f.fuse, fuseWeight: f['fuse-weight'],
+      saveScores: f['save-scores'], device: defaultDevice(f), vocab: f.vocab,
+      workers: f.workers, quiet: f.quiet, collectives,
     };
     if (options.fuseWeight !== undefined && options.fuseWeight > 1) throw new UsageError(`--fuse-weight ${options.fuseWeight}: expected a weight in [0, 1]`, command);
     const result = command === 'test' ? await runTest(options) : await runZeroShot(options);

@@ -6,7 +6,7 @@ import { predictVideo, type Prediction } from '../engine/inference/predict.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
 
-const flags: Record<string, FlagSpec> = {
+const flags = {
   model: { kind: 'string', value: 'run-dir|checkpoint', help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file' },
   clip: { kind: 'string', value: 'weights', help: 'instead of --model: plain CLIP weights, classified zero-shot with concept spotting (needs --labels)' },
   labels: { kind: 'string', value: 'csv', help: 'class names (id,name CSV); default: the label list the model was trained with' },
@@ -16,7 +16,7 @@ const flags: Record<string, FlagSpec> = {
   vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights' },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
   json: { kind: 'boolean', help: 'print the result as one JSON line' },
-};
+} satisfies Record<string, FlagSpec>;
 
 function formatPrediction(p: Prediction): string {
   const lines = [`${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`];
@@ -46,12 +46,12 @@ export const predictCommand: Command = {
     if (!f.model === !f.clip) throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'predict');
     if (f.clip && !f.labels) throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'predict');
     if (f.frames !== undefined && f.model) throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'predict');
-    const device = (f.device as string | undefined) ?? 'cpu';
+    const device = f.device ?? 'cpu';
     if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'predict');
     const prediction = await predictVideo(parsed.positionals[0]!, {
-      model: f.model as string | undefined, clip: f.clip as string | undefined, labels: f.labels as string | undefined,
-      config: f.config as string | undefined, vocab: f.vocab as string | undefined, numSegments: f.frames as number | undefined,
-      device, top: (f.top as number | undefined) ?? 5,
+      model: f.model, clip: f.clip, labels: f.labels,
+      config: f.config, vocab: f.vocab, numSegments: f.frames,
+      device, top: f.top ?? 5,
     });
     if (f.json) {
       const { probabilities: _all, ...shown } = prediction;

@@ -4,7 +4,7 @@
  * learned logit scale, OpenAI's random initialisation, and BIKE's training options (stochastic
  * depth, embedding dropout, joint space-time attention, gradient checkpointing).
  */
-import { Tensor, arange, full, linspace, noGrad, ones, empty, nn } from '../torch/index.ts';
+import { Tensor, arange, full, linspace, noGrad, ones, empty, nn, type DType } from '../torch/index.ts';
 import { type ClipArchitectureName, type ClipConfig, clipArchitecture, isResNetConfig, parseClipConfig, visionHeads } from './config.ts';
 import { LayerNorm, Transformer } from './layers.ts';
 import { ModifiedResNet } from './modified-resnet.ts';
@@ -143,7 +143,7 @@ export class CLIP extends nn.Module {
   }
 
   /** The type of the weights (inputs are cast to it, as the original's `self.dtype`). */
-  get dtype() {
+  get dtype(): DType {
     return this.visual.conv1.weight.dtype;
   }
 

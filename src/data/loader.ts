@@ -9,7 +9,6 @@
  * (a batch, closing the workers) is bounded by one deadline, `timeoutMs` (BIKE_LOADER_TIMEOUT_S),
  * whose error names the worker, the batch's samples and the file being read.
  */
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DistributedSampler, batchIndices } from './samplers.ts';
 import { MAX_LOADER_WORKERS } from './loader-limits.ts';
@@ -116,9 +115,12 @@ export class VideoLoader {
   }
 
   private startWorker(i: number): Worker {
-    const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
-    });
+    // Compiled (dist/): the worker is JavaScript; from source it needs the TypeScript loader first.
+    const worker = import.meta.url.endsWith('.js')
+      ? new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: { spec: this.spec } })
+      : new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
+        workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
+      });
     worker.on('message', (message: WorkerMessage) => {
       const waiter = this.pending.get(message.id);
       if (!waiter) return;

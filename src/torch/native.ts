@@ -108,11 +108,16 @@ export interface NativeAddon {
   decodeVideoFrames?(path: string, frames: number[], maxPixels?: number, maxVideoPixels?: number): DecodedVideoFrames;
 }
 
-const addonPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'bike_torch.node');
+// The package root is two folders up from src/torch/ and from the compiled dist/torch/ alike.
+// BIKE_TORCH_ADDON names an addon built elsewhere (e.g. once against a CUDA libtorch, for many installs).
+const addonPath = process.env.BIKE_TORCH_ADDON
+  ? path.resolve(process.env.BIKE_TORCH_ADDON)
+  : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'bike_torch.node');
 
 function loadAddon(): NativeAddon {
   if (!existsSync(addonPath)) {
-    throw new Error(`the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\``);
+    if (process.env.BIKE_TORCH_ADDON) throw new Error(`BIKE_TORCH_ADDON=${process.env.BIKE_TORCH_ADDON}: no such file`);
+    throw new Error(`the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\` (in an installed package: npm rebuild bike-ts)`);
   }
   return createRequire(import.meta.url)(addonPath) as NativeAddon;
 }

@@ -44,6 +44,21 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.issues = issues;
   }
+
+  /** The config file (or `--set` argument) of the first problem. */
+  get file(): string {
+    return this.issues[0]?.source ?? '';
+  }
+
+  /** The 1-based line of the first problem, when known. */
+  get line(): number | undefined {
+    return this.issues[0]?.line;
+  }
+
+  /** The dotted key of the first problem (empty for the document as a whole). */
+  get key(): string {
+    return this.issues[0]?.key ?? '';
+  }
 }
 
 export interface ConfigOptions {

@@ -9,19 +9,14 @@ import { classNames, parseClassList } from '../../data/class-list.ts';
 import { selectFewShot } from '../../data/few-shot.ts';
 import { Rng } from '../../data/rng.ts';
 import { dropShortVideos, parseVideoList, type VideoRecord } from '../../data/video-list.ts';
-import type { BikeConfig } from '../config/config.ts';
+import { requireSetting, type BikeConfig } from '../config/config.ts';
 import { VideoLoader } from '../../data/loader.ts';
 import { LoaderBatchSource, type BatchSource, type ClipMode } from './batch-source.ts';
 import type { SubstitutionRecord } from '../logging/substitutions.ts';
 
-function need<T>(value: T | null | undefined, key: string, what: string): T {
-  if (value === null || value === undefined) throw new Error(`config ${key}: required ${what}`);
-  return value;
-}
-
 /** Class names of `data.label_list`, in label order. */
 export async function readClassNames(config: BikeConfig): Promise<string[]> {
-  const file = need(config.data.label_list, 'data.label_list', 'for the class names');
+  const file = requireSetting(config.data.label_list, 'data.label_list', 'the class names');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -51,7 +46,7 @@ export interface TrainRecords {
 
 /** train.py's training list: short videos dropped, then `data.shot` videos per class (seeded). */
 export async function trainRecords(config: BikeConfig, numClasses: number): Promise<TrainRecords> {
-  const file = need(config.data.train_list, 'data.train_list', 'for training');
+  const file = requireSetting(config.data.train_list, 'data.train_list', 'training');
   const list = await readRecords(file, 'data.train_list', numClasses);
   const kept = dropShortVideos({ file, format: list.format, records: list.records }, false);
   if (kept.length === 0) throw new Error(`config data.train_list: ${file} has no video with at least 8 frames (the original drops shorter ones for training)`);
@@ -63,7 +58,7 @@ export async function trainRecords(config: BikeConfig, numClasses: number): Prom
 
 /** The validation / test list; `testMode` keeps videos shorter than 8 frames (test.py). */
 export async function evalRecords(config: BikeConfig, numClasses: number, testMode: boolean): Promise<VideoRecord[]> {
-  const file = need(config.data.val_list, 'data.val_list', 'for evaluation');
+  const file = requireSetting(config.data.val_list, 'data.val_list', 'evaluation');
   const list = await readRecords(file, 'data.val_list', numClasses);
   const kept = dropShortVideos({ file, format: list.format, records: list.records }, testMode);
   if (kept.length === 0) throw new Error(`config data.val_list: ${file} has no video with at least 8 frames (validation drops shorter ones as the original)`);
@@ -89,17 +84,17 @@ export interface SourceOptions {
  */
 export function videoSource(config: BikeConfig, records: readonly VideoRecord[], mode: ClipMode, options: SourceOptions): BatchSource {
   const d = config.data;
-  const modality = need(d.modality, 'data.modality', 'to read the videos');
-  const root = need(mode === 'train' ? d.train_root : d.val_root, mode === 'train' ? 'data.train_root' : 'data.val_root', 'to find the videos');
-  const imageTmpl = modality === 'RGB' ? need(d.image_tmpl, 'data.image_tmpl', 'for frame folders') : d.image_tmpl ?? '';
+  const modality = requireSetting(d.modality, 'data.modality', 'reading the videos');
+  const root = requireSetting(mode === 'train' ? d.train_root : d.val_root, mode === 'train' ? 'data.train_root' : 'data.val_root', 'finding the videos');
+  const imageTmpl = modality === 'RGB' ? requireSetting(d.image_tmpl, 'data.image_tmpl', 'frame folders') : d.image_tmpl ?? '';
   const loader = new VideoLoader({
     records: records.map((r) => ({ path: r.path, numFrames: r.numFrames, label: r.label })),
     root,
     format: modality === 'RGB' ? 'frames' : 'video',
     imageTmpl,
     mode,
-    numSegments: need(d.num_segments, 'data.num_segments', 'to sample frames'),
-    inputSize: need(d.input_size, 'data.input_size', 'to crop frames'),
+    numSegments: requireSetting(d.num_segments, 'data.num_segments', 'sampling frames'),
+    inputSize: requireSetting(d.input_size, 'data.input_size', 'cropping frames'),
     dataset: d.dataset ?? '',
     indexBias: d.index_bias,
     dense: mode === 'test' ? options.dense ?? false : d.dense,
@@ -107,7 +102,7 @@ export function videoSource(config: BikeConfig, records: readonly VideoRecord[],
     testClips: options.testClips,
     seed: config.seed ?? 0,
   }, {
-    batchSize: need(d.batch_size, 'data.batch_size', 'to batch videos'),
+    batchSize: requireSetting(d.batch_size, 'data.batch_size', 'batching videos'),
     workers: options.workers ?? d.workers ?? 0,
     shuffle: mode === 'train',
     dropLast: mode === 'train',

@@ -15,11 +15,10 @@ import type { Collectives } from '../distributed/collectives.ts';
 import type { BikeConfig } from '../config/config.ts';
 import { evalRecords, readClassNames, videoSource } from '../datasets/datasets.ts';
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './collect-scores.ts';
-import { RunLogger } from '../logging/logging.ts';
-import { SubstitutionRecord, type SubstitutionSummary } from '../logging/substitutions.ts';
+import { RunLogger, type ProgressListener } from '../logging/logging.ts';
 import { singleLabelMetrics } from './metrics.ts';
-import { buildNetworkForWeights } from '../models/model-factory.ts';
-import { disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
+import { loadModelFor } from '../models/load-model.ts';
+import { SubstitutionRecord, type SubstitutionSummary } from '../logging/substitutions.ts';
 import { alignScores, loadScores, saveScores } from './score-files.ts';
 import { classPromptTokens, resolveTokenizer } from '../datasets/text-prompts.ts';
 import { zeroShotFullClasses, zeroShotHalfClasses, type HalfClassesResult, type TopAccuracy } from './zeroshot.ts';
@@ -37,6 +36,8 @@ export interface EvaluationOptions {
   quiet?: boolean;
   collectives: Collectives;
   logger?: RunLogger;
+  /** Hears every step of the test pass (when no logger is given). */
+  onProgress?: ProgressListener;
 }
 
 export interface TestOptions extends EvaluationOptions {
@@ -85,46 +86,31 @@ interface LoadedEvaluation {
 async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, keepFeatures: boolean): Promise<LoadedEvaluation> {
   const { config, collectives } = options;
   const device = options.device ?? 'cpu';
-  const weights = readTrainedWeights(options.weights);
-  let model: BikeModel;
+  const loaded = loadModelFor('test', { config, weights: options.weights, device });
+  const model = loaded.model;
+  logger.info(`load model: epoch ${loaded.epoch ?? 'unknown'} (${loaded.format}, ${loaded.weightsPath})`);
+  const classNames = await readClassNames(config);
+  const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: loaded.weightsPath });
+  const classTokens = classPromptTokens(tokenizer, classNames, loaded.clipConfig.context_length, loaded.clipConfig.vocab_size).to(device);
+  const charades = await isCharadesTestList(config) ? await readCharadesTestList(config, classNames.length) : null;
+  const records = charades ? charades.records : await evalRecords(config, classNames.length, true);
+  const substitutions = new SubstitutionRecord(logger);
+  const source = videoSource(config, records, 'test', {
+    substitutions, rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
+  });
+  const classes = encodeClasses(model, classTokens);
   try {
-    const built = buildNetworkForWeights(config, weights.model, weights.source);
-    model = built.model;
-    if (weights.head && weights.head.size > 0) {
-      if ([...weights.head.keys()].some((k) => k.startsWith('query_fc.'))) {
-        throw new Error(`weights ${weights.source}: they hold the attribute branch's sentence head; test the video branch with its own checkpoint, and fuse attribute scores with --fuse`);
-      }
-      model.video_head.loadStateDict(weights.head);
-    } else if (model.video_head.parameters().length > 0) {
-      throw new Error(`weights ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
-    }
-    logger.info(`load model: epoch ${weights.epoch ?? 'unknown'} (${weights.format}, ${weights.source})`);
-    if (device !== 'cpu') model.to(device);
-    const classNames = await readClassNames(config);
-    const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: weights.source });
-    const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device);
-    const charades = await isCharadesTestList(config) ? await readCharadesTestList(config, classNames.length) : null;
-    const records = charades ? charades.records : await evalRecords(config, classNames.length, true);
-    const substitutions = new SubstitutionRecord(logger);
-    const source = videoSource(config, records, 'test', {
-      substitutions, rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
+    logger.info(`test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`);
+    const collection = await collectScores({
+      model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
     });
-    const classes = encodeClasses(model, classTokens);
-    try {
-      logger.info(`test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`);
-      const collection = await collectScores({
-        model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
-      });
-      const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
-      return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize, substitutions };
-    } finally {
-      classes.cls.dispose();
-      classes.tokens.dispose();
-      classTokens.dispose();
-      await source.close();
-    }
+    const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
+    return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize, substitutions };
   } finally {
-    disposeWeights(weights);
+    classes.cls.dispose();
+    classes.tokens.dispose();
+    classTokens.dispose();
+    await source.close();
   }
 }
 
@@ -175,7 +161,7 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
 }
 
 export async function runTest(options: TestOptions): Promise<TestResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
+  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     const evaluation = await evaluateVideos(options, logger, false);
     const result = finishTest(options, logger, evaluation);
@@ -186,7 +172,7 @@ export async function runTest(options: TestOptions): Promise<TestResult> {
 }
 
 export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet });
+  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     const evaluation = await evaluateVideos(options, logger, true);
     if (evaluation.charades) throw new Error(`bike zeroshot: ${options.config.data.val_list} is a multi-label Charades list; the zero-shot protocol needs one label per video`);

@@ -7,11 +7,9 @@
  * are written as `{video_path: {"classname_topk": [...]}}`. The lexicon defaults to the dataset's
  * class names; `--lexicon` reads one word or phrase per line (or an `id,name` label CSV).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { unitNormalise } from '../../bike/interactions.ts';
-import { inferClipConfig } from '../../clip/config.ts';
-import { loadClip, loadClipStateDict } from '../../clip/load.ts';
-import { CLIP } from '../../clip/model.ts';
+import type { CLIP } from '../../clip/model.ts';
 import { formatAttributes, type AttributeTable } from '../../data/attributes.ts';
 import { parseClassList } from '../../data/class-list.ts';
 import type { VideoRecord } from '../../data/video-list.ts';
@@ -20,8 +18,8 @@ import { writeFileAtomic } from '../models/checkpoint.ts';
 import type { Collectives } from '../distributed/collectives.ts';
 import type { BikeConfig } from '../config/config.ts';
 import { evalRecords, readClassNames, videoSource } from '../datasets/datasets.ts';
-import { Progress, RunLogger } from '../logging/logging.ts';
-import { checkpointInDirectory, disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
+import { Progress, RunLogger, type ProgressListener } from '../logging/logging.ts';
+import { loadModelFor } from '../models/load-model.ts';
 import { classPromptTokens, resolveTokenizer } from '../datasets/text-prompts.ts';
 
 export interface AttributeGenerationOptions {
@@ -40,6 +38,8 @@ export interface AttributeGenerationOptions {
   workers?: number;
   quiet?: boolean;
   collectives: Collectives;
+  /** Hears every step of the passes over the videos. */
+  onProgress?: ProgressListener;
 }
 
 export interface AttributeGenerationResult {
@@ -64,42 +64,15 @@ export function readLexicon(file: string): string[] {
   return words;
 }
 
-function isBikeCheckpoint(location: string): boolean {
-  if (!existsSync(location)) return false;
-  if (statSync(location).isDirectory()) return checkpointInDirectory(location) !== null;
-  return location.endsWith('.json');
-}
-
-/** A frozen CLIP from CLIP weights or from the CLIP part of a bike checkpoint. */
-function frozenClip(options: AttributeGenerationOptions): CLIP {
-  const n = options.config.data.num_segments ?? 8;
-  let clip: CLIP;
-  if (isBikeCheckpoint(options.weights)) {
-    const weights = readTrainedWeights(options.weights);
-    try {
-      clip = new CLIP(inferClipConfig(weights.model, weights.source), { T: n });
-      loadClipStateDict(clip, weights.model, weights.source);
-    } finally {
-      disposeWeights(weights);
-    }
-  } else {
-    clip = loadClip(options.weights, { T: n }).model;
-  }
-  clip.requiresGrad_(false);
-  clip.eval();
-  if (options.device && options.device !== 'cpu') clip.to(options.device);
-  return clip;
-}
-
 export async function generateAttributes(options: AttributeGenerationOptions): Promise<AttributeGenerationResult> {
   const { config, collectives } = options;
   const device = options.device ?? 'cpu';
-  const logger = new RunLogger({ rank: collectives.rank, quiet: options.quiet });
+  const logger = new RunLogger({ rank: collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   const topk = options.topk ?? Math.max(5, config.data.select_topk_attributes ?? 5);
   const classNames = await readClassNames(config);
   const lexicon = options.lexicon ? readLexicon(options.lexicon) : classNames;
   if (topk > lexicon.length) throw new Error(`--topk ${topk}: the lexicon has only ${lexicon.length} words`);
-  const clip = frozenClip(options);
+  const { clip } = loadModelFor('clip', { weights: options.weights, numSegments: config.data.num_segments ?? 8, device });
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: options.weights });
   const lexiconFeatures = tidy(() => noGrad(() => {
     const tokens = classPromptTokens(tokenizer, lexicon, clip.contextLength, clip.vocabSize).to(device);

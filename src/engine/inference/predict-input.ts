@@ -7,6 +7,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { testTransform, type ClipArray } from '../../data/clip-transform.ts';
+import { MediaError } from '../../data/media-error.ts';
+import { ShapeError } from '../../torch/shape-error.ts';
 import { loadFrameFolder } from '../../data/frame-loader.ts';
 import type { RgbImage } from '../../data/rgb-image.ts';
 import { testIndices } from '../../data/sampling.ts';
@@ -70,7 +72,7 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
   try {
     stat = statSync(input);
   } catch {
-    throw new Error(`${input}: no such video file or frame folder`);
+    throw new MediaError('video', input, 'no such video file or frame folder');
   }
   try {
     let frames: RgbImage[];
@@ -96,7 +98,28 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
     const clip = testTransform(frames, { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' });
     return { input, kind, frameIndices, frames, clip };
   } catch (error) {
+    if (error instanceof MediaError) throw error;
     const message = (error as Error).message;
-    throw new Error(message.includes(input) ? message : `${input}: ${message}`);
+    const prefix = `${input}: `;
+    throw new MediaError(stat.isDirectory() ? 'image' : 'video', input, message.startsWith(prefix) ? message.slice(prefix.length) : message);
   }
+}
+
+/**
+ * Already decoded frames (all frames of a video, in order) as `readPredictionInput` gives a video:
+ * `num_segments` of them sampled with the test sampler, then the test transform.
+ */
+export function predictionInputFromFrames(frames: readonly RgbImage[], options: ReadInputOptions & { input?: string }): PredictionInput {
+  const input = options.input ?? '<frames>';
+  if (frames.length === 0) throw new MediaError('image', input, 'no frames given');
+  frames.forEach((frame, i) => {
+    const expected = frame.width * frame.height * 3;
+    if (!Number.isInteger(frame.width) || !Number.isInteger(frame.height) || frame.width < 1 || frame.height < 1 || frame.data?.length !== expected) {
+      throw new ShapeError(`${input} frame ${i}`, [frame.height, frame.width, 3], [frame.data?.length ?? 0], `an RGB frame of ${frame.width}x${frame.height} needs ${expected} bytes`);
+    }
+  });
+  const frameIndices = testIndices(frames.length, { numSegments: options.numSegments, indexBias: 0, testClips: 1 });
+  const sampled = frameIndices.map((i) => frames[i]!);
+  const clip = testTransform(sampled, { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' });
+  return { input, kind: 'frames', frameIndices, frames: sampled, clip };
 }

@@ -11,18 +11,16 @@
  * probabilities; their order is that of the test protocol's scores. The saliency of a class is the
  * weight concept spotting gives each sampled frame (uniform for the DP interaction).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { BikeModel, type TextFeatures } from '../../bike/bike-model.ts';
-import { ORIGINAL_TEMPORAL_LAYERS } from '../../bike/video-head.ts';
-import { inferClipConfig } from '../../clip/config.ts';
-import { loadClip, loadClipStateDict } from '../../clip/load.ts';
-import { CLIP } from '../../clip/model.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import type { BikeModel, TextFeatures } from '../../bike/bike-model.ts';
+import type { CLIP } from '../../clip/model.ts';
+import type { ClipTokenizer } from '../../clip/tokenizer.ts';
 import { classNames as namesOf, parseClassList } from '../../data/class-list.ts';
 import { F, fromTypedArray, noGrad, tidy } from '../../torch/index.ts';
 import { loadConfig, type BikeConfig } from '../config/config.ts';
 import { encodeClasses } from '../evaluation/collect-scores.ts';
-import { buildNetworkForWeights } from '../models/model-factory.ts';
-import { checkpointInDirectory, disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
+import { loadModelFor, zeroShotModel } from '../models/load-model.ts';
+import { WeightsError } from '../models/weights-error.ts';
 import { readPredictionInput, type PredictionInput } from './predict-input.ts';
 import { classPromptTokens, resolveTokenizer } from '../datasets/text-prompts.ts';
 
@@ -31,8 +29,10 @@ export interface PredictorOptions {
   model?: string;
   /** Plain CLIP weights (or a bike checkpoint, of which only CLIP is used) for zero-shot. */
   clip?: string;
-  /** Label CSV (`id,name`); default: the run config's `data.label_list` (required with `clip`). */
+  /** Label CSV (`id,name`); default: the run config's `data.label_list` (required with `clip`, unless `classNames`). */
   labels?: string;
+  /** The class names themselves, in label order (instead of a label CSV). */
+  classNames?: readonly string[];
   /** Config for weights that carry none (original checkpoints). */
   config?: string;
   vocab?: string;
@@ -84,91 +84,104 @@ function readLabels(file: string, key: string): string[] {
   return namesOf(parseClassList(text, file));
 }
 
-function isBikeCheckpoint(location: string): boolean {
-  if (statSync(location).isDirectory()) return checkpointInDirectory(location) !== null;
-  return location.endsWith('.json');
-}
-
 export class Predictor {
+  private classes: TextFeatures;
+  private names: string[];
+
   private constructor(
     readonly model: BikeModel,
-    readonly classNames: string[],
-    private readonly classes: TextFeatures,
+    classNames: string[],
+    private readonly tokenizer: ClipTokenizer,
     readonly numSegments: number,
     readonly inputSize: number,
     readonly dataset: string,
     readonly mode: Prediction['mode'],
     readonly device: string,
-  ) {}
+  ) {
+    this.names = [...classNames];
+    this.classes = this.encode(this.names);
+  }
 
   /** Builds the model and encodes the class prompts once. */
   static async load(options: PredictorOptions): Promise<Predictor> {
     if (!options.model === !options.clip) throw new Error('predict: give either trained weights (--model) or CLIP weights (--clip), not both or neither');
     const device = options.device ?? 'cpu';
     const location = (options.model ?? options.clip)!;
-    if (!existsSync(location)) throw new Error(`${options.model ? '--model' : '--clip'} ${location}: no such file or directory`);
+    if (!existsSync(location)) throw new WeightsError(location, `${options.model ? '--model' : '--clip'} ${location}: no such file or directory`);
     let model: BikeModel;
-    let config: BikeConfig | null = null;
-    let weightsPath = location;
+    let config: BikeConfig | undefined;
+    let weightsPath: string;
     if (options.model) {
-      const weights = readTrainedWeights(options.model);
-      try {
-        weightsPath = weights.source;
-        if (options.config) config = loadConfig(options.config, { purpose: 'test' });
-        else if (weights.sidecar?.config) config = weights.sidecar.config as BikeConfig;
-        else throw new Error(`--model ${options.model}: the weights carry no config (not a bike checkpoint); pass --config <the run's yaml>`);
-        if (weights.sidecar && weights.sidecar.branch !== 'video') {
-          throw new Error(`--model ${options.model}: a ${weights.sidecar.branch}-branch checkpoint; predict needs the video branch's run`);
-        }
-        model = buildNetworkForWeights(config, weights.model, weights.source).model;
-        if (weights.head && weights.head.size > 0) model.video_head.loadStateDict(weights.head);
-        else if (model.video_head.parameters().length > 0) throw new Error(`--model ${options.model}: no video head weights, but network.sim_header ${config.network.sim_header} has parameters`);
-      } finally {
-        disposeWeights(weights);
-      }
+      const loaded = loadModelFor('predict', {
+        weights: options.model, what: '--model', config: options.config ? loadConfig(options.config, { purpose: 'test' }) : undefined,
+      });
+      ({ model, config, weightsPath } = loaded);
     } else {
       const numSegments = options.numSegments ?? 8;
-      let clip: CLIP;
-      if (isBikeCheckpoint(location)) {
-        const weights = readTrainedWeights(location);
-        try {
-          clip = new CLIP(inferClipConfig(weights.model, weights.source), { T: numSegments });
-          loadClipStateDict(clip, weights.model, weights.source);
-          weightsPath = weights.source;
-        } finally {
-          disposeWeights(weights);
-        }
-      } else {
-        clip = loadClip(location, { T: numSegments }).model;
-      }
-      model = new BikeModel(clip, {
-        numSegments, simHeader: 'None', interaction: 'VCS', embedDim: clip.config.embed_dim, contextLength: clip.contextLength,
-        temporalLayers: ORIGINAL_TEMPORAL_LAYERS, temporalHeads: 1,
-      });
+      const loaded = loadModelFor('clip', { weights: location, numSegments });
+      weightsPath = loaded.weightsPath;
+      model = zeroShotModel(loaded.clip, numSegments);
     }
-    model.eval();
-    model.requiresGrad_(false);
-    if (device !== 'cpu') model.to(device);
-    const labelsFile = options.labels ?? config?.data.label_list;
-    if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
-    const classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
-    const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
-    const tokens = classPromptTokens(tokenizer, classNames, model.clip instanceof CLIP ? model.clip.contextLength : 77, (model.clip as CLIP).vocabSize).to(device);
-    const classes = encodeClasses(model, tokens);
-    tokens.dispose();
-    const clip = model.clip as CLIP;
-    return new Predictor(
-      model, classNames, classes, model.numSegments,
-      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
-    );
+    try {
+      if (device !== 'cpu') model.to(device);
+      let classNames: string[];
+      if (options.classNames) {
+        if (options.classNames.length === 0) throw new Error('class names: expected at least one');
+        classNames = [...options.classNames];
+      } else {
+        const labelsFile = options.labels ?? config?.data.label_list;
+        if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
+        classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
+      }
+      const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
+      const clip = model.clip as CLIP;
+      return new Predictor(
+        model, classNames, tokenizer, model.numSegments,
+        config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+      );
+    } catch (error) {
+      // Nothing half-loaded stays in native memory.
+      for (const t of model.stateDict().values()) t.dispose();
+      throw error;
+    }
+  }
+
+  /** The class names scored, label order. */
+  get classNames(): string[] {
+    return [...this.names];
+  }
+
+  /** Replaces the classes: their prompts are encoded once here and kept for every prediction. */
+  setClassNames(names: readonly string[]): void {
+    if (names.length === 0) throw new Error('class names: expected at least one');
+    const encoded = this.encode(names);
+    this.disposeClasses();
+    this.classes = encoded;
+    this.names = [...names];
+  }
+
+  private encode(names: readonly string[]): TextFeatures {
+    const clip = this.model.clip as CLIP;
+    const tokens = classPromptTokens(this.tokenizer, [...names], clip.contextLength, clip.vocabSize).to(this.device);
+    try {
+      return encodeClasses(this.model, tokens);
+    } finally {
+      tokens.dispose();
+    }
   }
 
   /** Classifies one video file or frame folder. */
   async predict(input: string, options: PredictOptions = {}): Promise<Prediction & { decoded: PredictionInput }> {
-    const top = Math.min(options.top ?? 5, this.classNames.length);
-    const saliencyCount = Math.min(options.saliencyClasses ?? 1, this.classNames.length);
-    if (!Number.isInteger(top) || top < 1) throw new Error(`predict: top must be a positive integer, got ${options.top}`);
+    checkTop(options);
     const decoded = await readPredictionInput(input, { numSegments: this.numSegments, inputSize: this.inputSize, dataset: this.dataset });
+    return { ...this.predictDecoded(decoded, options), decoded };
+  }
+
+  /** Classifies frames already sampled and transformed (`readPredictionInput`, `predictionInputFromFrames`). */
+  predictDecoded(decoded: Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>, options: PredictOptions = {}): Prediction {
+    checkTop(options);
+    const top = Math.min(options.top ?? 5, this.names.length);
+    const saliencyCount = Math.min(options.saliencyClasses ?? 1, this.names.length);
     const { probabilities, weights } = tidy(() => noGrad(() => {
       const frames = fromTypedArray(decoded.clip.data, decoded.clip.shape, { device: this.device });
       const features = this.model.encodeVideos(frames); // [1, T, D]
@@ -180,17 +193,34 @@ export class Predictor {
     const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
     const t = this.numSegments;
     return {
-      input, kind: decoded.kind, mode: this.mode, frameIndices: decoded.frameIndices,
-      top: order.slice(0, top).map((label) => ({ label, name: this.classNames[label]!, probability: probabilities[label]! })),
-      saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: this.classNames[label]!, weights: Array.from(weights.subarray(label * t, (label + 1) * t)) })),
+      input: decoded.input, kind: decoded.kind, mode: this.mode, frameIndices: decoded.frameIndices,
+      top: order.slice(0, top).map((label) => ({ label, name: this.names[label]!, probability: probabilities[label]! })),
+      saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: this.names[label]!, weights: Array.from(weights.subarray(label * t, (label + 1) * t)) })),
       probabilities,
-      decoded,
     };
   }
 
-  dispose(): void {
+  private disposeClasses(): void {
     this.classes.cls.dispose();
     this.classes.tokens.dispose();
+  }
+
+  /** Frees the class features (the model's own tensors are freed with `disposeModel`). */
+  dispose(): void {
+    this.disposeClasses();
+  }
+
+  /** Frees the class features and every parameter and buffer of the model. */
+  disposeModel(): void {
+    this.disposeClasses();
+    for (const t of this.model.stateDict().values()) t.dispose();
+  }
+}
+
+function checkTop(options: PredictOptions): void {
+  if (options.top !== undefined && (!Number.isInteger(options.top) || options.top < 1)) throw new Error(`predict: top must be a positive integer, got ${options.top}`);
+  if (options.saliencyClasses !== undefined && (!Number.isInteger(options.saliencyClasses) || options.saliencyClasses < 0)) {
+    throw new Error(`predict: saliencyClasses must be a non-negative integer, got ${options.saliencyClasses}`);
   }
 }
 

@@ -31,7 +31,20 @@ export interface RunLoggerOptions {
   tty?: boolean;
   /** No terminal output at all (files are still written). */
   quiet?: boolean;
+  /** Called at every step of every loop (training epochs, evaluation passes, attribute generation), on every rank. */
+  onProgress?: ProgressListener;
 }
+
+/** One step of a loop: `phase` names the loop (e.g. `epoch 0`, `test`), `step` of `total` are done. */
+export interface ProgressEvent {
+  phase: string;
+  step: number;
+  total: number;
+  /** The loop's numbers at this step: `loss`, `lossAverage`, `lr`, `dataSeconds`, `computeSeconds`, `etaSeconds`, running metrics. */
+  metrics: Record<string, number>;
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;
 
 function timestamp(date = new Date()): string {
   const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -48,6 +61,8 @@ export class RunLogger {
   private metricsFd: number | null = null;
   /** The progress line currently drawn at the bottom of the terminal, if any. */
   private bar: string | null = null;
+  /** Who hears of each step: the terminal bar, then the caller's listener. */
+  private readonly listeners: ProgressListener[];
 
   constructor(options: RunLoggerOptions = {}) {
     this.rank = options.rank ?? 0;
@@ -55,6 +70,8 @@ export class RunLogger {
     this.stream = options.stream ?? process.stdout;
     this.tty = options.tty ?? this.stream.isTTY === true;
     this.quiet = options.quiet ?? false;
+    this.listeners = [(event) => this.setBar(progressBar(event))];
+    if (options.onProgress) this.listeners.push(options.onProgress);
     if (this.dir !== null && this.isWriter) {
       mkdirSync(this.dir, { recursive: true });
       this.logFd = openSync(path.join(this.dir, LOG_FILE), 'a');
@@ -86,6 +103,11 @@ export class RunLogger {
   metrics(record: Record<string, unknown>): void {
     if (!this.isWriter || this.metricsFd === null) return;
     writeSync(this.metricsFd, `${JSON.stringify({ time: Date.now() / 1000, ...record }, jsonNumber)}\n`);
+  }
+
+  /** Tells every listener (the terminal bar first) of a step. */
+  progress(event: ProgressEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
 
   /** Draws (TTY) a transient status line below the log lines. */
@@ -147,25 +169,38 @@ export class Progress {
 
   /** Reports step `step` (0-based) done. */
   update(step: number, fields: ProgressFields): void {
-    const bar = this.barText(step + 1, fields);
-    if (step % this.printFreq === 0) this.logger.info(this.formatLine ? this.formatLine(step, fields) : bar);
-    this.logger.setBar(bar);
+    const event: ProgressEvent = { phase: this.label, step: step + 1, total: this.total, metrics: progressMetrics(fields) };
+    if (step % this.printFreq === 0) this.logger.info(this.formatLine ? this.formatLine(step, fields) : progressBar(event));
+    this.logger.progress(event);
   }
 
   done(): void {
     this.logger.setBar(null);
   }
+}
 
-  private barText(done: number, f: ProgressFields): string {
-    const width = 20;
-    const filled = this.total > 0 ? Math.min(width, Math.round((done / this.total) * width)) : 0;
-    const parts = [`${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total}`];
-    if (f.etaSeconds !== undefined) parts.push(`eta ${formatDuration(f.etaSeconds)}`);
-    if (f.loss !== undefined) parts.push(`loss ${f.loss.toFixed(4)}${f.lossAverage !== undefined ? ` (${f.lossAverage.toFixed(4)})` : ''}`);
-    if (f.lr !== undefined) parts.push(`lr ${f.lr.toExponential(2)}`);
-    if (f.dataSeconds !== undefined) parts.push(`data ${f.dataSeconds.toFixed(3)}s`);
-    if (f.computeSeconds !== undefined) parts.push(`compute ${f.computeSeconds.toFixed(3)}s`);
-    for (const [k, v] of Object.entries(f.extra ?? {})) parts.push(`${k} ${v.toFixed(3)}`);
-    return parts.join('  ');
+const BAR_FIELDS = new Set(['etaSeconds', 'loss', 'lossAverage', 'lr', 'dataSeconds', 'computeSeconds']);
+
+function progressMetrics(f: ProgressFields): Record<string, number> {
+  const metrics: Record<string, number> = {};
+  for (const key of BAR_FIELDS) {
+    const value = f[key as keyof ProgressFields];
+    if (typeof value === 'number') metrics[key] = value;
   }
+  return { ...metrics, ...f.extra };
+}
+
+/** The terminal's progress line of a step. */
+export function progressBar(e: ProgressEvent): string {
+  const width = 20;
+  const m = e.metrics;
+  const filled = e.total > 0 ? Math.min(width, Math.round((e.step / e.total) * width)) : 0;
+  const parts = [`${e.phase} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${e.total}`];
+  if (m.etaSeconds !== undefined) parts.push(`eta ${formatDuration(m.etaSeconds)}`);
+  if (m.loss !== undefined) parts.push(`loss ${m.loss.toFixed(4)}${m.lossAverage !== undefined ? ` (${m.lossAverage.toFixed(4)})` : ''}`);
+  if (m.lr !== undefined) parts.push(`lr ${m.lr.toExponential(2)}`);
+  if (m.dataSeconds !== undefined) parts.push(`data ${m.dataSeconds.toFixed(3)}s`);
+  if (m.computeSeconds !== undefined) parts.push(`compute ${m.computeSeconds.toFixed(3)}s`);
+  for (const [k, v] of Object.entries(m)) if (!BAR_FIELDS.has(k)) parts.push(`${k} ${v.toFixed(3)}`);
+  return parts.join('  ');
 }

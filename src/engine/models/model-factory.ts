@@ -21,7 +21,7 @@ import { CLIP } from '../../clip/model.ts';
 import { clipConfigOf, loadClipStateDict, readClipWeights } from '../../clip/load.ts';
 import { clipArchitecture, inferClipConfig, type ClipConfig } from '../../clip/config.ts';
 import type { Tensor } from '../../torch/index.ts';
-import type { BikeConfig } from '../config/config.ts';
+import { requireSetting, type BikeConfig } from '../config/config.ts';
 
 /** File names of OpenAI's released weights (the last part of the download URLs). */
 export const OPENAI_WEIGHT_FILES: Record<string, string> = {
@@ -54,11 +54,6 @@ function readWeights(file: string): { stateDict: Map<string, Tensor>; config: Cl
   return { stateDict: weights.stateDict, config: clipConfigOf(weights) };
 }
 
-function need<T>(value: T | null | undefined, key: string): T {
-  if (value === null || value === undefined) throw new Error(`config ${key}: required to build the network`);
-  return value;
-}
-
 /** The temporal transformer's heads, with the original's rule and a clear error where it gives none. */
 export function temporalHeads(clipConfig: ClipConfig, simHeader: string): number {
   const heads = originalTemporalHeads(clipConfig.transformer_width);
@@ -77,8 +72,8 @@ export function temporalHeads(clipConfig: ClipConfig, simHeader: string): number
 export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): BuiltNetwork {
   const log = options.log ?? (() => {});
   const network = config.network;
-  const arch = need(network.arch, 'network.arch');
-  const numSegments = need(config.data.num_segments, 'data.num_segments');
+  const arch = requireSetting(network.arch, 'network.arch', 'building the network');
+  const numSegments = requireSetting(config.data.num_segments, 'data.num_segments', 'building the network');
   if (network.tm !== false && network.tm !== 'False') {
     throw new Error(`config network.tm: ${JSON.stringify(network.tm)} (temporal modelling inside the image encoder) is not part of the released BIKE model; set it to False`);
   }
@@ -127,8 +122,8 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
   }
   // train_attributes.py builds no video head; ours has one, parameter-free unless the config asks for more.
   const attributes = options.attributeBranch ?? false;
-  const simHeader = attributes ? network.sim_header ?? 'None' : need(network.sim_header, 'network.sim_header');
-  const interaction = attributes ? network.interaction ?? 'DP' : need(network.interaction, 'network.interaction');
+  const simHeader = attributes ? network.sim_header ?? 'None' : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
+  const interaction = attributes ? network.interaction ?? 'DP' : requireSetting(network.interaction, 'network.interaction', 'building the network');
   const model = new BikeModel(clip, {
     numSegments,
     simHeader,
@@ -149,16 +144,16 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
  */
 export function buildNetworkForWeights(config: BikeConfig, clipStateDict: Map<string, Tensor>, source: string, options: BuildOptions = {}): BuiltNetwork {
   const network = config.network;
-  const numSegments = need(config.data.num_segments, 'data.num_segments');
+  const numSegments = requireSetting(config.data.num_segments, 'data.num_segments', 'building the network');
   const clipConfig = inferClipConfig(clipStateDict, source);
   const clip = new CLIP(clipConfig, { dropout: network.drop_out ?? 0, embDropout: network.emb_dropout ?? 0, joint: network.joint_st, T: numSegments });
   loadClipStateDict(clip, clipStateDict, source);
   const attributes = options.attributeBranch ?? false;
-  const simHeader = attributes ? network.sim_header ?? 'None' : need(network.sim_header, 'network.sim_header');
+  const simHeader = attributes ? network.sim_header ?? 'None' : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
   const model = new BikeModel(clip, {
     numSegments,
     simHeader,
-    interaction: attributes ? network.interaction ?? 'DP' : need(network.interaction, 'network.interaction'),
+    interaction: attributes ? network.interaction ?? 'DP' : requireSetting(network.interaction, 'network.interaction', 'building the network'),
     embedDim: clipConfig.embed_dim,
     contextLength: clipConfig.context_length,
     temporalLayers: ORIGINAL_TEMPORAL_LAYERS,

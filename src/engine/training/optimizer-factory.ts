@@ -10,17 +10,12 @@ import type { LRScheduler } from '../../torch/optim/lr-scheduler.ts';
 import { createLrScheduler } from './lr-schedule.ts';
 import type { Optimizer } from '../../torch/optim/optimizer.ts';
 import { SGD } from '../../torch/optim/sgd.ts';
-import type { BikeConfig } from '../config/config.ts';
-
-function need<T>(value: T | null | undefined, key: string): T {
-  if (value === null || value === undefined) throw new Error(`config ${key}: required for training`);
-  return value;
-}
+import { requireSetting, type BikeConfig } from '../config/config.ts';
 
 export function buildOptimizer(config: BikeConfig, model: BikeModel, branch: 'video' | 'attributes'): Optimizer {
   const solver = config.solver;
-  const recipe = optimizerRecipe({ optim: need(solver.optim, 'solver.optim'), weight_decay: solver.weight_decay, momentum: solver.momentum });
-  const groups = model.paramGroups({ lr: need(solver.lr, 'solver.lr'), clipRatio: need(solver.clip_ratio, 'solver.clip_ratio'), branch })
+  const recipe = optimizerRecipe({ optim: requireSetting(solver.optim, 'solver.optim', 'training'), weight_decay: solver.weight_decay, momentum: solver.momentum });
+  const groups = model.paramGroups({ lr: requireSetting(solver.lr, 'solver.lr', 'training'), clipRatio: requireSetting(solver.clip_ratio, 'solver.clip_ratio', 'training'), branch })
     .map((g) => ({ params: g.params, lr: g.lr }));
   switch (recipe.kind) {
     case 'adamw':
@@ -35,9 +30,9 @@ export function buildOptimizer(config: BikeConfig, model: BikeModel, branch: 'vi
 export function buildSchedule(config: BikeConfig, optimizer: Optimizer): LRScheduler {
   const solver = config.solver;
   return createLrScheduler({
-    type: need(solver.type, 'solver.type'),
-    epochs: need(solver.epochs, 'solver.epochs'),
-    lr_warmup_step: need(solver.lr_warmup_step, 'solver.lr_warmup_step'),
+    type: requireSetting(solver.type, 'solver.type', 'training'),
+    epochs: requireSetting(solver.epochs, 'solver.epochs', 'training'),
+    lr_warmup_step: requireSetting(solver.lr_warmup_step, 'solver.lr_warmup_step', 'training'),
     lr_decay_step: solver.lr_decay_step ?? undefined,
   }, optimizer);
 }

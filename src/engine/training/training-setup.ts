@@ -17,11 +17,13 @@ import { AttributeBatchSource } from '../datasets/attribute-data.ts';
 import type { BatchSource } from '../datasets/batch-source.ts';
 import type { CheckpointSidecar } from '../models/checkpoint.ts';
 import { broadcastModule, type Collectives } from '../distributed/collectives.ts';
-import type { BikeConfig } from '../config/config.ts';
+import { requireSetting, type BikeConfig } from '../config/config.ts';
+import { resolveDevice } from '../device-policy.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from '../datasets/datasets.ts';
-import { RunLogger } from '../logging/logging.ts';
+import { RunLogger, type ProgressListener } from '../logging/logging.ts';
 import { buildNetwork } from '../models/model-factory.ts';
-import { disposeWeights, readTrainedWeights } from '../models/model-weights.ts';
+import { disposeWeights } from '../models/model-weights.ts';
+import { loadWeightsInto } from '../models/load-model.ts';
 import { SubstitutionRecord } from '../logging/substitutions.ts';
 import { buildOptimizer, buildSchedule } from './optimizer-factory.ts';
 import { planPrecision, type Precision, type PrecisionPlan } from './precision.ts';
@@ -39,7 +41,7 @@ export interface TrainOptions {
   configFile: string;
   branch: Branch;
   precision: Precision;
-  /** `cpu` (default) or a CUDA device. */
+  /** `cpu`, `cuda` or `cuda:N`; default: this rank's GPU when CUDA is available, else the CPU (device-policy.ts). */
   device?: string;
   /** Run directory leaf name (default: now, or BIKE_LOG_TIME set by the launcher). */
   logTime?: string;
@@ -48,6 +50,8 @@ export interface TrainOptions {
   /** Loader worker threads (default data.workers). */
   workers?: number;
   collectives: Collectives;
+  /** Hears every step of the training and validation loops. */
+  onProgress?: ProgressListener;
 }
 
 export interface TrainingSession {
@@ -76,40 +80,16 @@ export interface TrainingSession {
   trainable: Tensor[];
 }
 
-function need<T>(value: T | null | undefined, key: string): T {
-  if (value === null || value === undefined) throw new Error(`config ${key}: required for training`);
-  return value;
-}
-
-/** Loads `pretrain` / `resume` weights into CLIP and the branch's head; returns what was read. */
-function loadWeightsInto(model: BikeModel, location: string, key: string, branch: Branch, logger: RunLogger) {
-  let weights;
-  try {
-    weights = readTrainedWeights(location, { headPrefix: branch === 'attributes' ? 'sentence_head.' : undefined });
-  } catch (error) {
-    throw new Error(`config ${key}: ${(error as Error).message}`);
-  }
-  try {
-    const head = weights.head && weights.head.size > 0 ? weights.head : null;
-    const loaded = model.loadOriginalStateDicts(weights.model, head);
-    logger.info(`=> loaded ${key} '${weights.source}' (${weights.format}${weights.epoch !== null ? `, epoch ${weights.epoch}` : ''}; head: ${loaded ?? 'none'})`);
-  } catch (error) {
-    disposeWeights(weights);
-    throw new Error(`config ${key}: ${weights.source} does not fit the network of this config: ${(error as Error).message}`);
-  }
-  return weights;
-}
-
 export async function setUpTraining(options: TrainOptions): Promise<TrainingSession> {
   const { config, branch, collectives } = options;
   const rank = collectives.rank;
-  const device = options.device ?? 'cpu';
-  manualSeed(need(config.seed, 'seed') + rank);
+  const device = options.device ?? resolveDevice();
+  manualSeed(requireSetting(config.seed, 'seed', 'training') + rank);
 
   const logTime = options.logTime ?? process.env.BIKE_LOG_TIME;
   const runOptions = { logTime, suffix: branch === 'attributes' ? 'attributes' : undefined };
   const runDir = rank === 0 ? createRunDirectory(config, options.configFile, runOptions) : runDirectoryPath(config, runOptions);
-  const logger = new RunLogger({ dir: runDir, rank, quiet: options.quiet });
+  const logger = new RunLogger({ dir: runDir, rank, quiet: options.quiet, onProgress: options.onProgress });
   logger.info(`[INFO] ${collectives.worldSize > 1 ? `distributed training on ${collectives.worldSize} processes` : 'single-process training'} (${branch} branch, ${device})`);
   logger.info(`config: ${JSON.stringify(config)}`);
   logger.info(`storing name: ${runDir}`);
@@ -135,13 +115,13 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
     train = { source: videoSource(config, picked.records, 'train', sourceOptions), records: picked.records };
     val = { source: videoSource(config, valRecords, 'val', sourceOptions), records: valRecords };
   } else {
-    const topk = need(config.data.select_topk_attributes, 'data.select_topk_attributes');
+    const topk = requireSetting(config.data.select_topk_attributes, 'data.select_topk_attributes', 'training');
     const make = async (records: VideoRecord[], key: 'attributes_train_path' | 'attributes_val_path', training: boolean) => {
-      const file = need(config.data[key], `data.${key}`);
+      const file = requireSetting(config.data[key], `data.${key}`, 'training');
       const table = await readAttributes(file).catch((error: Error) => { throw new Error(`config data.${key}: ${error.message}`); });
       return new AttributeBatchSource({
         records, table, file, topk, tokenizer, contextLength: built.clipConfig.context_length,
-        batchSize: need(config.data.batch_size, 'data.batch_size'), training, seed: config.seed ?? 0, rank, worldSize: collectives.worldSize,
+        batchSize: requireSetting(config.data.batch_size, 'data.batch_size', 'training'), training, seed: config.seed ?? 0, rank, worldSize: collectives.worldSize,
       });
     };
     const trainList = (await trainRecords({ ...config, data: { ...config.data, shot: null } }, classNames.length)).records;
@@ -151,17 +131,17 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   }
   logger.info(`classes: ${classNames.length}; training videos: ${train.records.length} (${train.source.batchesPerEpoch} batches per process); validation videos: ${val.records.length}`);
 
-  if (config.pretrain) disposeWeights(loadWeightsInto(model, config.pretrain, 'pretrain', branch, logger));
+  if (config.pretrain) disposeWeights(loadWeightsInto(model, config.pretrain, { key: 'pretrain', branch, log: (m) => logger.info(m) }));
   const frozen = model.freeze({ fixText: branch === 'attributes' || config.network.fix_text, fixVideo: branch === 'video' && config.network.fix_video });
   if (frozen.length) logger.info(`frozen CLIP parameters: ${frozen.length}`);
   const optimizer = buildOptimizer(config, model, branch);
   const schedule = buildSchedule(config, optimizer);
 
-  let startEpoch = need(config.solver.start_epoch, 'solver.start_epoch');
+  let startEpoch = requireSetting(config.solver.start_epoch, 'solver.start_epoch', 'training');
   let bestMetric = 0;
   let sidecar: CheckpointSidecar | null = null;
   if (config.resume) {
-    const weights = loadWeightsInto(model, config.resume, 'resume', branch, logger);
+    const weights = loadWeightsInto(model, config.resume, { key: 'resume', branch, log: (m) => logger.info(m) });
     try {
       if (weights.epoch !== null) startEpoch = weights.epoch + 1;
       sidecar = weights.sidecar;
@@ -195,7 +175,7 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   logger.info(`trainable parameters: ${trainable.reduce((n, p) => n + p.numel, 0)}`);
   return {
     options, config, branch, device, collectives, logger, runDir, model, plan, optimizer, schedule,
-    classNames, classTokens, cachedText, lossType: need(config.solver.loss_type, 'solver.loss_type'),
+    classNames, classTokens, cachedText, lossType: requireSetting(config.solver.loss_type, 'solver.loss_type', 'training'),
     train, val, substitutions, startEpoch, bestMetric, trainable,
   };
 }
