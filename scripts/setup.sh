@@ -42,7 +42,8 @@ fi
 
 if [ ! -d node_modules/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
-  npm install --no-audit --no-fund --loglevel=error >&2
+  # onnxruntime-node (the benchmark's baseline) ships its CPU binaries; skip its download of GPU ones.
+  ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 node native/build.mjs >&2

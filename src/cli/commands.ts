@@ -10,7 +10,7 @@ import { loadConfig, type BikeConfig, type ConfigPurpose } from '../engine/confi
 import { openCollectives, readDistributedEnv } from '../engine/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation-runs.ts';
 import { launchWorkers } from '../engine/launcher.ts';
-import { PRECISIONS, parsePrecision } from '../engine/precision.ts';
+import { INFERENCE_PRECISIONS, PRECISIONS, parsePrecision, type InferencePrecision } from '../engine/precision.ts';
 import { logTimeNow } from '../engine/run-dir.ts';
 import { train } from '../engine/trainer.ts';
 import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
@@ -41,6 +41,7 @@ const evaluationFlags: Record<string, FlagSpec> = {
   fuse: { kind: 'string', value: 'scores.safetensors', help: 'fuse with attribute-branch scores saved by `bike train --attributes`' },
   'fuse-weight': { kind: 'number', min: 0, value: 'w', help: 'weight of the video branch in the fusion (default 0.7)' },
   'save-scores': { kind: 'string', value: 'file', help: 'save the scores and labels (safetensors) for later fusion' },
+  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
   ...common,
 };
 
@@ -201,6 +202,7 @@ async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise
       dense: Boolean(f.dense), fuse: f.fuse as string | undefined, fuseWeight: f['fuse-weight'] as number | undefined,
       saveScores: f['save-scores'] as string | undefined, device: defaultDevice(f), vocab: f.vocab as string | undefined,
       workers: f.workers as number | undefined, quiet: f.quiet as boolean | undefined, collectives,
+      precision: f.precision as InferencePrecision | undefined,
     };
     if (options.fuseWeight !== undefined && options.fuseWeight > 1) throw new UsageError(`--fuse-weight ${options.fuseWeight}: expected a weight in [0, 1]`, command);
     const result = command === 'test' ? await runTest(options) : await runZeroShot(options);

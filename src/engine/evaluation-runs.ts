@@ -17,6 +17,7 @@ import { evalRecords, readClassNames, videoSource } from './datasets.ts';
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './evaluate.ts';
 import { RunLogger } from './logging.ts';
 import { singleLabelMetrics } from './metrics.ts';
+import { planInference, type InferencePrecision } from './precision.ts';
 import { buildNetworkForWeights } from './model-factory.ts';
 import { disposeWeights, readTrainedWeights } from './model-weights.ts';
 import { alignScores, loadScores, saveScores } from './score-files.ts';
@@ -36,6 +37,8 @@ export interface EvaluationOptions {
   quiet?: boolean;
   collectives: Collectives;
   logger?: RunLogger;
+  /** Arithmetic of the forward passes (default `auto`: see `planInference`). */
+  precision?: InferencePrecision;
 }
 
 export interface TestOptions extends EvaluationOptions {
@@ -96,6 +99,9 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
     }
     logger.info(`load model: epoch ${weights.epoch ?? 'unknown'} (${weights.format}, ${weights.source})`);
     if (device !== 'cpu') model.to(device);
+    const plan = planInference(options.precision ?? 'auto', device);
+    plan.prepare(model);
+    logger.info(plan.description);
     const classNames = await readClassNames(config);
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: weights.source });
     const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device);
@@ -104,13 +110,13 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
     const source = videoSource(config, records, 'test', {
       rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
     });
-    const classes = encodeClasses(model, classTokens);
+    const classes = plan.run(() => encodeClasses(model, classTokens));
     try {
       logger.info(`test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`);
       const collection = await collectScores({
-        model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
+        model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10, forward: plan.run,
       });
-      const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
+      const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls.to('float32')).to('cpu').toTypedArray())) as Float32Array;
       return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize };
     } finally {
       classes.cls.dispose();

@@ -21,6 +21,7 @@ import { classNames as namesOf, parseClassList } from '../data/class-list.ts';
 import { F, fromTypedArray, noGrad, tidy } from '../torch/index.ts';
 import { loadConfig, type BikeConfig } from './config.ts';
 import { encodeClasses } from './evaluate.ts';
+import { planInference, type InferencePlan, type InferencePrecision } from './precision.ts';
 import { buildNetworkForWeights } from './model-factory.ts';
 import { checkpointInDirectory, disposeWeights, readTrainedWeights } from './model-weights.ts';
 import { readPredictionInput, type PredictionInput } from './predict-input.ts';
@@ -39,6 +40,8 @@ export interface PredictorOptions {
   /** Frames per video with `clip` (default 8; trained models use their `num_segments`). */
   numSegments?: number;
   device?: string;
+  /** Arithmetic of the forward passes (default `auto`: see `planInference`). */
+  precision?: InferencePrecision;
 }
 
 export interface ClassScore {
@@ -65,6 +68,8 @@ export interface Prediction {
   saliency: ClassSaliency[];
   /** Probability of every class, label order. */
   probabilities: number[];
+  /** The arithmetic used and why (`InferencePlan.description`). */
+  precision: string;
 }
 
 export interface PredictOptions {
@@ -99,6 +104,8 @@ export class Predictor {
     readonly dataset: string,
     readonly mode: Prediction['mode'],
     readonly device: string,
+    /** The precision chosen (its `description` says what and why). */
+    readonly plan: InferencePlan,
   ) {}
 
   /** Builds the model and encodes the class prompts once. */
@@ -149,17 +156,19 @@ export class Predictor {
     model.eval();
     model.requiresGrad_(false);
     if (device !== 'cpu') model.to(device);
+    const plan = planInference(options.precision ?? 'auto', device);
+    plan.prepare(model);
     const labelsFile = options.labels ?? config?.data.label_list;
     if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
     const classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
     const tokens = classPromptTokens(tokenizer, classNames, model.clip instanceof CLIP ? model.clip.contextLength : 77, (model.clip as CLIP).vocabSize).to(device);
-    const classes = encodeClasses(model, tokens);
+    const classes = plan.run(() => encodeClasses(model, tokens));
     tokens.dispose();
     const clip = model.clip as CLIP;
     return new Predictor(
       model, classNames, classes, model.numSegments,
-      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device, plan,
     );
   }
 
@@ -169,14 +178,14 @@ export class Predictor {
     const saliencyCount = Math.min(options.saliencyClasses ?? 1, this.classNames.length);
     if (!Number.isInteger(top) || top < 1) throw new Error(`predict: top must be a positive integer, got ${options.top}`);
     const decoded = await readPredictionInput(input, { numSegments: this.numSegments, inputSize: this.inputSize, dataset: this.dataset });
-    const { probabilities, weights } = tidy(() => noGrad(() => {
+    const { probabilities, weights } = tidy(() => noGrad(() => this.plan.run(() => {
       const frames = fromTypedArray(decoded.clip.data, decoded.clip.shape, { device: this.device });
       const features = this.model.encodeVideos(frames); // [1, T, D]
-      const similarity = this.model.similarity(features, this.classes); // [1, C]
+      const similarity = this.model.similarity(features, this.classes).to('float32'); // [1, C]
       const probs = F.softmax(this.model.logitScale().mul(similarity), -1).to('float32').to('cpu');
       const saliency = this.model.frameSaliency(features, this.classes).to('float32').to('cpu'); // [1, C, T]
       return { probabilities: Array.from(probs.toTypedArray() as Float32Array), weights: saliency.toTypedArray() as Float32Array };
-    }));
+    })));
     const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
     const t = this.numSegments;
     return {
@@ -184,6 +193,7 @@ export class Predictor {
       top: order.slice(0, top).map((label) => ({ label, name: this.classNames[label]!, probability: probabilities[label]! })),
       saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: this.classNames[label]!, weights: Array.from(weights.subarray(label * t, (label + 1) * t)) })),
       probabilities,
+      precision: this.plan.description,
       decoded,
     };
   }
