@@ -138,7 +138,7 @@ export function planInference(requested: InferencePrecision, device: string, cpu
   }
   const autocastDevice = cuda ? 'cuda' : 'cpu';
   const dtype = precision === 'bf16' ? 'bfloat16' : 'float16';
-  const what = precision === 'fp32' ? 'float32' : `${dtype} autocast (${autocastDevice}), LayerNorm and softmax outputs in float32`;
+  const what = precision === 'fp32' ? 'float32' : `${dtype} autocast (${autocastDevice}), LayerNorm in float32`;
   return {
     requested, precision, device,
     run: precision === 'fp32' ? <T>(fn: () => T): T => fn() : <T>(fn: () => T): T => autocast(fn, { device: autocastDevice, dtype }),
