@@ -191,6 +191,15 @@ test('MultiheadAttention equals its composition; PyTorch boolean masks mark posi
   const memory = randn([5, N, E]);
   assert.deepEqual(mha.forward(input, memory, memory).shape, [L, N, E], 'cross-attention');
   assert.deepEqual([...mha.namedParameters()].map(([n]) => n), ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']);
+  // Without a graph to record, unmasked self-attention takes libtorch's fused kernel: the same values.
+  const composed = mha.forward(input);
+  assert.ok(composed.requiresGrad, 'with gradients: the composed path');
+  const fused = noGrad(() => mha.forward(input));
+  assert.deepEqual(fused.shape, [L, N, E]);
+  assertClose(fused, composed, { atol: 1e-6, message: 'fused (inference) vs composed' });
+  assertClose(noGrad(() => mha.forward(input, input, input, causal)), explicit(causal), { atol: 1e-5, message: 'a mask keeps the composed path' });
+  mha.requiresGrad_(false);
+  assertClose(mha.forward(input), composed, { atol: 1e-6, message: 'frozen weights, input without grad: fused' });
 }));
 
 test('interpolate: nearest, bilinear (align_corners both ways), bicubic as PyTorch', () => tidy(() => {
