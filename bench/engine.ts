@@ -3,16 +3,19 @@
  * pre-LayerNorm transformer built from CLIP's residual attention block, on a [50, 8, 768]
  * (sequence-first) batch, here and in PyTorch (Debian's python3-torch, the same libtorch) in the same
  * run with the same thread count. Also the cost of one tiny op call. The last line is
- * `ratio_vs_pytorch <our step time / PyTorch's>` (medians).
+ * `ratio_vs_pytorch <median of the per-pair ratios our step time / PyTorch's>`.
  *
- * The two sides take turns step by step, so load from other processes hits both alike. After the
- * warm-up steps (untimed: first allocations of activations, gradients and optimizer state), timed
- * steps continue while the time budget allows (at least one each).
+ * The two sides take turns step by step (who goes first alternates from pair to pair), so load from
+ * other processes hits both alike; each pair's ratio compares steps taken under the same load, and the
+ * median of those ratios (not a ratio of medians) is the figure, printed with its spread (quartiles).
+ * After the warm-up steps (untimed: first allocations of activations, gradients and optimizer state),
+ * timed pairs continue up to BENCH_STEPS while the time budget allows (at least one).
  * Matrix products go to whatever BLAS libtorch links (Debian: libblas.so.3, OpenBLAS after
  * `npm run setup`), with that library's own thread count, the same on both sides.
  *
  * Settings (environment): BENCH_THREADS (default: all cores), BENCH_WARMUP (2), BENCH_STEPS (at most
- * 5), BENCH_BUDGET_S (120: stop starting timed steps past it), BENCH_OP_CALLS (20000).
+ * 20 pairs), BENCH_BUDGET_S (240: stop starting timed pairs past it), BENCH_OP_CALLS (20000; the op
+ * timing is repeated 5 times per side, alternating, and the medians compared).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -28,8 +31,8 @@ const config = {
   layers: 12, width: 768, heads: 12, seq: 50, batch: 8,
   threads: envInt('BENCH_THREADS', availableParallelism()),
   warmup: envInt('BENCH_WARMUP', 2),
-  steps: envInt('BENCH_STEPS', 5),
-  budgetS: envInt('BENCH_BUDGET_S', 120),
+  steps: envInt('BENCH_STEPS', 20),
+  budgetS: envInt('BENCH_BUDGET_S', 240),
   op_calls: envInt('BENCH_OP_CALLS', 20_000),
   // PyTorch's AdamW default: one tensor at a time on the CPU (1.13), multi-tensor on CUDA.
   foreach: DEVICE !== 'cpu',
@@ -113,11 +116,15 @@ async function makeOptimizer(params: Tensor[], lr: number, weightDecay: number):
   return { name: 'src/torch/optim AdamW', step: () => optimizer.step(), zeroGrad: () => optimizer.zeroGrad() };
 }
 
-function median(values: number[]): number {
+/** The q-quantile (linear interpolation between order statistics, as numpy's default). */
+function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
+const median = (values: number[]) => quantile(values, 0.5);
 
 /** Our side: the model, one training step, and the tiny-op timing. */
 async function buildOurs() {
@@ -206,7 +213,7 @@ function startPyTorch() {
 const fmt = (ms: number[]) => ms.map((m) => m.toFixed(0)).join(', ');
 const version = native.version();
 console.log(`engine bench: ${config.layers} layers, width ${config.width}, ${config.heads} heads, input [${config.seq}, ${config.batch}, ${config.width}], ` +
-  `${config.threads} threads, ${config.warmup} warm-up step(s), up to ${config.steps} timed steps each (budget ${config.budgetS} s); libtorch ${version.torch}`);
+  `${config.threads} threads, ${config.warmup} warm-up step(s), up to ${config.steps} timed pairs (budget ${config.budgetS} s); libtorch ${version.torch}`);
 const pytorch = startPyTorch();
 await pytorch.ready();
 const ours = await buildOurs();
@@ -222,15 +229,29 @@ const oursMs: number[] = [];
 const theirsMs: number[] = [];
 const started = performance.now();
 while (oursMs.length < config.steps) {
-  oursMs.push(ours.step());
-  theirsMs.push((await pytorch.ask('step')).ms);
+  if (oursMs.length % 2 === 0) {
+    oursMs.push(ours.step());
+    theirsMs.push((await pytorch.ask('step')).ms);
+  } else {
+    theirsMs.push((await pytorch.ask('step')).ms);
+    oursMs.push(ours.step());
+  }
   const perRound = (performance.now() - started) / oursMs.length;
   if (performance.now() - started + perRound > config.budgetS * 1000) break;
 }
-const oursOp = ours.opUs();
-const theirsOp = (await pytorch.ask('op')).us;
+const oursOps: number[] = [];
+const theirsOps: number[] = [];
+for (let i = 0; i < 5; i++) {
+  oursOps.push(ours.opUs());
+  theirsOps.push((await pytorch.ask('op')).us);
+}
+const oursOp = median(oursOps);
+const theirsOp = median(theirsOps);
 pytorch.close();
+const ratios = oursMs.map((m, i) => m / theirsMs[i]!);
 console.log(`ours:    ${ours.parameters} parameters, ${ours.optimizer}; step ms [${fmt(oursMs)}], median ${median(oursMs).toFixed(1)} ms`);
 console.log(`pytorch: torch ${info.torch}, ${info.parameters} parameters, AdamW(foreach=${config.foreach}); step ms [${fmt(theirsMs)}], median ${median(theirsMs).toFixed(1)} ms`);
 console.log(`small op (add of two 1-element tensors): ours ${oursOp.toFixed(2)} us/call, pytorch ${theirsOp.toFixed(2)} us/call, ratio ${(oursOp / theirsOp).toFixed(2)}`);
-console.log(`ratio_vs_pytorch ${(median(oursMs) / median(theirsMs)).toFixed(3)}`);
+console.log(`per-pair ratios (${ratios.length} pairs): quartiles ${quantile(ratios, 0.25).toFixed(3)} / ${median(ratios).toFixed(3)} / ${quantile(ratios, 0.75).toFixed(3)}, ` +
+  `min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}; spread (IQR / median) ${(100 * (quantile(ratios, 0.75) - quantile(ratios, 0.25)) / median(ratios)).toFixed(1)}%`);
+console.log(`ratio_vs_pytorch ${median(ratios).toFixed(3)}`);

@@ -54,8 +54,8 @@ fi
 
 if [ ! -d node_modules/tsx ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
-  # onnxruntime-node (a dev dependency, for the ONNX export tests) ships its CPU binaries; its
-  # install script would download GPU ones.
+  # onnxruntime-node (dev dependency: ONNX export tests, bench:infer's baseline) ships its CPU
+  # binaries; its install script would download GPU ones.
   ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --loglevel=error >&2
 fi
 

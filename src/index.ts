@@ -28,6 +28,8 @@ export {
   VideoClassifier, type VideoClassifierOptions, type VideoInput, type ClassifyOptions, type Classification, type ClassScore, type ClassSaliency, type RgbImage,
 } from './api/video-classifier.ts';
 
+export type { InferencePrecision } from './engine/training/precision.ts';
+
 // Workflows.
 export {
   train, test, zeroShot, generateAttributes,

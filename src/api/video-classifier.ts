@@ -5,6 +5,7 @@
  * probabilities and the frames concept spotting looked at. Built on src/engine/predict.ts, the same
  * code `bike predict` runs, so both give the same numbers.
  */
+import type { InferencePrecision } from '../engine/training/precision.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,8 @@ export interface VideoClassifierOptions {
   vocab?: string;
   /** `cpu` (default), `cuda` or `cuda:N`. */
   device?: string;
+  /** `auto` (default: bf16 autocast on CPUs with native bfloat16, fp16 on CUDA, else fp32), `fp32`, `bf16` or `fp16`. */
+  precision?: InferencePrecision;
 }
 
 /**
@@ -62,6 +65,8 @@ export interface Classification {
   saliency: ClassSaliency[];
   /** 0-based numbers of the sampled frames. */
   frameIndices: number[];
+  /** The arithmetic used and why. */
+  precision: string;
 }
 
 /**
@@ -94,7 +99,7 @@ export class VideoClassifier {
   static async load(options: VideoClassifierOptions): Promise<VideoClassifier> {
     const predictorOptions: PredictorOptions = {
       model: options.model, clip: options.clip, config: options.config, labels: options.labels, classNames: options.classNames,
-      numSegments: options.numSegments, vocab: options.vocab, device: options.device,
+      numSegments: options.numSegments, vocab: options.vocab, device: options.device, precision: options.precision,
     };
     return new VideoClassifier(await Predictor.load(predictorOptions));
   }
@@ -156,7 +161,7 @@ export class VideoClassifier {
     } else {
       throw new TypeError('classify: expected a path, the bytes of an encoded video, or an array of decoded RGB frames');
     }
-    return { top: prediction.top, probabilities: prediction.probabilities, saliency: prediction.saliency, frameIndices: prediction.frameIndices };
+    return { top: prediction.top, probabilities: prediction.probabilities, saliency: prediction.saliency, frameIndices: prediction.frameIndices, precision: prediction.precision };
   }
 
   /** Frees the model's and the class features' native memory; the classifier cannot be used afterwards. */

@@ -48,6 +48,8 @@ test('bike train / test / zeroshot / attributes / train --attributes / test --fu
   assert.ok(testResult.top1 > chance, `multi-view top-1 ${testResult.top1}% should beat chance`);
   assert.equal(testResult.top5, 100, 'with 4 classes every label is in the top 5');
   assert.match(tested.stdout, /3 crop\(s\) x 2 clip\(s\)/);
+  // The default precision is auto, and the run says what it chose.
+  assert.match(tested.stdout, /precision auto -> (bf16|fp16|fp32): /);
   const saved = loadScores(videoScores);
   assert.equal(saved.videos.length, 12);
   for (let r = 0; r < 12; r++) {
@@ -58,12 +60,13 @@ test('bike train / test / zeroshot / attributes / train --attributes / test --fu
   assert.equal(recomputedTop1, testResult.top1);
 
   // Zero-shot protocols.
-  const zeroshot = await runBike(['zeroshot', config, path.join(runDir, 'best.json'), '--json']);
+  const zeroshot = await runBike(['zeroshot', config, path.join(runDir, 'best.json'), '--precision', 'fp32', '--json']);
   assert.equal(zeroshot.code, 0, zeroshot.stderr);
   const zs = lastJson<{ full: { top1: number }; half: { top1: number[]; top1Mean: number; pickedClasses: number[][] } }>(zeroshot);
   assert.equal(zs.half.top1.length, 10);
   assert.deepEqual(zs.half.pickedClasses[0]!.length, 2);
   assert.match(zeroshot.stdout, /Half-classes Evaluation/);
+  assert.match(zeroshot.stdout, /precision fp32: float32/);
 
   // Attributes from the trained CLIP, with a lexicon larger than the class list.
   const lexicon = path.join(dir, 'lexicon.txt');

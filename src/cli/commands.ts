@@ -10,7 +10,7 @@ import { DeviceError, resolveDevice } from '../engine/device-policy.ts';
 import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation/test-runs.ts';
 import { launchWorkers } from '../engine/distributed/launcher.ts';
-import { PRECISIONS, parsePrecision } from '../engine/training/precision.ts';
+import { INFERENCE_PRECISIONS, PRECISIONS, parsePrecision, type InferencePrecision } from '../engine/training/precision.ts';
 import { logTimeNow } from '../engine/logging/run-dir.ts';
 import { train } from '../engine/training/trainer.ts';
 import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
@@ -43,6 +43,7 @@ const evaluationFlags = {
   fuse: { kind: 'string', value: 'scores.safetensors', help: 'fuse with attribute-branch scores saved by `bike train --attributes`' },
   'fuse-weight': { kind: 'number', min: 0, value: 'w', help: 'weight of the video branch in the fusion (default 0.7)' },
   'save-scores': { kind: 'string', value: 'file', help: 'save the scores and labels (safetensors) for later fusion' },
+  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
   ...common,
 } satisfies Record<string, FlagSpec>;
 
@@ -199,7 +200,7 @@ async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise
       config, weights: weights!, testCrops: f['test-crops'] ?? 1, testClips: f['test-clips'] ?? 1,
       dense: Boolean(f.dense), fuse: f.fuse, fuseWeight: f['fuse-weight'],
       saveScores: f['save-scores'], device: defaultDevice(f), vocab: f.vocab,
-      workers: f.workers, quiet: f.quiet, collectives,
+      workers: f.workers, quiet: f.quiet, collectives, precision: f.precision as InferencePrecision | undefined,
     };
     if (options.fuseWeight !== undefined && options.fuseWeight > 1) throw new UsageError(`--fuse-weight ${options.fuseWeight}: expected a weight in [0, 1]`, command);
     const result = command === 'test' ? await runTest(options) : await runZeroShot(options);

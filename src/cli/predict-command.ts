@@ -3,6 +3,7 @@
  * printed result (a ranked list and a bar per sampled frame, or one JSON line with `--json`).
  */
 import { predictVideo, type Prediction } from '../engine/inference/predict.ts';
+import { INFERENCE_PRECISIONS, type InferencePrecision } from '../engine/training/precision.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
 
@@ -15,11 +16,12 @@ const flags = {
   frames: { kind: 'int', min: 1, value: 'T', help: 'frames sampled with --clip (default 8; a trained model uses its num_segments)' },
   vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights' },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
+  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
   json: { kind: 'boolean', help: 'print the result as one JSON line' },
 } satisfies Record<string, FlagSpec>;
 
 function formatPrediction(p: Prediction): string {
-  const lines = [`${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`];
+  const lines = [`${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`, `  ${p.precision}`];
   const width = Math.max(...p.top.map((c) => c.name.length));
   p.top.forEach((c, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${c.name.padEnd(width)}  ${(100 * c.probability).toFixed(2).padStart(6)}%`));
   for (const s of p.saliency) {
@@ -51,7 +53,7 @@ export const predictCommand: Command = {
     const prediction = await predictVideo(parsed.positionals[0]!, {
       model: f.model, clip: f.clip, labels: f.labels,
       config: f.config, vocab: f.vocab, numSegments: f.frames,
-      device, top: f.top ?? 5,
+      device, top: f.top ?? 5, precision: f.precision as InferencePrecision | undefined,
     });
     if (f.json) {
       const { probabilities: _all, ...shown } = prediction;

@@ -92,6 +92,12 @@ test('bike demo --fast trains both branches, beats chance, writes the report; pr
       assert.equal(result.saliency[0].name, result.top[0].name);
       assert.equal(result.saliency[0].weights.length, DEMO_PRESETS.fast.training.numSegments);
       assert.ok(Math.abs(result.saliency[0].weights.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
+      assert.match(result.precision, /^precision auto -> (bf16|fp16|fp32): /, 'the default precision says what it chose');
+      const fp32 = await bike(['predict', video, '--model', runDir!, '--top', '3', '--json', '--precision', 'fp32']);
+      assert.equal(fp32.code, 0, fp32.stderr);
+      const fp32Result = JSON.parse(fp32.stdout.trim().split('\n').pop()!);
+      assert.match(fp32Result.precision, /^precision fp32: float32/);
+      assert.equal(fp32Result.top[0].name, result.top[0].name, 'fp32 and the default precision agree on the clearest video');
       const text = await bike(['predict', video, '--model', runDir!]);
       assert.equal(text.code, 0, text.stderr);
       assert.match(text.stdout, new RegExp(` 1\\. ${result.top[0].name}`));

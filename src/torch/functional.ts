@@ -1,6 +1,8 @@
 /** Neural-network functions (PyTorch's `torch.nn.functional`), each an ATen operator or a short composition. */
 import { Tensor, handleOf } from './tensor.ts';
-import { aten, hasOp } from './ops.ts';
+import './tensor-ops.ts';
+import { aten, atenInPlace, hasOp } from './ops.ts';
+import { native } from './native.ts';
 import { Reduction, scalarTypeCode, type ReductionName, type DType } from './dtype.ts';
 
 const wrap = (h: any): Tensor => new Tensor(h);
@@ -33,6 +35,8 @@ const ops = {
   upsampleNearest: aten('upsample_nearest2d.vec'),
   baddbmm: aten('baddbmm'),
   sdpa: aten('scaled_dot_product_attention'),
+  sigmoidInPlace: atenInPlace('sigmoid_'),
+  mulInPlace: atenInPlace('mul_.Tensor'),
 };
 
 export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
@@ -60,9 +64,17 @@ export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar:
 export function gelu(input: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   return wrap(ops.gelu(handleOf(input, 'gelu', 'input'), approximate));
 }
-/** CLIP's `x * sigmoid(1.702 x)`. */
+/**
+ * CLIP's `x * sigmoid(1.702 x)`. Without a graph to record (inference, or an input that needs no
+ * gradient) it works in one buffer instead of three: the same operations on the same values, so the
+ * same bits, with a third of the memory traffic (this is the widest activation of a CLIP block).
+ */
 export function quickGelu(input: Tensor): Tensor {
-  return input.mul(input.mul(1.702).sigmoid());
+  if (native.isGradEnabled() && input.requiresGrad) return input.mul(input.mul(1.702).sigmoid());
+  const out = input.mul(1.702);
+  ops.sigmoidInPlace(out.handle);
+  ops.mulInPlace(out.handle, input.handle);
+  return out;
 }
 export function softmax(input: Tensor, dim: number, dtype?: DType): Tensor {
   return wrap(ops.softmax(handleOf(input, 'softmax', 'input'), dim, dtype === undefined ? null : scalarTypeCode(dtype)));

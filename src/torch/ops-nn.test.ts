@@ -19,6 +19,19 @@ test('linear, relu, sigmoid, gelu (exact and tanh), quickGelu', () => tidy(() =>
   assertClose(F.quickGelu(x()), x().toArray().map((v) => v / (1 + Math.exp(-1.702 * v))));
 }));
 
+test('quickGelu gives the same bits with and without a graph, and leaves its input alone', () => tidy(() => {
+  manualSeed(3);
+  const input = randn([64, 96]).requiresGrad_();
+  const before = input.toArray();
+  const graphed = F.quickGelu(input); // records a graph: the out-of-place composition
+  assert.ok(graphed.requiresGrad);
+  const plain = noGrad(() => F.quickGelu(input)); // no graph: computed in one buffer
+  assert.equal(plain.requiresGrad, false);
+  assert.deepEqual(plain.toArray(), graphed.toArray());
+  assert.deepEqual(input.toArray(), before);
+  assert.deepEqual(F.quickGelu(input.detach()).toArray(), graphed.toArray());
+}));
+
 test('softmax and logSoftmax along either dim', () => tidy(() => {
   assertClose(F.softmax(x(), 1), [0.1752904, 0.0391126, 0.785597, 0.7184404, 0.2058366, 0.0757231]);
   assertClose(F.softmax(x(), 0), [0.2689414, 0.2227001, 0.9399133, 0.7310586, 0.7772999, 0.0600866]);
@@ -178,6 +191,15 @@ test('MultiheadAttention equals its composition; PyTorch boolean masks mark posi
   const memory = randn([5, N, E]);
   assert.deepEqual(mha.forward(input, memory, memory).shape, [L, N, E], 'cross-attention');
   assert.deepEqual([...mha.namedParameters()].map(([n]) => n), ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']);
+  // Without a graph to record, unmasked self-attention takes libtorch's fused kernel: the same values.
+  const composed = mha.forward(input);
+  assert.ok(composed.requiresGrad, 'with gradients: the composed path');
+  const fused = noGrad(() => mha.forward(input));
+  assert.deepEqual(fused.shape, [L, N, E]);
+  assertClose(fused, composed, { atol: 1e-6, message: 'fused (inference) vs composed' });
+  assertClose(noGrad(() => mha.forward(input, input, input, causal)), explicit(causal), { atol: 1e-5, message: 'a mask keeps the composed path' });
+  mha.requiresGrad_(false);
+  assertClose(mha.forward(input), composed, { atol: 1e-6, message: 'frozen weights, input without grad: fused' });
 }));
 
 test('interpolate: nearest, bilinear (align_corners both ways), bicubic as PyTorch', () => tidy(() => {

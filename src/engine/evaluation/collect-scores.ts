@@ -44,6 +44,8 @@ export interface CollectOptions {
   logger?: RunLogger;
   label?: string;
   printFreq?: number;
+  /** Runs each forward pass (the inference precision's autocast); default: as is. */
+  forward?: <T>(fn: () => T) => T;
 }
 
 /** Class text features once (no graph), kept alive until disposed by the caller. */
@@ -72,10 +74,11 @@ export async function collectScores(options: CollectOptions): Promise<ScoreColle
   let step = 0;
   for await (const batch of source.epoch(0)) {
     const b = batch.indices.length;
-    const gathered = tidy(() => noGrad(() => {
+    const forward = options.forward ?? (<T>(fn: () => T): T => fn());
+    const gathered = tidy(() => noGrad(() => forward(() => {
       const frames = fromTypedArray(batch.frames, batch.shape, { device });
       const features = model.encodeVideos(frames); // [b * views, T, D]
-      const similarity = model.similarity(features, classes); // [b * views, C]
+      const similarity = model.similarity(features, classes).to('float32'); // [b * views, C]
       const scores = options.aggregation === 'test' ? aggregateViews(similarity, views) : validationScores(similarity, b);
       const labels = fromTypedArray(Int32Array.from(batch.labels), undefined, { device }).to('int64');
       const indices = fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64');
@@ -87,7 +90,7 @@ export async function collectScores(options: CollectOptions): Promise<ScoreColle
         features: perVideo ? collectives.allGather(perVideo) : null,
         localScores: scores,
       };
-    }));
+    })));
     numClasses = gathered.scores.size(1);
     scoreRows.push(gathered.scores.toTypedArray() as Float32Array);
     labelRows.push(...gathered.labels.toArray());

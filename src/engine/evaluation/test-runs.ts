@@ -17,6 +17,7 @@ import { evalRecords, readClassNames, videoSource } from '../datasets/datasets.t
 import { collectScores, encodeClasses, topAccuracy, type ScoreCollection } from './collect-scores.ts';
 import { RunLogger, type ProgressListener } from '../logging/logging.ts';
 import { singleLabelMetrics } from './metrics.ts';
+import { planInference, type InferencePrecision } from '../training/precision.ts';
 import { loadModelFor } from '../models/load-model.ts';
 import { SubstitutionRecord, type SubstitutionSummary } from '../logging/substitutions.ts';
 import { alignScores, loadScores, saveScores } from './score-files.ts';
@@ -36,6 +37,8 @@ export interface EvaluationOptions {
   quiet?: boolean;
   collectives: Collectives;
   logger?: RunLogger;
+  /** Arithmetic of the forward passes (default `auto`: see `planInference`). */
+  precision?: InferencePrecision;
   /** Hears every step of the test pass (when no logger is given). */
   onProgress?: ProgressListener;
 }
@@ -89,6 +92,9 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
   const loaded = loadModelFor('test', { config, weights: options.weights, device });
   const model = loaded.model;
   logger.info(`load model: epoch ${loaded.epoch ?? 'unknown'} (${loaded.format}, ${loaded.weightsPath})`);
+  const plan = planInference(options.precision ?? 'auto', device);
+  plan.prepare(model);
+  logger.info(plan.description);
   const classNames = await readClassNames(config);
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: loaded.weightsPath });
   const classTokens = classPromptTokens(tokenizer, classNames, loaded.clipConfig.context_length, loaded.clipConfig.vocab_size).to(device);
@@ -98,13 +104,13 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
   const source = videoSource(config, records, 'test', {
     substitutions, rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
   });
-  const classes = encodeClasses(model, classTokens);
+  const classes = plan.run(() => encodeClasses(model, classTokens));
   try {
     logger.info(`test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`);
     const collection = await collectScores({
-      model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10,
+      model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10, forward: plan.run,
     });
-    const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls).to('float32').to('cpu').toTypedArray())) as Float32Array;
+    const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls.to('float32')).to('cpu').toTypedArray())) as Float32Array;
     return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize, substitutions };
   } finally {
     classes.cls.dispose();

@@ -21,6 +21,7 @@ import { loadConfig, type BikeConfig } from '../config/config.ts';
 import { encodeClasses } from '../evaluation/collect-scores.ts';
 import { loadModelFor, zeroShotModel } from '../models/load-model.ts';
 import { WeightsError } from '../models/weights-error.ts';
+import { planInference, type InferencePlan, type InferencePrecision } from '../training/precision.ts';
 import { readPredictionInput, type PredictionInput } from './predict-input.ts';
 import { classPromptTokens, resolveTokenizer } from '../datasets/text-prompts.ts';
 
@@ -39,6 +40,8 @@ export interface PredictorOptions {
   /** Frames per video with `clip` (default 8; trained models use their `num_segments`). */
   numSegments?: number;
   device?: string;
+  /** Arithmetic of the forward passes (default `auto`: see `planInference`). */
+  precision?: InferencePrecision;
 }
 
 export interface ClassScore {
@@ -65,6 +68,8 @@ export interface Prediction {
   saliency: ClassSaliency[];
   /** Probability of every class, label order. */
   probabilities: number[];
+  /** The arithmetic used and why (`InferencePlan.description`). */
+  precision: string;
 }
 
 export interface PredictOptions {
@@ -97,6 +102,8 @@ export class Predictor {
     readonly dataset: string,
     readonly mode: Prediction['mode'],
     readonly device: string,
+    /** The precision chosen (its `description` says what and why). */
+    readonly plan: InferencePlan,
   ) {
     this.names = [...classNames];
     this.classes = this.encode(this.names);
@@ -124,6 +131,8 @@ export class Predictor {
     }
     try {
       if (device !== 'cpu') model.to(device);
+      const plan = planInference(options.precision ?? 'auto', device);
+      plan.prepare(model);
       let classNames: string[];
       if (options.classNames) {
         if (options.classNames.length === 0) throw new Error('class names: expected at least one');
@@ -137,7 +146,7 @@ export class Predictor {
       const clip = model.clip as CLIP;
       return new Predictor(
         model, classNames, tokenizer, model.numSegments,
-        config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+        config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device, plan,
       );
     } catch (error) {
       // Nothing half-loaded stays in native memory.
@@ -164,7 +173,7 @@ export class Predictor {
     const clip = this.model.clip as CLIP;
     const tokens = classPromptTokens(this.tokenizer, [...names], clip.contextLength, clip.vocabSize).to(this.device);
     try {
-      return encodeClasses(this.model, tokens);
+      return this.plan.run(() => encodeClasses(this.model, tokens));
     } finally {
       tokens.dispose();
     }
@@ -182,14 +191,14 @@ export class Predictor {
     checkTop(options);
     const top = Math.min(options.top ?? 5, this.names.length);
     const saliencyCount = Math.min(options.saliencyClasses ?? 1, this.names.length);
-    const { probabilities, weights } = tidy(() => noGrad(() => {
+    const { probabilities, weights } = tidy(() => noGrad(() => this.plan.run(() => {
       const frames = fromTypedArray(decoded.clip.data, decoded.clip.shape, { device: this.device });
       const features = this.model.encodeVideos(frames); // [1, T, D]
-      const similarity = this.model.similarity(features, this.classes); // [1, C]
+      const similarity = this.model.similarity(features, this.classes).to('float32'); // [1, C]
       const probs = F.softmax(this.model.logitScale().mul(similarity), -1).to('float32').to('cpu');
       const saliency = this.model.frameSaliency(features, this.classes).to('float32').to('cpu'); // [1, C, T]
       return { probabilities: Array.from(probs.toTypedArray() as Float32Array), weights: saliency.toTypedArray() as Float32Array };
-    }));
+    })));
     const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
     const t = this.numSegments;
     return {
@@ -197,6 +206,7 @@ export class Predictor {
       top: order.slice(0, top).map((label) => ({ label, name: this.names[label]!, probability: probabilities[label]! })),
       saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: this.names[label]!, weights: Array.from(weights.subarray(label * t, (label + 1) * t)) })),
       probabilities,
+      precision: this.plan.description,
     };
   }
 

@@ -4,7 +4,11 @@ import * as F from '../functional.ts';
 import { Module } from './module.ts';
 import { Linear } from './layers.ts';
 import { initializationSkipped, xavierUniform } from './init.ts';
-import { noGrad } from '../autograd.ts';
+import { isGradEnabled, noGrad } from '../autograd.ts';
+import { aten, hasOp } from '../ops.ts';
+
+const haveNativeMha = hasOp('_native_multi_head_attention');
+const nativeMha = aten('_native_multi_head_attention');
 
 export class MultiheadAttention extends Module {
   in_proj_weight: Tensor;
@@ -35,6 +39,7 @@ export class MultiheadAttention extends Module {
    * (true = masked out, as PyTorch's `attn_mask`).
    */
   forward(query: Tensor, key: Tensor = query, value: Tensor = key, mask?: Tensor | null): Tensor {
+    if (this.canFuse(query, key, value, mask)) return this.fused(query);
     const [L, N, E] = query.shape as [number, number, number];
     const H = this.numHeads;
     let q: Tensor, k: Tensor, v: Tensor;
@@ -56,5 +61,29 @@ export class MultiheadAttention extends Module {
       mask: attnMask, dropout: this.dropout, training: this.training,
     });
     return this.out_proj.forward(out.transpose(0, 1).contiguous().view(L, N, E));
+  }
+
+  /**
+   * libtorch's fused attention (`_native_multi_head_attention`, what PyTorch's fast path calls) for
+   * unmasked self-attention with nothing to differentiate (inference): it writes q, k and v straight
+   * into the head layout instead of three contiguous copies, and gives the same values as the
+   * composition above (same products, bias, scaling and softmax). libtorch has no gradient for it,
+   * and it wants the input and weights in one dtype, so everything else takes the composed path.
+   */
+  private canFuse(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | null | undefined): boolean {
+    if (!haveNativeMha || query !== key || key !== value || mask || query.ndim !== 3) return false;
+    if (this.training && this.dropout > 0) return false;
+    const weights = [this.in_proj_weight, this.in_proj_bias, this.out_proj.weight, this.out_proj.bias];
+    if (weights.some((w) => !w || w.dtype !== query.dtype || w.device !== query.device)) return false;
+    return !isGradEnabled() || ![query, ...weights].some((t) => t!.requiresGrad);
+  }
+
+  private fused(query: Tensor): Tensor {
+    // The op is batch-first: [L, N, E] -> [N, L, E] (for CLIP's layout a free transpose).
+    const batchFirst = query.transpose(0, 1).contiguous();
+    const [out, weights] = nativeMha(batchFirst.handle, batchFirst.handle, batchFirst.handle, this.embedDim, this.numHeads,
+      this.in_proj_weight.handle, this.in_proj_bias.handle, this.out_proj.weight.handle, this.out_proj.bias!.handle, null, false) as unknown[];
+    if (weights) new Tensor(weights as never).dispose();
+    return new Tensor(out as never).transpose(0, 1);
   }
 }
