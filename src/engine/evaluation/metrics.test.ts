@@ -23,6 +23,59 @@ test('top-k accuracy resolves exact ties the way torch.topk does', () => {
   assert.deepEqual(topkAccuracy(scores, [1]), [0, 0]);
 });
 
+// Recorded from PyTorch 1.13 on CPU: `x.topk(k, 0, True, True)[1]` and `torch.sort(x, 0, True)[1]`.
+// Lengths 20 and 40 take std::sort's introsort path, 400 with k = 5 topk's partial_sort path (k * 64 <= n).
+const RECORDED_TIE_ORDERS = [
+  { values: [0.25, 0, 0, 0, 0, 0.25, 0, 0, 0.25, 0, 0.25, 0], k: 5, topk: [10, 8, 5, 0, 9], sort: [0, 5, 8, 10, 1, 2, 3, 4, 6, 7, 9, 11] },
+  { values: [1, 1, 1, 1, 1, 1], k: 5, topk: [3, 5, 4, 0, 2], sort: [0, 1, 2, 3, 4, 5] },
+  { values: [0.5, 0.5, 0, 0.5, 0, 0.5, 0], k: 3, topk: [1, 5, 3], sort: [0, 1, 3, 5, 2, 4, 6] },
+  { values: new Array<number>(20).fill(0), k: 1, topk: [12], sort: [10, 19, 18, 17, 16, 15, 14, 13, 12, 11, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1] },
+  {
+    values: Array.from({ length: 40 }, (_, i) => i % 3), k: 1, topk: [11],
+    sort: [29, 20, 17, 23, 14, 26, 11, 8, 32, 5, 35, 2, 38, 31, 1, 34, 28, 25, 37, 22, 16, 13, 4, 10, 19, 7, 30, 39, 0, 3, 36, 6, 33, 9, 12, 27, 15, 24, 18, 21],
+  },
+  { values: Array.from({ length: 400 }, (_, i) => i % 4), k: 5, topk: [3, 7, 15, 19, 11] },
+];
+
+/** The classes `topkAccuracy` ranks first, read back through it: label c is at position p when it counts for k = p + 1 but not k = p. */
+function topkOrderSeenByAccuracy(values: number[], k: number): number[] {
+  assert.ok(k < values.length, 'k below the number of classes (a larger k counts every row)');
+  const ks = Array.from({ length: k }, (_, i) => i + 1);
+  const order = new Array<number>(k).fill(-1);
+  for (let c = 0; c < values.length; c++) {
+    const position = topkAccuracy({ data: values, rows: 1, cols: values.length }, [c], ks).indexOf(100);
+    if (position >= 0) {
+      assert.equal(order[position], -1, `two classes at position ${position}`);
+      order[position] = c;
+    }
+  }
+  return order;
+}
+
+/** The row order `averagePrecisionPerClass` walks, read back: with row r the only positive of class r, AP = 1 / (rank of r). */
+function sortOrderSeenByAveragePrecision(values: number[]): number[] {
+  const n = values.length;
+  const scores = { data: values.flatMap((v) => new Array<number>(n).fill(v)), rows: n, cols: n };
+  const targets = { data: Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0)), rows: n, cols: n };
+  const ap = averagePrecisionPerClass(scores, targets);
+  const order = new Array<number>(n).fill(-1);
+  for (let r = 0; r < n; r++) order[Math.round(1 / ap[r]!) - 1] = r;
+  return order;
+}
+
+test('top-k accuracy and average precision order ties exactly as torch 1.13 topk / sort on CPU', () => {
+  for (const c of RECORDED_TIE_ORDERS) {
+    assert.deepEqual(topkOrderSeenByAccuracy(c.values, c.k), c.topk, `topk(${c.k}) of ${JSON.stringify(c.values)}`);
+    if (c.sort) assert.deepEqual(sortOrderSeenByAveragePrecision(c.values), c.sort, `sort of ${JSON.stringify(c.values)}`);
+  }
+});
+
+test('NaN scores rank above every number, in top-k accuracy and in average precision', () => {
+  assert.deepEqual(topkAccuracy({ data: [1, NaN, 3], rows: 1, cols: 3 }, [1], [1]), [100]);
+  assert.deepEqual(topkAccuracy({ data: [1, NaN, 3], rows: 1, cols: 3 }, [2], [1, 2]), [0, 100]);
+  assert.deepEqual(sortOrderSeenByAveragePrecision([2, NaN, 5]), [1, 2, 0]);
+});
+
 test('average precision as torchnet APMeter; a class without positives scores 0 and counts in the mean', () => {
   const scores = { data: [0.9, 0.1, 0.5, 0.8, 0.7, 0.5, 0.3, 0.6, 0.5, 0.2, 0.4, 0.5], rows: 4, cols: 3 };
   const targets = { data: [1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0], rows: 4, cols: 3 };

@@ -8,11 +8,13 @@
  * - ActivityNet-style single-label metrics: torchnet `ClassErrorMeter(topk=[1, 3])` on the logits and
  *   mAP of their softmax against one-hot targets, in percent.
  *
- * Scores are compared as float32 (the original's tensors are float32) and ties are ordered exactly as
- * torch's CPU `topk` / `sort` order them (see torch-order.ts); NaN ranks above every number.
+ * Scores become float32 tensors (the original's tensors are float32) and are ranked by libtorch's own CPU
+ * `topk` / `sort` (non-stable, as the original calls them), so ties come out in torch's order: saturated
+ * zero-shot scores tie exactly in float32, and the reported accuracy then depends on which tied class
+ * comes first. NaN ranks above every number.
  */
 
-import { torchSortDescendingIndices, torchTopkIndices } from './torch-order.ts';
+import { fromTypedArray, tidy, type Tensor } from '../../torch/index.ts';
 
 /** A row-major `[rows, cols]` matrix of scores. */
 export interface ScoreMatrix {
@@ -42,6 +44,16 @@ function checkLabels(labels: ArrayLike<number>, rows: number, numClasses: number
   }
 }
 
+/** The scores as a float32 `[rows, cols]` tensor (values rounded to float32). */
+function scoresTensor(m: ScoreMatrix): Tensor {
+  return fromTypedArray(Float32Array.from(m.data), [m.rows, m.cols]);
+}
+
+/** A tensor's values as int32 (indices). */
+function int32Values(t: Tensor): Int32Array {
+  return t.to('int32').toTypedArray() as Int32Array;
+}
+
 /** `a` ranks above `b` (descending order, NaN first). */
 function ranksAbove(a: number, b: number): boolean {
   if (Number.isNaN(a)) return !Number.isNaN(b);
@@ -62,9 +74,10 @@ export function topkAccuracy(scores: ScoreMatrix, labels: ArrayLike<number>, ks:
   if (scores.rows === 0) throw new RangeError('topkAccuracy: no rows to score (accuracy of an empty set is undefined)');
   const maxk = Math.min(Math.max(...ks), scores.cols);
   const hits = new Array<number>(ks.length).fill(0);
+  // `output.topk(maxk, 1, True, True)` of `utils.utils.accuracy`.
+  const predictions = scores.cols === 0 ? new Int32Array(0) : tidy(() => int32Values(scoresTensor(scores).topk(maxk, 1, true, true).indices));
   for (let r = 0; r < scores.rows; r++) {
-    const predictions = torchTopkIndices(scores.data, maxk, r * scores.cols, scores.cols);
-    const position = predictions.indexOf(labels[r]!);
+    const position = predictions.subarray(r * maxk, (r + 1) * maxk).indexOf(labels[r]!);
     ks.forEach((k, i) => {
       if (k >= scores.cols || (position >= 0 && position < k)) hits[i]!++;
     });
@@ -125,9 +138,15 @@ function checkBinaryTargets(targets: ScoreMatrix, scores: ScoreMatrix, what: str
   }
 }
 
-/** Rows `0..rows-1` in the order `torch.sort(scores[:rows, k], descending=True)` gives (ties included). */
-function descendingRowOrder(scores: ScoreMatrix, k: number, rows: number): Int32Array {
-  return torchSortDescendingIndices(scores.data, k, rows, scores.cols);
+/**
+ * For each class k, rows `0..rows-1` in the order `torch.sort(scores[:rows], 0, True)` gives column k
+ * (torchnet APMeter; ties included).
+ */
+function descendingRowOrders(scores: Tensor, rows: number): Int32Array[] {
+  const cols = scores.shape[1]!;
+  if (rows === 0) return Array.from({ length: cols }, () => new Int32Array(0));
+  const byClass = tidy(() => int32Values(scores.narrow(0, 0, rows).sort(0, true).indices.t().contiguous()));
+  return Array.from({ length: cols }, (_, k) => byClass.subarray(k * rows, (k + 1) * rows));
 }
 
 /** Whether two entries of a descending order compare equal (float32), where any sort's tie order shows. */
@@ -168,9 +187,8 @@ export function averagePrecisionPerClass(scores: ScoreMatrix, targets: ScoreMatr
     throw new RangeError(`averagePrecisionPerClass: rows = ${rows} must be an integer in [0, ${scores.rows}]`);
   }
   const ap = new Float64Array(scores.cols);
-  for (let k = 0; k < scores.cols; k++) {
-    ap[k] = averagePrecisionFromOrder(descendingRowOrder(scores, k, rows), targets, k, rows);
-  }
+  const orders = tidy(() => descendingRowOrders(scoresTensor(scores), rows));
+  for (let k = 0; k < scores.cols; k++) ap[k] = averagePrecisionFromOrder(orders[k]!, targets, k, rows);
   return ap;
 }
 
@@ -199,20 +217,27 @@ export function runningMeanAveragePrecision(scores: ScoreMatrix, targets: ScoreM
   }
   // Each class is sorted once over all rows: without ties, a prefix of rows keeps the same relative
   // order. With ties, torch's (unstable) sort of the prefix may order them differently: sort again.
-  const orders = Array.from({ length: scores.cols }, (_, k) => descendingRowOrder(scores, k, scores.rows));
-  const tied = orders.map((order, k) => orderHasTies(scores, k, order));
-  let weighted = 0;
-  for (let seen = 0; seen < scores.rows;) {
-    const batch = Math.min(batchSize, scores.rows - seen);
-    seen += batch;
-    let sum = 0;
-    for (let k = 0; k < scores.cols; k++) {
-      const order = tied[k] && seen < scores.rows ? descendingRowOrder(scores, k, seen) : orders[k]!;
-      sum += averagePrecisionFromOrder(order, targets, k, seen);
+  return tidy(() => {
+    const scoresT = scoresTensor(scores);
+    const orders = descendingRowOrders(scoresT, scores.rows);
+    const tiedClasses = orders.flatMap((order, k) => (orderHasTies(scores, k, order) ? [k] : []));
+    // Only the tied classes' columns are sorted again (each column sorts on its own values alone).
+    const tiedScores = tiedClasses.length > 0 ? scoresT.indexSelect(1, fromTypedArray(BigInt64Array.from(tiedClasses, BigInt))).contiguous() : undefined;
+    let weighted = 0;
+    for (let seen = 0; seen < scores.rows;) {
+      const batch = Math.min(batchSize, scores.rows - seen);
+      seen += batch;
+      const prefixOrders = tiedScores && seen < scores.rows ? descendingRowOrders(tiedScores, seen) : undefined;
+      const order = orders.slice();
+      tiedClasses.forEach((k, i) => {
+        if (prefixOrders) order[k] = prefixOrders[i]!;
+      });
+      let sum = 0;
+      for (let k = 0; k < scores.cols; k++) sum += averagePrecisionFromOrder(order[k]!, targets, k, seen);
+      weighted += (sum / scores.cols) * batch;
     }
-    weighted += (sum / scores.cols) * batch;
-  }
-  return weighted / scores.rows;
+    return weighted / scores.rows;
+  });
 }
 
 /** One-hot `[labels.length, numClasses]` targets. */

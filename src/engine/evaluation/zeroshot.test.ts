@@ -25,6 +25,8 @@ test('scores: softmax of 100 * frame . class over the chosen classes, averaged o
   const subset = frameAveragedScores(video, text, [1], [2, 0]);
   assert.deepEqual([subset.rows, subset.cols], [1, 2]);
   assert.ok(Math.abs(subset.data[0]! - (1 / 2) * (0.5 + e / (e + 1))) < 1e-6, 'softmax runs over the subset only');
+  assert.ok(all.data instanceof Float32Array, 'float32 scores, as the original tensors');
+  assert.deepEqual(frameAveragedScores(video, text, [], [0]), { data: new Float32Array(0), rows: 0, cols: 1 });
 });
 
 test('full and half-classes accuracy on a toy problem', () => {
@@ -71,4 +73,7 @@ test('shape and label errors name what is wrong', () => {
   assert.throws(() => zeroShotFullClasses(video, { ...text, dim: 2, data: new Float32Array(6) }, [0, 1]), /class features have dim 2 but video features have dim 3/);
   assert.throws(() => zeroShotFullClasses({ ...video, frames: 2 }, text, [0, 1]), /hold 6 values; \[2, 2, 3\] needs 12/);
   assert.throws(() => zeroShotHalfClasses(video, text, [0, 0]), /split \d: no video has a label among the picked classes/);
+  assert.throws(() => frameAveragedScores(video, text, [0, 2]), /frameAveragedScores: video index 2 outside \[0, 2\)/);
+  assert.throws(() => frameAveragedScores(video, text, [0], [1, -1]), /frameAveragedScores: class index -1 outside \[0, 3\)/);
+  assert.throws(() => frameAveragedScores(video, text, [0.5]), /video index 0.5/);
 });

@@ -11,6 +11,7 @@
  * relabelled by their position in it, and the softmax runs over those classes only. The report is the
  * mean and the population standard deviation (numpy's `np.std`, ddof = 0) over the splits.
  */
+import { F, fromTypedArray, tidy, type Tensor } from '../../torch/index.ts';
 import { LegacyRandomState } from './numpy-legacy-random.ts';
 import { topkAccuracy, type ScoreMatrix } from './metrics.ts';
 
@@ -73,60 +74,54 @@ function checkFeatures(video: FrameFeatures, text: ClassFeatures): void {
   }
 }
 
+/** `values` as a float32 tensor of `shape` (rounded to float32 when they are not float32 already). */
+function float32Tensor(values: ArrayLike<number>, shape: number[]): Tensor {
+  return fromTypedArray(values instanceof Float32Array ? values : Float32Array.from(values), shape);
+}
+
+/** Indices as an int64 tensor for `index_select`, each checked to lie in `[0, size)`. */
+function indexTensor(indices: ArrayLike<number>, size: number, what: string): Tensor {
+  const out = new BigInt64Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const k = indices[i]!;
+    if (!Number.isInteger(k) || k < 0 || k >= size) throw new RangeError(`frameAveragedScores: ${what} index ${k} outside [0, ${size})`);
+    out[i] = BigInt(k);
+  }
+  return fromTypedArray(out);
+}
+
 /**
  * Frame-averaged class probabilities `[rows.length, classSubset.length]` for the given videos
  * (`rows`) against the given classes (`classSubset`): softmax of `100 * frame @ class.T` over the
  * subset, averaged over frames.
  *
- * Computed in float32 step by step as the original's float tensors are (`100 * v` rounded, dot
- * product rounded, softmax as `exp(x - max) * (1 / sum)`, frame sum then division), because these
- * scores saturate: many videos end with exactly tied probabilities (0.25, 0.5, ...) and which of them
- * counts as the prediction depends on float32 absorbing the tiny remainders exactly as torch does.
+ * libtorch float32 ops in the order of the original's `compute_accuracy` (`vis_embs[sel]`,
+ * `text_embs[subclasses]`, `100.0 * vis_emb @ text_emb.T`, `.softmax(dim=-1)`, `.mean(dim=1)`), because
+ * these scores saturate: many videos end with exactly tied probabilities (0.25, 0.5, ...) and which of
+ * them counts as the prediction depends on float32 absorbing the tiny remainders exactly as torch does.
  */
 export function frameAveragedScores(
   video: FrameFeatures,
   text: ClassFeatures,
-  rows: ArrayLike<number> = Array.from({ length: video.videos }, (_, i) => i),
-  classSubset: ArrayLike<number> = Array.from({ length: text.classes }, (_, i) => i),
+  rows?: ArrayLike<number>,
+  classSubset?: ArrayLike<number>,
 ): ScoreMatrix {
   checkFeatures(video, text);
-  const { frames, dim } = video;
-  const cols = classSubset.length;
-  for (let c = 0; c < cols; c++) {
-    const k = classSubset[c]!;
-    if (!Number.isInteger(k) || k < 0 || k >= text.classes) throw new RangeError(`frameAveragedScores: class index ${k} outside [0, ${text.classes})`);
-  }
-  const f32 = Math.fround;
-  const out = new Float32Array(rows.length * cols);
-  const sums = new Float64Array(cols);
-  const probabilities = new Float64Array(cols);
-  const scaled = new Float64Array(dim);
-  for (let r = 0; r < rows.length; r++) {
-    const v = rows[r]!;
-    if (!Number.isInteger(v) || v < 0 || v >= video.videos) throw new RangeError(`frameAveragedScores: video index ${v} outside [0, ${video.videos})`);
-    sums.fill(0);
-    for (let f = 0; f < frames; f++) {
-      const frameBase = (v * frames + f) * dim;
-      for (let d = 0; d < dim; d++) scaled[d] = f32(100 * video.data[frameBase + d]!);
-      let max = -Infinity;
-      for (let c = 0; c < cols; c++) {
-        const classBase = classSubset[c]! * dim;
-        let dot = 0;
-        for (let d = 0; d < dim; d++) dot += scaled[d]! * text.data[classBase + d]!;
-        probabilities[c] = f32(dot);
-        if (probabilities[c]! > max) max = probabilities[c]!;
-      }
-      let total = 0;
-      for (let c = 0; c < cols; c++) {
-        probabilities[c] = f32(Math.exp(f32(probabilities[c]! - max)));
-        total = f32(total + probabilities[c]!);
-      }
-      const inverse = f32(1 / total);
-      for (let c = 0; c < cols; c++) sums[c] = f32(sums[c]! + f32(probabilities[c]! * inverse));
-    }
-    for (let c = 0; c < cols; c++) out[r * cols + c] = f32(sums[c]! / frames);
-  }
-  return { data: out, rows: rows.length, cols };
+  const { videos, frames, dim } = video;
+  return tidy(() => {
+    // Index tensors first: a bad index is refused before the features are copied.
+    const rowIndex = rows && indexTensor(rows, videos, 'video');
+    const classIndex = classSubset && indexTensor(classSubset, text.classes, 'class');
+    let visEmb = float32Tensor(video.data, [videos, frames, dim]); // [N, T, D]
+    if (rowIndex) visEmb = visEmb.indexSelect(0, rowIndex);
+    let textEmb = float32Tensor(text.data, [text.classes, dim]); // [C, D]
+    if (classIndex) textEmb = textEmb.indexSelect(0, classIndex);
+    const n = visEmb.shape[0]!;
+    const cols = textEmb.shape[0]!;
+    const similarity = visEmb.mul(100).matmul(textEmb.t()); // [N, T, D] @ [D, C] -> [N, T, C]
+    const probabilities = F.softmax(similarity.view(n, frames, cols), -1).mean(1); // [N, C] (the original views [N, -1, C])
+    return { data: probabilities.toTypedArray() as Float32Array, rows: n, cols };
+  });
 }
 
 function checkLabels(labels: ArrayLike<number>, video: FrameFeatures, text: ClassFeatures): void {
