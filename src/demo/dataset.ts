@@ -18,7 +18,7 @@
  * the original formats (`path num_frames label` for frames, `path label` for videos) and `id,name`
  * label CSVs for the seen and the unseen classes. The same options and seed give the same files.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PROMPT_TEMPLATE } from '../engine/text-prompts.ts';
@@ -26,6 +26,7 @@ import { ATTRIBUTE_SENTENCE_PREFIX } from '../bike/attribute-sentence.ts';
 import { Rng } from '../data/rng.ts';
 import { sampleSeed } from '../data/video-dataset.ts';
 import { Mp4SegmentWriter } from './mp4-writer.ts';
+import { resetFolder } from './owned-folders.ts';
 import { renderVideo, type MotionKind, type Rgb, type ShapeKind } from './render.ts';
 import { buildVocabulary, wordsOf, writeVocabulary, type VocabularyFiles } from './vocabulary.ts';
 
@@ -222,8 +223,8 @@ export async function makeDemoDataset(options: DemoDatasetOptions): Promise<Demo
       // An unreadable manifest: make the dataset again.
     }
   }
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  // Only a folder this program made is removed (src/demo/owned-folders.ts); a user's is refused by name.
+  resetFolder(dir, 'dataset folder');
   const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name)];
   const vocabulary = writeVocabulary(path.join(dir, 'vocab'), buildVocabulary(wordsOf(texts)));
   const dataset: DemoDataset = {

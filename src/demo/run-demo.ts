@@ -11,7 +11,7 @@
  *   6. the HTML report (src/demo/report.ts).
  * The last line printed is `demo: top1=<percent> zeroshot_top1=<percent> report=<path>`.
  */
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { generateAttributes } from '../engine/attribute-generation.ts';
 import { loadConfig } from '../engine/config.ts';
@@ -22,6 +22,7 @@ import { attributeScoresPath } from '../engine/training-setup.ts';
 import { makeDemoDataset, type DemoDataset, type DemoDatasetOptions } from './dataset.ts';
 import { writeDemoConfigs, type DemoModelSize, type DemoTraining } from './demo-config.ts';
 import { writeDemoReport } from './demo-report.ts';
+import { claimFolder, resetFolder } from './owned-folders.ts';
 
 export interface DemoPreset {
   data: Omit<DemoDatasetOptions, 'dir' | 'log'>;
@@ -111,6 +112,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { preset } = options;
   const quiet = options.quiet ?? false;
 
+  // The demo writes only into a folder it made (or an empty one): a user's folder is refused, never overwritten.
+  claimFolder(workDir, 'work folder');
   stage(1, `making the procedural dataset in ${path.join(workDir, 'data')}`);
   const dataset = await makeDemoDataset({ ...preset.data, dir: path.join(workDir, 'data'), log });
   log(`${dataset.created ? 'made' : 'reusing'} ${dataset.train.videos} training and ${dataset.val.videos} test videos of ${dataset.seen.length} seen classes` +
@@ -121,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   // Each demo run trains afresh; the dataset above is reused when it is the same.
   const runsDir = path.join(workDir, 'runs');
   const configDir = path.join(workDir, 'configs');
-  rmSync(runsDir, { recursive: true, force: true });
+  resetFolder(runsDir, 'runs folder');
   mkdirSync(configDir, { recursive: true });
   mkdirSync(path.join(workDir, 'scores'), { recursive: true });
   const attributeFiles = { train: path.join(workDir, 'attributes', 'train.json'), val: path.join(workDir, 'attributes', 'val.json') };
