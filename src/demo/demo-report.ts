@@ -1,8 +1,11 @@
 /**
  * Gathers what the demo's report shows from the files the engine wrote: each run's metrics.jsonl,
- * the saved test scores (confusion matrix, per-class accuracy, each branch's ranking), the zero-shot
+ * the saved test scores (confusion matrix, per-class accuracy, each branch's accuracy), the zero-shot
  * scores, and for a few test videos (their mp4 files) a prediction by src/engine/predict.ts with the
- * concept-spotting saliency of the top classes.
+ * concept-spotting saliency of the top classes. The class probabilities shown per video are the
+ * calibrated ones `bike predict` prints, `softmax(logit_scale * similarity)`: the video branch's from
+ * the prediction itself, the attribute branch's from its saved scores (`softmax(similarity)`, so
+ * `p^scale` renormalised is the same softmax) with its run's logit scale, and their fusion.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +13,8 @@ import { confusionMatrix, perClassAccuracy } from '../engine/metrics.ts';
 import type { TestResult, ZeroShotResult } from '../engine/evaluation-runs.ts';
 import { METRICS_FILE } from '../engine/logging.ts';
 import { Predictor } from '../engine/predict.ts';
-import { loadScores, type SavedScores } from '../engine/score-files.ts';
+import { alignScores, loadScores, type SavedScores } from '../engine/score-files.ts';
+import { disposeWeights, readTrainedWeights } from '../engine/model-weights.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT } from '../bike/scores.ts';
 import type { DemoDataset } from './dataset.ts';
 import { readMetrics, renderReport, type RankedClass, type ReportSample } from './report.ts';
@@ -31,6 +35,41 @@ export interface DemoReportInputs {
   samples: number;
   seconds: number;
   vocab: string;
+  /** Stage 0's loss per step and its still-frame zero-shot top-1 (percent) beside chance. */
+  pretrain: { losses: number[]; stillFrameTop1: number; chance: number; weights: string };
+}
+
+/** `softmax(scale * s)` from `p = softmax(s)`: `p^scale`, renormalised (computed in log space). */
+export function calibrate(probabilities: ArrayLike<number>, scale: number): number[] {
+  const logs = Array.from(probabilities, (p) => scale * Math.log(Math.max(p, 1e-30)));
+  const top = Math.max(...logs);
+  const e = logs.map((l) => Math.exp(l - top));
+  const sum = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / sum);
+}
+
+/** `exp(logit_scale)` of a run's CLIP. */
+function logitScaleOf(run: string): number {
+  const weights = readTrainedWeights(run);
+  try {
+    const t = weights.model.get('logit_scale');
+    if (!t) throw new Error(`${weights.source}: no logit_scale in the CLIP weights`);
+    return Math.exp(t.item());
+  } finally {
+    disposeWeights(weights);
+  }
+}
+
+/** Top-1 (percent) of saved scores. */
+function top1Of(saved: { scores: ArrayLike<number>; labels: ArrayLike<number>; classes: number }): number {
+  const rows = saved.labels.length;
+  let correct = 0;
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < saved.classes; c++) if (saved.scores[r * saved.classes + c]! > saved.scores[r * saved.classes + best]!) best = c;
+    if (best === saved.labels[r]) correct++;
+  }
+  return (100 * correct) / rows;
 }
 
 function ranked(scores: ArrayLike<number>, names: readonly string[], k: number): RankedClass[] {
@@ -78,6 +117,9 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   if (video.classes !== classes.length) throw new Error(`${inputs.singleViewScores}: ${video.classes} classes, the dataset has ${classes.length}`);
   const confusion = Array.from(confusionOf(video));
 
+  const attributeScale = logitScaleOf(inputs.attributeRun);
+  const attributeAligned = alignScores(video.videos, video.labels, video.classes, attributes, inputs.attributeScores);
+  const attributeTop1 = top1Of({ scores: attributeAligned, labels: video.labels, classes: video.classes });
   const samples: ReportSample[] = [];
   if (inputs.samples > 0) {
     const predictor = await Predictor.load({ model: inputs.videoRun, vocab: inputs.vocab });
@@ -87,10 +129,12 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
         // The test list names frame folders; the report shows the same video decoded from its mp4.
         const mp4 = path.join(dataset.videosRoot, `${listed}.mp4`);
         const prediction = await predictor.predict(mp4, { top: 5, saliencyClasses: 3 });
-        const videoRow = row(video, listed)!;
-        const attributeRow = row(attributes, listed);
+        // Calibrated probabilities, as `bike predict` prints them.
+        const videoRow = prediction.probabilities;
+        const savedAttributes = row(attributes, listed);
         const branches = [{ branch: 'video branch', top: ranked(videoRow, classes, 5) }];
-        if (attributeRow) {
+        if (savedAttributes) {
+          const attributeRow = calibrate(savedAttributes, attributeScale);
           branches.push({ branch: 'attribute branch', top: ranked(attributeRow, classes, 5) });
           const w = DEFAULT_VIDEO_BRANCH_WEIGHT;
           branches.push({ branch: `fusion (${w} / ${(1 - w).toFixed(1)})`, top: ranked(videoRow.map((v, i) => w * v + (1 - w) * attributeRow[i]!), classes, 5) });
@@ -117,8 +161,10 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   const s = inputs.singleView;
   const m = inputs.multiView;
   const summary = [
+    { label: 'stage 0: pre-trained CLIP, zero-shot on still frames of held-out videos (colour + shape)', value: `${pct(inputs.pretrain.stillFrameTop1)} (chance ${pct(inputs.pretrain.chance)})` },
     { label: 'seen classes / test videos', value: `${classes.length} / ${s.videos} (chance ${pct(100 / classes.length)})` },
     { label: 'video branch, single view: top-1 / top-5', value: `${pct(s.top1)} / ${pct(s.top5)}` },
+    { label: 'attribute branch alone: top-1', value: pct(attributeTop1) },
     { label: `video branch, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.top1)} / ${pct(m.top5)}` },
   ];
   if (s.fused) summary.push({ label: 'video + attribute branches fused, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
@@ -127,8 +173,9 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
     summary.push({ label: `zero-shot on ${dataset.unseen.length} unseen classes: top-1 / top-5`, value: `${pct(inputs.zeroShot.top1)} / ${pct(inputs.zeroShot.top5)} (chance ${pct(100 / dataset.unseen.length)})` });
   }
   const html = await renderReport({
-    title: 'BIKE demo: a small CLIP trained from scratch on procedural videos',
+    title: 'BIKE demo: a small CLIP pre-trained here, transferred both ways on procedural videos',
     summary,
+    pretrainLoss: inputs.pretrain.losses,
     runs: [
       { name: 'video branch', metrics: readMetrics(path.join(inputs.videoRun, METRICS_FILE)) },
       { name: 'attribute branch', metrics: readMetrics(path.join(inputs.attributeRun, METRICS_FILE)) },
@@ -137,8 +184,9 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
     notes: [
       `Dataset: ${dataset.train.videos} training and ${dataset.val.videos} test videos of ${dataset.seen.length} classes, ${dataset.frames} frames of ${dataset.size}x${dataset.size} (${dataset.dir}).`,
       `Runs: ${inputs.videoRun} (video branch) and ${inputs.attributeRun} (attribute branch).`,
-      `Scores in the tables are the test protocol's (softmax of the similarities, as test.py); the fusion weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}.`,
-      'The attribute words come from frame-averaged CLIP features (as the original generates them), which carry no frame order: the attribute branch can name the colour and the shape but not which way a motion goes.',
+      `Stage 0 pre-trained the CLIP (${inputs.pretrain.weights}) contrastively on captioned still frames; BIKE then loaded it (init: True), froze its text encoder and fine-tuned its image encoder.`,
+      `The class probabilities of each video are calibrated, softmax(logit_scale x similarity), the same as bike predict prints; the fusion in those tables weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}. The accuracies above are the test protocol's (test.py: softmax of the unscaled similarities, fused ${DEFAULT_VIDEO_BRANCH_WEIGHT} / ${(1 - DEFAULT_VIDEO_BRANCH_WEIGHT).toFixed(1)}).`,
+      'The attribute words come from frame-averaged features of the pre-trained CLIP against a lexicon of the world\'s colour-shape phrases (as the original generates them from a lexicon), which carry no frame order: the attribute branch names the colour and the shape, and the video branch which way the motion goes.',
       `Everything, data included, took ${Math.round(inputs.seconds)} s before this report.`,
     ],
   });
