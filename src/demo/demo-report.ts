@@ -13,8 +13,8 @@ import { confusionMatrix, perClassAccuracy } from '../engine/metrics.ts';
 import type { TestResult, ZeroShotResult } from '../engine/evaluation-runs.ts';
 import { METRICS_FILE } from '../engine/logging.ts';
 import { Predictor } from '../engine/predict.ts';
-import { alignScores, loadScores, type SavedScores } from '../engine/score-files.ts';
-import { disposeWeights, readTrainedWeights } from '../engine/model-weights.ts';
+import { loadScores, type SavedScores } from '../engine/score-files.ts';
+import type { CalibratedBranches } from './calibrated.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT } from '../bike/scores.ts';
 import type { DemoDataset } from './dataset.ts';
 import { readMetrics, renderReport, type RankedClass, type ReportSample } from './report.ts';
@@ -37,39 +37,8 @@ export interface DemoReportInputs {
   vocab: string;
   /** Stage 0's loss per step and its still-frame zero-shot top-1 (percent) beside chance. */
   pretrain: { losses: number[]; stillFrameTop1: number; chance: number; weights: string };
-}
-
-/** `softmax(scale * s)` from `p = softmax(s)`: `p^scale`, renormalised (computed in log space). */
-export function calibrate(probabilities: ArrayLike<number>, scale: number): number[] {
-  const logs = Array.from(probabilities, (p) => scale * Math.log(Math.max(p, 1e-30)));
-  const top = Math.max(...logs);
-  const e = logs.map((l) => Math.exp(l - top));
-  const sum = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / sum);
-}
-
-/** `exp(logit_scale)` of a run's CLIP. */
-function logitScaleOf(run: string): number {
-  const weights = readTrainedWeights(run);
-  try {
-    const t = weights.model.get('logit_scale');
-    if (!t) throw new Error(`${weights.source}: no logit_scale in the CLIP weights`);
-    return Math.exp(t.item());
-  } finally {
-    disposeWeights(weights);
-  }
-}
-
-/** Top-1 (percent) of saved scores. */
-function top1Of(saved: { scores: ArrayLike<number>; labels: ArrayLike<number>; classes: number }): number {
-  const rows = saved.labels.length;
-  let correct = 0;
-  for (let r = 0; r < rows; r++) {
-    let best = 0;
-    for (let c = 1; c < saved.classes; c++) if (saved.scores[r * saved.classes + c]! > saved.scores[r * saved.classes + best]!) best = c;
-    if (best === saved.labels[r]) correct++;
-  }
-  return (100 * correct) / rows;
+  /** Both branches and their fusion on the calibrated scale (src/demo/calibrated.ts). */
+  calibrated: CalibratedBranches;
 }
 
 function ranked(scores: ArrayLike<number>, names: readonly string[], k: number): RankedClass[] {
@@ -113,13 +82,10 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   const { dataset } = inputs;
   const classes = dataset.seen.map((c) => c.name);
   const video = loadScores(inputs.singleViewScores);
-  const attributes = loadScores(inputs.attributeScores);
   if (video.classes !== classes.length) throw new Error(`${inputs.singleViewScores}: ${video.classes} classes, the dataset has ${classes.length}`);
   const confusion = Array.from(confusionOf(video));
 
-  const attributeScale = logitScaleOf(inputs.attributeRun);
-  const attributeAligned = alignScores(video.videos, video.labels, video.classes, attributes, inputs.attributeScores);
-  const attributeTop1 = top1Of({ scores: attributeAligned, labels: video.labels, classes: video.classes });
+  const cal = inputs.calibrated;
   const samples: ReportSample[] = [];
   if (inputs.samples > 0) {
     const predictor = await Predictor.load({ model: inputs.videoRun, vocab: inputs.vocab });
@@ -129,15 +95,13 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
         // The test list names frame folders; the report shows the same video decoded from its mp4.
         const mp4 = path.join(dataset.videosRoot, `${listed}.mp4`);
         const prediction = await predictor.predict(mp4, { top: 5, saliencyClasses: 3 });
-        // Calibrated probabilities, as `bike predict` prints them.
-        const videoRow = prediction.probabilities;
-        const savedAttributes = row(attributes, listed);
-        const branches = [{ branch: 'video branch', top: ranked(videoRow, classes, 5) }];
-        if (savedAttributes) {
-          const attributeRow = calibrate(savedAttributes, attributeScale);
-          branches.push({ branch: 'attribute branch', top: ranked(attributeRow, classes, 5) });
-          const w = DEFAULT_VIDEO_BRANCH_WEIGHT;
-          branches.push({ branch: `fusion (${w} / ${(1 - w).toFixed(1)})`, top: ranked(videoRow.map((v, i) => w * v + (1 - w) * attributeRow[i]!), classes, 5) });
+        // Calibrated probabilities: the video branch's as `bike predict` prints them for this mp4.
+        const r = cal.videos.indexOf(listed);
+        const at = (scores: Float32Array) => scores.subarray(r * cal.classes, (r + 1) * cal.classes);
+        const branches = [{ branch: 'video branch', top: ranked(prediction.probabilities, classes, 5) }];
+        if (r >= 0) {
+          branches.push({ branch: 'attribute branch', top: ranked(at(cal.attributes), classes, 5) });
+          branches.push({ branch: `fusion (${cal.weight} / ${(1 - cal.weight).toFixed(1)})`, top: ranked(Array.from(prediction.probabilities, (v, i) => cal.weight * v + (1 - cal.weight) * at(cal.attributes)[i]!), classes, 5) });
         }
         samples.push({
           video: path.relative(dataset.dir, mp4), label: classes[video.labels[index]!]!,
@@ -164,10 +128,10 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
     { label: 'stage 0: pre-trained CLIP, zero-shot on still frames of held-out videos (colour + shape)', value: `${pct(inputs.pretrain.stillFrameTop1)} (chance ${pct(inputs.pretrain.chance)})` },
     { label: 'seen classes / test videos', value: `${classes.length} / ${s.videos} (chance ${pct(100 / classes.length)})` },
     { label: 'video branch, single view: top-1 / top-5', value: `${pct(s.top1)} / ${pct(s.top5)}` },
-    { label: 'attribute branch alone: top-1', value: pct(attributeTop1) },
+    { label: 'calibrated as bike predict, single view: video branch / attribute branch / fused: top-1', value: `${pct(cal.top1.video)} / ${pct(cal.top1.attributes)} / ${pct(cal.top1.fused)}` },
     { label: `video branch, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.top1)} / ${pct(m.top5)}` },
   ];
-  if (s.fused) summary.push({ label: 'video + attribute branches fused, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
+  if (s.fused) summary.push({ label: 'test protocol (test.py scores) fused with the attribute branch, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
   if (m.fused) summary.push({ label: `fused, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.fused.top1)} / ${pct(m.fused.top5)}` });
   if (inputs.zeroShot) {
     summary.push({ label: `zero-shot on ${dataset.unseen.length} unseen classes: top-1 / top-5`, value: `${pct(inputs.zeroShot.top1)} / ${pct(inputs.zeroShot.top5)} (chance ${pct(100 / dataset.unseen.length)})` });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { makeRgbImage } from '../data/rgb-image.ts';
 import { chromiumAvailable, CHROMIUM, inspectReport } from './browser-check.ts';
 import { readMetrics, renderReport, type MetricRecord, type ReportData } from './report.ts';
-import { calibrate } from './demo-report.ts';
+import { calibrate } from './calibrated.ts';
 
 function metrics(epochs: number, batches: number, scale: number): MetricRecord[] {
   const out: MetricRecord[] = [];

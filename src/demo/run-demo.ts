@@ -23,6 +23,7 @@ import { openCollectives } from '../engine/distributed-env.ts';
 import { runTest, runZeroShot, type TestResult, type ZeroShotResult } from '../engine/evaluation-runs.ts';
 import { train, type TrainResult } from '../engine/trainer.ts';
 import { attributeScoresPath } from '../engine/training-setup.ts';
+import { calibratedBranches, type CalibratedBranches } from './calibrated.ts';
 import { conceptPhrase } from './captions.ts';
 import { makeDemoDataset, type DemoDataset, type DemoDatasetOptions } from './dataset.ts';
 import { writeDemoConfigs, type DemoModelSize, type DemoTraining } from './demo-config.ts';
@@ -98,8 +99,9 @@ export interface DemoResult {
   stages: { name: string; seconds: number }[];
   /** The top-1 the last line reports: the video branch, single view. */
   top1: number;
-  /** Single view, fused with the attribute branch. */
+  /** Single view, the two branches fused on the calibrated scale. */
   fusedTop1: number;
+  calibrated: CalibratedBranches;
 }
 
 /** The demo's last line. */
@@ -207,6 +209,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const multi = accuracy(multiView, 'multi-view test');
     log(`single view: top-1 ${single.top1.toFixed(1)}% top-5 ${single.top5.toFixed(1)}%; fused with attributes: top-1 ${singleView.fused!.top1.toFixed(1)}%`);
     log(`${crops} crops x ${clips} clips: top-1 ${multi.top1.toFixed(1)}% top-5 ${multi.top5.toFixed(1)}%; fused: top-1 ${multiView.fused!.top1.toFixed(1)}% (chance ${chance.toFixed(1)}%)`);
+    // Both branches on the scale `bike predict` prints (logit-scaled softmax), and their fusion.
+    const calibrated = await calibratedBranches({ videoRun, attributeRun, videoScores: singleViewScores, attributeScores: fuse, root: dataset.framesRoot, vocab });
+    const cal = calibrated.top1;
+    log(`calibrated as bike predict (softmax of logit_scale x similarity), single view: video branch ${cal.video.toFixed(1)}%, attribute branch ${cal.attributes.toFixed(1)}%, ` +
+      `fused (${calibrated.weight} / ${(1 - calibrated.weight).toFixed(1)}) ${cal.fused.toFixed(1)}%`);
 
     let zeroShot: ZeroShotResult | null = null;
     let zeroShotChance: number | null = null;
@@ -228,12 +235,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const report = await writeDemoReport({
       file: path.join(workDir, 'report.html'), dataset, videoRun, attributeRun, singleView, multiView, multiViewLabel: `${crops} crops x ${clips} clips`,
       singleViewScores, attributeScores: fuse, zeroShot, zeroShotScores: zeroShot ? zeroShotScores : null, samples: preset.reportSamples, seconds, vocab,
+      calibrated,
       pretrain: { losses: pretrained.losses, stillFrameTop1: pretrained.stillFrameTop1, chance: pretrained.stillFrameChance, weights: pretrained.weights },
     });
     endStage();
     log(`report: ${report} (${elapsed()} in all)`);
     log(`stage times: ${stages.map((st) => `${st.name} ${formatSeconds(st.seconds)}`).join(', ')}; total ${elapsed()}`);
-    return { dataset, videoRun, attributeRun, singleView, multiView, zeroShot, chance, zeroShotChance, pretrained, report, seconds, stages, top1, fusedTop1: singleView.fused!.top1 };
+    return { dataset, videoRun, attributeRun, singleView, multiView, zeroShot, chance, zeroShotChance, pretrained, report, seconds, stages, top1, fusedTop1: calibrated.top1.fused, calibrated };
   } finally {
     collectives.close();
   }
