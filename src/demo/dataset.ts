@@ -228,7 +228,7 @@ export async function makeDemoDataset(options: DemoDatasetOptions): Promise<Demo
   // Every word the demo's texts use is one token: prompts, attribute sentences, class names and the
   // captions stage 0 pre-trains CLIP on.
   const words = { colours: [...new Set([...seen, ...unseen].map((k) => k.color))], shapes: [...new Set([...seen, ...unseen].map((k) => k.shape))] };
-  const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name), ...allCaptions(words.colours, words.shapes)];
+  const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name), ...allCaptions(words.colours, words.shapes, [...new Set([...seen, ...unseen].map((k) => k.motion))])];
   const vocabulary = writeVocabulary(path.join(dir, 'vocab'), buildVocabulary(wordsOf(texts)));
   const dataset: DemoDataset = {
     dir, framesRoot: path.join(dir, 'frames'), videosRoot: path.join(dir, 'videos'), imageTmpl: FRAME_TEMPLATE,

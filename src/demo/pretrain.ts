@@ -8,9 +8,9 @@
  * targets of each row are spread over them); otherwise the loss is CLIP's. AdamW, linear warm-up then
  * cosine decay, weight decay on matrices only, the logit scale clamped at 100, as OpenAI's recipe.
  *
- * A still frame shows a colour and a shape but not a motion, so only frames where the shapes are
- * fully drawn are used (the end of a fade-in, the start of a fade-out; every frame of a size change)
- * and captions never name motions. The weights are written as a safetensors file in OpenAI's
+ * Frames are taken evenly over each video. Some captions name the video's motion as well, as a
+ * thumbnail's caption names what its video does (src/demo/captions.ts); a frame's positives are the
+ * captions of its colour and shape that name its motion or none. The weights are written as a safetensors file in OpenAI's
  * state-dict layout (`visual.*`, `transformer.*`, `token_embedding.weight`, `logit_scale`, ...), which
  * `network.arch` takes as any CLIP checkpoint; its tokenizer files are copied beside it.
  */
@@ -22,7 +22,7 @@ import { CLIP_MEAN, CLIP_STD } from '../data/frame-tensor.ts';
 import { Rng } from '../data/rng.ts';
 import { classPromptTokens, resolveTokenizer } from '../engine/text-prompts.ts';
 import { F, Tensor, cat, fromTypedArray, manualSeed, noGrad, optim, saveSafetensors, tidy } from '../torch/index.ts';
-import { CAPTION_TEMPLATES, caption, conceptPhrase } from './captions.ts';
+import { CAPTION_TEMPLATES, MOTION_CAPTION_TEMPLATES, caption, conceptPhrase } from './captions.ts';
 import type { DemoClass, DemoDataset } from './dataset.ts';
 import { demoClipConfig, type DemoModelSize } from './demo-config.ts';
 
@@ -67,18 +67,14 @@ interface StillFrames {
   size: number;
   /** Concept (colour, shape) index of each image. */
   concepts: Int32Array;
+  /** Motion (index into the dataset's motions) of each image's video. */
+  motions: Int32Array;
 }
 
-/**
- * The frames of a video in which the shapes are fully drawn: a fade-in ends solid (the renderer's
- * change is over by 75% of the video), a fade-out starts solid (its change starts by 10%); sizes
- * change with the shapes drawn at every frame.
- */
-export function solidFrames(motion: DemoClass['motion'], frames: number, count: number): number[] {
-  const last = frames - 1;
-  const range: [number, number] = motion === 'fading in' ? [Math.ceil(0.8 * last), last] : motion === 'fading out' ? [0, Math.floor(0.1 * last)] : [0, last];
-  const n = Math.min(count, range[1] - range[0] + 1);
-  return Array.from({ length: n }, (_, i) => (n === 1 ? range[0] : Math.round(range[0] + (i * (range[1] - range[0])) / (n - 1))));
+/** `count` frame numbers spread evenly over `frames` frames (first and last included). */
+export function spreadFrames(frames: number, count: number): number[] {
+  const n = Math.min(count, frames);
+  return Array.from({ length: n }, (_, i) => (n === 1 ? 0 : Math.round((i * (frames - 1)) / (n - 1))));
 }
 
 function conceptsOf(dataset: DemoDataset): Concept[] {
@@ -88,16 +84,19 @@ function conceptsOf(dataset: DemoDataset): Concept[] {
 }
 
 /** The still frames of the videos a `path num_frames label` list names (frame folders under the dataset). */
-async function readStillFrames(dataset: DemoDataset, list: string, classes: readonly DemoClass[], concepts: readonly Concept[], perVideo: number): Promise<StillFrames> {
+async function readStillFrames(dataset: DemoDataset, list: string, classes: readonly DemoClass[], concepts: readonly Concept[], motions: readonly string[], perVideo: number): Promise<StillFrames> {
   const conceptIndex = new Map(concepts.map((c, i) => [conceptPhrase(c.colour, c.shape), i]));
-  const jobs: { file: string; concept: number }[] = [];
+  const jobs: { file: string; concept: number; motion: number }[] = [];
   readFileSync(list, 'utf8').split('\n').forEach((line, n) => {
     if (line.trim() === '') return;
     const [video, frames, label] = line.trim().split(/\s+/);
     const cls = classes[Number(label)];
     if (!video || !cls || !Number.isInteger(Number(frames))) throw new Error(`${list}:${n + 1}: expected "path num_frames label" with a label of ${classes.length} classes, got ${JSON.stringify(line)}`);
-    for (const f of solidFrames(cls.motion, Number(frames), perVideo)) {
-      jobs.push({ file: path.join(dataset.framesRoot, video, dataset.imageTmpl.replace('{:05d}', String(f + 1).padStart(5, '0'))), concept: conceptIndex.get(conceptPhrase(cls.color, cls.shape))! });
+    for (const f of spreadFrames(Number(frames), perVideo)) {
+      jobs.push({
+        file: path.join(dataset.framesRoot, video, dataset.imageTmpl.replace('{:05d}', String(f + 1).padStart(5, '0'))),
+        concept: conceptIndex.get(conceptPhrase(cls.color, cls.shape))!, motion: motions.indexOf(cls.motion),
+      });
     }
   });
   const size = dataset.size;
@@ -109,7 +108,7 @@ async function readStillFrames(dataset: DemoDataset, list: string, classes: read
       pixels.set(image.data, (start + i) * size * size * 3);
     });
   }
-  return { pixels, count: jobs.length, size, concepts: Int32Array.from(jobs, (j) => j.concept) };
+  return { pixels, count: jobs.length, size, concepts: Int32Array.from(jobs, (j) => j.concept), motions: Int32Array.from(jobs, (j) => j.motion) };
 }
 
 /** All still frames as one float tensor `[count, 3, size, size]` in [0, 1] (kept until disposed). */
@@ -202,16 +201,29 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
     if (!Number.isInteger(value) || value < min) throw new Error(`demo stage 0 setting ${key}: expected an integer >= ${min}, got ${value}`);
   }
   const concepts = conceptsOf(dataset);
-  const train = await readStillFrames(dataset, dataset.train.framesList, dataset.seen, concepts, s.framesPerVideo);
-  const heldOut = await readStillFrames(dataset, dataset.val.framesList, dataset.seen, concepts, 1);
+  const motions = [...new Set([...dataset.seen, ...dataset.unseen].map((k) => k.motion))];
+  const train = await readStillFrames(dataset, dataset.train.framesList, dataset.seen, concepts, motions, s.framesPerVideo);
+  // Held out: the first and the last frame of every test video (the still-frame check is colour and shape).
+  const heldOut = await readStillFrames(dataset, dataset.val.framesList, dataset.seen, concepts, motions, 2);
   const tokenizer = resolveTokenizer({ vocab: dataset.vocabulary.dir });
   const config = demoClipConfig(options.model, dataset.vocabulary.size);
   manualSeed(s.seed);
   const rng = new Rng(s.seed);
   const clip = createClip(config);
   const out = config.image_resolution;
-  // Caption c * templates + t is template t of concept c.
-  const captions = concepts.flatMap((c) => CAPTION_TEMPLATES.map((t) => caption(t, c.colour, c.shape)));
+  // Every caption: colour-shape templates (motion -1), then those naming each motion.
+  const entries = concepts.flatMap((c, ci) => [
+    ...CAPTION_TEMPLATES.map((t) => ({ concept: ci, motion: -1, text: caption(t, c.colour, c.shape) })),
+    ...motions.flatMap((m, mi) => MOTION_CAPTION_TEMPLATES.map((t) => ({ concept: ci, motion: mi, text: caption(t, c.colour, c.shape, m) }))),
+  ]);
+  const captions = entries.map((e) => e.text);
+  const byKey = new Map<string, number[]>();
+  entries.forEach((e, i) => {
+    const key = `${e.concept}/${e.motion}`;
+    if (!byKey.has(key)) byKey.set(key, []);
+    byKey.get(key)!.push(i);
+  });
+  const pick = (list: number[]) => list[rng.nextInt(list.length)]!;
   const captionTokens = fromTypedArray(Int32Array.from(tokenizer.tokenize(captions, { contextLength: config.context_length }).flat()), [captions.length, config.context_length]).to('int64').keep();
   const prompts = classPromptTokens(tokenizer, concepts.map((c) => conceptPhrase(c.colour, c.shape)), config.context_length, config.vocab_size).keep();
   const named = [...clip.namedParameters()];
@@ -222,7 +234,7 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
   const losses: number[] = [];
   const trainFrames = framesTensor(train);
   const before = stillFrameZeroShot(clip, heldOut, prompts, out);
-  log(`stage 0: ${train.count} still frames of ${dataset.train.videos} training videos, ${concepts.length} colour-shape concepts x ${CAPTION_TEMPLATES.length} caption templates; ` +
+  log(`stage 0: ${train.count} still frames of ${dataset.train.videos} training videos, ${captions.length} captions (${concepts.length} colours x shapes, ${motions.length} motions); ` +
     `CLIP ViT ${config.vision_layers}x${config.vision_width}/${config.vision_patch_size} @${out}, text ${config.transformer_layers}x${config.transformer_width}, embed ${config.embed_dim} (${named.reduce((n, [, p]) => n + p.numel, 0)} parameters); ` +
     `untrained: ${before.toFixed(1)}% zero-shot on held-out still frames`);
   clip.train();
@@ -231,17 +243,23 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
       const lr = pretrainLr(s, step);
       for (const group of optimizer.paramGroups) group.lr = lr;
       const indices = Array.from({ length: s.batchSize }, () => rng.nextInt(train.count));
-      const captionIds = indices.map((i) => train.concepts[i]! * CAPTION_TEMPLATES.length + rng.nextInt(CAPTION_TEMPLATES.length));
+      // Half of the captions name the motion too.
+      const captionIds = indices.map((i) => pick(byKey.get(`${train.concepts[i]}/${rng.nextFloat() < 0.5 ? train.motions[i] : -1}`)!));
       const loss = tidy(() => {
         const images = unit(clip.encodeImage(imageBatch(trainFrames, train.size, indices, out, rng)));
         const text = unit(clip.encodeText(captionTokens.indexSelect(0, fromTypedArray(Int32Array.from(captionIds)).to('int64'))).cls);
         const logits = clip.logit_scale.exp().mul(images.matmul(text.t()));
-        const concept = fromTypedArray(Int32Array.from(indices, (i) => train.concepts[i]!));
-        const positives = concept.unsqueeze(1).eq(concept.unsqueeze(0)).to('float32');
-        const targets = positives.div(positives.sum(1, true));
-        // Symmetric InfoNCE: image -> caption and caption -> image (the positives matrix is symmetric).
-        const imageToText = targets.mul(F.logSoftmax(logits, 1)).sum(1).mean().neg();
-        const textToImage = targets.mul(F.logSoftmax(logits.t(), 1)).sum(1).mean().neg();
+        // positives[i][j]: caption j fits image i (its colour and shape, and its motion or none).
+        const positives = new Float32Array(s.batchSize * s.batchSize);
+        indices.forEach((image, i) => captionIds.forEach((id, j) => {
+          const e = entries[id]!;
+          if (e.concept === train.concepts[image] && (e.motion < 0 || e.motion === train.motions[image])) positives[i * s.batchSize + j] = 1;
+        }));
+        const fits = fromTypedArray(positives, [s.batchSize, s.batchSize]);
+        // Symmetric InfoNCE: image -> caption and caption -> image, the targets spread over the positives.
+        const imageToText = fits.div(fits.sum(1, true)).mul(F.logSoftmax(logits, 1)).sum(1).mean().neg();
+        const fitsT = fits.t();
+        const textToImage = fitsT.div(fitsT.sum(1, true)).mul(F.logSoftmax(logits.t(), 1)).sum(1).mean().neg();
         const value = imageToText.add(textToImage).div(2);
         value.backward();
         return value.item();
