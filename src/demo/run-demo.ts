@@ -51,10 +51,10 @@ export const DEMO_PRESETS: Record<'full' | 'fast', DemoPreset> = {
   full: {
     data: { colors: 4, shapes: 2, motions: 2, unseenPeriod: 4, trainPerClass: 48, valPerClass: 10, zeroShotPerClass: 10, frames: 16, size: 64, seed: 2023 },
     model: MODEL,
-    pretrain: { steps: 200, batchSize: 128, lr: 2e-3, warmupSteps: 40, weightDecay: 0.1, framesPerVideo: 4, seed: 7 },
+    pretrain: { steps: 400, batchSize: 128, lr: 2e-3, warmupSteps: 40, weightDecay: 0.1, framesPerVideo: 4, seed: 7 },
     training: {
       numSegments: 8, batchSize: 32, epochs: 16, clipRatio: 0.1, attributeEpochs: 6, lr: 3e-3, attributeLr: 2e-3, warmupEpochs: 2, weightDecay: 0.01,
-      topkAttributes: 2, evalFreq: 2, workers: 1, seed: 1024,
+      topkAttributes: 1, evalFreq: 2, workers: 1, seed: 1024,
     },
     multiView: { crops: 3, clips: 2 },
     reportSamples: 4,
@@ -65,7 +65,7 @@ export const DEMO_PRESETS: Record<'full' | 'fast', DemoPreset> = {
     pretrain: { steps: 120, batchSize: 128, lr: 2e-3, warmupSteps: 20, weightDecay: 0.1, framesPerVideo: 4, seed: 7 },
     training: {
       numSegments: 8, batchSize: 32, epochs: 4, clipRatio: 0.1, attributeEpochs: 2, lr: 3e-3, attributeLr: 2e-3, warmupEpochs: 1, weightDecay: 0.01,
-      topkAttributes: 2, evalFreq: 1, workers: 1, seed: 1024,
+      topkAttributes: 1, evalFreq: 1, workers: 1, seed: 1024,
     },
     multiView: { crops: 3, clips: 2 },
     reportSamples: 2,
