@@ -18,14 +18,16 @@
  * the original formats (`path num_frames label` for frames, `path label` for videos) and `id,name`
  * label CSVs for the seen and the unseen classes. The same options and seed give the same files.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PROMPT_TEMPLATE } from '../engine/datasets/text-prompts.ts';
 import { ATTRIBUTE_SENTENCE_PREFIX } from '../bike/attribute-sentence.ts';
 import { Rng } from '../data/rng.ts';
 import { sampleSeed } from '../data/video-dataset.ts';
+import { PLURAL, allCaptions } from './captions.ts';
 import { Mp4SegmentWriter } from './mp4-writer.ts';
+import { resetFolder } from './owned-folders.ts';
 import { renderVideo, type MotionKind, type Rgb, type ShapeKind } from './render.ts';
 import { buildVocabulary, wordsOf, writeVocabulary, type VocabularyFiles } from './vocabulary.ts';
 
@@ -38,7 +40,6 @@ export const DEMO_COLORS: readonly { name: string; rgb: Rgb }[] = [
 export const DEMO_SHAPES: readonly ShapeKind[] = ['disc', 'ring', 'bar', 'cross', 'square', 'triangle'];
 export const DEMO_MOTIONS: readonly MotionKind[] = ['fading in', 'fading out', 'growing', 'shrinking'];
 
-const PLURAL: Record<ShapeKind, string> = { disc: 'discs', bar: 'bars', ring: 'rings', cross: 'crosses', square: 'squares', triangle: 'triangles' };
 
 export const FRAME_TEMPLATE = 'img_{:05d}.jpg';
 
@@ -199,7 +200,7 @@ async function writeSplit(dataset: DemoDataset, videos: PlannedVideo[], o: DemoD
 /** What makes two datasets the same (the manifest compares it); `version` changes with the drawing. */
 function identity(o: DemoDatasetOptions): Record<string, unknown> {
   const { colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, seed } = o;
-  return { version: 4, colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, fps: o.fps ?? 8, seed };
+  return { version: 5, colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, fps: o.fps ?? 8, seed };
 }
 
 /** Makes the dataset under `options.dir` (or reuses the identical one already there). */
@@ -222,9 +223,12 @@ export async function makeDemoDataset(options: DemoDatasetOptions): Promise<Demo
       // An unreadable manifest: make the dataset again.
     }
   }
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name)];
+  // Only a folder this program made is removed (src/demo/owned-folders.ts); a user's is refused by name.
+  resetFolder(dir, 'dataset folder');
+  // Every word the demo's texts use is one token: prompts, attribute sentences, class names and the
+  // captions stage 0 pre-trains CLIP on.
+  const words = { colours: [...new Set([...seen, ...unseen].map((k) => k.color))], shapes: [...new Set([...seen, ...unseen].map((k) => k.shape))] };
+  const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name), ...allCaptions(words.colours, words.shapes, [...new Set([...seen, ...unseen].map((k) => k.motion))])];
   const vocabulary = writeVocabulary(path.join(dir, 'vocab'), buildVocabulary(wordsOf(texts)));
   const dataset: DemoDataset = {
     dir, framesRoot: path.join(dir, 'frames'), videosRoot: path.join(dir, 'videos'), imageTmpl: FRAME_TEMPLATE,

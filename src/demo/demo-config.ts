@@ -1,11 +1,13 @@
 /**
- * The demo's configs, written as original BIKE YAML files (the same keys as configs/k400/*.yaml), for a
- * small CLIP-architecture model trained from scratch: `network.arch` is a mapping of CLIP
- * hyper-parameters, `init: False`, both encoders trained (`fix_text: False`, `clip_ratio: 1`), the
- * video head `Transf` + `VCS`. One file trains the video branch on the seen classes, one the attribute
- * branch, one evaluates zero-shot on the unseen classes.
+ * The demo's configs, written as original BIKE YAML files (the same keys as configs/k400/*.yaml), as a
+ * user with real CLIP weights writes them: `network.arch` is the path of the CLIP weights stage 0
+ * pre-trained (src/demo/pretrain.ts, OpenAI's state-dict layout), `init: True` loads all of them, the
+ * text encoder is frozen (`fix_text: True`) and CLIP learns at `lr * clip_ratio`; the video head is
+ * `Transf` + `VCS`. One file trains the video branch on the seen classes, one the attribute branch,
+ * one evaluates zero-shot on the unseen classes.
  */
 import { writeFileSync } from 'node:fs';
+import type { ClipConfig } from '../clip/config.ts';
 import type { DemoDataset } from './dataset.ts';
 
 export interface DemoModelSize {
@@ -27,6 +29,17 @@ export interface DemoModelSize {
   contextLength: number;
 }
 
+/** The CLIP hyper-parameters of the demo's model (what stage 0 builds and the weights imply). */
+export function demoClipConfig(m: DemoModelSize, vocabSize: number): ClipConfig {
+  if (m.textHeads !== Math.floor(m.textWidth / 64)) {
+    throw new Error(`demo model: textHeads ${m.textHeads} with textWidth ${m.textWidth}; weights load with textWidth // 64 = ${Math.floor(m.textWidth / 64)} heads (CLIP's build_model), so use that`);
+  }
+  return {
+    embed_dim: m.embedDim, image_resolution: m.resolution, vision_layers: m.visionLayers, vision_width: m.visionWidth, vision_patch_size: m.patchSize,
+    context_length: m.contextLength, vocab_size: vocabSize, transformer_width: m.textWidth, transformer_heads: m.textHeads, transformer_layers: m.textLayers,
+  };
+}
+
 export interface DemoTraining {
   numSegments: number;
   batchSize: number;
@@ -36,6 +49,8 @@ export interface DemoTraining {
   attributeLr: number;
   warmupEpochs: number;
   weightDecay: number;
+  /** CLIP's learning rate is `lr * clipRatio` (solver.clip_ratio). */
+  clipRatio: number;
   /** Attribute words per video the attribute branch reads. */
   topkAttributes: number;
   /** Validate (and save a checkpoint) every this many epochs. */
@@ -63,7 +78,9 @@ function yamlNumber(value: number): string {
 
 interface ConfigParts {
   dataset: DemoDataset;
-  model: DemoModelSize;
+  /** The pre-trained CLIP weights (network.arch). */
+  clipWeights: string;
+  inputSize: number;
   training: DemoTraining;
   outputPath: string;
   labels: string;
@@ -78,11 +95,8 @@ interface ConfigParts {
 }
 
 function configText(p: ConfigParts): string {
-  const { model: m, training: t } = p;
-  if (m.textHeads !== Math.floor(m.textWidth / 64)) {
-    throw new Error(`demo model: textHeads ${m.textHeads} with textWidth ${m.textWidth}; trained weights load with textWidth // 64 = ${Math.floor(m.textWidth / 64)} heads, so use that`);
-  }
-  return `# Written by \`bike demo\`: a small CLIP trained from scratch on the demo's procedural videos.
+  const { training: t } = p;
+  return `# Written by \`bike demo\`: BIKE on the demo's procedural videos, from the small CLIP its stage 0 pre-trained.
 resume:
 pretrain:
 seed: ${t.seed}
@@ -100,25 +114,15 @@ data:
     val_root: ${yamlString(p.valRoot)}
     val_list: ${yamlString(p.valList)}
     label_list: ${yamlString(p.labels)}
-    input_size: ${m.resolution}
+    input_size: ${p.inputSize}
     random_shift: True
     output_path: ${yamlString(p.outputPath)}
 ${p.attributes ? `    select_topk_attributes: ${t.topkAttributes}
     attributes_train_path: ${yamlString(p.attributes.train)}
     attributes_val_path: ${yamlString(p.attributes.val)}
 ` : ''}network:
-    arch:
-        embed_dim: ${m.embedDim}
-        image_resolution: ${m.resolution}
-        vision_layers: ${m.visionLayers}
-        vision_width: ${m.visionWidth}
-        vision_patch_size: ${m.patchSize}
-        context_length: ${m.contextLength}
-        vocab_size: ${p.dataset.vocabulary.size}
-        transformer_width: ${m.textWidth}
-        transformer_heads: ${m.textHeads}
-        transformer_layers: ${m.textLayers}
-    init: False
+    arch: ${yamlString(p.clipWeights)}
+    init: True
     tm: False
     drop_out: 0.0
     emb_dropout: 0.0
@@ -126,7 +130,7 @@ ${p.attributes ? `    select_topk_attributes: ${t.topkAttributes}
     interaction: VCS
     joint_st: False
     drop: 0
-    fix_text: False
+    fix_text: True
     fix_video: False
 solver:
     type: cosine
@@ -139,7 +143,7 @@ solver:
     weight_decay: ${yamlNumber(t.weightDecay)}
     loss_type: NCE
     evaluate: False
-    clip_ratio: 1.0
+    clip_ratio: ${yamlNumber(t.clipRatio)}
     grad_accumulation_steps: 1
 logging:
     print_freq: 10
@@ -148,8 +152,8 @@ logging:
 }
 
 /** Writes the three configs into `dir` and returns their paths. */
-export function writeDemoConfigs(dir: string, dataset: DemoDataset, model: DemoModelSize, training: DemoTraining, outputPath: string, attributeFiles: { train: string; val: string }): DemoConfigFiles {
-  const common = { dataset, model, training, outputPath, labels: dataset.labels, numClasses: dataset.seen.length, trainList: dataset.train.framesList, modality: 'RGB' as const };
+export function writeDemoConfigs(dir: string, dataset: DemoDataset, model: DemoModelSize, training: DemoTraining, outputPath: string, attributeFiles: { train: string; val: string }, clipWeights: string): DemoConfigFiles {
+  const common = { dataset, clipWeights, inputSize: model.resolution, training, outputPath, labels: dataset.labels, numClasses: dataset.seen.length, trainList: dataset.train.framesList, modality: 'RGB' as const };
   const video = `${dir}/video.yaml`;
   const attributes = `${dir}/attributes.yaml`;
   // Training validates on the held-out frame folders; the attribute branch reads the same lists.

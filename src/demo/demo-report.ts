@@ -1,8 +1,11 @@
 /**
  * Gathers what the demo's report shows from the files the engine wrote: each run's metrics.jsonl,
- * the saved test scores (confusion matrix, per-class accuracy, each branch's ranking), the zero-shot
+ * the saved test scores (confusion matrix, per-class accuracy, each branch's accuracy), the zero-shot
  * scores, and for a few test videos (their mp4 files) a prediction by src/engine/inference/predict.ts with the
- * concept-spotting saliency of the top classes.
+ * concept-spotting saliency of the top classes. The class probabilities shown per video are the
+ * calibrated ones `bike predict` prints, `softmax(logit_scale * similarity)`: the video branch's from
+ * the prediction itself, the attribute branch's from its saved scores (`softmax(similarity)`, so
+ * `p^scale` renormalised is the same softmax) with its run's logit scale, and their fusion.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +14,7 @@ import type { TestResult, ZeroShotResult } from '../engine/evaluation/test-runs.
 import { METRICS_FILE } from '../engine/logging/logging.ts';
 import { Predictor } from '../engine/inference/predict.ts';
 import { loadScores, type SavedScores } from '../engine/evaluation/score-files.ts';
+import type { CalibratedBranches } from './calibrated.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT } from '../bike/scores.ts';
 import type { DemoDataset } from './dataset.ts';
 import { readMetrics, renderReport, type RankedClass, type ReportSample } from './report.ts';
@@ -31,6 +35,10 @@ export interface DemoReportInputs {
   samples: number;
   seconds: number;
   vocab: string;
+  /** Stage 0's loss per step and its still-frame zero-shot top-1 (percent) beside chance. */
+  pretrain: { losses: number[]; stillFrameTop1: number; chance: number; weights: string };
+  /** Both branches and their fusion on the calibrated scale (src/demo/calibrated.ts). */
+  calibrated: CalibratedBranches;
 }
 
 function ranked(scores: ArrayLike<number>, names: readonly string[], k: number): RankedClass[] {
@@ -74,10 +82,10 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   const { dataset } = inputs;
   const classes = dataset.seen.map((c) => c.name);
   const video = loadScores(inputs.singleViewScores);
-  const attributes = loadScores(inputs.attributeScores);
   if (video.classes !== classes.length) throw new Error(`${inputs.singleViewScores}: ${video.classes} classes, the dataset has ${classes.length}`);
   const confusion = Array.from(confusionOf(video));
 
+  const cal = inputs.calibrated;
   const samples: ReportSample[] = [];
   if (inputs.samples > 0) {
     const predictor = await Predictor.load({ model: inputs.videoRun, vocab: inputs.vocab });
@@ -87,13 +95,13 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
         // The test list names frame folders; the report shows the same video decoded from its mp4.
         const mp4 = path.join(dataset.videosRoot, `${listed}.mp4`);
         const prediction = await predictor.predict(mp4, { top: 5, saliencyClasses: 3 });
-        const videoRow = row(video, listed)!;
-        const attributeRow = row(attributes, listed);
-        const branches = [{ branch: 'video branch', top: ranked(videoRow, classes, 5) }];
-        if (attributeRow) {
-          branches.push({ branch: 'attribute branch', top: ranked(attributeRow, classes, 5) });
-          const w = DEFAULT_VIDEO_BRANCH_WEIGHT;
-          branches.push({ branch: `fusion (${w} / ${(1 - w).toFixed(1)})`, top: ranked(videoRow.map((v, i) => w * v + (1 - w) * attributeRow[i]!), classes, 5) });
+        // Calibrated probabilities: the video branch's as `bike predict` prints them for this mp4.
+        const r = cal.videos.indexOf(listed);
+        const at = (scores: Float32Array) => scores.subarray(r * cal.classes, (r + 1) * cal.classes);
+        const branches = [{ branch: 'video branch', top: ranked(prediction.probabilities, classes, 5) }];
+        if (r >= 0) {
+          branches.push({ branch: 'attribute branch', top: ranked(at(cal.attributes), classes, 5) });
+          branches.push({ branch: `fusion (${cal.weight} / ${(1 - cal.weight).toFixed(1)})`, top: ranked(Array.from(prediction.probabilities, (v, i) => cal.weight * v + (1 - cal.weight) * at(cal.attributes)[i]!), classes, 5) });
         }
         samples.push({
           video: path.relative(dataset.dir, mp4), label: classes[video.labels[index]!]!,
@@ -117,18 +125,21 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   const s = inputs.singleView;
   const m = inputs.multiView;
   const summary = [
+    { label: 'stage 0: pre-trained CLIP, zero-shot on still frames of held-out videos (colour + shape)', value: `${pct(inputs.pretrain.stillFrameTop1)} (chance ${pct(inputs.pretrain.chance)})` },
     { label: 'seen classes / test videos', value: `${classes.length} / ${s.videos} (chance ${pct(100 / classes.length)})` },
     { label: 'video branch, single view: top-1 / top-5', value: `${pct(s.top1)} / ${pct(s.top5)}` },
+    { label: 'calibrated as bike predict, single view: video branch / attribute branch / fused: top-1', value: `${pct(cal.top1.video)} / ${pct(cal.top1.attributes)} / ${pct(cal.top1.fused)}` },
     { label: `video branch, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.top1)} / ${pct(m.top5)}` },
   ];
-  if (s.fused) summary.push({ label: 'video + attribute branches fused, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
+  if (s.fused) summary.push({ label: 'test protocol (test.py scores) fused with the attribute branch, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
   if (m.fused) summary.push({ label: `fused, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.fused.top1)} / ${pct(m.fused.top5)}` });
   if (inputs.zeroShot) {
     summary.push({ label: `zero-shot on ${dataset.unseen.length} unseen classes: top-1 / top-5`, value: `${pct(inputs.zeroShot.top1)} / ${pct(inputs.zeroShot.top5)} (chance ${pct(100 / dataset.unseen.length)})` });
   }
   const html = await renderReport({
-    title: 'BIKE demo: a small CLIP trained from scratch on procedural videos',
+    title: 'BIKE demo: a small CLIP pre-trained here, transferred both ways on procedural videos',
     summary,
+    pretrainLoss: inputs.pretrain.losses,
     runs: [
       { name: 'video branch', metrics: readMetrics(path.join(inputs.videoRun, METRICS_FILE)) },
       { name: 'attribute branch', metrics: readMetrics(path.join(inputs.attributeRun, METRICS_FILE)) },
@@ -137,8 +148,9 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
     notes: [
       `Dataset: ${dataset.train.videos} training and ${dataset.val.videos} test videos of ${dataset.seen.length} classes, ${dataset.frames} frames of ${dataset.size}x${dataset.size} (${dataset.dir}).`,
       `Runs: ${inputs.videoRun} (video branch) and ${inputs.attributeRun} (attribute branch).`,
-      `Scores in the tables are the test protocol's (softmax of the similarities, as test.py); the fusion weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}.`,
-      'The attribute words come from frame-averaged CLIP features (as the original generates them), which carry no frame order: the attribute branch can name the colour and the shape but not which way a motion goes.',
+      `Stage 0 pre-trained the CLIP (${inputs.pretrain.weights}) contrastively on captioned still frames; BIKE then loaded it (init: True), froze its text encoder and fine-tuned its image encoder.`,
+      `The class probabilities of each video are calibrated, softmax(logit_scale x similarity), the same as bike predict prints; the fusion in those tables weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}. The accuracies above are the test protocol's (test.py: softmax of the unscaled similarities, fused ${DEFAULT_VIDEO_BRANCH_WEIGHT} / ${(1 - DEFAULT_VIDEO_BRANCH_WEIGHT).toFixed(1)}).`,
+      'The attribute words come from frame-averaged features of the pre-trained CLIP against a lexicon of the world\'s colour-shape phrases (as the original generates them from a lexicon), which carry no frame order: the attribute branch names the colour and the shape, and the video branch which way the motion goes.',
       `Everything, data included, took ${Math.round(inputs.seconds)} s before this report.`,
     ],
   });

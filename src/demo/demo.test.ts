@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadScores } from '../engine/evaluation/score-files.ts';
 import { chromiumAvailable, inspectReport } from './browser-check.ts';
-import { DEMO_PRESETS } from './run-demo.ts';
+import { DEMO_PRESETS, STAGES } from './run-demo.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAIN = path.join(REPO, 'src', 'cli', 'main.ts');
@@ -28,9 +28,10 @@ function bike(args: string[]): Promise<Run> {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-const SUMMARY = /^demo: top1=(\d+\.\d) zeroshot_top1=(\d+\.\d|n\/a) report=(.+)$/;
+const SUMMARY = /^demo: top1=(\d+\.\d) fused_top1=(\d+\.\d) zeroshot_top1=(\d+\.\d|n\/a) report=(.+)$/;
+const STILL_FRAMES = /stage 0: loss ([\d.]+) -> ([\d.]+) over (\d+) steps.*zero-shot on (\d+) still frames of held-out videos: ([\d.]+)% \(chance ([\d.]+)%\); weights (.+)$/m;
 
-test('bike demo --fast trains both branches, beats chance, writes the report; predict reuses its run', { timeout: 600_000 }, async (t) => {
+test('bike demo --fast pre-trains CLIP, trains both branches from it, beats chance, writes the report; predict reuses its run', { timeout: 600_000 }, async (t) => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'bike-demo-'));
   try {
     const run = await bike(['demo', '--fast', '--quiet', '--work-dir', work]);
@@ -38,21 +39,37 @@ test('bike demo --fast trains both branches, beats chance, writes the report; pr
     const lines = run.stdout.trim().split('\n');
     const last = lines[lines.length - 1]!;
     const match = SUMMARY.exec(last);
-    assert.ok(match, `last line ${JSON.stringify(last)} is not "demo: top1=<percent> zeroshot_top1=<percent> report=<path>"`);
+    assert.ok(match, `last line ${JSON.stringify(last)} is not "demo: top1=<percent> fused_top1=<percent> zeroshot_top1=<percent> report=<path>"`);
+    // Stage 0 ran, its loss fell, and the pre-trained CLIP beats chance zero-shot on still frames before BIKE.
+    const still = STILL_FRAMES.exec(run.stdout);
+    assert.ok(still, 'no stage 0 summary line');
+    const [, firstLoss, lastLoss, steps, images, stillTop1, stillChance, weights] = still;
+    assert.equal(Number(steps), DEMO_PRESETS.fast.pretrain.steps);
+    assert.ok(Number(lastLoss) < Number(firstLoss), `stage 0 loss did not fall: ${firstLoss} -> ${lastLoss}`);
+    assert.ok(Number(images) > 0);
+    assert.ok(Number(stillTop1) > Number(stillChance), `stage 0 CLIP: ${stillTop1}% zero-shot on still frames, chance ${stillChance}%`);
+    assert.ok(existsSync(weights!), `stage 0 weights ${weights}`);
+    // The BIKE configs start from those weights as a user's CLIP checkpoint: init True, the text encoder frozen.
+    const videoConfig = readFileSync(path.join(work, 'configs', 'video.yaml'), 'utf8');
+    assert.match(videoConfig, new RegExp(`arch: '${weights!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}'`));
+    assert.match(videoConfig, /init: True/);
+    assert.match(videoConfig, /fix_text: True/);
+    assert.match(run.stdout, /^stage times: dataset [\d.ms]+, stage 0 [\d.ms]+, video branch [\d.ms]+, attribute branch [\d.ms]+, test [\d.ms]+, zero-shot [\d.ms]+, report [\d.ms]+; total /m);
     const preset = DEMO_PRESETS.fast.data;
     const seen = JSON.parse(readFileSync(path.join(work, 'data', 'dataset.json'), 'utf8')).dataset.seen.length as number;
     assert.ok(seen >= 2 && seen <= preset.colors * preset.shapes * preset.motions);
-    assert.notEqual(match[2], 'n/a', 'the fast preset holds classes out for zero-shot');
+    assert.notEqual(match[3], 'n/a', 'the fast preset holds classes out for zero-shot');
     const top1 = Number(match[1]);
     // Twice chance at least: the printed value is rounded, so "above chance" alone could pass at chance.
     assert.ok(top1 >= 2 * (100 / seen), `top-1 ${top1}% is not well above chance (${(100 / seen).toFixed(1)}% for ${seen} classes)`);
-    const zeroShotTop1 = Number(match[2]);
+    assert.ok(Number(match[2]) >= 0 && Number(match[2]) <= 100, `fused top-1 ${match[2]}`);
+    const zeroShotTop1 = Number(match[3]);
     const unseen = JSON.parse(readFileSync(path.join(work, 'data', 'dataset.json'), 'utf8')).dataset.unseen.length as number;
     assert.ok(zeroShotTop1 >= 0 && zeroShotTop1 <= 100 && unseen >= 2, `zero-shot top-1 ${zeroShotTop1}% over ${unseen} unseen classes`);
-    const report = match[3]!;
+    const report = match[4]!;
     assert.equal(report, path.join(work, 'report.html'));
     assert.ok(existsSync(report));
-    for (const stage of ['[demo 1/6', '[demo 2/6', '[demo 3/6', '[demo 4/6', '[demo 5/6', '[demo 6/6']) assert.ok(run.stdout.includes(stage), `no progress line ${stage}`);
+    for (let n = 1; n <= STAGES; n++) assert.ok(run.stdout.includes(`[demo ${n}/${STAGES}`), `no progress line [demo ${n}/${STAGES}`);
 
     await t.test('the report draws every plot and one saliency cell per sampled frame', { skip: chromiumAvailable() ? false : 'no chromium' }, async () => {
       const drawn = await inspectReport(report);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { makeRgbImage } from '../data/rgb-image.ts';
 import { chromiumAvailable, CHROMIUM, inspectReport } from './browser-check.ts';
 import { readMetrics, renderReport, type MetricRecord, type ReportData } from './report.ts';
+import { calibrate } from './calibrated.ts';
 
 function metrics(epochs: number, batches: number, scale: number): MetricRecord[] {
   const out: MetricRecord[] = [];
@@ -102,4 +103,18 @@ test('in headless Chromium every plot draws and each saliency strip shows every 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('calibrate turns the protocol\'s softmax(s) into the logit-scaled softmax(scale * s) that predict prints', () => {
+  const s = [0.31, -0.12, 0.05, 0.3];
+  const softmax = (xs: number[]) => {
+    const e = xs.map((x) => Math.exp(x - Math.max(...xs)));
+    const sum = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / sum);
+  };
+  const calibrated = calibrate(Float32Array.from(softmax(s)), 50);
+  const expected = softmax(s.map((x) => 50 * x));
+  calibrated.forEach((p, i) => assert.ok(Math.abs(p - expected[i]!) < 1e-4, `class ${i}: ${p} vs ${expected[i]}`));
+  assert.ok(Math.max(...calibrated) > 0.5, 'sharp, unlike the protocol scores near 1/4');
+  assert.deepEqual(calibrate([0.25, 0.25, 0.25, 0.25], 100), [0.25, 0.25, 0.25, 0.25]);
 });

@@ -61,6 +61,8 @@ export interface ReportData {
   /** Lines of the summary table. */
   summary: { label: string; value: string }[];
   runs: { name: string; metrics: MetricRecord[] }[];
+  /** Stage 0: the contrastive pre-training loss of every step (drawn when given). */
+  pretrainLoss?: number[];
   classes: string[];
   /** Row-major `[true, predicted]` counts on the test videos. */
   confusion: number[];
@@ -155,7 +157,10 @@ export async function renderReport(data: ReportData): Promise<string> {
   const sections: string[] = [];
   sections.push(`<h1>${escapeXml(data.title)}</h1>`);
   sections.push(`<table class="summary">${data.summary.map((s) => `<tr><td>${escapeXml(s.label)}</td><td class="value">${escapeXml(s.value)}</td></tr>`).join('')}</table>`);
-  sections.push(`<h2>Training</h2><div class="plots">${curvePlots(data.runs).join('')}</div>`);
+  const pretrain = data.pretrainLoss?.length
+    ? [lineChart({ title: 'Stage 0: CLIP pre-training loss (symmetric InfoNCE)', xLabel: 'step', yLabel: 'loss', series: [{ name: 'image-caption loss', points: data.pretrainLoss.map((y, x) => [x + 1, y] as [number, number]) }] })]
+    : [];
+  sections.push(`<h2>Training</h2><div class="plots">${[...pretrain, ...curvePlots(data.runs)].join('')}</div>`);
   sections.push(`<h2>Test videos of the seen classes</h2><div class="plots">${heatmap({
     title: 'Confusion matrix (video branch, test videos)', rowLabels: data.classes, colLabels: data.classes, values: data.confusion,
     rowTitle: 'true class', colTitle: 'predicted class',
