@@ -40,15 +40,28 @@ if $check_only; then
   exec node native/build.mjs >&2
 fi
 
-# Debian's Chromium is only for the tests that open the demo's HTML report; they skip without it.
-if ! command -v chromium >/dev/null; then
+# What only the tests and benchmarks use (`--tests`, as `npm test` runs it): Debian's Chromium for the
+# headless page checks, and Debian's Python with Pillow, numpy, PyTorch (the same libtorch) and PyAV,
+# the references that decoding, TorchScript and benchmark checks compare with. Without them those
+# checks skip, naming what is missing.
+test_tools=false
+[ "${1:-}" = "--tests" ] && test_tools=true
+wanted=()
+command -v chromium >/dev/null || wanted+=(chromium)
+if $test_tools; then
+  /usr/bin/python3 -c 'import PIL' 2>/dev/null || wanted+=(python3-pil)
+  /usr/bin/python3 -c 'import numpy' 2>/dev/null || wanted+=(python3-numpy)
+  /usr/bin/python3 -c 'import torch' 2>/dev/null || wanted+=(python3-torch)
+  /usr/bin/python3 -c 'import av' 2>/dev/null || wanted+=(python3-av)
+fi
+if [ ${#wanted[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "setup: installing chromium (headless checks of the demo report)" >&2
+    echo "setup: installing ${wanted[*]} (page checks and reference comparisons)" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
   else
-    echo "setup: chromium is missing; the report's browser test will be skipped (sudo apt-get install -y chromium)" >&2
+    echo "setup: ${wanted[*]} missing; the checks that need them are skipped (sudo apt-get install -y ${wanted[*]})" >&2
   fi
 fi
 
