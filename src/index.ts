@@ -26,6 +26,7 @@
 // Inference.
 export {
   VideoClassifier, type VideoClassifierOptions, type VideoInput, type ClassifyOptions, type Classification, type ClassScore, type ClassSaliency, type RgbImage,
+  type BatchClassifyOptions, type TimelineClassifyOptions, type Timeline, type DecodedClip, type TimelineOptions,
 } from './api/video-classifier.ts';
 
 // Workflows.
