@@ -245,7 +245,16 @@ export class VideoClassifier {
     return this.predictor.labelSetCache;
   }
 
-  /** The model's input: frames per clip and their square size. */
+  /** The network (`network.arch` of a trained model, else the CLIP vision tower) and where it runs. */
+  get architecture(): string {
+    return this.predictor.architecture;
+  }
+
+  get device(): string {
+    return this.predictor.device;
+  }
+
+  /** Side of the square frames the model reads. */
   get inputSize(): number {
     return this.predictor.inputSize;
   }

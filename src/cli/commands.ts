@@ -17,6 +17,7 @@ import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
+import { serveCommand } from './serve-command.ts';
 
 export interface Command {
   summary: string;
@@ -182,6 +183,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   predict: predictCommand,
   demo: demoCommand,
+  serve: serveCommand,
 };
 
 

@@ -17,7 +17,7 @@ import type { CLIP } from '../clip/model.ts';
 import type { ClipTokenizer } from '../clip/tokenizer.ts';
 import { classNames as namesOf, parseClassList } from '../data/class-list.ts';
 import { F, fromTypedArray, noGrad, tidy } from '../torch/index.ts';
-import { loadConfig, type BikeConfig } from './config.ts';
+import { describeArch, loadConfig, type BikeConfig } from './config.ts';
 import { encodeClasses } from './evaluate.ts';
 import { loadModelFor, zeroShotModel } from './models/load-model.ts';
 import { WeightsError } from './models/weights-error.ts';
@@ -104,6 +104,8 @@ export class Predictor {
     readonly dataset: string,
     readonly mode: Prediction['mode'],
     readonly device: string,
+    /** `network.arch` of a trained model's config, else the CLIP's vision tower (`ViT-B/16`-like or `RN`). */
+    readonly architecture: string,
   ) {
     this.names = [...classNames];
     this.classes = this.encode(this.names);
@@ -144,6 +146,7 @@ export class Predictor {
     return new Predictor(
       model, classNames, tokenizer, model.numSegments,
       config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+      config?.network.arch ? describeArch(config.network.arch) : describeVision(clip.config),
     );
   }
 
@@ -283,6 +286,12 @@ export class Predictor {
     this.disposeClasses();
     for (const t of this.model.stateDict().values()) t.dispose();
   }
+}
+
+/** `ViT-<layers>L-<width>W/<patch>` or `RN<layers>-<width>W` of a CLIP config (names the size of weights with no arch name). */
+function describeVision(config: CLIP['config']): string {
+  const layers = Array.isArray(config.vision_layers) ? config.vision_layers.join('-') : String(config.vision_layers);
+  return config.vision_patch_size ? `ViT-${layers}L-${config.vision_width}W/${config.vision_patch_size}` : `RN${layers}-${config.vision_width}W`;
 }
 
 function checkTop(options: PredictOptions): void {
