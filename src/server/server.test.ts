@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnSync } from 'node:child_process';
 import { VideoClassifier } from '../index.ts';
 import { SHARED_VOCAB } from '../cli/testing/run-bike.ts';
 import { createServer, type Server } from './server.ts';
@@ -227,6 +228,25 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
       assert.match(text, /^bike_queue_length 0$/m);
       assert.match(text, /^bike_batch_size_count \d+$/m);
       assert.match(text, /^# TYPE bike_http_request_duration_seconds histogram$/m);
+    });
+
+    await t.test('the README\'s curl examples work as written', async () => {
+      const readme = readFileSync(path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../../README.md'), 'utf8');
+      const block = /<!-- serve-examples[^>]*-->\s*```bash\n([\s\S]*?)```\s*<!-- \/serve-examples -->/.exec(readme);
+      assert.ok(block, 'the README has the serve examples');
+      const commands = block[1]!.split('\n').filter((l) => l.startsWith('curl '));
+      assert.ok(commands.length >= 7, `${commands.length} curl examples`);
+      const work = path.join(dir, 'curl');
+      mkdirSync(work, { recursive: true });
+      (await import('node:fs')).copyFileSync(fixture.longVideo, path.join(work, 'video.mp4'));
+      for (const command of commands) {
+        const line = command.replaceAll('http://127.0.0.1:8080', address).replace('curl -s ', 'curl -s --fail-with-body --max-time 60 ');
+        const out = spawnSync('bash', ['-c', line], { cwd: work, encoding: 'utf8', timeout: 90_000 });
+        assert.equal(out.status, 0, `${command}: ${out.stderr}${out.stdout}`);
+        if (command.includes('/metrics')) assert.match(out.stdout, /^bike_http_requests_total/m);
+        else JSON.parse(out.stdout);
+        if (command.includes('labels=')) assert.deepEqual((JSON.parse(out.stdout).top as { name: string }[]).map((c) => c.name).sort(), ['cooking', 'dancing', 'riding a bike']);
+      }
     });
 
     await t.test('GET / serves the page and its script, no external resources', async () => {
