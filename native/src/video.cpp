@@ -60,7 +60,7 @@ struct VideoFile {
   }
 };
 
-// probeVideoFile(path) -> { width, height, frameCount, frameCountSource }
+// probeVideoFile(path) -> { width, height, frameCount, frameCountSource, fps } (fps 0 when the container gives none)
 Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -96,6 +96,8 @@ Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
     out.Set("height", Napi::Number::New(env, params->height));
     out.Set("frameCount", Napi::Number::New(env, static_cast<double>(count)));
     out.Set("frameCountSource", Napi::String::New(env, source));
+    AVRational rate = stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0 ? stream->avg_frame_rate : stream->r_frame_rate;
+    out.Set("fps", Napi::Number::New(env, rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0));
     return out;
   });
 }

@@ -27,6 +27,8 @@ export interface VideoInfo {
   frameCount: number;
   /** Where `frameCount` came from. */
   frameCountSource: 'container' | 'packet count';
+  /** Frames per second the container gives (in-process probe only; see `probeFrameRate`). */
+  fps?: number;
 }
 
 export interface FfmpegOptions {
@@ -180,6 +182,14 @@ export async function loadVideoClip(path: string, indices: readonly number[], op
  * or null where the container gives none; used to put sampled frames on a time axis.
  */
 export async function probeFrameRate(path: string, options: FfmpegOptions = {}): Promise<number | null> {
+  if (inProcess && !options.ffprobePath) {
+    try {
+      const { fps } = inProcess.probeVideoFile(path);
+      if (typeof fps === 'number') return fps > 0 ? fps : null;
+    } catch {
+      return null;
+    }
+  }
   const probe = await run(options.ffprobePath ?? 'ffprobe', [
     '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=avg_frame_rate,r_frame_rate', '-of', 'json', path,
   ], `video ${path}`);
