@@ -9,9 +9,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { VideoClassifier } from '../index.ts';
-import { SHARED_VOCAB } from '../cli/testing/run-bike.ts';
+import { SHARED_VOCAB, runBike, spawnBike } from '../cli/testing/run-bike.ts';
 import { createServer, type Server } from './server.ts';
 import { makeServeFixture, slowUpload, uploadAndHangUp, type ServeFixture } from './testing/serve-fixture.ts';
 
@@ -241,12 +241,47 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
       (await import('node:fs')).copyFileSync(fixture.longVideo, path.join(work, 'video.mp4'));
       for (const command of commands) {
         const line = command.replaceAll('http://127.0.0.1:8080', address).replace('curl -s ', 'curl -s --fail-with-body --max-time 60 ');
-        const out = spawnSync('bash', ['-c', line], { cwd: work, encoding: 'utf8', timeout: 90_000 });
+        // Asynchronously: the server answering runs in this process.
+        const out = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile('bash', ['-c', line], { cwd: work, encoding: 'utf8', timeout: 90_000 }, (error, stdout, stderr) => {
+            resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+          });
+        });
         assert.equal(out.status, 0, `${command}: ${out.stderr}${out.stdout}`);
         if (command.includes('/metrics')) assert.match(out.stdout, /^bike_http_requests_total/m);
         else JSON.parse(out.stdout);
         if (command.includes('labels=')) assert.deepEqual((JSON.parse(out.stdout).top as { name: string }[]).map((c) => c.name).sort(), ['cooking', 'dancing', 'riding a bike']);
       }
+    });
+
+    await t.test('the bike serve command: listens, answers, stops on SIGTERM; usage errors name the flag', async () => {
+      const child = spawnBike(['serve', '--model', run.runDir, '--port', '0', '--concurrency', '1']);
+      let out = '';
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+      const listening = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`bike serve did not start in 60 s: ${err}`)), 60_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) { clearTimeout(timer); resolve(m[1]!); }
+        });
+        child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`bike serve exited ${code}: ${err}`)); });
+      });
+      await healthy(listening);
+      const r = await post(listening, '/v1/classify?top=2', video.bytes, { 'content-type': 'video/mp4' });
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      assert.deepEqual(r.json.top.map((c: { name: string }) => c.name), expected.top.slice(0, 2).map((c) => c.name));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
+      assert.equal(code, 0, `exit after SIGTERM: ${err}`);
+      const usage = await runBike(['serve', '--port', '0']);
+      assert.equal(usage.code, 2);
+      assert.match(usage.stderr, /give --model <run-dir\|checkpoint> or --clip <weights>/);
+      const badFlag = await runBike(['serve', '--model', run.runDir, '--max-upload-mb', 'lots']);
+      assert.equal(badFlag.code, 2);
+      assert.match(badFlag.stderr, /--max-upload-mb "lots": expected a number/);
     });
 
     await t.test('GET / serves the page and its script, no external resources', async () => {
