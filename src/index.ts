@@ -26,6 +26,7 @@
 // Inference.
 export {
   VideoClassifier, type VideoClassifierOptions, type VideoInput, type ClassifyOptions, type Classification, type ClassScore, type ClassSaliency, type RgbImage,
+  type BatchClassifyOptions, type TimelineClassifyOptions, type Timeline, type DecodedClip, type TimelineOptions,
 } from './api/video-classifier.ts';
 
 export type { InferencePrecision } from './engine/training/precision.ts';
@@ -47,7 +48,7 @@ export { ConfigError, type ConfigIssue } from './engine/config/config.ts';
 export { AnnotationError } from './data/annotation-error.ts';
 export { MediaError } from './data/media-error.ts';
 export { WeightsError } from './engine/models/weights-error.ts';
-export { DeviceError } from './engine/device-policy.ts';
+export { DeviceError } from './engine/distributed/device-policy.ts';
 export { StateDictError } from './torch/nn/module.ts';
 export { ShapeError } from './torch/shape-error.ts';
 

@@ -90,7 +90,7 @@ double positiveNumber(const Napi::CallbackInfo& info, size_t at, double fallback
 constexpr double kDefaultMaxPixels = 178956970;     // media-limits.ts' defaults
 constexpr double kDefaultMaxVideoPixels = 1073741824;
 
-// probeVideoFile(path, maxPixels?) -> { width, height, frameCount, frameCountSource, stream }
+// probeVideoFile(path, maxPixels?) -> { width, height, frameCount, frameCountSource, stream, fps } (fps 0 when the container gives none)
 Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -128,6 +128,8 @@ Napi::Value probeVideoFile(const Napi::CallbackInfo& info) {
     out.Set("frameCount", Napi::Number::New(env, static_cast<double>(count)));
     out.Set("frameCountSource", Napi::String::New(env, source));
     out.Set("stream", Napi::Number::New(env, file.stream));
+    AVRational rate = stream->avg_frame_rate.num > 0 && stream->avg_frame_rate.den > 0 ? stream->avg_frame_rate : stream->r_frame_rate;
+    out.Set("fps", Napi::Number::New(env, rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0.0));
     return out;
   });
 }

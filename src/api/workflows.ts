@@ -6,7 +6,7 @@
  */
 import { generateAttributes as runAttributes, type AttributeGenerationResult } from '../engine/inference/attribute-generation.ts';
 import { ConfigError, loadConfig as readConfig, missingRequired, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
-import { resolveDevice } from '../engine/device-policy.ts';
+import { resolveDevice } from '../engine/distributed/device-policy.ts';
 import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot, type TestResult, type ZeroShotResult } from '../engine/evaluation/test-runs.ts';
 import type { ProgressListener } from '../engine/logging/logging.ts';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateAttributes } from '../engine/inference/attribute-generation.ts';
 import { loadConfig, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
-import { DeviceError, resolveDevice } from '../engine/device-policy.ts';
+import { DeviceError, resolveDevice } from '../engine/distributed/device-policy.ts';
 import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation/test-runs.ts';
 import { launchWorkers } from '../engine/distributed/launcher.ts';
@@ -17,6 +17,7 @@ import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import { demoCommand } from './demo-command.ts';
 import { predictCommand } from './predict-command.ts';
+import { serveCommand } from './serve-command.ts';
 import { MAX_LOADER_WORKERS } from '../data/loader-limits.ts';
 import { exportCommand } from './export-command.ts';
 
@@ -186,6 +187,7 @@ export const COMMANDS: Record<string, Command> = {
   predict: predictCommand,
   export: exportCommand,
   demo: demoCommand,
+  serve: serveCommand,
 };
 
 

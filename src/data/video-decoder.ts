@@ -33,6 +33,8 @@ export interface VideoInfo {
   frameCountSource: 'container' | 'packet count';
   /** Index (in the file) of the video stream read: av_find_best_stream's choice. */
   stream?: number;
+  /** Frames per second the container gives (in-process probe only; see `probeFrameRate`). */
+  fps?: number;
 }
 
 /** A wanted frame that did not decode, and the frame whose pixels stand in for it. */
@@ -252,4 +254,50 @@ export async function loadVideoClip(path: string, indices: readonly number[], op
   const info = await probeVideo(path, options);
   const frames = indices.map((p) => (p - 1 < 0 ? p - 1 + info.frameCount : p - 1));
   return { frames: await readVideoFrames(path, frames, info, options), info };
+}
+
+/**
+ * Frames per second of the first video stream (`avg_frame_rate`, else `r_frame_rate`, from ffprobe),
+ * or null where the container gives none; used to put sampled frames on a time axis.
+ */
+export async function probeFrameRate(path: string, options: FfmpegOptions = {}): Promise<number | null> {
+  if (inProcess && !options.ffprobePath) {
+    try {
+      const { fps } = inProcess.probeVideoFile(path);
+      if (typeof fps === 'number') return fps > 0 ? fps : null;
+    } catch {
+      return null;
+    }
+  }
+  const probe = await run(options.ffprobePath ?? 'ffprobe', [
+    '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=avg_frame_rate,r_frame_rate', '-of', 'json', path,
+  ], `video ${path}`);
+  if (probe.code !== 0) return null;
+  let stream: Record<string, unknown> | undefined;
+  try {
+    stream = (JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams?.[0];
+  } catch {
+    return null;
+  }
+  for (const key of ['avg_frame_rate', 'r_frame_rate']) {
+    const match = /^(\d+)\/(\d+)$/.exec(String(stream?.[key] ?? ''));
+    if (match && Number(match[2]) > 0 && Number(match[1]) > 0) return Number(match[1]) / Number(match[2]);
+  }
+  return null;
+}
+
+const IMAGE_SIGNATURES: { name: string; bytes: number[]; offset?: number }[] = [
+  { name: 'PNG', bytes: [0x89, 0x50, 0x4e, 0x47] },
+  { name: 'JPEG', bytes: [0xff, 0xd8, 0xff] },
+  { name: 'GIF', bytes: [0x47, 0x49, 0x46, 0x38] },
+  { name: 'BMP', bytes: [0x42, 0x4d] },
+  { name: 'WebP', bytes: [0x57, 0x45, 0x42, 0x50], offset: 8 },
+];
+
+/** The image format whose signature `head` (a file's first bytes) starts with, or null: a still image is no video. */
+export function imageFormatOf(head: Uint8Array): string | null {
+  for (const { name, bytes, offset = 0 } of IMAGE_SIGNATURES) {
+    if (head.length >= offset + bytes.length && bytes.every((b, i) => head[offset + i] === b)) return name;
+  }
+  return null;
 }

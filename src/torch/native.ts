@@ -31,6 +31,8 @@ export interface VideoProbe {
   frameCountSource: 'container' | 'packet count';
   /** Index (in the file) of the video stream read: av_find_best_stream's choice. */
   stream?: number;
+  /** Frames per second the container gives (0 when it gives none). */
+  fps?: number;
 }
 
 /** The wanted frames of a video as RGB24, frame after frame; `decodedFrames` counts every frame decoded on the way. */

@@ -17,12 +17,13 @@ import type { CLIP } from '../../clip/model.ts';
 import type { ClipTokenizer } from '../../clip/tokenizer.ts';
 import { classNames as namesOf, parseClassList } from '../../data/class-list.ts';
 import { F, fromTypedArray, noGrad, tidy } from '../../torch/index.ts';
-import { loadConfig, type BikeConfig } from '../config/config.ts';
+import { describeArch, loadConfig, type BikeConfig } from '../config/config.ts';
 import { encodeClasses } from '../evaluation/collect-scores.ts';
 import { loadModelFor, zeroShotModel } from '../models/load-model.ts';
 import { WeightsError } from '../models/weights-error.ts';
 import { planInference, type InferencePlan, type InferencePrecision } from '../training/precision.ts';
 import { readPredictionInput, type PredictionInput } from './predict-input.ts';
+import { ShapeError } from '../../torch/shape-error.ts';
 import { classPromptTokens, resolveTokenizer } from '../datasets/text-prompts.ts';
 
 export interface PredictorOptions {
@@ -89,9 +90,15 @@ function readLabels(file: string, key: string): string[] {
   return namesOf(parseClassList(text, file));
 }
 
+/** Label sets other than the current classes whose prompt features `predictBatch` keeps. */
+export const CACHED_LABEL_SETS = 16;
+
 export class Predictor {
   private classes: TextFeatures;
   private names: string[];
+  private readonly labelSets = new Map<string, TextFeatures>();
+  private labelSetHits = 0;
+  private labelSetMisses = 0;
 
   private constructor(
     readonly model: BikeModel,
@@ -102,6 +109,8 @@ export class Predictor {
     readonly dataset: string,
     readonly mode: Prediction['mode'],
     readonly device: string,
+    /** `network.arch` of a trained model's config, else the CLIP's vision tower (`ViT-B/16`-like or `RN`). */
+    readonly architecture: string,
     /** The precision chosen (its `description` says what and why). */
     readonly plan: InferencePlan,
   ) {
@@ -129,30 +138,25 @@ export class Predictor {
       weightsPath = loaded.weightsPath;
       model = zeroShotModel(loaded.clip, numSegments);
     }
-    try {
-      if (device !== 'cpu') model.to(device);
-      const plan = planInference(options.precision ?? 'auto', device);
-      plan.prepare(model);
-      let classNames: string[];
-      if (options.classNames) {
-        if (options.classNames.length === 0) throw new Error('class names: expected at least one');
-        classNames = [...options.classNames];
-      } else {
-        const labelsFile = options.labels ?? config?.data.label_list;
-        if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
-        classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
-      }
-      const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
-      const clip = model.clip as CLIP;
-      return new Predictor(
-        model, classNames, tokenizer, model.numSegments,
-        config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device, plan,
-      );
-    } catch (error) {
-      // Nothing half-loaded stays in native memory.
-      for (const t of model.stateDict().values()) t.dispose();
-      throw error;
+    if (device !== 'cpu') model.to(device);
+    const plan = planInference(options.precision ?? 'auto', device);
+    plan.prepare(model);
+    let classNames: string[];
+    if (options.classNames) {
+      if (options.classNames.length === 0) throw new Error('class names: expected at least one');
+      classNames = [...options.classNames];
+    } else {
+      const labelsFile = options.labels ?? config?.data.label_list;
+      if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
+      classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
     }
+    const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
+    const clip = model.clip as CLIP;
+    return new Predictor(
+      model, classNames, tokenizer, model.numSegments,
+      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
+      config?.network.arch ? describeArch(config.network.arch) : describeVision(clip.config), plan,
+    );
   }
 
   /** The class names scored, label order. */
@@ -188,31 +192,101 @@ export class Predictor {
 
   /** Classifies frames already sampled and transformed (`readPredictionInput`, `predictionInputFromFrames`). */
   predictDecoded(decoded: Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>, options: PredictOptions = {}): Prediction {
+    return this.predictBatch([decoded], options)[0]!;
+  }
+
+  /**
+   * Classifies several decoded videos in one forward pass: their clips are stacked into one batch
+   * `[videos * T, 3, S, S]`. `classNames` scores against other classes than the current ones; their
+   * prompt features are encoded once and kept (the last few label sets, see `cachedLabelSets`).
+   */
+  predictBatch(
+    batch: readonly Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>[],
+    options: PredictOptions & { classNames?: readonly string[] } = {},
+  ): Prediction[] {
     checkTop(options);
-    const top = Math.min(options.top ?? 5, this.names.length);
-    const saliencyCount = Math.min(options.saliencyClasses ?? 1, this.names.length);
-    const { probabilities, weights } = tidy(() => noGrad(() => this.plan.run(() => {
-      const frames = fromTypedArray(decoded.clip.data, decoded.clip.shape, { device: this.device });
-      const features = this.model.encodeVideos(frames); // [1, T, D]
-      const similarity = this.model.similarity(features, this.classes).to('float32'); // [1, C]
-      const probs = F.softmax(this.model.logitScale().mul(similarity), -1).to('float32').to('cpu');
-      const saliency = this.model.frameSaliency(features, this.classes).to('float32').to('cpu'); // [1, C, T]
-      return { probabilities: Array.from(probs.toTypedArray() as Float32Array), weights: saliency.toTypedArray() as Float32Array };
-    })));
-    const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
+    if (batch.length === 0) return [];
+    const names = options.classNames ? [...options.classNames] : this.names;
+    const classes = options.classNames ? this.featuresFor(names) : this.classes;
+    const top = Math.min(options.top ?? 5, names.length);
+    const saliencyCount = Math.min(options.saliencyClasses ?? 1, names.length);
     const t = this.numSegments;
-    return {
-      input: decoded.input, kind: decoded.kind, mode: this.mode, frameIndices: decoded.frameIndices,
-      top: order.slice(0, top).map((label) => ({ label, name: this.names[label]!, probability: probabilities[label]! })),
-      saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: this.names[label]!, weights: Array.from(weights.subarray(label * t, (label + 1) * t)) })),
-      probabilities,
-      precision: this.plan.description,
-    };
+    const [, channels, height, width] = batch[0]!.clip.shape;
+    const frameSize = channels * height * width;
+    batch.forEach((d) => {
+      const [frames, c, h, w] = d.clip.shape;
+      if (frames !== t || c !== channels || h !== height || w !== width) {
+        throw new ShapeError(`${d.input} clip`, [t, channels, height, width], [...d.clip.shape], `a batch of clips of ${t} frames of ${channels}x${height}x${width}`);
+      }
+    });
+    let data: Float32Array;
+    if (batch.length === 1) data = batch[0]!.clip.data;
+    else {
+      data = new Float32Array(batch.length * t * frameSize);
+      batch.forEach((d, i) => data.set(d.clip.data, i * t * frameSize));
+    }
+    const c = names.length;
+    const { probabilities, weights } = tidy(() => noGrad(() => {
+      const frames = fromTypedArray(data, [batch.length * t, channels, height, width], { device: this.device });
+      // The encoders run in the chosen precision; the scores and the softmax over time that gives the
+      // saliency are computed in float32 from their outputs (bf16 would round weights that sum to 1).
+      const features = this.plan.run(() => this.model.encodeVideos(frames)).to('float32'); // [B, T, D]
+      const classes32 = { cls: classes.cls.to('float32'), tokens: classes.tokens.to('float32') };
+      const similarity = this.model.similarity(features, classes32); // [B, C]
+      const probs = F.softmax(this.model.logitScale().to('float32').mul(similarity), -1).to('cpu');
+      const saliency = this.model.frameSaliency(features, classes32).to('float32').to('cpu'); // [B, C, T]
+      return { probabilities: probs.toTypedArray() as Float32Array, weights: saliency.toTypedArray() as Float32Array };
+    }));
+    return batch.map((decoded, b) => {
+      const probs = Array.from(probabilities.subarray(b * c, (b + 1) * c));
+      const order = probs.map((p, i) => [p, i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).map(([, i]) => i);
+      const base = b * c * t;
+      return {
+        input: decoded.input, kind: decoded.kind, mode: this.mode, frameIndices: decoded.frameIndices,
+        top: order.slice(0, top).map((label) => ({ label, name: names[label]!, probability: probs[label]! })),
+        saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: names[label]!, weights: Array.from(weights.subarray(base + label * t, base + (label + 1) * t)) })),
+        probabilities: probs,
+        precision: this.plan.description,
+      };
+    });
+  }
+
+  /** The prompt features of `names` (not the current classes): encoded once per label set, the last `CACHED_LABEL_SETS` kept. */
+  private featuresFor(names: readonly string[]): TextFeatures {
+    if (names.length === 0) throw new Error('class names: expected at least one');
+    const key = JSON.stringify(names);
+    const cached = this.labelSets.get(key);
+    if (cached) {
+      this.labelSets.delete(key);
+      this.labelSets.set(key, cached);
+      this.labelSetHits++;
+      return cached;
+    }
+    const encoded = this.encode(names);
+    this.labelSets.set(key, encoded);
+    this.labelSetMisses++;
+    while (this.labelSets.size > CACHED_LABEL_SETS) {
+      const [oldest, features] = this.labelSets.entries().next().value as [string, TextFeatures];
+      this.labelSets.delete(oldest);
+      features.cls.dispose();
+      features.tokens.dispose();
+    }
+    return encoded;
+  }
+
+  /** Label sets scored through `classNames`: how many encodings were reused and how many were made. */
+  get labelSetCache(): { size: number; hits: number; misses: number } {
+    return { size: this.labelSets.size, hits: this.labelSetHits, misses: this.labelSetMisses };
   }
 
   private disposeClasses(): void {
     this.classes.cls.dispose();
     this.classes.tokens.dispose();
+    for (const features of this.labelSets.values()) {
+      features.cls.dispose();
+      features.tokens.dispose();
+    }
+    this.labelSets.clear();
   }
 
   /** Frees the class features (the model's own tensors are freed with `disposeModel`). */
@@ -225,6 +299,12 @@ export class Predictor {
     this.disposeClasses();
     for (const t of this.model.stateDict().values()) t.dispose();
   }
+}
+
+/** `ViT-<layers>L-<width>W/<patch>` or `RN<layers>-<width>W` of a CLIP config (names the size of weights with no arch name). */
+function describeVision(config: CLIP['config']): string {
+  const layers = Array.isArray(config.vision_layers) ? config.vision_layers.join('-') : String(config.vision_layers);
+  return config.vision_patch_size ? `ViT-${layers}L-${config.vision_width}W/${config.vision_patch_size}` : `RN${layers}-${config.vision_width}W`;
 }
 
 function checkTop(options: PredictOptions): void {

@@ -18,7 +18,7 @@ import type { BatchSource } from '../datasets/batch-source.ts';
 import type { CheckpointSidecar } from '../models/checkpoint.ts';
 import { broadcastModule, type Collectives } from '../distributed/collectives.ts';
 import { requireSetting, type BikeConfig } from '../config/config.ts';
-import { resolveDevice } from '../device-policy.ts';
+import { resolveDevice } from '../distributed/device-policy.ts';
 import { evalRecords, readClassNames, trainRecords, videoSource } from '../datasets/datasets.ts';
 import { RunLogger, type ProgressListener } from '../logging/logging.ts';
 import { buildNetwork } from '../models/model-factory.ts';

@@ -3,8 +3,8 @@
  * this libtorch has CUDA and a GPU is visible (torchrun's LOCAL_RANK), else the CPU. The CLI and the
  * library's workflows both resolve devices here.
  */
-import { native } from '../torch/index.ts';
-import { readDistributedEnv } from './distributed/distributed-env.ts';
+import { native } from '../../torch/index.ts';
+import { readDistributedEnv } from './distributed-env.ts';
 
 export class DeviceError extends Error {
   constructor(readonly device: string, message: string) {
