@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import { VideoClassifier } from '../index.ts';
 import { SHARED_VOCAB, runBike, spawnBike } from '../testing/run-bike.ts';
 import { createServer, type Server } from './server.ts';
-import { makeServeFixture, slowUpload, uploadAndHangUp, type ServeFixture } from './testing/serve-fixture.ts';
+import { makeServeHarness, slowUpload, uploadAndHangUp, type ServeHarness } from './testing/serve-harness.ts';
 
 process.env.BIKE_CLIP_VOCAB ??= SHARED_VOCAB;
 
@@ -51,12 +51,12 @@ async function emptyFolder(dir: string): Promise<void> {
 test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-serve-test-'));
   const uploads = path.join(dir, 'uploads');
-  let fixture: ServeFixture;
+  let harness: ServeHarness;
   let classifier: VideoClassifier | undefined;
   let server: Server | undefined;
   try {
-    fixture = await makeServeFixture(dir);
-    const { run } = fixture;
+    harness = await makeServeHarness(dir);
+    const { run } = harness;
     classifier = await VideoClassifier.load({ model: run.runDir, decodeWorkers: 2 });
     mkdirSync(uploads, { recursive: true });
     server = await createServer({ classifier, uploadDir: uploads, maxUploadMb: 1, maxLabels: 8, maxWindows: 8 });
@@ -129,7 +129,7 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
     });
 
     await t.test('POST /v1/timeline: a label per window', async () => {
-      const long = { bytes: readFileSync(fixture.longVideo), name: 'long.mp4' };
+      const long = { bytes: readFileSync(harness.longVideo), name: 'long.mp4' };
       const r = await post(address, '/v1/timeline', form(long, { window: '1', stride: '0.5' }));
       assert.equal(r.status, 200, JSON.stringify(r.json));
       assert.equal(r.json.fps, 8);
@@ -139,7 +139,7 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
         assert.ok(Math.abs(w.start - 0.5 * i) < 1e-9 && Math.abs(w.end - w.start - 1) < 1e-9, `window ${i}: ${w.start}-${w.end}`);
         assert.ok(run.dataset.classNames.includes(w.label));
       });
-      const direct = await classifier!.timeline(fixture.longVideo, { window: 1, stride: 0.5, topK: 3 });
+      const direct = await classifier!.timeline(harness.longVideo, { window: 1, stride: 0.5, topK: 3 });
       assert.deepEqual(r.json.windows.map((w: { label: string }) => w.label), direct.windows.map((w) => w.top[0]!.name));
       const tooMany = await post(address, '/v1/timeline', form(long, { window: '0.25', stride: '0.125' }));
       assert.equal(tooMany.status, 400);
@@ -165,8 +165,8 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
         { what: 'over the limit (multipart)', send: () => post(address, '/v1/classify', form({ bytes: new Uint8Array(1.5 * 2 ** 20), name: 'big.mp4' })), status: 413, message: /max-upload-mb \(1 MB\)/ },
         { what: 'over the limit (raw)', send: () => post(address, '/v1/classify', new Uint8Array(1.5 * 2 ** 20), { 'content-type': 'video/mp4' }), status: 413, message: /max-upload-mb/ },
         { what: 'random bytes', send: () => post(address, '/v1/classify', form({ bytes: Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) % 251), name: 'noise.mp4' })), status: 422, message: /noise\.mp4: cannot be read as a video: / },
-        { what: 'truncated mp4', send: () => post(address, '/v1/classify', form({ bytes: readFileSync(fixture.truncated), name: 'cut.mp4' })), status: 422, message: /cut\.mp4: cannot be read as a video: .*(truncated|damaged|cannot)/ },
-        { what: 'an image', send: () => post(address, '/v1/classify', form({ bytes: readFileSync(fixture.image), name: 'frame.png' })), status: 422, message: /frame\.png: .*PNG image, expected a video/ },
+        { what: 'truncated mp4', send: () => post(address, '/v1/classify', form({ bytes: readFileSync(harness.truncated), name: 'cut.mp4' })), status: 422, message: /cut\.mp4: cannot be read as a video: .*(truncated|damaged|cannot)/ },
+        { what: 'an image', send: () => post(address, '/v1/classify', form({ bytes: readFileSync(harness.image), name: 'frame.png' })), status: 422, message: /frame\.png: .*PNG image, expected a video/ },
         { what: 'unknown field', send: () => post(address, '/v1/classify', form(video, { topk: '3' })), status: 400, message: /unknown field "topk"/ },
         { what: 'unknown query field', send: () => post(address, '/v1/classify?colour=red', video.bytes, { 'content-type': 'video/mp4' }), status: 400, message: /unknown field "colour"/ },
         { what: 'bad top', send: () => post(address, '/v1/classify', form(video, { top: 'many' })), status: 400, message: /top: "many"/ },
@@ -238,7 +238,7 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
       assert.ok(commands.length >= 7, `${commands.length} curl examples`);
       const work = path.join(dir, 'curl');
       mkdirSync(work, { recursive: true });
-      (await import('node:fs')).copyFileSync(fixture.longVideo, path.join(work, 'video.mp4'));
+      (await import('node:fs')).copyFileSync(harness.longVideo, path.join(work, 'video.mp4'));
       for (const command of commands) {
         const line = command.replaceAll('http://127.0.0.1:8080', address).replace('curl -s ', 'curl -s --fail-with-body --max-time 60 ');
         // Asynchronously: the server answering runs in this process.

@@ -57,7 +57,7 @@ export class DecodePool {
   private start(): Slot {
     const worker = import.meta.url.endsWith('.js')
       ? new Worker(new URL('./decode-worker.js', import.meta.url))
-      : new Worker(new URL('../data/loader-worker-boot.mjs', import.meta.url), { workerData: { entry: new URL('./decode-worker.ts', import.meta.url).href } });
+      : new Worker(new URL('../../data/loader-worker-boot.mjs', import.meta.url), { workerData: { entry: new URL('./decode-worker.ts', import.meta.url).href } });
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (message: { id: number; result?: unknown; error?: { name: string; message: string; file?: string; reason?: string } }) => {
       const job = this.settle(message.id);

@@ -3,7 +3,7 @@
  * test, zero-shot, attribute generation, predict and the library's VideoClassifier:
  *
  * - `loadModelFor('test' | 'predict', ...)`: trained weights (our run directory or checkpoint, our
- *   weights file, an original BIKE checkpoint, fixture-layout safetensors) rebuilt as the config says:
+ *   weights file, an original BIKE checkpoint, our safetensors layout) rebuilt as the config says:
  *   CLIP's architecture inferred from the weights and loaded strictly, the video head loaded, or an
  *   error where the config's head has parameters the weights lack;
  * - `loadModelFor('clip', ...)`: a frozen CLIP from plain CLIP weights (anything CLIP's loader reads)

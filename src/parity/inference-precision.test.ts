@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { disposeFixture, loadBikeFixture, loadFixtureModel, missingFixtureFiles } from '../../parity/bike-fixture.ts';
-import { F, Tensor, cat, manualSeed, noGrad, randn, tidy, nn } from '../../torch/index.ts';
-import { LayerNorm } from '../../clip/layers.ts';
-import { encodeClasses } from '../evaluation/collect-scores.ts';
-import { cpuBf16Support, parseInferencePrecision, planInference, type InferencePlan } from './precision.ts';
+import { disposeFixture, loadBikeFixture, loadFixtureModel, missingFixtureFiles } from './bike-fixture.ts';
+import { F, Tensor, cat, manualSeed, noGrad, randn, tidy, nn } from '../torch/index.ts';
+import { LayerNorm } from '../clip/layers.ts';
+import { encodeClasses } from '../engine/evaluation/collect-scores.ts';
+import { cpuBf16Support, parseInferencePrecision, planInference, type InferencePlan } from '../engine/training/precision.ts';
 
 const FIXTURE = process.env.BIKE_FIXTURE_DIR ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/bike-reference');
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { framesToMp4, makeTinyRun, type TinyRun } from '../../testing/tiny-run.ts';
 
-export interface ServeFixture {
+export interface ServeHarness {
   run: TinyRun;
   /** red for 2 s, then green for 2 s, at 8 fps. */
   longVideo: string;
@@ -16,7 +16,7 @@ export interface ServeFixture {
   image: string;
 }
 
-export async function makeServeFixture(dir: string): Promise<ServeFixture> {
+export async function makeServeHarness(dir: string): Promise<ServeHarness> {
   const run = await makeTinyRun(dir);
   const long = path.join(dir, 'long-frames');
   mkdirSync(long, { recursive: true });
