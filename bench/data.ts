@@ -41,7 +41,10 @@ function ensurePythonModules(modules: string[], packages: string[]): boolean {
     return false;
   }
   console.log(`# installing ${packages.join(' ')} for the baseline`);
-  spawnSync('apt-get', ['install', '-y', '-qq', ...packages], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  spawnSync('apt-get', ['install', '-y', '-qq', ...packages], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   return spawnSync(python, ['-c', modules.map((m) => `import ${m}`).join(';')]).status === 0;
 }
 
@@ -52,15 +55,19 @@ async function syntheticFrames(root: string, videos: number, frames: number): Pr
     mkdirSync(dir, { recursive: true });
     for (let f = 1; f <= frames; f++) {
       // Smooth gradients plus noise: compresses like camera frames, not like flat colour.
-      const w = 427, h = 320;
+      const w = 427,
+        h = 320;
       const pixels = Buffer.alloc(w * h * 3);
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-        const i = (y * w + x) * 3;
-        pixels[i] = (x + f * 3 + v * 20) & 255;
-        pixels[i + 1] = (y * 2 + v * 7) & 255;
-        pixels[i + 2] = ((x * y) >> 6) + ((x * 7919 + y * 104729 + f) % 23) & 255;
-      }
-      await sharp(pixels, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.jpg`));
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const i = (y * w + x) * 3;
+          pixels[i] = (x + f * 3 + v * 20) & 255;
+          pixels[i + 1] = (y * 2 + v * 7) & 255;
+          pixels[i + 2] = (((x * y) >> 6) + ((x * 7919 + y * 104729 + f) % 23)) & 255;
+        }
+      await sharp(pixels, { raw: { width: w, height: h, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.jpg`));
     }
     lines.push(`video${v} ${frames} ${v % 4}`);
   }
@@ -95,12 +102,24 @@ try {
   const listFile = values.list ?? (await syntheticFrames(tmp, 24, 32));
   const list = parseVideoList(readFileSync(listFile, 'utf8'), listFile);
   const records = list.records.map((r) => ({ path: r.path, numFrames: r.numFrames, label: r.label }));
-  const base: VideoDatasetSpec = { records, root, format: 'frames', imageTmpl: values.template!, mode: 'train', numSegments: 8, inputSize: 224, seed: 1 };
+  const base: VideoDatasetSpec = {
+    records,
+    root,
+    format: 'frames',
+    imageTmpl: values.template!,
+    mode: 'train',
+    numSegments: 8,
+    inputSize: 224,
+    seed: 1,
+  };
   const workers = Number(values.workers);
   console.log(`# ${records.length} videos from ${listFile}; ${seconds}s per measurement; ${os.cpus().length} cores`);
 
   const ours: Record<string, number> = {};
-  for (const [label, n] of [['1 worker', 1], [`${workers} workers`, workers]] as const) {
+  for (const [label, n] of [
+    ['1 worker', 1],
+    [`${workers} workers`, workers],
+  ] as const) {
     ours[`train ${label}`] = await rate({ ...base, mode: 'train' }, n);
     ours[`val ${label}`] = await rate({ ...base, mode: 'val' }, n);
     console.log(`train_clips_per_s ${ours[`train ${label}`]!.toFixed(1)}  (${label})`);
@@ -108,11 +127,23 @@ try {
   }
 
   if (ensurePythonModules(['PIL', 'numpy', 'torch'], ['python3-pil', 'python3-numpy', 'python3-torch'])) {
-    const out = execFileSync(python, [path.join(here, 'data-baseline.py'), root, listFile, values.template!.replace(/\{:0?(\d*)d\}/, (_, w) => `{:0${w || 1}d}`), String(seconds)], { encoding: 'utf8' });
+    const out = execFileSync(
+      python,
+      [
+        path.join(here, 'data-baseline.py'),
+        root,
+        listFile,
+        values.template!.replace(/\{:0?(\d*)d\}/, (_, w) => `{:0${w || 1}d}`),
+        String(seconds),
+      ],
+      { encoding: 'utf8' },
+    );
     const baseline = JSON.parse(out) as { train_clips_per_s: number; val_clips_per_s: number };
     console.log(`original_train_clips_per_s ${baseline.train_clips_per_s.toFixed(1)}  (PIL + torch, one core)`);
     console.log(`original_val_clips_per_s ${baseline.val_clips_per_s.toFixed(1)}  (PIL + torch, one core)`);
-    console.log(`train_ratio_vs_original_per_core ${(ours['train 1 worker']! / baseline.train_clips_per_s).toFixed(2)}`);
+    console.log(
+      `train_ratio_vs_original_per_core ${(ours['train 1 worker']! / baseline.train_clips_per_s).toFixed(2)}`,
+    );
     console.log(`val_ratio_vs_original_per_core ${(ours['val 1 worker']! / baseline.val_clips_per_s).toFixed(2)}`);
   }
 
@@ -123,13 +154,30 @@ try {
   for (let v = 0; v < 6; v++) {
     const file = path.join(videoDir, `v${v}.mp4`);
     // H.264 (4:2:0, so an even width) with a key frame every 2 s, as web video usually has.
-    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=426x320:rate=25:duration=${4 + v}`, '-c:v', 'libx264', '-g', '50', '-pix_fmt', 'yuv420p', '-y', file]);
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=426x320:rate=25:duration=${4 + v}`,
+      '-c:v',
+      'libx264',
+      '-g',
+      '50',
+      '-pix_fmt',
+      'yuv420p',
+      '-y',
+      file,
+    ]);
     videos.push(file);
   }
-  const jobs = await Promise.all(videos.map(async (file) => {
-    const info = await probeVideo(file);
-    return [file, valIndices(info.frameCount, { numSegments: 8, indexBias: 0 })] as [string, number[]];
-  }));
+  const jobs = await Promise.all(
+    videos.map(async (file) => {
+      const info = await probeVideo(file);
+      return [file, valIndices(info.frameCount, { numSegments: 8, indexBias: 0 })] as [string, number[]];
+    }),
+  );
   const infos = await Promise.all(videos.map((f) => probeVideo(f)));
   let decoded = 0;
   const start = performance.now();
@@ -143,7 +191,9 @@ try {
   if (ensurePythonModules(['av'], ['python3-av'])) {
     const jobFile = path.join(tmp, 'jobs.json');
     writeFileSync(jobFile, JSON.stringify(jobs));
-    const out = JSON.parse(execFileSync(python, [path.join(here, 'video-baseline.py'), jobFile, String(seconds)], { encoding: 'utf8' })) as { clips_per_s: number };
+    const out = JSON.parse(
+      execFileSync(python, [path.join(here, 'video-baseline.py'), jobFile, String(seconds)], { encoding: 'utf8' }),
+    ) as { clips_per_s: number };
     console.log(`pyav_video_clips_per_s ${out.clips_per_s.toFixed(1)}`);
     console.log(`video_ratio_vs_pyav ${(oursVideo / out.clips_per_s).toFixed(2)}`);
   }

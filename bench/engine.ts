@@ -28,7 +28,11 @@ import { Tensor, randn, tensor, tidy, noGrad, manualSeed, native, nn, F, aten } 
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const DEVICE = process.env.BENCH_DEVICE || 'cpu';
 const config = {
-  layers: 12, width: 768, heads: 12, seq: 50, batch: 8,
+  layers: 12,
+  width: 768,
+  heads: 12,
+  seq: 50,
+  batch: 8,
   threads: envInt('BENCH_THREADS', availableParallelism()),
   warmup: envInt('BENCH_WARMUP', 2),
   steps: envInt('BENCH_STEPS', 20),
@@ -62,11 +66,14 @@ class ResidualAttentionBlock extends nn.Module {
     super();
     this.attn = this.registerModule('attn', new nn.MultiheadAttention(width, heads));
     this.ln_1 = this.registerModule('ln_1', new nn.LayerNorm(width));
-    this.mlp = this.registerModule('mlp', new nn.NamedSequential([
-      ['c_fc', new nn.Linear(width, width * 4)],
-      ['gelu', new QuickGELU()],
-      ['c_proj', new nn.Linear(width * 4, width)],
-    ]));
+    this.mlp = this.registerModule(
+      'mlp',
+      new nn.NamedSequential([
+        ['c_fc', new nn.Linear(width, width * 4)],
+        ['gelu', new QuickGELU()],
+        ['c_proj', new nn.Linear(width * 4, width)],
+      ]),
+    );
     this.ln_2 = this.registerModule('ln_2', new nn.LayerNorm(width));
   }
   forward(x: Tensor): Tensor {
@@ -87,23 +94,33 @@ interface Stepper {
 function inlineAdamW(params: Tensor[], lr: number, weightDecay: number): Stepper {
   const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
   const zerosLike = aten('zeros_like');
-  const state = params.map((p) => ({ step: 0, expAvg: new Tensor(zerosLike(p.handle)).keep(), expAvgSq: new Tensor(zerosLike(p.handle)).keep() }));
+  const state = params.map((p) => ({
+    step: 0,
+    expAvg: new Tensor(zerosLike(p.handle)).keep(),
+    expAvgSq: new Tensor(zerosLike(p.handle)).keep(),
+  }));
   return {
     name: 'inline AdamW (src/torch/optim not present)',
-    step: () => noGrad(() => tidy(() => {
-      params.forEach((p, i) => {
-        const grad = p.grad;
-        if (!grad) return;
-        const s = state[i]!;
-        s.step += 1;
-        p.mul_(1 - lr * weightDecay);
-        s.expAvg.mul_(beta1).add_(grad, 1 - beta1);
-        s.expAvgSq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
-        const stepSize = lr / (1 - beta1 ** s.step);
-        const denom = s.expAvgSq.sqrt().div(Math.sqrt(1 - beta2 ** s.step)).add_(eps);
-        p.addcdiv_(s.expAvg, denom, -stepSize);
-      });
-    })),
+    step: () =>
+      noGrad(() =>
+        tidy(() => {
+          params.forEach((p, i) => {
+            const grad = p.grad;
+            if (!grad) return;
+            const s = state[i]!;
+            s.step += 1;
+            p.mul_(1 - lr * weightDecay);
+            s.expAvg.mul_(beta1).add_(grad, 1 - beta1);
+            s.expAvgSq.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
+            const stepSize = lr / (1 - beta1 ** s.step);
+            const denom = s.expAvgSq
+              .sqrt()
+              .div(Math.sqrt(1 - beta2 ** s.step))
+              .add_(eps);
+            p.addcdiv_(s.expAvg, denom, -stepSize);
+          });
+        }),
+      ),
     zeroGrad: () => params.forEach((p) => (p.grad = null)),
   };
 }
@@ -130,7 +147,9 @@ const median = (values: number[]) => quantile(values, 0.5);
 async function buildOurs() {
   native.setNumThreads(config.threads);
   manualSeed(0);
-  const blocks = Array.from({ length: config.layers }, () => new ResidualAttentionBlock(config.width, config.heads).to(config.device));
+  const blocks = Array.from({ length: config.layers }, () =>
+    new ResidualAttentionBlock(config.width, config.heads).to(config.device),
+  );
   const params = blocks.flatMap((b) => b.parameters());
   const optimizer = await makeOptimizer(params, 1e-4, 0.2);
   const input = randn([config.seq, config.batch, config.width], { device: config.device }).keep();
@@ -154,9 +173,10 @@ async function buildOurs() {
     const a = tensor([1]).keep();
     const b = tensor([1]).keep();
     const perScope = 1000;
-    const run = () => tidy(() => {
-      for (let i = 0; i < perScope; i++) a.add(b);
-    });
+    const run = () =>
+      tidy(() => {
+        for (let i = 0; i < perScope; i++) a.add(b);
+      });
     run();
     const rounds = Math.ceil(config.op_calls / perScope);
     const start = performance.now();
@@ -177,10 +197,15 @@ function ensurePythonTorch(): void {
   if (probe.status === 0) return;
   if (process.getuid?.() === 0) {
     console.log('installing python3-torch (Debian) for the PyTorch baseline ...');
-    const install = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const install = spawnSync('apt-get', ['install', '-y', '-qq', 'python3-torch'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     if (install.status === 0 && spawnSync(PYTHON, ['-c', 'import torch']).status === 0) return;
   }
-  throw new Error(`the PyTorch baseline needs ${PYTHON} with torch (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`);
+  throw new Error(
+    `the PyTorch baseline needs ${PYTHON} with torch (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`,
+  );
 }
 
 /** The PyTorch side, a child process answering one command at a time (see engine-pytorch.py). */
@@ -193,7 +218,8 @@ function startPyTorch() {
   const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (what: string): Promise<any> => {
     const line = await replies.next();
-    if (line.done) throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
+    if (line.done)
+      throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
     const value = JSON.parse(line.value);
     if (value.error) throw new Error(`PyTorch baseline: ${value.error}`);
     return value;
@@ -212,14 +238,18 @@ function startPyTorch() {
 
 const fmt = (ms: number[]) => ms.map((m) => m.toFixed(0)).join(', ');
 const version = native.version();
-console.log(`engine bench: ${config.layers} layers, width ${config.width}, ${config.heads} heads, input [${config.seq}, ${config.batch}, ${config.width}], ` +
-  `${config.threads} threads, ${config.warmup} warm-up step(s), up to ${config.steps} timed pairs (budget ${config.budgetS} s); libtorch ${version.torch}`);
+console.log(
+  `engine bench: ${config.layers} layers, width ${config.width}, ${config.heads} heads, input [${config.seq}, ${config.batch}, ${config.width}], ` +
+    `${config.threads} threads, ${config.warmup} warm-up step(s), up to ${config.steps} timed pairs (budget ${config.budgetS} s); libtorch ${version.torch}`,
+);
 const pytorch = startPyTorch();
 await pytorch.ready();
 const ours = await buildOurs();
 const info = await pytorch.ask('info');
-if (info.parameters !== ours.parameters) throw new Error(`the models differ: ${ours.parameters} vs ${info.parameters} parameters`);
-if (info.threads !== config.threads || ours.threads !== config.threads) throw new Error(`thread counts differ: ours ${ours.threads}, PyTorch ${info.threads}, wanted ${config.threads}`);
+if (info.parameters !== ours.parameters)
+  throw new Error(`the models differ: ${ours.parameters} vs ${info.parameters} parameters`);
+if (info.threads !== config.threads || ours.threads !== config.threads)
+  throw new Error(`thread counts differ: ours ${ours.threads}, PyTorch ${info.threads}, wanted ${config.threads}`);
 for (let i = 0; i < config.warmup; i++) {
   ours.step();
   await pytorch.ask('step');
@@ -249,9 +279,17 @@ const oursOp = median(oursOps);
 const theirsOp = median(theirsOps);
 pytorch.close();
 const ratios = oursMs.map((m, i) => m / theirsMs[i]!);
-console.log(`ours:    ${ours.parameters} parameters, ${ours.optimizer}; step ms [${fmt(oursMs)}], median ${median(oursMs).toFixed(1)} ms`);
-console.log(`pytorch: torch ${info.torch}, ${info.parameters} parameters, AdamW(foreach=${config.foreach}); step ms [${fmt(theirsMs)}], median ${median(theirsMs).toFixed(1)} ms`);
-console.log(`small op (add of two 1-element tensors): ours ${oursOp.toFixed(2)} us/call, pytorch ${theirsOp.toFixed(2)} us/call, ratio ${(oursOp / theirsOp).toFixed(2)}`);
-console.log(`per-pair ratios (${ratios.length} pairs): quartiles ${quantile(ratios, 0.25).toFixed(3)} / ${median(ratios).toFixed(3)} / ${quantile(ratios, 0.75).toFixed(3)}, ` +
-  `min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}; spread (IQR / median) ${(100 * (quantile(ratios, 0.75) - quantile(ratios, 0.25)) / median(ratios)).toFixed(1)}%`);
+console.log(
+  `ours:    ${ours.parameters} parameters, ${ours.optimizer}; step ms [${fmt(oursMs)}], median ${median(oursMs).toFixed(1)} ms`,
+);
+console.log(
+  `pytorch: torch ${info.torch}, ${info.parameters} parameters, AdamW(foreach=${config.foreach}); step ms [${fmt(theirsMs)}], median ${median(theirsMs).toFixed(1)} ms`,
+);
+console.log(
+  `small op (add of two 1-element tensors): ours ${oursOp.toFixed(2)} us/call, pytorch ${theirsOp.toFixed(2)} us/call, ratio ${(oursOp / theirsOp).toFixed(2)}`,
+);
+console.log(
+  `per-pair ratios (${ratios.length} pairs): quartiles ${quantile(ratios, 0.25).toFixed(3)} / ${median(ratios).toFixed(3)} / ${quantile(ratios, 0.75).toFixed(3)}, ` +
+    `min ${Math.min(...ratios).toFixed(3)}, max ${Math.max(...ratios).toFixed(3)}; spread (IQR / median) ${((100 * (quantile(ratios, 0.75) - quantile(ratios, 0.25))) / median(ratios)).toFixed(1)}%`,
+);
 console.log(`ratio_vs_pytorch ${median(ratios).toFixed(3)}`);

@@ -30,8 +30,18 @@ import { cpuBf16Support, planInference, type InferencePlan } from '../src/engine
 
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const model = {
-  resolution: 224, patch: 32, width: 768, layers: 12, heads: 12, embed: 512,
-  context: 77, head_layers: 6, head_heads: 8, classes: 400, frames: 8, temperature: CONCEPT_SPOTTING_TEMPERATURE,
+  resolution: 224,
+  patch: 32,
+  width: 768,
+  layers: 12,
+  heads: 12,
+  embed: 512,
+  context: 77,
+  head_layers: 6,
+  head_heads: 8,
+  classes: 400,
+  frames: 8,
+  temperature: CONCEPT_SPOTTING_TEMPERATURE,
 };
 const BATCHES = [1, 8];
 const threads = envInt('BENCH_THREADS', availableParallelism());
@@ -53,7 +63,13 @@ function median(values: number[]): number {
 
 /** Ours: the image encoder, the video head and the class features, with a precision plan. */
 class OurVideoModel {
-  constructor(readonly visual: VisionTransformer, readonly head: VideoHead, readonly tokens: Tensor, readonly cls: Tensor, readonly plan: InferencePlan) {
+  constructor(
+    readonly visual: VisionTransformer,
+    readonly head: VideoHead,
+    readonly tokens: Tensor,
+    readonly cls: Tensor,
+    readonly plan: InferencePlan,
+  ) {
     visual.eval();
     head.eval();
     visual.requiresGrad_(false);
@@ -62,12 +78,28 @@ class OurVideoModel {
     plan.prepare(head);
   }
   static build(plan: InferencePlan, weights?: Map<string, Tensor>): OurVideoModel {
-    const visual = new VisionTransformer({ inputResolution: model.resolution, patchSize: model.patch, width: model.width, layers: model.layers, heads: model.heads, outputDim: model.embed });
-    const head = new VideoHead({ simHeader: 'Transf', interaction: 'VCS', embedDim: model.embed, contextLength: model.context, layers: model.head_layers, heads: model.head_heads });
+    const visual = new VisionTransformer({
+      inputResolution: model.resolution,
+      patchSize: model.patch,
+      width: model.width,
+      layers: model.layers,
+      heads: model.heads,
+      outputDim: model.embed,
+    });
+    const head = new VideoHead({
+      simHeader: 'Transf',
+      interaction: 'VCS',
+      embedDim: model.embed,
+      contextLength: model.context,
+      layers: model.head_layers,
+      heads: model.head_heads,
+    });
     let tokens: Tensor;
     let cls: Tensor;
     if (weights) {
-      visual.loadStateDict(new Map([...weights].filter(([k]) => k.startsWith('visual.')).map(([k, v]) => [k.slice(7), v])));
+      visual.loadStateDict(
+        new Map([...weights].filter(([k]) => k.startsWith('visual.')).map(([k, v]) => [k.slice(7), v])),
+      );
       head.loadStateDict(new Map([...weights].filter(([k]) => k.startsWith('head.')).map(([k, v]) => [k.slice(5), v])));
       tokens = weights.get('class_tokens')!;
       cls = weights.get('class_cls')!;
@@ -81,34 +113,43 @@ class OurVideoModel {
     return new Map<string, Tensor>([
       ...[...this.visual.stateDict()].map(([k, v]) => [`visual.${k}`, v] as [string, Tensor]),
       ...[...this.head.stateDict()].map(([k, v]) => [`head.${k}`, v] as [string, Tensor]),
-      ['class_tokens', this.tokens], ['class_cls', this.cls],
+      ['class_tokens', this.tokens],
+      ['class_cls', this.cls],
     ]);
   }
   /** Logits `[videos, classes]` (float32) and the milliseconds they took. */
   run(frames: Tensor): { ms: number; output: Float32Array } {
-    return tidy(() => noGrad(() => {
-      const start = performance.now();
-      const logits = this.plan.run(() => {
-        const features = this.visual.forward(frames);
-        return this.head.forward(features.view(-1, model.frames, model.embed), this.tokens, this.cls).to('float32');
-      });
-      const output = logits.toTypedArray() as Float32Array; // forces the computation
-      return { ms: performance.now() - start, output };
-    }));
+    return tidy(() =>
+      noGrad(() => {
+        const start = performance.now();
+        const logits = this.plan.run(() => {
+          const features = this.visual.forward(frames);
+          return this.head.forward(features.view(-1, model.frames, model.embed), this.tokens, this.cls).to('float32');
+        });
+        const output = logits.toTypedArray() as Float32Array; // forces the computation
+        return { ms: performance.now() - start, output };
+      }),
+    );
   }
 }
 
 function startPyTorch(weightsFile: string) {
   const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
-  if (probe.status !== 0) throw new Error(`the PyTorch baseline needs ${PYTHON} with torch and numpy (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`);
+  if (probe.status !== 0)
+    throw new Error(
+      `the PyTorch baseline needs ${PYTHON} with torch and numpy (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`,
+    );
   const script = fileURLToPath(new URL('./infer-pytorch.py', import.meta.url));
-  const child = spawn(PYTHON, [script, JSON.stringify({ threads, model, weights: weightsFile })], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, [script, JSON.stringify({ threads, model, weights: weightsFile })], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async (what: string): Promise<any> => {
     const line = await replies.next();
-    if (line.done) throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
+    if (line.done)
+      throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
     const value = JSON.parse(line.value);
     if (value.error) throw new Error(`PyTorch baseline: ${value.error}`);
     return value;
@@ -145,17 +186,24 @@ const cpu = cpuBf16Support();
 const auto = planInference('auto', 'cpu', cpu);
 const precisions: InferencePlan[] = [planInference('fp32', 'cpu', cpu)];
 if (cpu.native) precisions.push(planInference('bf16', 'cpu', cpu));
-console.log(`infer bench: ViT-B/32 BIKE video model (image encoder, Transf head, VCS over ${model.classes} classes), ${BATCHES.join(' and ')} video(s) of ${model.frames} frames at ${model.resolution} px, ` +
-  `${threads} threads, ${warmup} warm-up and ${rounds} timed round(s); libtorch ${native.version().torch}; CPU bf16: ${cpu.native ? cpu.flags.join(', ') : 'none'}`);
+console.log(
+  `infer bench: ViT-B/32 BIKE video model (image encoder, Transf head, VCS over ${model.classes} classes), ${BATCHES.join(' and ')} video(s) of ${model.frames} frames at ${model.resolution} px, ` +
+    `${threads} threads, ${warmup} warm-up and ${rounds} timed round(s); libtorch ${native.version().torch}; CPU bf16: ${cpu.native ? cpu.flags.join(', ') : 'none'}`,
+);
 console.log(`default: ${auto.description}`);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bike-infer-bench-'));
 try {
   manualSeed(0);
   const reference = OurVideoModel.build(precisions[0]!);
-  const inputs = new Map(BATCHES.map((b) => [b, randn([b * model.frames, 3, model.resolution, model.resolution]).keep()]));
+  const inputs = new Map(
+    BATCHES.map((b) => [b, randn([b * model.frames, 3, model.resolution, model.resolution]).keep()]),
+  );
   const weightsFile = path.join(dir, 'model.safetensors');
-  saveSafetensors(weightsFile, new Map([...reference.stateDict(), ...[...inputs].map(([b, t]) => [`input.${b}`, t] as [string, Tensor])]));
+  saveSafetensors(
+    weightsFile,
+    new Map([...reference.stateDict(), ...[...inputs].map(([b, t]) => [`input.${b}`, t] as [string, Tensor])]),
+  );
   const ours = new Map<string, OurVideoModel>([['fp32', reference]]);
   for (const plan of precisions.slice(1)) {
     const weights = reference.stateDict();
@@ -165,13 +213,23 @@ try {
   const pytorch = startPyTorch(weightsFile);
   await pytorch.ready();
   const info = await pytorch.ask('info');
-  if (info.threads !== threads || native.getNumThreads() !== threads) throw new Error(`thread counts differ: ours ${native.getNumThreads()}, PyTorch ${info.threads}, wanted ${threads}`);
+  if (info.threads !== threads || native.getNumThreads() !== threads)
+    throw new Error(`thread counts differ: ours ${native.getNumThreads()}, PyTorch ${info.threads}, wanted ${threads}`);
   const onnxFile = path.join(dir, 'model.onnx');
   const exportStart = performance.now();
   await pytorch.ask(`export ${onnxFile}`);
-  console.log(`exported ${onnxFile} with torch.onnx (torch ${info.torch}) in ${((performance.now() - exportStart) / 1000).toFixed(1)} s`);
-  const session = await ort.InferenceSession.create(onnxFile, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
-  const ortInputs = new Map([...inputs].map(([b, t]) => [b, new ort.Tensor('float32', t.toTypedArray() as Float32Array, t.shape)]));
+  console.log(
+    `exported ${onnxFile} with torch.onnx (torch ${info.torch}) in ${((performance.now() - exportStart) / 1000).toFixed(1)} s`,
+  );
+  const session = await ort.InferenceSession.create(onnxFile, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+  });
+  const ortInputs = new Map(
+    [...inputs].map(([b, t]) => [b, new ort.Tensor('float32', t.toTypedArray() as Float32Array, t.shape)]),
+  );
   const runOrt = async (b: number) => {
     const start = performance.now();
     const result = await session.run({ frames: ortInputs.get(b)! });
@@ -183,13 +241,18 @@ try {
   const oursOut = reference.run(check).output;
   const torchOut = (await pytorch.ask('run 8 output')).output as number[];
   const ortOut = (await runOrt(8)).output;
-  console.log(`outputs (8 videos x ${model.classes} logits): ours fp32 vs pytorch max |diff| ${maxAbsDiff(oursOut, torchOut).toExponential(2)}, vs onnxruntime ${maxAbsDiff(oursOut, ortOut).toExponential(2)}`);
-  if (maxAbsDiff(oursOut, torchOut) > 1e-3) throw new Error('ours and PyTorch compute different models: fix the twin before timing it');
+  console.log(
+    `outputs (8 videos x ${model.classes} logits): ours fp32 vs pytorch max |diff| ${maxAbsDiff(oursOut, torchOut).toExponential(2)}, vs onnxruntime ${maxAbsDiff(oursOut, ortOut).toExponential(2)}`,
+  );
+  if (maxAbsDiff(oursOut, torchOut) > 1e-3)
+    throw new Error('ours and PyTorch compute different models: fix the twin before timing it');
   for (const [name, m] of ours) {
     if (name === 'fp32') continue;
     const out = m.run(check).output;
     const same = top1(out, model.classes).filter((c, i) => c === top1(oursOut, model.classes)[i]).length;
-    console.log(`ours ${name} vs fp32: max |logit diff| ${maxAbsDiff(out, oursOut).toExponential(2)}, top-1 agrees on ${same}/8 videos`);
+    console.log(
+      `ours ${name} vs fp32: max |logit diff| ${maxAbsDiff(out, oursOut).toExponential(2)}, top-1 agrees on ${same}/8 videos`,
+    );
   }
 
   type Side = { name: string; run: (b: number) => Promise<{ ms: number }> };
@@ -198,7 +261,9 @@ try {
     { name: 'pytorch fp32', run: async (b: number) => pytorch.ask(`run ${b}`) },
     { name: 'onnxruntime fp32', run: runOrt },
   ];
-  const times = new Map<string, Map<number, number[]>>(sides.map((s) => [s.name, new Map(BATCHES.map((b) => [b, []]))]));
+  const times = new Map<string, Map<number, number[]>>(
+    sides.map((s) => [s.name, new Map(BATCHES.map((b) => [b, []]))]),
+  );
   for (let r = 0; r < warmup + rounds; r++) {
     // The order of the sides rotates from round to round.
     for (let i = 0; i < sides.length; i++) {
@@ -212,10 +277,14 @@ try {
   pytorch.close();
   await session.release();
 
-  const total = (name: string) => Array.from({ length: rounds }, (_, r) => BATCHES.reduce((s, b) => s + times.get(name)!.get(b)![r]!, 0));
+  const total = (name: string) =>
+    Array.from({ length: rounds }, (_, r) => BATCHES.reduce((s, b) => s + times.get(name)!.get(b)![r]!, 0));
   const fmt = (ms: number[]) => ms.map((m) => m.toFixed(0)).join(', ');
   for (const side of sides) {
-    const perBatch = BATCHES.map((b) => `${b} video(s): median ${median(times.get(side.name)!.get(b)!).toFixed(0)} ms [${fmt(times.get(side.name)!.get(b)!)}]`);
+    const perBatch = BATCHES.map(
+      (b) =>
+        `${b} video(s): median ${median(times.get(side.name)!.get(b)!).toFixed(0)} ms [${fmt(times.get(side.name)!.get(b)!)}]`,
+    );
     console.log(`${side.name.padEnd(17)} ${perBatch.join('; ')}`);
   }
   const pairRatio = (a: string, b: string) => {
@@ -226,7 +295,9 @@ try {
   };
   const vsOrt = pairRatio(`ours ${auto.precision}`, 'onnxruntime fp32');
   const vsTorch = pairRatio('ours fp32', 'pytorch fp32');
-  console.log(`per-round ratios (time for 1 + 8 videos): ours ${auto.precision} / onnxruntime fp32 in [${vsOrt.min.toFixed(3)}, ${vsOrt.max.toFixed(3)}], ours fp32 / pytorch fp32 in [${vsTorch.min.toFixed(3)}, ${vsTorch.max.toFixed(3)}]`);
+  console.log(
+    `per-round ratios (time for 1 + 8 videos): ours ${auto.precision} / onnxruntime fp32 in [${vsOrt.min.toFixed(3)}, ${vsOrt.max.toFixed(3)}], ours fp32 / pytorch fp32 in [${vsTorch.min.toFixed(3)}, ${vsTorch.max.toFixed(3)}]`,
+  );
   console.log(`ratio_vs_onnxruntime ${vsOrt.median.toFixed(3)}`);
   console.log(`ratio_vs_pytorch ${vsTorch.median.toFixed(3)}`);
 } finally {

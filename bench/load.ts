@@ -45,7 +45,11 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-const STORAGE_CLASS: Partial<Record<DType, string>> = { float32: 'FloatStorage', float16: 'HalfStorage', int64: 'LongStorage' };
+const STORAGE_CLASS: Partial<Record<DType, string>> = {
+  float32: 'FloatStorage',
+  float16: 'HalfStorage',
+  int64: 'LongStorage',
+};
 
 /** A torch.save-layout zip of the state dict (STORED entries, as torch.save writes them). */
 function writePtFile(path: string, stateDict: Map<string, Tensor>): void {
@@ -57,7 +61,14 @@ function writePtFile(path: string, stateDict: Map<string, Tensor>): void {
     const storageClass = STORAGE_CLASS[raw.dtype];
     if (!storageClass) throw new Error(`bench: no storage class for ${raw.dtype}`);
     const strides = raw.shape.map((_, d) => raw.shape.slice(d + 1).reduce((a, b) => a * b, 1));
-    writeTensor(p.binunicode(name), { storageClass, key: String(key), storageNumel: raw.data.length / DTYPE_BYTES[raw.dtype], offset: 0, shape: raw.shape, stride: strides });
+    writeTensor(p.binunicode(name), {
+      storageClass,
+      key: String(key),
+      storageNumel: raw.data.length / DTYPE_BYTES[raw.dtype],
+      offset: 0,
+      shape: raw.shape,
+      stride: strides,
+    });
     storages[String(key++)] = raw.data;
   }
   writeFileSync(path, buildPtArchive(p.setitems().stop().bytes(), storages));
@@ -74,15 +85,23 @@ try {
     if (formats.includes('pt')) writePtFile(files.pt, stateDict);
     for (const t of model.parameters()) t.dispose();
   }
-  console.log(`arch ${arch}, threads ${native.getNumThreads()}, repeats ${repeats} (medians, ms; measured under whatever load the machine has)`);
+  console.log(
+    `arch ${arch}, threads ${native.getNumThreads()}, repeats ${repeats} (medians, ms; measured under whatever load the machine has)`,
+  );
   let ratio = NaN;
   for (const format of formats) {
     const file = files[format];
     const size = statSync(file).size;
     const rows: Record<string, number[]> = {
       file_read: [],
-      'old: parse': [], 'old: tensors': [], 'old: construct': [], 'old: copy_in': [], 'old: total': [],
-      'new: read_tensors': [], 'new: construct': [], 'new: assign': [],
+      'old: parse': [],
+      'old: tensors': [],
+      'old: construct': [],
+      'old: copy_in': [],
+      'old: total': [],
+      'new: read_tensors': [],
+      'new: construct': [],
+      'new: assign': [],
       loadClip: [],
     };
     for (let r = 0; r < repeats; r++) {
@@ -93,7 +112,9 @@ try {
         // its random initialisation, the weights copied into it.
         const [raws, parse] = timed(() => {
           if (format === 'safetensors') return [...parseSafetensors(bytes, file).tensors];
-          return Object.entries(readPtBuffer(bytes, file) as Record<string, unknown>).filter(([, v]) => isLoadedTensor(v)) as [string, never][];
+          return Object.entries(readPtBuffer(bytes, file) as Record<string, unknown>).filter(([, v]) =>
+            isLoadedTensor(v),
+          ) as [string, never][];
         });
         const [tensors, create] = timed(() => new Map(raws.map(([k, raw]) => [k, fromRaw(raw)])));
         const [model, construct] = timed(() => noGrad(() => new CLIP(config)));
@@ -108,7 +129,11 @@ try {
       }
       {
         // What loadClip does now, step by step.
-        const [tensors, readTensors] = timed(() => (format === 'safetensors' ? loadSafetensors(file) : new Map(Object.entries(loadPtFile(file) as Record<string, Tensor>))));
+        const [tensors, readTensors] = timed(() =>
+          format === 'safetensors'
+            ? loadSafetensors(file)
+            : new Map(Object.entries(loadPtFile(file) as Record<string, Tensor>)),
+        );
         const [model, construct] = timed(() => nn.init.withoutInitialization(() => new CLIP(config)));
         const [, assign] = timed(() => loadClipStateDict(model, tensors, file, { assign: true }));
         rows['new: read_tensors'].push(readTensors);
@@ -121,7 +146,8 @@ try {
       for (const t of loaded.model.stateDict().values()) t.dispose();
     }
     console.log(`\n${format}: ${(size / 1e6).toFixed(1)} MB`);
-    for (const [name, values] of Object.entries(rows)) console.log(`  ${name.padEnd(18)} ${median(values).toFixed(1).padStart(9)}`);
+    for (const [name, values] of Object.entries(rows))
+      console.log(`  ${name.padEnd(18)} ${median(values).toFixed(1).padStart(9)}`);
     const formatRatio = median(rows.loadClip) / median(rows.file_read);
     console.log(`  ${format}_ratio_vs_file_read ${formatRatio.toFixed(2)}`);
     if (format === formats[0]) ratio = formatRatio;

@@ -17,7 +17,10 @@ const total = Number(process.env.BENCH_REQUESTS ?? 160);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-bench-serve-'));
 try {
   const run = await makeTinyRun(dir);
-  const classifier = await VideoClassifier.load({ model: run.runDir, decodeWorkers: Number(process.env.BENCH_DECODE_WORKERS ?? 2) });
+  const classifier = await VideoClassifier.load({
+    model: run.runDir,
+    decodeWorkers: Number(process.env.BENCH_DECODE_WORKERS ?? 2),
+  });
   const server = await createServer({ classifier, batchSize: 8 });
   try {
     const url = `${await server.listen(0)}/v1/classify`;
@@ -27,7 +30,9 @@ try {
     console.log(formatLoad(one));
     const eight = await runLoad(url, body, { total, concurrency: 8 });
     console.log(formatLoad(eight));
-    console.log(`throughput ratio, concurrency 8 / concurrency 1: ${(eight.requestsPerSecond / one.requestsPerSecond).toFixed(2)}x`);
+    console.log(
+      `throughput ratio, concurrency 8 / concurrency 1: ${(eight.requestsPerSecond / one.requestsPerSecond).toFixed(2)}x`,
+    );
   } finally {
     await server.close();
     classifier.dispose();

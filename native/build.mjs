@@ -23,7 +23,11 @@ function fail(message) {
 }
 
 function nodeApiInclude() {
-  const candidates = [process.env.NODE_API_INCLUDE, path.resolve(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'];
+  const candidates = [
+    process.env.NODE_API_INCLUDE,
+    path.resolve(path.dirname(process.execPath), '..', 'include', 'node'),
+    '/usr/include/node',
+  ];
   for (const dir of candidates) if (dir && existsSync(path.join(dir, 'node_api.h'))) return dir;
   fail(`node_api.h not found (looked in ${candidates.filter(Boolean).join(', ')}); set NODE_API_INCLUDE`);
 }
@@ -43,7 +47,8 @@ function torchVersion(includeRoot) {
     path.join(includeRoot, 'torch', 'headeronly', 'version.h'),
     path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'),
   ].filter(existsSync);
-  if (headers.length === 0) fail(`libtorch headers not found under ${includeRoot} (install libtorch-dev or set TORCH_DIR)`);
+  if (headers.length === 0)
+    fail(`libtorch headers not found under ${includeRoot} (install libtorch-dev or set TORCH_DIR)`);
   for (const header of headers) {
     const text = readFileSync(header, 'utf8');
     const major = Number(/TORCH_VERSION_MAJOR (\d+)/.exec(text)?.[1]);
@@ -89,7 +94,10 @@ function torchConfig() {
         if (existsSync(dir)) includes.push(dir);
       }
     }
-    for (const dir of [process.env.CUDA_HOME && path.join(process.env.CUDA_HOME, 'include'), '/usr/local/cuda/include']) {
+    for (const dir of [
+      process.env.CUDA_HOME && path.join(process.env.CUDA_HOME, 'include'),
+      '/usr/local/cuda/include',
+    ]) {
       if (dir && existsSync(dir)) includes.push(dir);
     }
     const hasNccl = includes.some((dir) => existsSync(path.join(dir, 'nccl.h')));
@@ -102,25 +110,40 @@ function torchConfig() {
 
 const torch = torchConfig();
 // Optional: libjpeg-turbo for fast, PIL-identical JPEG frame decoding (the data layer falls back to sharp).
-const jpegHeader = ['/usr/include/jpeglib.h', '/usr/include/x86_64-linux-gnu/jpeglib.h', '/usr/include/aarch64-linux-gnu/jpeglib.h'].find(existsSync);
+const jpegHeader = [
+  '/usr/include/jpeglib.h',
+  '/usr/include/x86_64-linux-gnu/jpeglib.h',
+  '/usr/include/aarch64-linux-gnu/jpeglib.h',
+].find(existsSync);
 if (jpegHeader && process.env.BIKE_NO_JPEG !== '1') {
   torch.defines.push('BIKE_WITH_JPEG');
   torch.libs.push('jpeg');
 }
 // Optional: FFmpeg's libraries for in-process video decoding (the data layer falls back to the ffmpeg CLI).
-const ffmpegHeader = ['/usr/include/x86_64-linux-gnu/libavformat/avformat.h', '/usr/include/aarch64-linux-gnu/libavformat/avformat.h', '/usr/include/libavformat/avformat.h'].find(existsSync);
+const ffmpegHeader = [
+  '/usr/include/x86_64-linux-gnu/libavformat/avformat.h',
+  '/usr/include/aarch64-linux-gnu/libavformat/avformat.h',
+  '/usr/include/libavformat/avformat.h',
+].find(existsSync);
 if (ffmpegHeader && process.env.BIKE_NO_FFMPEG !== '1') {
   torch.defines.push('BIKE_WITH_FFMPEG');
   torch.libs.push('avformat', 'avcodec', 'swscale', 'avutil');
 }
 const std = process.env.BIKE_CXX_STD ?? (torch.version.major >= 2 ? 'c++20' : 'c++17');
 const compileFlags = [
-  `-std=${std}`, '-O2', '-fPIC', '-fvisibility=hidden', '-Wno-deprecated-declarations', '-Wno-unused-parameter',
-  '-DNAPI_CPP_EXCEPTIONS', '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+  `-std=${std}`,
+  '-O2',
+  '-fPIC',
+  '-fvisibility=hidden',
+  '-Wno-deprecated-declarations',
+  '-Wno-unused-parameter',
+  '-DNAPI_CPP_EXCEPTIONS',
+  '-DNODE_ADDON_API_DISABLE_DEPRECATED',
   // A worker terminated mid-call cannot receive a JS exception; without this the process aborts.
   '-DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
   ...torch.defines.map((d) => `-D${d}`),
-  `-I${nodeApiInclude()}`, `-I${addonApiInclude()}`,
+  `-I${nodeApiInclude()}`,
+  `-I${addonApiInclude()}`,
   ...torch.includes.map((dir) => `-isystem${dir}`),
 ];
 const linkFlags = [
@@ -131,7 +154,9 @@ const linkFlags = [
 
 mkdirSync(objDir, { recursive: true });
 const flagsHash = createHash('sha256').update(JSON.stringify({ compileFlags, linkFlags })).digest('hex').slice(0, 16);
-const sources = readdirSync(srcDir).filter((f) => f.endsWith('.cpp')).sort();
+const sources = readdirSync(srcDir)
+  .filter((f) => f.endsWith('.cpp'))
+  .sort();
 const headers = readdirSync(srcDir).filter((f) => f.endsWith('.h'));
 const newestHeader = Math.max(0, ...headers.map((h) => statSync(path.join(srcDir, h)).mtimeMs));
 
@@ -155,7 +180,10 @@ function run(command, args, label) {
 }
 
 const stale = sources.filter(isStale);
-const linkNeeded = stale.length > 0 || !existsSync(output) || sources.some((s) => statSync(objectFor(s)).mtimeMs > statSync(output).mtimeMs);
+const linkNeeded =
+  stale.length > 0 ||
+  !existsSync(output) ||
+  sources.some((s) => statSync(objectFor(s)).mtimeMs > statSync(output).mtimeMs);
 if (!linkNeeded) {
   console.error(`native build: up to date (${torch.label}, libtorch ${torch.version.major}.${torch.version.minor})`);
   process.exit(0);
@@ -165,7 +193,9 @@ try {
 } catch {
   fail('g++ is not installed (apt-get install g++)');
 }
-console.error(`native build: compiling ${stale.length} of ${sources.length} files against ${torch.label} (libtorch ${torch.version.major}.${torch.version.minor}, ${std})`);
+console.error(
+  `native build: compiling ${stale.length} of ${sources.length} files against ${torch.label} (libtorch ${torch.version.major}.${torch.version.minor}, ${std})`,
+);
 const jobs = Math.max(1, Number(process.env.BIKE_BUILD_JOBS) || cpus().length);
 const queue = [...stale];
 const started = Date.now();
@@ -186,5 +216,10 @@ try {
 } catch (error) {
   fail(error.message);
 }
-writeFileSync(path.join(buildDir, 'build-info.json'), JSON.stringify({ torch: torch.label, version: torch.version, std, flagsHash }, null, 2));
-console.error(`native build: done in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${path.relative(process.cwd(), output)}`);
+writeFileSync(
+  path.join(buildDir, 'build-info.json'),
+  JSON.stringify({ torch: torch.label, version: torch.version, std, flagsHash }, null, 2),
+);
+console.error(
+  `native build: done in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${path.relative(process.cwd(), output)}`,
+);

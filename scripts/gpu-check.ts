@@ -7,7 +7,20 @@
  *   node --import tsx scripts/gpu-check.ts
  */
 import { createServer } from 'node:net';
-import { Tensor, randn, randint, tidy, noGrad, manualSeed, native, applyCustom, optim, autocast, GradScaler, ProcessGroup } from '../src/torch/index.ts';
+import {
+  Tensor,
+  randn,
+  randint,
+  tidy,
+  noGrad,
+  manualSeed,
+  native,
+  applyCustom,
+  optim,
+  autocast,
+  GradScaler,
+  ProcessGroup,
+} from '../src/torch/index.ts';
 import { createClip, type ClipConfig } from '../src/clip/index.ts';
 import { BikeModel } from '../src/bike/index.ts';
 
@@ -32,14 +45,27 @@ function maxRelError(a: Tensor, b: Tensor): number {
 }
 
 const tinyConfig: ClipConfig = {
-  embed_dim: 64, image_resolution: 32, vision_layers: 2, vision_width: 128, vision_patch_size: 8,
-  context_length: 77, vocab_size: 49408, transformer_width: 128, transformer_heads: 2, transformer_layers: 2,
+  embed_dim: 64,
+  image_resolution: 32,
+  vision_layers: 2,
+  vision_width: 128,
+  vision_patch_size: 8,
+  context_length: 77,
+  vocab_size: 49408,
+  transformer_width: 128,
+  transformer_heads: 2,
+  transformer_layers: 2,
 };
 
 function bike(config: ClipConfig, T: number): BikeModel {
   return new BikeModel(createClip(config), {
-    numSegments: T, simHeader: 'Transf', interaction: 'VCS', embedDim: config.embed_dim,
-    contextLength: config.context_length, temporalLayers: 6, temporalHeads: Math.max(1, config.transformer_width / 64),
+    numSegments: T,
+    simHeader: 'Transf',
+    interaction: 'VCS',
+    embedDim: config.embed_dim,
+    contextLength: config.context_length,
+    temporalLayers: 6,
+    temporalHeads: Math.max(1, config.transformer_width / 64),
   });
 }
 
@@ -54,7 +80,8 @@ function freePort(): Promise<number> {
 }
 
 console.log(`libtorch ${native.version().torch}, CUDA devices: ${native.cudaDeviceCount()}`);
-if (native.cudaDeviceCount() === 0) throw new Error('no CUDA device: build the addon against a CUDA libtorch (TORCH_DIR)');
+if (native.cudaDeviceCount() === 0)
+  throw new Error('no CUDA device: build the addon against a CUDA libtorch (TORCH_DIR)');
 
 const T = 8;
 const B = 4;
@@ -89,43 +116,56 @@ check('BIKE NCE training step: CUDA loss and gradients match the CPU', () => {
 });
 
 for (const dtype of ['float16', 'bfloat16'] as const) {
-  check(`mixed precision (${dtype} autocast${dtype === 'float16' ? ' + GradScaler' : ''}) AdamW steps lower the loss`, () => {
-    const model = bike(tinyConfig, T);
-    model.loadStateDict(cpuModel.stateDict());
-    model.to('cuda');
-    const optimizer = new optim.AdamW(model.parameters(), { lr: 1e-4, weight_decay: 0.2 });
-    const scaler = new GradScaler({ enabled: dtype === 'float16' });
-    const x = frames.to('cuda').keep();
-    const y = labels.to('cuda').keep();
-    const c = classTokens.to('cuda').keep();
-    const losses: number[] = [];
-    for (let step = 0; step < 8; step++) {
-      tidy(() => {
-        const loss = autocast(() => model.trainingStep(x, y, c, 'NCE').loss, { device: 'cuda', dtype });
-        scaler.scale(loss).backward();
-        scaler.step(optimizer);
-        scaler.update();
-        optimizer.zeroGrad();
-        losses.push(loss.item());
-      });
-    }
-    if (!losses.every(Number.isFinite) || !(losses.at(-1)! < losses[0]!)) throw new Error(`losses ${losses.map((l) => l.toFixed(4)).join(' ')}`);
-    return `loss ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)}`;
-  });
+  check(
+    `mixed precision (${dtype} autocast${dtype === 'float16' ? ' + GradScaler' : ''}) AdamW steps lower the loss`,
+    () => {
+      const model = bike(tinyConfig, T);
+      model.loadStateDict(cpuModel.stateDict());
+      model.to('cuda');
+      const optimizer = new optim.AdamW(model.parameters(), { lr: 1e-4, weight_decay: 0.2 });
+      const scaler = new GradScaler({ enabled: dtype === 'float16' });
+      const x = frames.to('cuda').keep();
+      const y = labels.to('cuda').keep();
+      const c = classTokens.to('cuda').keep();
+      const losses: number[] = [];
+      for (let step = 0; step < 8; step++) {
+        tidy(() => {
+          const loss = autocast(() => model.trainingStep(x, y, c, 'NCE').loss, { device: 'cuda', dtype });
+          scaler.scale(loss).backward();
+          scaler.step(optimizer);
+          scaler.update();
+          optimizer.zeroGrad();
+          losses.push(loss.item());
+        });
+      }
+      if (!losses.every(Number.isFinite) || !(losses.at(-1)! < losses[0]!))
+        throw new Error(`losses ${losses.map((l) => l.toFixed(4)).join(' ')}`);
+      return `loss ${losses[0]!.toFixed(4)} -> ${losses.at(-1)!.toFixed(4)}`;
+    },
+  );
 }
 
-check('custom autograd function with a JS backward on CUDA tensors', () => tidy(() => {
-  const a = randn([5], { device: 'cuda' }).requiresGrad_();
-  const [out] = applyCustom({ forward: ([t]) => [t!.mul(2)], backward: ([g]) => [g!.mul(3)] }, [a]);
-  out!.sum().backward();
-  const grad = a.grad!.toArray();
-  if (!grad.every((v) => v === 3)) throw new Error(`grad ${grad}`);
-  return 'gradient 3 everywhere, as the JS backward said';
-}));
+check('custom autograd function with a JS backward on CUDA tensors', () =>
+  tidy(() => {
+    const a = randn([5], { device: 'cuda' }).requiresGrad_();
+    const [out] = applyCustom({ forward: ([t]) => [t!.mul(2)], backward: ([g]) => [g!.mul(3)] }, [a]);
+    out!.sum().backward();
+    const grad = a.grad!.toArray();
+    if (!grad.every((v) => v === 3)) throw new Error(`grad ${grad}`);
+    return 'gradient 3 everywhere, as the JS backward said';
+  }),
+);
 
 const port = await freePort();
 check('NCCL process group (world size 1): all-reduce, all-gather, broadcast', () => {
-  const group = ProcessGroup.init({ backend: 'nccl', masterAddr: '127.0.0.1', masterPort: port, rank: 0, worldSize: 1, timeoutMs: 60_000 });
+  const group = ProcessGroup.init({
+    backend: 'nccl',
+    masterAddr: '127.0.0.1',
+    masterPort: port,
+    rank: 0,
+    worldSize: 1,
+    timeoutMs: 60_000,
+  });
   try {
     return tidy(() => {
       const t = randn([16], { device: 'cuda' });
@@ -143,7 +183,21 @@ check('NCCL process group (world size 1): all-reduce, all-gather, broadcast', ()
 
 check('ViT-B/16 BIKE (T=8, 8 videos), float16 autocast: training step time and peak memory', () => {
   noGrad(() => manualSeed(0));
-  const model = bike({ embed_dim: 512, image_resolution: 224, vision_layers: 12, vision_width: 768, vision_patch_size: 16, context_length: 77, vocab_size: 49408, transformer_width: 512, transformer_heads: 8, transformer_layers: 12 }, T).to('cuda');
+  const model = bike(
+    {
+      embed_dim: 512,
+      image_resolution: 224,
+      vision_layers: 12,
+      vision_width: 768,
+      vision_patch_size: 16,
+      context_length: 77,
+      vocab_size: 49408,
+      transformer_width: 512,
+      transformer_heads: 8,
+      transformer_layers: 12,
+    },
+    T,
+  ).to('cuda');
   const optimizer = new optim.AdamW(model.parameters(), { lr: 1e-5, weight_decay: 0.2 });
   const scaler = new GradScaler();
   const videos = 8;
@@ -168,7 +222,7 @@ check('ViT-B/16 BIKE (T=8, 8 videos), float16 autocast: training step time and p
   const [, peak] = native.cudaMemory(0);
   const steady = times.slice(2).sort((a, b) => a - b);
   const median = steady[steady.length >> 1]!;
-  return `${median.toFixed(1)} ms/step median (${(videos / (median / 1000)).toFixed(1)} videos/s, ${(videos * T / (median / 1000)).toFixed(0)} frames/s), peak ${(peak / 2 ** 30).toFixed(2)} GiB`;
+  return `${median.toFixed(1)} ms/step median (${(videos / (median / 1000)).toFixed(1)} videos/s, ${((videos * T) / (median / 1000)).toFixed(0)} frames/s), peak ${(peak / 2 ** 30).toFixed(2)} GiB`;
 });
 
 console.log(`${passed} passed, ${failed} failed`);

@@ -25,22 +25,53 @@
 
 // Inference.
 export {
-  VideoClassifier, type VideoClassifierOptions, type VideoInput, type ClassifyOptions, type Classification, type ClassScore, type ClassSaliency, type RgbImage,
-  type BatchClassifyOptions, type TimelineClassifyOptions, type Timeline, type DecodedClip, type TimelineOptions,
+  VideoClassifier,
+  type VideoClassifierOptions,
+  type VideoInput,
+  type ClassifyOptions,
+  type Classification,
+  type ClassScore,
+  type ClassSaliency,
+  type RgbImage,
+  type BatchClassifyOptions,
+  type TimelineClassifyOptions,
+  type Timeline,
+  type DecodedClip,
+  type TimelineOptions,
 } from './api/video-classifier.ts';
 
 export type { InferencePrecision } from './engine/training/precision.ts';
 
 // Workflows.
 export {
-  train, test, zeroShot, generateAttributes,
-  type TrainOptions, type EvaluationOptions, type TestOptions, type GenerateAttributesOptions,
-  type TrainResult, type EpochResult, type TestResult, type ZeroShotResult, type AttributeGenerationResult,
-  type ProgressEvent, type ProgressListener, type Precision,
+  train,
+  test,
+  zeroShot,
+  generateAttributes,
+  type TrainOptions,
+  type EvaluationOptions,
+  type TestOptions,
+  type GenerateAttributesOptions,
+  type TrainResult,
+  type EpochResult,
+  type TestResult,
+  type ZeroShotResult,
+  type AttributeGenerationResult,
+  type ProgressEvent,
+  type ProgressListener,
+  type Precision,
 } from './api/workflows.ts';
 export {
-  loadConfig, REQUIRED_KEYS, type ConfigFor, type LoadConfigOptions, type BikeConfig, type ConfigPurpose,
-  type DataConfig, type NetworkConfig, type SolverConfig, type LoggingConfig,
+  loadConfig,
+  REQUIRED_KEYS,
+  type ConfigFor,
+  type LoadConfigOptions,
+  type BikeConfig,
+  type ConfigPurpose,
+  type DataConfig,
+  type NetworkConfig,
+  type SolverConfig,
+  type LoggingConfig,
 } from './api/config.ts';
 
 // Errors.
@@ -58,7 +89,17 @@ export { CLIP, type ClipOptions } from './clip/model.ts';
 export { loadClip, type LoadClipOptions, type LoadedClip } from './clip/load.ts';
 export type { ClipConfig } from './clip/config.ts';
 export { ClipTokenizer } from './clip/tokenizer.ts';
-export { resolveTokenizer as loadTokenizer, classPromptTokens, type VocabularyOptions } from './engine/datasets/text-prompts.ts';
-export { loadModelFor, zeroShotModel, type LoadedTrainedModel, type LoadedClipOnly, type ModelPurpose } from './engine/models/load-model.ts';
+export {
+  resolveTokenizer as loadTokenizer,
+  classPromptTokens,
+  type VocabularyOptions,
+} from './engine/datasets/text-prompts.ts';
+export {
+  loadModelFor,
+  zeroShotModel,
+  type LoadedTrainedModel,
+  type LoadedClipOnly,
+  type ModelPurpose,
+} from './engine/models/load-model.ts';
 /** The tensor library over libtorch: `Tensor`, ops, `tidy`, autograd, `nn`, `optim`, `F`, safetensors. */
 export * as torch from './torch/index.ts';

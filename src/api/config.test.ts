@@ -5,10 +5,18 @@ import { REQUIRED_KEYS, type ConfigFor } from './config.ts';
 
 test("REQUIRED_KEYS (the typed loadConfig's list) is the schema's requiredFor, purpose by purpose", () => {
   for (const purpose of ['train', 'test', 'train-attributes'] as const) {
-    const required = (fields: Record<string, FieldSpec>) => Object.entries(fields).filter(([, s]) => s.requiredFor?.includes(purpose)).map(([k]) => k).sort();
+    const required = (fields: Record<string, FieldSpec>) =>
+      Object.entries(fields)
+        .filter(([, s]) => s.requiredFor?.includes(purpose))
+        .map(([k]) => k)
+        .sort();
     assert.deepEqual([...REQUIRED_KEYS[purpose].top].sort(), required(TOP_LEVEL_FIELDS), `${purpose}: top level`);
     for (const section of ['data', 'network', 'solver', 'logging'] as const) {
-      assert.deepEqual([...REQUIRED_KEYS[purpose][section]].sort(), required(SECTION_FIELDS[section] as Record<string, FieldSpec>), `${purpose}: ${section}`);
+      assert.deepEqual(
+        [...REQUIRED_KEYS[purpose][section]].sort(),
+        required(SECTION_FIELDS[section] as Record<string, FieldSpec>),
+        `${purpose}: ${section}`,
+      );
     }
   }
 });

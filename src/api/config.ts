@@ -4,20 +4,60 @@
  */
 import { loadConfig as readConfig, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
 
-export type { BikeConfig, ConfigPurpose, DataConfig, NetworkConfig, SolverConfig, LoggingConfig } from '../engine/config/config.ts';
+export type {
+  BikeConfig,
+  ConfigPurpose,
+  DataConfig,
+  NetworkConfig,
+  SolverConfig,
+  LoggingConfig,
+} from '../engine/config/config.ts';
 
 /** The keys each purpose requires (the schema's `requiredFor`, src/engine/config-schema.ts; a test keeps them equal). */
 export const REQUIRED_KEYS = {
   train: {
     top: ['seed'],
-    data: ['dataset', 'modality', 'num_segments', 'batch_size', 'workers', 'train_root', 'train_list', 'val_root', 'val_list', 'label_list', 'input_size', 'output_path'],
+    data: [
+      'dataset',
+      'modality',
+      'num_segments',
+      'batch_size',
+      'workers',
+      'train_root',
+      'train_list',
+      'val_root',
+      'val_list',
+      'label_list',
+      'input_size',
+      'output_path',
+    ],
     network: ['arch', 'drop_out', 'emb_dropout', 'sim_header', 'interaction'],
-    solver: ['type', 'epochs', 'start_epoch', 'optim', 'lr', 'lr_warmup_step', 'loss_type', 'clip_ratio', 'grad_accumulation_steps'],
+    solver: [
+      'type',
+      'epochs',
+      'start_epoch',
+      'optim',
+      'lr',
+      'lr_warmup_step',
+      'loss_type',
+      'clip_ratio',
+      'grad_accumulation_steps',
+    ],
     logging: ['print_freq', 'eval_freq'],
   },
   test: {
     top: [],
-    data: ['dataset', 'modality', 'num_segments', 'batch_size', 'workers', 'val_root', 'val_list', 'label_list', 'input_size'],
+    data: [
+      'dataset',
+      'modality',
+      'num_segments',
+      'batch_size',
+      'workers',
+      'val_root',
+      'val_list',
+      'label_list',
+      'input_size',
+    ],
     network: ['arch', 'drop_out', 'emb_dropout', 'sim_header', 'interaction'],
     solver: [],
     logging: ['print_freq'],
@@ -25,14 +65,46 @@ export const REQUIRED_KEYS = {
   'train-attributes': {
     top: ['seed'],
     data: [
-      'dataset', 'modality', 'num_segments', 'batch_size', 'workers', 'train_root', 'train_list', 'val_root', 'val_list', 'label_list', 'input_size', 'output_path',
-      'select_topk_attributes', 'attributes_train_path', 'attributes_val_path',
+      'dataset',
+      'modality',
+      'num_segments',
+      'batch_size',
+      'workers',
+      'train_root',
+      'train_list',
+      'val_root',
+      'val_list',
+      'label_list',
+      'input_size',
+      'output_path',
+      'select_topk_attributes',
+      'attributes_train_path',
+      'attributes_val_path',
     ],
     network: ['arch', 'drop_out', 'emb_dropout'],
-    solver: ['type', 'epochs', 'start_epoch', 'optim', 'lr', 'lr_warmup_step', 'loss_type', 'clip_ratio', 'grad_accumulation_steps'],
+    solver: [
+      'type',
+      'epochs',
+      'start_epoch',
+      'optim',
+      'lr',
+      'lr_warmup_step',
+      'loss_type',
+      'clip_ratio',
+      'grad_accumulation_steps',
+    ],
     logging: ['print_freq', 'eval_freq'],
   },
-} as const satisfies Record<ConfigPurpose, { top: readonly (keyof BikeConfig)[]; data: readonly string[]; network: readonly string[]; solver: readonly string[]; logging: readonly string[] }>;
+} as const satisfies Record<
+  ConfigPurpose,
+  {
+    top: readonly (keyof BikeConfig)[];
+    data: readonly string[];
+    network: readonly string[];
+    solver: readonly string[];
+    logging: readonly string[];
+  }
+>;
 
 type Keys = typeof REQUIRED_KEYS;
 /** `T` with the keys `K` present and not null. */
@@ -40,7 +112,8 @@ type WithRequired<T, K extends PropertyKey> = Omit<T, K & keyof T> & { [Q in K &
 
 /** A config checked for `P`: the keys `P` requires are typed as present. */
 export type ConfigFor<P extends ConfigPurpose> = WithRequired<
-  Omit<BikeConfig, 'data' | 'network' | 'solver' | 'logging'>, Keys[P]['top'][number]
+  Omit<BikeConfig, 'data' | 'network' | 'solver' | 'logging'>,
+  Keys[P]['top'][number]
 > & {
   data: WithRequired<BikeConfig['data'], Keys[P]['data'][number]>;
   network: WithRequired<BikeConfig['network'], Keys[P]['network'][number]>;
@@ -68,5 +141,9 @@ export interface LoadConfigOptions<P extends ConfigPurpose> {
  * ```
  */
 export function loadConfig<P extends ConfigPurpose>(file: string, options: LoadConfigOptions<P>): ConfigFor<P> {
-  return readConfig(file, { purpose: options.purpose, overrides: options.overrides, cwd: options.cwd }) as unknown as ConfigFor<P>;
+  return readConfig(file, {
+    purpose: options.purpose,
+    overrides: options.overrides,
+    cwd: options.cwd,
+  }) as unknown as ConfigFor<P>;
 }

@@ -9,7 +9,6 @@ import type { InferencePrecision } from '../engine/training/precision.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setImmediate } from 'node:timers/promises';
 import { MediaError } from '../data/media-error.ts';
 import type { RgbImage } from '../data/rgb-image.ts';
 import { Predictor, type ClassSaliency, type ClassScore, type PredictorOptions } from '../engine/inference/predict.ts';
@@ -119,7 +118,10 @@ export interface Classification {
 export class VideoClassifier {
   private disposed = false;
 
-  private constructor(private readonly predictor: Predictor, private readonly pool: DecodePool | null) {}
+  private constructor(
+    private readonly predictor: Predictor,
+    private readonly pool: DecodePool | null,
+  ) {}
 
   /**
    * Loads a model: `{ model }` (a run directory or checkpoint; `config` for original BIKE
@@ -132,11 +134,19 @@ export class VideoClassifier {
    */
   static async load(options: VideoClassifierOptions): Promise<VideoClassifier> {
     const predictorOptions: PredictorOptions = {
-      model: options.model, clip: options.clip, config: options.config, labels: options.labels, classNames: options.classNames,
-      numSegments: options.numSegments, vocab: options.vocab, device: options.device, precision: options.precision,
+      model: options.model,
+      clip: options.clip,
+      config: options.config,
+      labels: options.labels,
+      classNames: options.classNames,
+      numSegments: options.numSegments,
+      vocab: options.vocab,
+      device: options.device,
+      precision: options.precision,
     };
     const workers = options.decodeWorkers ?? 0;
-    if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decodeWorkers must be a non-negative integer, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 0)
+      throw new RangeError(`decodeWorkers must be a non-negative integer, got ${workers}`);
     const predictor = await Predictor.load(predictorOptions);
     return new VideoClassifier(predictor, workers > 0 ? new DecodePool({ workers }) : null);
   }
@@ -192,7 +202,9 @@ export class VideoClassifier {
       return this.classifyDecoded([{ ...decoded, fps: null, timestamps: null }], options)[0]!;
     }
     if (typeof input !== 'string' && !(input instanceof Uint8Array)) {
-      throw new TypeError('classify: expected a path, the bytes of an encoded video, or an array of decoded RGB frames');
+      throw new TypeError(
+        'classify: expected a path, the bytes of an encoded video, or an array of decoded RGB frames',
+      );
     }
     return this.classifyDecoded([await this.decode(input)], options)[0]!;
   }
@@ -203,7 +215,8 @@ export class VideoClassifier {
    */
   async decode(input: string | Uint8Array): Promise<DecodedClip> {
     this.check();
-    if (typeof input === 'string') return this.pool ? this.pool.clip(input, this.readOptions()) : readClip(input, this.readOptions());
+    if (typeof input === 'string')
+      return this.pool ? this.pool.clip(input, this.readOptions()) : readClip(input, this.readOptions());
     return inTemporaryFile(input, (file) => this.decode(file));
   }
 
@@ -215,17 +228,28 @@ export class VideoClassifier {
     this.check();
     const topK = options.topK ?? 5;
     const classes = options.classNames?.length ?? this.predictor.classNames.length;
-    if (options.classNames && options.classNames.length === 0) throw new RangeError('classNames: expected at least one class name');
+    if (options.classNames && options.classNames.length === 0)
+      throw new RangeError('classNames: expected at least one class name');
     const predictions = this.predictor.predictBatch(videos, {
-      top: topK, saliencyClasses: options.saliencyClasses ?? Math.min(topK, classes), classNames: options.classNames,
+      top: topK,
+      saliencyClasses: options.saliencyClasses ?? Math.min(topK, classes),
+      classNames: options.classNames,
     });
     return predictions.map((p, i) => ({
-      top: p.top, probabilities: p.probabilities, saliency: p.saliency, frameIndices: p.frameIndices, timestamps: videos[i]!.timestamps, precision: p.precision,
+      top: p.top,
+      probabilities: p.probabilities,
+      saliency: p.saliency,
+      frameIndices: p.frameIndices,
+      timestamps: videos[i]!.timestamps,
+      precision: p.precision,
     }));
   }
 
   /** Classifies several videos: each decoded (in parallel on the decode workers), then one forward pass. */
-  async classifyBatch(inputs: readonly (string | Uint8Array)[], options: BatchClassifyOptions = {}): Promise<Classification[]> {
+  async classifyBatch(
+    inputs: readonly (string | Uint8Array)[],
+    options: BatchClassifyOptions = {},
+  ): Promise<Classification[]> {
     const decoded = await Promise.all(inputs.map((input) => this.decode(input)));
     return this.classifyDecoded(decoded, options);
   }
@@ -238,11 +262,18 @@ export class VideoClassifier {
     this.check();
     if (typeof input !== 'string') return inTemporaryFile(input, (file) => this.timeline(file, options));
     const { topK = 3, batchSize = 8, classNames, ...windows } = options;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`timeline: batchSize must be a positive integer, got ${batchSize}`);
-    const decoded = this.pool ? await this.pool.timeline(input, this.readOptions(), windows) : await readTimeline(input, { ...this.readOptions(), ...windows });
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`timeline: batchSize must be a positive integer, got ${batchSize}`);
+    const decoded = this.pool
+      ? await this.pool.timeline(input, this.readOptions(), windows)
+      : await readTimeline(input, { ...this.readOptions(), ...windows });
     const out: Timeline['windows'] = [];
     for (let i = 0; i < decoded.clips.length; i += batchSize) {
-      const scored = this.classifyDecoded(decoded.clips.slice(i, i + batchSize), { topK, saliencyClasses: 0, classNames });
+      const scored = this.classifyDecoded(decoded.clips.slice(i, i + batchSize), {
+        topK,
+        saliencyClasses: 0,
+        classNames,
+      });
       scored.forEach((c, j) => {
         const w = decoded.windows[i + j]!;
         out.push({ start: w.start, end: w.end, frameIndices: w.frameIndices, top: c.top });
@@ -271,7 +302,11 @@ export class VideoClassifier {
   }
 
   private readOptions() {
-    return { numSegments: this.predictor.numSegments, inputSize: this.predictor.inputSize, dataset: this.predictor.dataset };
+    return {
+      numSegments: this.predictor.numSegments,
+      inputSize: this.predictor.inputSize,
+      dataset: this.predictor.dataset,
+    };
   }
 
   /** Frees the model's and the class features' native memory; the classifier cannot be used afterwards. */
@@ -297,7 +332,8 @@ async function inTemporaryFile<T>(bytes: Uint8Array, use: (file: string) => Prom
     try {
       return await use(file);
     } catch (error) {
-      if (error instanceof MediaError) throw new MediaError('video', '<buffer>', error.reason.replaceAll(file, '<buffer>'));
+      if (error instanceof MediaError)
+        throw new MediaError('video', '<buffer>', error.reason.replaceAll(file, '<buffer>'));
       throw error;
     }
   } finally {

@@ -4,8 +4,17 @@
  * (or as one rank of a torchrun-style launch: RANK, WORLD_SIZE, MASTER_ADDR, ... are read from the
  * environment). The device defaults to this rank's GPU when CUDA is available, else the CPU.
  */
-import { generateAttributes as runAttributes, type AttributeGenerationResult } from '../engine/inference/attribute-generation.ts';
-import { ConfigError, loadConfig as readConfig, missingRequired, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
+import {
+  generateAttributes as runAttributes,
+  type AttributeGenerationResult,
+} from '../engine/inference/attribute-generation.ts';
+import {
+  ConfigError,
+  loadConfig as readConfig,
+  missingRequired,
+  type BikeConfig,
+  type ConfigPurpose,
+} from '../engine/config/config.ts';
 import { resolveDevice } from '../engine/distributed/device-policy.ts';
 import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot, type TestResult, type ZeroShotResult } from '../engine/evaluation/test-runs.ts';
@@ -79,7 +88,11 @@ export interface GenerateAttributesOptions extends CommonOptions {
   valOut?: string;
 }
 
-function configFor(config: string | BikeConfig, purpose: ConfigPurpose, overrides: readonly string[] | undefined): BikeConfig {
+function configFor(
+  config: string | BikeConfig,
+  purpose: ConfigPurpose,
+  overrides: readonly string[] | undefined,
+): BikeConfig {
   if (typeof config === 'string') return readConfig(config, { purpose, overrides });
   if (overrides?.length) throw new Error('overrides apply to a config file; change the loaded config object instead');
   const issues = missingRequired(config, purpose, 'config');
@@ -107,20 +120,44 @@ async function withCollectives<T>(run: (collectives: ReturnType<typeof openColle
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const branch = options.branch ?? 'video';
-  const config = readConfig(options.config, { purpose: branch === 'attributes' ? 'train-attributes' : 'train', overrides: options.overrides });
+  const config = readConfig(options.config, {
+    purpose: branch === 'attributes' ? 'train-attributes' : 'train',
+    overrides: options.overrides,
+  });
   const device = resolveDevice(options.device);
-  return withCollectives((collectives) => runTraining({
-    config, configFile: options.config, branch, precision: parsePrecision(options.precision ?? 'amp', 'precision'), device, logTime: options.runName,
-    vocab: options.vocab, quiet: !options.log, workers: options.workers, collectives, onProgress: options.onProgress,
-  }));
+  return withCollectives((collectives) =>
+    runTraining({
+      config,
+      configFile: options.config,
+      branch,
+      precision: parsePrecision(options.precision ?? 'amp', 'precision'),
+      device,
+      logTime: options.runName,
+      vocab: options.vocab,
+      quiet: !options.log,
+      workers: options.workers,
+      collectives,
+      onProgress: options.onProgress,
+    }),
+  );
 }
 
 function evaluationOptions(options: TestOptions, collectives: ReturnType<typeof openCollectives>) {
   return {
-    config: configFor(options.config, 'test', options.overrides), weights: options.weights,
-    testCrops: options.testCrops ?? 1, testClips: options.testClips ?? 1, dense: options.dense ?? false,
-    fuse: options.fuse, fuseWeight: options.fuseWeight, saveScores: options.saveScores,
-    device: resolveDevice(options.device), vocab: options.vocab, workers: options.workers, quiet: !options.log, collectives, onProgress: options.onProgress,
+    config: configFor(options.config, 'test', options.overrides),
+    weights: options.weights,
+    testCrops: options.testCrops ?? 1,
+    testClips: options.testClips ?? 1,
+    dense: options.dense ?? false,
+    fuse: options.fuse,
+    fuseWeight: options.fuseWeight,
+    saveScores: options.saveScores,
+    device: resolveDevice(options.device),
+    vocab: options.vocab,
+    workers: options.workers,
+    quiet: !options.log,
+    collectives,
+    onProgress: options.onProgress,
   };
 }
 
@@ -160,8 +197,20 @@ export async function zeroShot(options: EvaluationOptions): Promise<ZeroShotResu
  */
 export async function generateAttributes(options: GenerateAttributesOptions): Promise<AttributeGenerationResult> {
   const config = configFor(options.config, 'test', options.overrides);
-  return withCollectives((collectives) => runAttributes({
-    config, weights: options.weights, lexicon: options.lexicon, topk: options.topk, trainOut: options.trainOut, valOut: options.valOut,
-    device: resolveDevice(options.device), vocab: options.vocab, workers: options.workers, quiet: !options.log, collectives, onProgress: options.onProgress,
-  }));
+  return withCollectives((collectives) =>
+    runAttributes({
+      config,
+      weights: options.weights,
+      lexicon: options.lexicon,
+      topk: options.topk,
+      trainOut: options.trainOut,
+      valOut: options.valOut,
+      device: resolveDevice(options.device),
+      vocab: options.vocab,
+      workers: options.workers,
+      quiet: !options.log,
+      collectives,
+      onProgress: options.onProgress,
+    }),
+  );
 }

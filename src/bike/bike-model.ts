@@ -54,17 +54,28 @@ export class BikeModel extends nn.Module {
   video_head: VideoHead;
   sentence_head: SentenceHead | null = null;
 
-  constructor(clip: ClipEncoder, readonly options: BikeModelOptions) {
+  constructor(
+    clip: ClipEncoder,
+    readonly options: BikeModelOptions,
+  ) {
     super();
     if (!Number.isInteger(options.numSegments) || options.numSegments < 1) {
       throw new Error(`BikeModel: num_segments must be a positive integer, got ${options.numSegments}`);
     }
     this.clip = this.registerModule('clip', clip);
-    this.video_head = this.registerModule('video_head', new VideoHead({
-      simHeader: options.simHeader, interaction: options.interaction, embedDim: options.embedDim,
-      contextLength: options.contextLength, layers: options.temporalLayers, heads: options.temporalHeads,
-    }));
-    if (options.attributeBranch) this.sentence_head = this.registerModule('sentence_head', new SentenceHead(options.embedDim));
+    this.video_head = this.registerModule(
+      'video_head',
+      new VideoHead({
+        simHeader: options.simHeader,
+        interaction: options.interaction,
+        embedDim: options.embedDim,
+        contextLength: options.contextLength,
+        layers: options.temporalLayers,
+        heads: options.temporalHeads,
+      }),
+    );
+    if (options.attributeBranch)
+      this.sentence_head = this.registerModule('sentence_head', new SentenceHead(options.embedDim));
   }
 
   get numSegments(): number {
@@ -80,7 +91,9 @@ export class BikeModel extends nn.Module {
   encodeVideos(frames: Tensor): Tensor {
     const t = this.options.numSegments;
     if (frames.ndim !== 4 || frames.size(0) % t !== 0) {
-      throw new Error(`BikeModel: expected frames [videos * ${t}, 3, H, W] (num_segments ${t}), got shape [${frames.shape}]`);
+      throw new Error(
+        `BikeModel: expected frames [videos * ${t}, 3, H, W] (num_segments ${t}), got shape [${frames.shape}]`,
+      );
     }
     const features = this.clip.encodeImage(frames);
     return features.view(frames.size(0) / t, t, -1);
@@ -109,7 +122,9 @@ export class BikeModel extends nn.Module {
     const video = this.encodeVideos(frames);
     const text = batchText instanceof Tensor ? this.clip.encodeText(batchText) : batchText;
     if (text.cls.size(0) !== video.size(0)) {
-      throw new Error(`BikeModel.forward: ${video.size(0)} videos but ${text.cls.size(0)} prompts; expected one prompt per video (its label's)`);
+      throw new Error(
+        `BikeModel.forward: ${video.size(0)} videos but ${text.cls.size(0)} prompts; expected one prompt per video (its label's)`,
+      );
     }
     return this.logitScale().mul(this.similarity(video, text));
   }
@@ -132,7 +147,8 @@ export class BikeModel extends nn.Module {
   }
 
   private requireSentenceHead(): SentenceHead {
-    if (!this.sentence_head) throw new Error('BikeModel: the attribute branch is off (build it with attributeBranch: true)');
+    if (!this.sentence_head)
+      throw new Error('BikeModel: the attribute branch is off (build it with attributeBranch: true)');
     return this.sentence_head;
   }
 
@@ -171,7 +187,10 @@ export class BikeModel extends nn.Module {
    * `query_fc.` / `sentence_fc.`). `module.` prefixes (DistributedDataParallel) are dropped, as
    * the original's `update_dict`. Strict: missing or unexpected names are an error.
    */
-  loadOriginalStateDicts(modelStateDict: Map<string, Tensor>, fusionModelStateDict: Map<string, Tensor> | null): 'video_head' | 'sentence_head' | null {
+  loadOriginalStateDicts(
+    modelStateDict: Map<string, Tensor>,
+    fusionModelStateDict: Map<string, Tensor> | null,
+  ): 'video_head' | 'sentence_head' | null {
     const strip = (m: Map<string, Tensor>) => new Map([...m].map(([k, v]) => [k.replaceAll('module.', ''), v]));
     this.clip.loadStateDict(strip(modelStateDict));
     if (!fusionModelStateDict) return null;

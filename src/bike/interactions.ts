@@ -34,12 +34,19 @@ export function dotProductLogits(video: Tensor, classEmbeddings: Tensor): Tensor
  * scores into frame weights, averaged over the words; the weighted frame feature is compared with
  * the class embedding. `textTokens` is `[classes, words, D]`, `classEmbeddings` `[classes, D]`.
  */
-export function conceptSpottingLogits(video: Tensor, textTokens: Tensor, classEmbeddings: Tensor, temperature = CONCEPT_SPOTTING_TEMPERATURE): Tensor {
+export function conceptSpottingLogits(
+  video: Tensor,
+  textTokens: Tensor,
+  classEmbeddings: Tensor,
+  temperature = CONCEPT_SPOTTING_TEMPERATURE,
+): Tensor {
   requireShape('conceptSpottingLogits video', video, 3, '[batch, T, D]');
   requireShape('conceptSpottingLogits text tokens', textTokens, 3, '[classes, words, D]');
   requireShape('conceptSpottingLogits class embeddings', classEmbeddings, 2, '[classes, D]');
   if (textTokens.size(0) !== classEmbeddings.size(0)) {
-    throw new Error(`conceptSpottingLogits: ${textTokens.size(0)} token rows but ${classEmbeddings.size(0)} class embeddings; expected one per class`);
+    throw new Error(
+      `conceptSpottingLogits: ${textTokens.size(0)} token rows but ${classEmbeddings.size(0)} class embeddings; expected one per class`,
+    );
   }
   const classes = unitNormalise(classEmbeddings);
   const frames = unitNormalise(video);
@@ -59,7 +66,11 @@ function spottingWeights(frames: Tensor, textTokens: Tensor, temperature: number
  * The temporal saliency that Video Concept Spotting computes inside `conceptSpottingLogits`: for each
  * class and video, how much each frame counts (sums to 1 over the frames), `[batch, classes, T]`.
  */
-export function conceptSpottingFrameWeights(video: Tensor, textTokens: Tensor, temperature = CONCEPT_SPOTTING_TEMPERATURE): Tensor {
+export function conceptSpottingFrameWeights(
+  video: Tensor,
+  textTokens: Tensor,
+  temperature = CONCEPT_SPOTTING_TEMPERATURE,
+): Tensor {
   requireShape('conceptSpottingFrameWeights video', video, 3, '[batch, T, D]');
   requireShape('conceptSpottingFrameWeights text tokens', textTokens, 3, '[classes, words, D]');
   return spottingWeights(unitNormalise(video), textTokens, temperature).transpose(0, 1);

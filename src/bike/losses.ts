@@ -17,8 +17,12 @@ export const DUAL_SOFTMAX_TEMPERATURE = 1000;
  * `gen_label`: `[n, n]` with 1 where samples i and k have the same label, in `dtype` (the original
  * uses the embeddings' dtype). `labels` is a 1-D integer tensor.
  */
-export function groundTruthMatrix(labels: Tensor, dtype: 'float32' | 'float16' | 'bfloat16' | 'float64' = 'float32'): Tensor {
-  if (labels.ndim !== 1) throw new Error(`groundTruthMatrix: expected labels as a 1-D tensor, got shape [${labels.shape}]`);
+export function groundTruthMatrix(
+  labels: Tensor,
+  dtype: 'float32' | 'float16' | 'bfloat16' | 'float64' = 'float32',
+): Tensor {
+  if (labels.ndim !== 1)
+    throw new Error(`groundTruthMatrix: expected labels as a 1-D tensor, got shape [${labels.shape}]`);
   return labels.unsqueeze(1).eq(labels.unsqueeze(0)).to(dtype);
 }
 
@@ -56,6 +60,8 @@ export function symmetricLoss(logits: Tensor, groundTruth: Tensor, type: LossTyp
 
 function requireSquareMatch(logits: Tensor, groundTruth: Tensor, what: string): void {
   if (logits.ndim !== 2 || groundTruth.shape.join() !== logits.shape.join()) {
-    throw new Error(`${what}: logits [${logits.shape}] and ground truth [${groundTruth.shape}] must be the same 2-D shape`);
+    throw new Error(
+      `${what}: logits [${logits.shape}] and ground truth [${groundTruth.shape}] must be the same 2-D shape`,
+    );
   }
 }

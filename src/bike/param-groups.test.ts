@@ -18,7 +18,11 @@ class ToyClip extends nn.Module {
   }
 }
 
-const trainable = (m: nn.Module) => [...m.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n).sort();
+const trainable = (m: nn.Module) =>
+  [...m.namedParameters()]
+    .filter(([, p]) => p.requiresGrad)
+    .map(([n]) => n)
+    .sort();
 
 test('fix_text freezes everything but the image encoder and the logit scale', () => {
   const clip = new ToyClip();
@@ -47,13 +51,31 @@ test('parameter groups: all of CLIP (frozen included) at lr * clip_ratio, the he
   assert.deepEqual(groups[1]!.params, head.parameters());
   assert.equal(groups[1]!.lr, 5e-5);
   assert.deepEqual(Object.keys(groups[0]!).sort(), ['lr', 'params']);
-  assert.throws(() => optimizerParamGroups(clip, head, { lr: 5e-5, clipRatio: Number.NaN }), /solver.clip_ratio must be a non-negative number, got NaN/);
+  assert.throws(
+    () => optimizerParamGroups(clip, head, { lr: 5e-5, clipRatio: Number.NaN }),
+    /solver.clip_ratio must be a non-negative number, got NaN/,
+  );
 });
 
 test('optimizer settings as the original _optimizer hard-codes them', () => {
-  assert.deepEqual(optimizerRecipe({ optim: 'adamw', weight_decay: 0.2 }), { kind: 'adamw', weightDecay: 0.2, betas: [0.9, 0.999], eps: 1e-8, momentum: 0 });
+  assert.deepEqual(optimizerRecipe({ optim: 'adamw', weight_decay: 0.2 }), {
+    kind: 'adamw',
+    weightDecay: 0.2,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    momentum: 0,
+  });
   assert.equal(optimizerRecipe({ optim: 'adam', weight_decay: 0.001 }).weightDecay, 0.2);
-  assert.deepEqual(optimizerRecipe({ optim: 'sgd', weight_decay: 1e-4, momentum: 0.9 }), { kind: 'sgd', weightDecay: 1e-4, betas: [0.9, 0.999], eps: 0, momentum: 0.9 });
-  assert.throws(() => optimizerRecipe({ optim: 'sgd', weight_decay: 1e-4 }), /solver.momentum is required for solver.optim "sgd"/);
+  assert.deepEqual(optimizerRecipe({ optim: 'sgd', weight_decay: 1e-4, momentum: 0.9 }), {
+    kind: 'sgd',
+    weightDecay: 1e-4,
+    betas: [0.9, 0.999],
+    eps: 0,
+    momentum: 0.9,
+  });
+  assert.throws(
+    () => optimizerRecipe({ optim: 'sgd', weight_decay: 1e-4 }),
+    /solver.momentum is required for solver.optim "sgd"/,
+  );
   assert.throws(() => optimizerRecipe({ optim: 'lamb' }), /solver.optim must be one of adamw, adam, sgd, got "lamb"/);
 });

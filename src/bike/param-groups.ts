@@ -51,7 +51,10 @@ export interface ParamGroupOptions {
  * the optimizer skips them), which keeps the parameter order of an original optimizer state dict.
  */
 export function optimizerParamGroups(clip: nn.Module, head: nn.Module, options: ParamGroupOptions): ParamGroup[] {
-  for (const [key, value] of [['lr', options.lr], ['clip_ratio', options.clipRatio]] as const) {
+  for (const [key, value] of [
+    ['lr', options.lr],
+    ['clip_ratio', options.clipRatio],
+  ] as const) {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       throw new Error(`optimizerParamGroups: solver.${key} must be a non-negative number, got ${value}`);
     }
@@ -78,7 +81,11 @@ export interface OptimizerRecipe {
  * betas (0.9, 0.999) and eps 1e-8; Adam uses weight decay 0.2 whatever the config says; SGD takes
  * `solver.momentum` and `solver.weight_decay`.
  */
-export function optimizerRecipe(solver: { optim: string; weight_decay?: number | null; momentum?: number | null }): OptimizerRecipe {
+export function optimizerRecipe(solver: {
+  optim: string;
+  weight_decay?: number | null;
+  momentum?: number | null;
+}): OptimizerRecipe {
   const betas: [number, number] = [0.9, 0.999];
   const need = (key: 'weight_decay' | 'momentum'): number => {
     const value = solver[key];
@@ -86,9 +93,13 @@ export function optimizerRecipe(solver: { optim: string; weight_decay?: number |
     return value;
   };
   switch (solver.optim) {
-    case 'adamw': return { kind: 'adamw', weightDecay: need('weight_decay'), betas, eps: 1e-8, momentum: 0 };
-    case 'adam': return { kind: 'adam', weightDecay: 0.2, betas, eps: 1e-8, momentum: 0 };
-    case 'sgd': return { kind: 'sgd', weightDecay: need('weight_decay'), betas, eps: 0, momentum: need('momentum') };
-    default: throw new Error(`solver.optim must be one of adamw, adam, sgd, got ${JSON.stringify(solver.optim)}`);
+    case 'adamw':
+      return { kind: 'adamw', weightDecay: need('weight_decay'), betas, eps: 1e-8, momentum: 0 };
+    case 'adam':
+      return { kind: 'adam', weightDecay: 0.2, betas, eps: 1e-8, momentum: 0 };
+    case 'sgd':
+      return { kind: 'sgd', weightDecay: need('weight_decay'), betas, eps: 0, momentum: need('momentum') };
+    default:
+      throw new Error(`solver.optim must be one of adamw, adam, sgd, got ${JSON.stringify(solver.optim)}`);
   }
 }

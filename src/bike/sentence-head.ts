@@ -27,7 +27,10 @@ export class SentenceHead extends nn.Module {
    * unit-normalised; no logit scale here.
    */
   forward(queryEmbeddings: Tensor, sentenceEmbeddings: Tensor): Tensor {
-    for (const [what, t] of [['query', queryEmbeddings], ['sentence', sentenceEmbeddings]] as const) {
+    for (const [what, t] of [
+      ['query', queryEmbeddings],
+      ['sentence', sentenceEmbeddings],
+    ] as const) {
       if (t.ndim !== 2 || t.size(1) !== this.embedDim) {
         throw new Error(`SentenceHead: ${what} embeddings must be [n, ${this.embedDim}], got shape [${t.shape}]`);
       }

@@ -13,7 +13,10 @@ import { Tensor, ones, zeros, noGrad, nn, F } from '../torch/index.ts';
 export class TfLayerNorm extends nn.Module {
   weight: Tensor;
   bias: Tensor;
-  constructor(readonly hiddenSize: number, readonly eps = 1e-12) {
+  constructor(
+    readonly hiddenSize: number,
+    readonly eps = 1e-12,
+  ) {
     super();
     this.weight = this.registerParameter('weight', ones([hiddenSize]));
     this.bias = this.registerParameter('bias', zeros([hiddenSize]));
@@ -45,15 +48,21 @@ export class ResidualAttentionBlock extends nn.Module {
   ln_1: TfLayerNorm;
   mlp: nn.NamedSequential;
   ln_2: TfLayerNorm;
-  constructor(readonly width: number, readonly heads: number) {
+  constructor(
+    readonly width: number,
+    readonly heads: number,
+  ) {
     super();
     this.attn = this.registerModule('attn', new nn.MultiheadAttention(width, heads));
     this.ln_1 = this.registerModule('ln_1', new TfLayerNorm(width));
-    this.mlp = this.registerModule('mlp', new nn.NamedSequential([
-      ['c_fc', new nn.Linear(width, width * 4)],
-      ['gelu', new QuickGELU()],
-      ['c_proj', new nn.Linear(width * 4, width)],
-    ]));
+    this.mlp = this.registerModule(
+      'mlp',
+      new nn.NamedSequential([
+        ['c_fc', new nn.Linear(width, width * 4)],
+        ['gelu', new QuickGELU()],
+        ['c_proj', new nn.Linear(width * 4, width)],
+      ]),
+    );
     this.ln_2 = this.registerModule('ln_2', new TfLayerNorm(width));
   }
   forward(x: Tensor): Tensor {
@@ -65,15 +74,23 @@ export class ResidualAttentionBlock extends nn.Module {
 
 export class TemporalTransformer extends nn.Module {
   resblocks: nn.Sequential;
-  constructor(readonly width: number, readonly layers: number, readonly heads: number) {
+  constructor(
+    readonly width: number,
+    readonly layers: number,
+    readonly heads: number,
+  ) {
     super();
-    if (!Number.isInteger(layers) || layers < 1) throw new Error(`TemporalTransformer: layers must be a positive integer, got ${layers}`);
+    if (!Number.isInteger(layers) || layers < 1)
+      throw new Error(`TemporalTransformer: layers must be a positive integer, got ${layers}`);
     if (!Number.isInteger(heads) || heads < 1 || width % heads !== 0) {
-      throw new Error(`TemporalTransformer: heads must be a positive integer dividing the width ${width}, got ${heads}`);
+      throw new Error(
+        `TemporalTransformer: heads must be a positive integer dividing the width ${width}, got ${heads}`,
+      );
     }
-    this.resblocks = this.registerModule('resblocks', new nn.Sequential(
-      Array.from({ length: layers }, () => new ResidualAttentionBlock(width, heads)),
-    ));
+    this.resblocks = this.registerModule(
+      'resblocks',
+      new nn.Sequential(Array.from({ length: layers }, () => new ResidualAttentionBlock(width, heads))),
+    );
   }
   /** `[L, N, D]` in, `[L, N, D]` out. */
   forward(x: Tensor): Tensor {

@@ -5,7 +5,13 @@
  */
 import { Tensor, arange, nn, ones } from '../torch/index.ts';
 import { TemporalTransformer, initialiseHeadWeights } from './temporal-transformer.ts';
-import { conceptSpottingFrameWeights, conceptSpottingLogits, dotProductLogits, INTERACTIONS, type Interaction } from './interactions.ts';
+import {
+  conceptSpottingFrameWeights,
+  conceptSpottingLogits,
+  dotProductLogits,
+  INTERACTIONS,
+  type Interaction,
+} from './interactions.ts';
 
 export type SimHeader = 'None' | 'Transf';
 export const SIM_HEADERS: readonly SimHeader[] = ['None', 'Transf'];
@@ -38,28 +44,44 @@ export class VideoHead extends nn.Module {
   constructor(readonly options: VideoHeadOptions) {
     super();
     if (!SIM_HEADERS.includes(options.simHeader)) {
-      throw new Error(`VideoHead: sim_header must be one of ${SIM_HEADERS.join(', ')}, got ${JSON.stringify(options.simHeader)}`);
+      throw new Error(
+        `VideoHead: sim_header must be one of ${SIM_HEADERS.join(', ')}, got ${JSON.stringify(options.simHeader)}`,
+      );
     }
     if (!INTERACTIONS.includes(options.interaction)) {
-      throw new Error(`VideoHead: interaction must be one of ${INTERACTIONS.join(', ')}, got ${JSON.stringify(options.interaction)}`);
+      throw new Error(
+        `VideoHead: interaction must be one of ${INTERACTIONS.join(', ')}, got ${JSON.stringify(options.interaction)}`,
+      );
     }
     this.simHeader = options.simHeader;
     this.interaction = options.interaction;
     if (options.simHeader === 'Transf') {
-      this.frame_position_embeddings = this.registerModule('frame_position_embeddings', new nn.Embedding(options.contextLength, options.embedDim));
-      this.transformer = this.registerModule('transformer', new TemporalTransformer(options.embedDim, options.layers, options.heads));
+      this.frame_position_embeddings = this.registerModule(
+        'frame_position_embeddings',
+        new nn.Embedding(options.contextLength, options.embedDim),
+      );
+      this.transformer = this.registerModule(
+        'transformer',
+        new TemporalTransformer(options.embedDim, options.layers, options.heads),
+      );
     }
     initialiseHeadWeights(this);
   }
 
   /** `agg_video_feat`: `[b, T, D]` frame features to `[b, T, D]` (with the residual for "Transf"). */
   aggregate(video: Tensor): Tensor {
-    if (video.ndim !== 3) throw new Error(`VideoHead.aggregate: expected video features [batch, T, D], got shape [${video.shape}]`);
+    if (video.ndim !== 3)
+      throw new Error(`VideoHead.aggregate: expected video features [batch, T, D], got shape [${video.shape}]`);
     const [, t, d] = video.shape as [number, number, number];
-    if (d !== this.options.embedDim) throw new Error(`VideoHead.aggregate: feature width ${d} differs from the head's embed_dim ${this.options.embedDim}`);
+    if (d !== this.options.embedDim)
+      throw new Error(
+        `VideoHead.aggregate: feature width ${d} differs from the head's embed_dim ${this.options.embedDim}`,
+      );
     if (this.simHeader === 'None') return video;
     if (t > this.options.contextLength) {
-      throw new Error(`VideoHead.aggregate: ${t} frames exceed the ${this.options.contextLength} frame position embeddings`);
+      throw new Error(
+        `VideoHead.aggregate: ${t} frames exceed the ${this.options.contextLength} frame position embeddings`,
+      );
     }
     const original = video.contiguous();
     const positions = this.frame_position_embeddings!.forward(arange(0, t, 1, { device: video.device }));
@@ -74,7 +96,8 @@ export class VideoHead extends nn.Module {
   forward(video: Tensor, textTokens: Tensor | null, classEmbeddings: Tensor): Tensor {
     const aggregated = this.aggregate(video);
     if (this.interaction === 'DP') return dotProductLogits(aggregated, classEmbeddings);
-    if (!textTokens) throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
+    if (!textTokens)
+      throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
     return conceptSpottingLogits(aggregated, textTokens, classEmbeddings);
   }
 
@@ -85,8 +108,10 @@ export class VideoHead extends nn.Module {
   frameWeights(video: Tensor, textTokens: Tensor | null, classes: number): Tensor {
     const aggregated = this.aggregate(video);
     const [b, t] = aggregated.shape as [number, number, number];
-    if (this.interaction === 'DP') return ones([b, classes, t], { dtype: aggregated.dtype, device: aggregated.device }).div(t);
-    if (!textTokens) throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
+    if (this.interaction === 'DP')
+      return ones([b, classes, t], { dtype: aggregated.dtype, device: aggregated.device }).div(t);
+    if (!textTokens)
+      throw new Error('VideoHead: the VCS interaction needs the token features of the class prompts (got null)');
     return conceptSpottingFrameWeights(aggregated, textTokens);
   }
 }

@@ -5,7 +5,10 @@
  */
 
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: string) {
+  constructor(
+    message: string,
+    readonly command?: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
@@ -46,12 +49,16 @@ function convert(name: string, spec: FlagSpec, text: string, command: string): u
   if (spec.kind === 'int' || spec.kind === 'number') {
     const n = Number(text);
     if (text.trim() === '' || !Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) {
-      throw new UsageError(`--${name} ${JSON.stringify(text)}: expected ${spec.kind === 'int' ? 'an integer' : 'a number'}`, command);
+      throw new UsageError(
+        `--${name} ${JSON.stringify(text)}: expected ${spec.kind === 'int' ? 'an integer' : 'a number'}`,
+        command,
+      );
     }
     if (spec.max !== undefined && (n > spec.max || n < (spec.min ?? -Infinity))) {
       throw new UsageError(`--${name} ${n}: expected a value in ${spec.min ?? '-inf'}..${spec.max}`, command);
     }
-    if (spec.min !== undefined && n < spec.min) throw new UsageError(`--${name} ${n}: expected a value >= ${spec.min}`, command);
+    if (spec.min !== undefined && n < spec.min)
+      throw new UsageError(`--${name} ${n}: expected a value >= ${spec.min}`, command);
     value = n;
   }
   if (spec.choices && !spec.choices.includes(value as string | number)) {
@@ -61,7 +68,11 @@ function convert(name: string, spec: FlagSpec, text: string, command: string): u
 }
 
 /** Parses `argv` (after the command name) against `specs`. `--name=value` and `--name value` both work. */
-export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly string[], specs: S, command: string): ParsedArgs<S> {
+export function parseArgs<S extends Record<string, FlagSpec>>(
+  argv: readonly string[],
+  specs: S,
+  command: string,
+): ParsedArgs<S> {
   const positionals: string[] = [];
   const flags: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -71,7 +82,8 @@ export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly str
       break;
     }
     if (!arg.startsWith('--') || arg === '-') {
-      if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg} (options are written --name)`, command);
+      if (arg.startsWith('-') && arg !== '-')
+        throw new UsageError(`unknown option ${arg} (options are written --name)`, command);
       positionals.push(arg);
       continue;
     }
@@ -79,7 +91,9 @@ export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly str
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = specs[name];
     if (!spec) {
-      const known = Object.keys(specs).map((k) => `--${k}`).join(', ');
+      const known = Object.keys(specs)
+        .map((k) => `--${k}`)
+        .join(', ');
       throw new UsageError(`unknown option --${name} for "bike ${command}"; known options: ${known}`, command);
     }
     let value: unknown;
@@ -91,7 +105,8 @@ export function parseArgs<S extends Record<string, FlagSpec>>(argv: readonly str
       if (eq >= 0) text = arg.slice(eq + 1);
       else {
         text = argv[i + 1];
-        if (text === undefined || (text.startsWith('--') && text.length > 2)) throw new UsageError(`--${name} needs a value (${spec.value ?? spec.kind})`, command);
+        if (text === undefined || (text.startsWith('--') && text.length > 2))
+          throw new UsageError(`--${name} needs a value (${spec.value ?? spec.kind})`, command);
         i++;
       }
       value = convert(name, spec, text, command);

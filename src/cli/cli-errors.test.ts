@@ -22,18 +22,35 @@ test('flag parsing: values, repeats, choices and unknown options', () => {
   assert.deepEqual(parsed.positionals, ['a.yaml', 'w']);
   assert.deepEqual(parsed.flags, { set: ['x=1', 'y=2'], 'test-crops': 3, dense: true });
   assert.throws(() => parseArgs(['--test-crops', '4'], specs, 'test'), /--test-crops "4": expected one of 1, 3, 5, 10/);
-  assert.throws(() => parseArgs(['--test-crop', '3'], specs, 'test'), (e: unknown) => e instanceof UsageError && /unknown option --test-crop/.test(e.message));
+  assert.throws(
+    () => parseArgs(['--test-crop', '3'], specs, 'test'),
+    (e: unknown) => e instanceof UsageError && /unknown option --test-crop/.test(e.message),
+  );
   assert.throws(() => parseArgs(['--set'], specs, 'test'), /--set needs a value/);
   assert.throws(() => parseArgs(['--dense', '--dense'], specs, 'test'), /--dense was given twice/);
-  assert.deepEqual(workerArgv(['c.yaml', '--nproc', '2', '--master-port=123', '--set', 'a=b', '--nnodes', '1']), ['c.yaml', '--set', 'a=b']);
+  assert.deepEqual(workerArgv(['c.yaml', '--nproc', '2', '--master-port=123', '--set', 'a=b', '--nnodes', '1']), [
+    'c.yaml',
+    '--set',
+    'a=b',
+  ]);
 });
 
 test('bike reports bad configs, flags and files by name', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-errors-'));
-  const dataset = await makeSyntheticDataset({ dir, trainPerClass: 3, valPerClass: 1, frames: 8, width: 40, height: 32 });
+  const dataset = await makeSyntheticDataset({
+    dir,
+    trainPerClass: 3,
+    valPerClass: 1,
+    frames: 8,
+    width: 40,
+    height: 32,
+  });
   const good = tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 4, numSegments: 4 });
   const bad = path.join(dir, 'bad.yaml');
-  writeFileSync(bad, good.replace('    batch_size: 4', '    batch_sise: 4').replace('loss_type: NCE', 'loss_type: NCX'));
+  writeFileSync(
+    bad,
+    good.replace('    batch_size: 4', '    batch_sise: 4').replace('loss_type: NCE', 'loss_type: NCX'),
+  );
   const run = await runBike(['train', bad]);
   assert.equal(run.code, 1);
   assert.match(run.stderr, /bad\.yaml:\d+: data\.batch_sise: unknown key; did you mean data\.batch_size\?/);
@@ -75,8 +92,25 @@ test('bike reports bad configs, flags and files by name', { timeout: 120_000 }, 
 
   // A checkpoint of another architecture: the mismatch is named.
   // Few-shot, the DS loss, SGD with momentum and the multistep schedule in one short run.
-  const trained = await runBike(['train', config, '--log-time', 'shot', '--set', 'data.shot=2', '--set', 'solver.loss_type=DS', '--set', 'solver.optim=sgd',
-    '--set', 'solver.momentum=0.9', '--set', 'solver.type=multistep', '--set', 'solver.lr_decay_step=1', '--json']);
+  const trained = await runBike([
+    'train',
+    config,
+    '--log-time',
+    'shot',
+    '--set',
+    'data.shot=2',
+    '--set',
+    'solver.loss_type=DS',
+    '--set',
+    'solver.optim=sgd',
+    '--set',
+    'solver.momentum=0.9',
+    '--set',
+    'solver.type=multistep',
+    '--set',
+    'solver.lr_decay_step=1',
+    '--json',
+  ]);
   assert.equal(trained.code, 0, trained.stderr);
   const runDir = lastJson<{ runDir: string }>(trained).runDir;
   const other = path.join(dir, 'other.yaml');
@@ -84,7 +118,10 @@ test('bike reports bad configs, flags and files by name', { timeout: 120_000 }, 
   const mismatch = await runBike(['test', other, runDir]);
   assert.equal(mismatch.code, 1);
   assert.match(mismatch.stderr, /unexpected keys: .*frame_position_embeddings/);
-  assert.match(readFileSync(path.join(runDir, 'log.txt'), 'utf8'), /few-shot: 2 videos per class \(8 videos\), repeated to 8 per epoch/);
+  assert.match(
+    readFileSync(path.join(runDir, 'log.txt'), 'utf8'),
+    /few-shot: 2 videos per class \(8 videos\), repeated to 8 per epoch/,
+  );
 
   // ActivityNet: top-1 / top-3 and mAP of the scores as well.
   const anet = path.join(dir, 'anet.yaml');

@@ -10,7 +10,12 @@ import { DeviceError, resolveDevice } from '../engine/distributed/device-policy.
 import { openCollectives } from '../engine/distributed/distributed-env.ts';
 import { runTest, runZeroShot } from '../engine/evaluation/test-runs.ts';
 import { launchWorkers } from '../engine/distributed/launcher.ts';
-import { INFERENCE_PRECISIONS, PRECISIONS, parsePrecision, type InferencePrecision } from '../engine/training/precision.ts';
+import {
+  INFERENCE_PRECISIONS,
+  PRECISIONS,
+  parsePrecision,
+  type InferencePrecision,
+} from '../engine/training/precision.ts';
 import { logTimeNow } from '../engine/logging/run-dir.ts';
 import { train } from '../engine/training/trainer.ts';
 import { TEST_CROP_COUNTS } from '../data/crop-geometry.ts';
@@ -29,22 +34,55 @@ export interface Command {
 }
 
 const common = {
-  set: { kind: 'string', repeat: true, value: 'key.path=value', help: 'override a config value (YAML), e.g. --set solver.lr=1.e-5' },
-  vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or a Hugging Face tokenizer folder); default BIKE_CLIP_VOCAB or beside the weights' },
-  device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default: cuda when available, else cpu)' },
-  workers: { kind: 'int', min: 0, max: MAX_LOADER_WORKERS, value: 'N', help: 'data loader threads (default data.workers)' },
+  set: {
+    kind: 'string',
+    repeat: true,
+    value: 'key.path=value',
+    help: 'override a config value (YAML), e.g. --set solver.lr=1.e-5',
+  },
+  vocab: {
+    kind: 'string',
+    value: 'file|folder',
+    help: 'CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz or a Hugging Face tokenizer folder); default BIKE_CLIP_VOCAB or beside the weights',
+  },
+  device: {
+    kind: 'string',
+    value: 'cpu|cuda|cuda:N',
+    help: 'where the model runs (default: cuda when available, else cpu)',
+  },
+  workers: {
+    kind: 'int',
+    min: 0,
+    max: MAX_LOADER_WORKERS,
+    value: 'N',
+    help: 'data loader threads (default data.workers)',
+  },
   quiet: { kind: 'boolean', help: 'no progress output (log files are still written)' },
   json: { kind: 'boolean', help: 'print the result as one JSON line at the end' },
 } satisfies Record<string, FlagSpec>;
 
 const evaluationFlags = {
-  'test-crops': { kind: 'int', choices: TEST_CROP_COUNTS, value: 'N', help: 'spatial crops per clip: 1, 3, 5 or 10 (default 1)' },
+  'test-crops': {
+    kind: 'int',
+    choices: TEST_CROP_COUNTS,
+    value: 'N',
+    help: 'spatial crops per clip: 1, 3, 5 or 10 (default 1)',
+  },
   'test-clips': { kind: 'int', min: 1, value: 'N', help: 'clips per video (default 1)' },
   dense: { kind: 'boolean', help: 'dense (I3D-style) frame sampling' },
-  fuse: { kind: 'string', value: 'scores.safetensors', help: 'fuse with attribute-branch scores saved by `bike train --attributes`' },
+  fuse: {
+    kind: 'string',
+    value: 'scores.safetensors',
+    help: 'fuse with attribute-branch scores saved by `bike train --attributes`',
+  },
   'fuse-weight': { kind: 'number', min: 0, value: 'w', help: 'weight of the video branch in the fusion (default 0.7)' },
   'save-scores': { kind: 'string', value: 'file', help: 'save the scores and labels (safetensors) for later fusion' },
-  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
+  precision: {
+    kind: 'string',
+    choices: INFERENCE_PRECISIONS,
+    value: 'auto|fp32|bf16|fp16',
+    help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
+  },
   ...common,
 } satisfies Record<string, FlagSpec>;
 
@@ -75,21 +113,52 @@ function printJson(flags: { json?: true }, value: unknown): void {
 
 const trainFlags = {
   attributes: { kind: 'boolean', help: 'train the attribute branch (train_attributes.py) instead of the video branch' },
-  precision: { kind: 'string', choices: PRECISIONS, value: 'amp|fp16|fp32', help: 'floating-point precision (default amp; on the CPU amp runs in float32)' },
-  'log-time': { kind: 'string', value: 'name', help: 'run folder name under output_path/dataset/arch (default: the start time)' },
-  nproc: { kind: 'int', min: 1, value: 'N', help: 'start N worker processes on this machine (distributed data parallel)' },
+  precision: {
+    kind: 'string',
+    choices: PRECISIONS,
+    value: 'amp|fp16|fp32',
+    help: 'floating-point precision (default amp; on the CPU amp runs in float32)',
+  },
+  'log-time': {
+    kind: 'string',
+    value: 'name',
+    help: 'run folder name under output_path/dataset/arch (default: the start time)',
+  },
+  nproc: {
+    kind: 'int',
+    min: 1,
+    value: 'N',
+    help: 'start N worker processes on this machine (distributed data parallel)',
+  },
   nnodes: { kind: 'int', min: 1, value: 'M', help: 'machines taking part (default 1)' },
-  'node-rank': { kind: 'int', min: 0, value: 'R', help: 'this machine\'s index (0 hosts the rendezvous)' },
+  'node-rank': { kind: 'int', min: 0, value: 'R', help: "this machine's index (0 hosts the rendezvous)" },
   'master-addr': { kind: 'string', value: 'host', help: 'address of the machine with --node-rank 0' },
-  'master-port': { kind: 'int', min: 1, value: 'port', help: 'rendezvous port (default: a free port on one machine, 29500 across machines)' },
+  'master-port': {
+    kind: 'int',
+    min: 1,
+    value: 'port',
+    help: 'rendezvous port (default: a free port on one machine, 29500 across machines)',
+  },
   ...common,
 } satisfies Record<string, FlagSpec>;
 
 const attributeFlags = {
-  lexicon: { kind: 'string', value: 'file', help: 'words to choose from, one per line (default: the class names of data.label_list)' },
+  lexicon: {
+    kind: 'string',
+    value: 'file',
+    help: 'words to choose from, one per line (default: the class names of data.label_list)',
+  },
   topk: { kind: 'int', min: 1, value: 'K', help: 'words per video (default max(5, data.select_topk_attributes))' },
-  'train-out': { kind: 'string', value: 'file', help: 'output for the training list (default data.attributes_train_path)' },
-  'val-out': { kind: 'string', value: 'file', help: 'output for the validation list (default data.attributes_val_path)' },
+  'train-out': {
+    kind: 'string',
+    value: 'file',
+    help: 'output for the training list (default data.attributes_train_path)',
+  },
+  'val-out': {
+    kind: 'string',
+    value: 'file',
+    help: 'output for the validation list (default data.attributes_val_path)',
+  },
   ...common,
 } satisfies Record<string, FlagSpec>;
 
@@ -129,18 +198,29 @@ export const COMMANDS: Record<string, Command> = {
       if (f.nproc !== undefined || f.nnodes !== undefined) {
         const logTime = f['log-time'] ?? logTimeNow();
         await launchWorkers({
-          nproc: f.nproc ?? 1, nnodes: f.nnodes, nodeRank: f['node-rank'],
-          masterAddr: f['master-addr'], masterPort: f['master-port'],
-          workerArgs: [cliEntry(), 'train', ...workerArgv(argv)], env: { BIKE_LOG_TIME: logTime },
+          nproc: f.nproc ?? 1,
+          nnodes: f.nnodes,
+          nodeRank: f['node-rank'],
+          masterAddr: f['master-addr'],
+          masterPort: f['master-port'],
+          workerArgs: [cliEntry(), 'train', ...workerArgv(argv)],
+          env: { BIKE_LOG_TIME: logTime },
         });
         return { launched: true };
       }
       const collectives = openCollectives();
       try {
         const result = await train({
-          config, configFile: configFile!, branch, precision: parsePrecision(f.precision ?? 'amp'),
-          device: defaultDevice(f), logTime: f['log-time'], vocab: f.vocab,
-          quiet: f.quiet, workers: f.workers, collectives,
+          config,
+          configFile: configFile!,
+          branch,
+          precision: parsePrecision(f.precision ?? 'amp'),
+          device: defaultDevice(f),
+          logTime: f['log-time'],
+          vocab: f.vocab,
+          quiet: f.quiet,
+          workers: f.workers,
+          collectives,
         });
         if (collectives.rank === 0) printJson(f, result);
         return result;
@@ -173,9 +253,17 @@ export const COMMANDS: Record<string, Command> = {
       const collectives = openCollectives();
       try {
         const result = await generateAttributes({
-          config, weights: weights!, lexicon: f.lexicon, topk: f.topk,
-          trainOut: f['train-out'], valOut: f['val-out'],
-          device: defaultDevice(f), vocab: f.vocab, workers: f.workers, quiet: f.quiet, collectives,
+          config,
+          weights: weights!,
+          lexicon: f.lexicon,
+          topk: f.topk,
+          trainOut: f['train-out'],
+          valOut: f['val-out'],
+          device: defaultDevice(f),
+          vocab: f.vocab,
+          workers: f.workers,
+          quiet: f.quiet,
+          collectives,
         });
         if (collectives.rank === 0) printJson(f, result);
         return result;
@@ -190,7 +278,6 @@ export const COMMANDS: Record<string, Command> = {
   serve: serveCommand,
 };
 
-
 async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise<unknown> {
   const parsed = parseArgs(argv, evaluationFlags, command);
   const [configFile, weights] = positionals(parsed, ['config', 'weights'], command);
@@ -199,12 +286,23 @@ async function evaluation(argv: string[], command: 'test' | 'zeroshot'): Promise
   const collectives = openCollectives();
   try {
     const options = {
-      config, weights: weights!, testCrops: f['test-crops'] ?? 1, testClips: f['test-clips'] ?? 1,
-      dense: Boolean(f.dense), fuse: f.fuse, fuseWeight: f['fuse-weight'],
-      saveScores: f['save-scores'], device: defaultDevice(f), vocab: f.vocab,
-      workers: f.workers, quiet: f.quiet, collectives, precision: f.precision as InferencePrecision | undefined,
+      config,
+      weights: weights!,
+      testCrops: f['test-crops'] ?? 1,
+      testClips: f['test-clips'] ?? 1,
+      dense: Boolean(f.dense),
+      fuse: f.fuse,
+      fuseWeight: f['fuse-weight'],
+      saveScores: f['save-scores'],
+      device: defaultDevice(f),
+      vocab: f.vocab,
+      workers: f.workers,
+      quiet: f.quiet,
+      collectives,
+      precision: f.precision as InferencePrecision | undefined,
     };
-    if (options.fuseWeight !== undefined && options.fuseWeight > 1) throw new UsageError(`--fuse-weight ${options.fuseWeight}: expected a weight in [0, 1]`, command);
+    if (options.fuseWeight !== undefined && options.fuseWeight > 1)
+      throw new UsageError(`--fuse-weight ${options.fuseWeight}: expected a weight in [0, 1]`, command);
     const result = command === 'test' ? await runTest(options) : await runZeroShot(options);
     if (collectives.rank === 0) printJson(f, result);
     return result;

@@ -17,7 +17,7 @@ function overview(): string {
     'commands:',
     ...lines,
     '',
-    'The config is an original BIKE YAML config; `bike <command> --help` lists each command\'s options.',
+    "The config is an original BIKE YAML config; `bike <command> --help` lists each command's options.",
   ].join('\n');
 }
 
@@ -35,7 +35,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    process.stderr.write(`bike: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (bike --help)\n`);
+    process.stderr.write(
+      `bike: unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (bike --help)\n`,
+    );
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -46,7 +48,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     await command.run(rest);
     return 0;
   } catch (error) {
-    const rank = process.env.RANK !== undefined && process.env.WORLD_SIZE !== undefined && process.env.WORLD_SIZE !== '1' ? ` (rank ${process.env.RANK})` : '';
+    const rank =
+      process.env.RANK !== undefined && process.env.WORLD_SIZE !== undefined && process.env.WORLD_SIZE !== '1'
+        ? ` (rank ${process.env.RANK})`
+        : '';
     if (error instanceof UsageError) {
       process.stderr.write(`bike ${name}: ${error.message}\nusage: ${command.usage} (bike ${name} --help)\n`);
       return 2;

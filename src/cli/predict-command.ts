@@ -8,22 +8,59 @@ import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
 
 const flags = {
-  model: { kind: 'string', value: 'run-dir|checkpoint', help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file' },
-  clip: { kind: 'string', value: 'weights', help: 'instead of --model: plain CLIP weights, classified zero-shot with concept spotting (needs --labels)' },
-  labels: { kind: 'string', value: 'csv', help: 'class names (id,name CSV); default: the label list the model was trained with' },
-  config: { kind: 'string', value: 'config.yaml', help: 'the config of weights that carry none (original BIKE checkpoints)' },
+  model: {
+    kind: 'string',
+    value: 'run-dir|checkpoint',
+    help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file',
+  },
+  clip: {
+    kind: 'string',
+    value: 'weights',
+    help: 'instead of --model: plain CLIP weights, classified zero-shot with concept spotting (needs --labels)',
+  },
+  labels: {
+    kind: 'string',
+    value: 'csv',
+    help: 'class names (id,name CSV); default: the label list the model was trained with',
+  },
+  config: {
+    kind: 'string',
+    value: 'config.yaml',
+    help: 'the config of weights that carry none (original BIKE checkpoints)',
+  },
   top: { kind: 'int', min: 1, value: 'K', help: 'classes to list (default 5)' },
-  frames: { kind: 'int', min: 1, value: 'T', help: 'frames sampled with --clip (default 8; a trained model uses its num_segments)' },
-  vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights' },
+  frames: {
+    kind: 'int',
+    min: 1,
+    value: 'T',
+    help: 'frames sampled with --clip (default 8; a trained model uses its num_segments)',
+  },
+  vocab: {
+    kind: 'string',
+    value: 'file|folder',
+    help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights',
+  },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
-  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
+  precision: {
+    kind: 'string',
+    choices: INFERENCE_PRECISIONS,
+    value: 'auto|fp32|bf16|fp16',
+    help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
+  },
   json: { kind: 'boolean', help: 'print the result as one JSON line' },
 } satisfies Record<string, FlagSpec>;
 
 function formatPrediction(p: Prediction): string {
-  const lines = [`${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`, `  ${p.precision}`];
+  const lines = [
+    `${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`,
+    `  ${p.precision}`,
+  ];
   const width = Math.max(...p.top.map((c) => c.name.length));
-  p.top.forEach((c, i) => lines.push(`  ${String(i + 1).padStart(2)}. ${c.name.padEnd(width)}  ${(100 * c.probability).toFixed(2).padStart(6)}%`));
+  p.top.forEach((c, i) =>
+    lines.push(
+      `  ${String(i + 1).padStart(2)}. ${c.name.padEnd(width)}  ${(100 * c.probability).toFixed(2).padStart(6)}%`,
+    ),
+  );
   for (const s of p.saliency) {
     lines.push(`frame saliency of "${s.name}" (concept spotting):`);
     const most = Math.max(...s.weights);
@@ -37,23 +74,37 @@ function formatPrediction(p: Prediction): string {
 
 export const predictCommand: Command = {
   summary: 'classify one video file or frame folder: top-K classes and the frame saliency of the best one',
-  usage: 'bike predict <video-file|frame-folder> (--model <run-dir|checkpoint> | --clip <weights> --labels <csv>) [--top K] [--json]',
+  usage:
+    'bike predict <video-file|frame-folder> (--model <run-dir|checkpoint> | --clip <weights> --labels <csv>) [--top K] [--json]',
   flags,
   async run(argv) {
     const parsed = parseArgs(argv, flags, 'predict');
     if (parsed.positionals.length !== 1) {
-      throw new UsageError(`expected one <video-file|frame-folder>${parsed.positionals.length ? `, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}` : ''}`, 'predict');
+      throw new UsageError(
+        `expected one <video-file|frame-folder>${parsed.positionals.length ? `, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}` : ''}`,
+        'predict',
+      );
     }
     const f = parsed.flags;
-    if (!f.model === !f.clip) throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'predict');
-    if (f.clip && !f.labels) throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'predict');
-    if (f.frames !== undefined && f.model) throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'predict');
+    if (!f.model === !f.clip)
+      throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'predict');
+    if (f.clip && !f.labels)
+      throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'predict');
+    if (f.frames !== undefined && f.model)
+      throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'predict');
     const device = f.device ?? 'cpu';
-    if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'predict');
+    if (!/^(cpu|cuda(:\d+)?)$/.test(device))
+      throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'predict');
     const prediction = await predictVideo(parsed.positionals[0]!, {
-      model: f.model, clip: f.clip, labels: f.labels,
-      config: f.config, vocab: f.vocab, numSegments: f.frames,
-      device, top: f.top ?? 5, precision: f.precision as InferencePrecision | undefined,
+      model: f.model,
+      clip: f.clip,
+      labels: f.labels,
+      config: f.config,
+      vocab: f.vocab,
+      numSegments: f.frames,
+      device,
+      top: f.top ?? 5,
+      precision: f.precision as InferencePrecision | undefined,
     });
     if (f.json) {
       const { probabilities: _all, ...shown } = prediction;

@@ -9,45 +9,107 @@ import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
 
 const flags = {
-  model: { kind: 'string', value: 'run-dir|checkpoint', help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file' },
-  clip: { kind: 'string', value: 'weights', help: 'instead of --model: plain CLIP weights, zero-shot (needs --labels)' },
-  labels: { kind: 'string', value: 'csv', help: 'class names (id,name CSV); default: the label list the model was trained with' },
-  config: { kind: 'string', value: 'config.yaml', help: 'the config of weights that carry none (original BIKE checkpoints)' },
+  model: {
+    kind: 'string',
+    value: 'run-dir|checkpoint',
+    help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file',
+  },
+  clip: {
+    kind: 'string',
+    value: 'weights',
+    help: 'instead of --model: plain CLIP weights, zero-shot (needs --labels)',
+  },
+  labels: {
+    kind: 'string',
+    value: 'csv',
+    help: 'class names (id,name CSV); default: the label list the model was trained with',
+  },
+  config: {
+    kind: 'string',
+    value: 'config.yaml',
+    help: 'the config of weights that carry none (original BIKE checkpoints)',
+  },
   frames: { kind: 'int', min: 1, value: 'T', help: 'frames sampled with --clip (default 8)' },
-  vocab: { kind: 'string', value: 'file|folder', help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights' },
+  vocab: {
+    kind: 'string',
+    value: 'file|folder',
+    help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights',
+  },
   host: { kind: 'string', value: 'address', help: 'address to listen on (default 127.0.0.1)' },
   port: { kind: 'int', min: 0, value: 'N', help: 'port to listen on (default 8080; 0: a free one)' },
   device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
-  precision: { kind: 'string', choices: INFERENCE_PRECISIONS, value: 'auto|fp32|bf16|fp16', help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)' },
-  'max-upload-mb': { kind: 'number', min: 0.001, value: 'MB', help: 'largest upload accepted (default 200); larger ones get 413' },
+  precision: {
+    kind: 'string',
+    choices: INFERENCE_PRECISIONS,
+    value: 'auto|fp32|bf16|fp16',
+    help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
+  },
+  'max-upload-mb': {
+    kind: 'number',
+    min: 0.001,
+    value: 'MB',
+    help: 'largest upload accepted (default 200); larger ones get 413',
+  },
   concurrency: { kind: 'int', min: 1, value: 'N', help: 'decode worker threads (default 2)' },
   'batch-size': { kind: 'int', min: 1, value: 'N', help: 'clips per forward pass at most (default 8)' },
-  'batch-window-ms': { kind: 'number', min: 0, value: 'ms', help: 'how long a clip waits for others to share its forward pass (default 5)' },
-  queue: { kind: 'int', min: 1, value: 'N', help: 'requests in progress at most; more get 503 with Retry-After (default 64)' },
+  'batch-window-ms': {
+    kind: 'number',
+    min: 0,
+    value: 'ms',
+    help: 'how long a clip waits for others to share its forward pass (default 5)',
+  },
+  queue: {
+    kind: 'int',
+    min: 1,
+    value: 'N',
+    help: 'requests in progress at most; more get 503 with Retry-After (default 64)',
+  },
 } satisfies Record<string, FlagSpec>;
 
 export const serveCommand: Command = {
-  summary: 'serve the model over HTTP: POST /v1/classify, /v1/timeline, GET /v1/model, /healthz, /metrics and a page at /',
+  summary:
+    'serve the model over HTTP: POST /v1/classify, /v1/timeline, GET /v1/model, /healthz, /metrics and a page at /',
   usage: 'bike serve (--model <run-dir|checkpoint> | --clip <weights> --labels <csv>) [--host H] [--port N] [options]',
   flags,
   async run(argv) {
     const parsed = parseArgs(argv, flags, 'serve');
-    if (parsed.positionals.length > 0) throw new UsageError(`takes no arguments, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`, 'serve');
+    if (parsed.positionals.length > 0)
+      throw new UsageError(
+        `takes no arguments, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`,
+        'serve',
+      );
     const f = parsed.flags;
-    if (!f.model === !f.clip) throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'serve');
-    if (f.clip && !f.labels) throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'serve');
-    if (f.frames !== undefined && f.model) throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'serve');
+    if (!f.model === !f.clip)
+      throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'serve');
+    if (f.clip && !f.labels)
+      throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'serve');
+    if (f.frames !== undefined && f.model)
+      throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'serve');
     const device = f.device ?? 'cpu';
-    if (!/^(cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'serve');
+    if (!/^(cpu|cuda(:\d+)?)$/.test(device))
+      throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'serve');
     const classifier = await VideoClassifier.load({
-      model: f.model, clip: f.clip, labels: f.labels, config: f.config, vocab: f.vocab, numSegments: f.frames, device,
-      precision: f.precision as InferencePrecision | undefined, decodeWorkers: f.concurrency ?? 2,
+      model: f.model,
+      clip: f.clip,
+      labels: f.labels,
+      config: f.config,
+      vocab: f.vocab,
+      numSegments: f.frames,
+      device,
+      precision: f.precision as InferencePrecision | undefined,
+      decodeWorkers: f.concurrency ?? 2,
     });
     const server = await createServer({
-      classifier, maxUploadMb: f['max-upload-mb'], batchSize: f['batch-size'], batchWindowMs: f['batch-window-ms'], queueLimit: f.queue,
+      classifier,
+      maxUploadMb: f['max-upload-mb'],
+      batchSize: f['batch-size'],
+      batchWindowMs: f['batch-window-ms'],
+      queueLimit: f.queue,
     });
     const address = await server.listen(f.port ?? 8080, f.host ?? '127.0.0.1');
-    process.stdout.write(`bike serve: ${classifier.mode} ${classifier.architecture}, ${classifier.classNames.length} classes, listening on ${address}\n`);
+    process.stdout.write(
+      `bike serve: ${classifier.mode} ${classifier.architecture}, ${classifier.classNames.length} classes, listening on ${address}\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);

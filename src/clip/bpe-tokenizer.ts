@@ -4,16 +4,15 @@
  * printable characters, apply the ranked BPE merges, look the pieces up in the vocabulary.
  */
 import type { RawTensor } from '../torch/serialization/raw-tensor.ts';
-import {
-  BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, type BpeVocabulary,
-} from './bpe-vocabulary.ts';
+import { BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, type BpeVocabulary } from './bpe-vocabulary.ts';
 import { cleanText } from './text-cleaning.ts';
 
 /**
  * simple_tokenizer's `pat` (compiled with re.IGNORECASE). `\s` is spelled \p{White_Space} because
  * that is what the Python `regex` module's `\s` matches; JS's `\s` would also match U+FEFF.
  */
-const PIECE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\p{White_Space}\p{L}\p{N}]+/giu;
+const PIECE =
+  /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\p{White_Space}\p{L}\p{N}]+/giu;
 
 /**
  * Under re.IGNORECASE the Python `regex` module matches U+0345 (which case-folds to the letter iota)
@@ -92,7 +91,8 @@ export class BpeTokenizer {
 
   private idOf(token: string): number {
     const id = this.encoder.get(token);
-    if (id === undefined) throw new Error(`${this.vocabulary.source}: the vocabulary has no token ${JSON.stringify(token)}`);
+    if (id === undefined)
+      throw new Error(`${this.vocabulary.source}: the vocabulary has no token ${JSON.stringify(token)}`);
     return id;
   }
 
@@ -111,7 +111,10 @@ export class BpeTokenizer {
     const cached = this.cache.get(byteEncoded);
     if (cached) return cached;
     // The special tokens are in the original's BPE cache from the start: they are never split.
-    const pieces = byteEncoded === START_OF_TEXT || byteEncoded === END_OF_TEXT ? [byteEncoded] : bytePairEncode(byteEncoded, this.mergeRanks);
+    const pieces =
+      byteEncoded === START_OF_TEXT || byteEncoded === END_OF_TEXT
+        ? [byteEncoded]
+        : bytePairEncode(byteEncoded, this.mergeRanks);
     const ids = pieces.map((token) => this.idOf(token));
     if (this.cache.size >= MAX_CACHED_PIECES) this.cache.clear();
     this.cache.set(byteEncoded, ids);
@@ -128,7 +131,8 @@ export class BpeTokenizer {
       }
       for (const char of token) {
         const byte = this.byteDecoder.get(char);
-        if (byte === undefined) throw new Error(`decode: token ${id} ${JSON.stringify(token)} has a character outside the byte alphabet`);
+        if (byte === undefined)
+          throw new Error(`decode: token ${id} ${JSON.stringify(token)} has a character outside the byte alphabet`);
         bytes.push(byte);
       }
     }
@@ -149,7 +153,9 @@ export class BpeTokenizer {
       let ids = [this.startOfTextId, ...this.encode(text), this.endOfTextId];
       if (ids.length > contextLength) {
         if (!options.truncate) {
-          throw new Error(`tokenize: input ${JSON.stringify(text)} is too long for context length ${contextLength}: it has ${ids.length} tokens including the start and end tokens`);
+          throw new Error(
+            `tokenize: input ${JSON.stringify(text)} is too long for context length ${contextLength}: it has ${ids.length} tokens including the start and end tokens`,
+          );
         }
         ids = ids.slice(0, contextLength);
         ids[contextLength - 1] = this.endOfTextId;
@@ -181,7 +187,9 @@ export function tokenRowsToRawTensor(rows: readonly (readonly number[])[]): RawT
     if (row.length !== contextLength) {
       throw new Error(`tokenRowsToRawTensor: row ${r} has ${row.length} ids, row 0 has ${contextLength}`);
     }
-    row.forEach((id, c) => { values[r * contextLength + c] = BigInt(id); });
+    row.forEach((id, c) => {
+      values[r * contextLength + c] = BigInt(id);
+    });
   });
   return { dtype: 'int64', shape: [rows.length, contextLength], data: new Uint8Array(values.buffer) };
 }

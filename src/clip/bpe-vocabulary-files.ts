@@ -19,5 +19,10 @@ export function loadOpenAiVocabulary(path: string): BpeVocabulary {
 }
 
 export function loadHuggingFaceVocabulary(vocabJsonPath: string, mergesPath: string): BpeVocabulary {
-  return vocabularyFromHuggingFace(readFileSync(vocabJsonPath, 'utf8'), readFileSync(mergesPath, 'utf8'), vocabJsonPath, mergesPath);
+  return vocabularyFromHuggingFace(
+    readFileSync(vocabJsonPath, 'utf8'),
+    readFileSync(mergesPath, 'utf8'),
+    vocabJsonPath,
+    mergesPath,
+  );
 }

@@ -62,7 +62,9 @@ function parseMergeLine(line: string, lineNumber: number, source: string): [stri
 export function vocabularyFromOpenAiMergesText(text: string, source = '<bpe vocab>'): BpeVocabulary {
   const lines = text.split('\n');
   if (lines.length < OPENAI_MERGE_COUNT + 1) {
-    throw new Error(`${source}: has ${lines.length} lines, expected at least ${OPENAI_MERGE_COUNT + 1} (a header and ${OPENAI_MERGE_COUNT} merges)`);
+    throw new Error(
+      `${source}: has ${lines.length} lines, expected at least ${OPENAI_MERGE_COUNT + 1} (a header and ${OPENAI_MERGE_COUNT} merges)`,
+    );
   }
   const merges: [string, string][] = [];
   for (let i = 1; i <= OPENAI_MERGE_COUNT; i++) merges.push(parseMergeLine(lines[i]!, i + 1, source));
@@ -79,7 +81,10 @@ export function vocabularyFromOpenAiMergesText(text: string, source = '<bpe voca
  * `merges.txt` (optional `#version` header line, then one "A B" merge per line in rank order).
  */
 export function vocabularyFromHuggingFace(
-  vocabJson: string, mergesText: string, vocabSource = 'vocab.json', mergesSource = 'merges.txt',
+  vocabJson: string,
+  mergesText: string,
+  vocabSource = 'vocab.json',
+  mergesSource = 'merges.txt',
 ): BpeVocabulary {
   let parsed: unknown;
   try {
@@ -94,10 +99,14 @@ export function vocabularyFromHuggingFace(
   const tokens = new Array<string>(entries.length);
   for (const [token, id] of entries) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= entries.length) {
-      throw new Error(`${vocabSource}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, expected an integer in [0, ${entries.length})`);
+      throw new Error(
+        `${vocabSource}: token ${JSON.stringify(token)} has id ${JSON.stringify(id)}, expected an integer in [0, ${entries.length})`,
+      );
     }
     if (tokens[id] !== undefined) {
-      throw new Error(`${vocabSource}: id ${id} is used by both ${JSON.stringify(tokens[id])} and ${JSON.stringify(token)}`);
+      throw new Error(
+        `${vocabSource}: id ${id} is used by both ${JSON.stringify(tokens[id])} and ${JSON.stringify(token)}`,
+      );
     }
     tokens[id] = token;
   }
@@ -114,12 +123,19 @@ export function vocabularyFromHuggingFace(
   });
 
   const known = new Set(tokens);
-  for (const required of [START_OF_TEXT, END_OF_TEXT, ...BYTE_TO_UNICODE, ...BYTE_TO_UNICODE.map((c) => c + END_OF_WORD)]) {
+  for (const required of [
+    START_OF_TEXT,
+    END_OF_TEXT,
+    ...BYTE_TO_UNICODE,
+    ...BYTE_TO_UNICODE.map((c) => c + END_OF_WORD),
+  ]) {
     if (!known.has(required)) throw new Error(`${vocabSource}: missing the required token ${JSON.stringify(required)}`);
   }
   merges.forEach(([a, b], rank) => {
     if (!known.has(a + b)) {
-      throw new Error(`${mergesSource}: merge ${rank + 1} "${a} ${b}" produces ${JSON.stringify(a + b)}, which vocab.json lacks`);
+      throw new Error(
+        `${mergesSource}: merge ${rank + 1} "${a} ${b}" produces ${JSON.stringify(a + b)}, which vocab.json lacks`,
+      );
     }
   });
   return { tokens, merges, source: `${vocabSource} + ${mergesSource}` };

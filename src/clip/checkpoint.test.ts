@@ -38,7 +38,10 @@ for (const masked of [false, true]) {
       assert.match(recomputed.gradFn ?? '', /^JsBackward/, 'the block ran as a custom function');
       assertClose(recomputed.out, plain.out, 'output');
       assertClose(recomputed.dx!, plain.dx!, 'input gradient');
-      assert.deepEqual(recomputed.grads.map(([n]) => n), plain.grads.map(([n]) => n));
+      assert.deepEqual(
+        recomputed.grads.map(([n]) => n),
+        plain.grads.map(([n]) => n),
+      );
       recomputed.grads.forEach(([name, g], i) => assertClose(g, plain.grads[i]![1], name));
     });
   }
@@ -52,10 +55,12 @@ test('parameters get gradients even when the block input does not require grad',
 
 test('without grad recording, checkpoint is a plain forward', () => {
   const block = noGrad(() => new ResidualAttentionBlock(8, 2));
-  tidy(() => noGrad(() => {
-    const x = randn([3, 2, 8]);
-    const out: Tensor = checkpoint(block, x);
-    assert.equal(out.gradFn, null);
-    assert.ok(out.sub(block.forward(x)).abs().max().item() === 0);
-  }));
+  tidy(() =>
+    noGrad(() => {
+      const x = randn([3, 2, 8]);
+      const out: Tensor = checkpoint(block, x);
+      assert.equal(out.gradFn, null);
+      assert.ok(out.sub(block.forward(x)).abs().max().item() === 0);
+    }),
+  );
 });

@@ -18,7 +18,21 @@
  * One difference from the original's re-entrant checkpoint: there, a block whose input does not
  * require grad gives its parameters no gradients (PyTorch warns); here they get them.
  */
-import { Tensor, aten, applyCustom, cat, isGradEnabled, native, noGrad, ones, rand, scalarTypeCode, tidy, F, nn } from '../torch/index.ts';
+import {
+  Tensor,
+  aten,
+  applyCustom,
+  cat,
+  isGradEnabled,
+  native,
+  noGrad,
+  ones,
+  rand,
+  scalarTypeCode,
+  tidy,
+  F,
+  nn,
+} from '../torch/index.ts';
 import type { ResidualAttentionBlock } from './layers.ts';
 
 const nativeLayerNorm = aten('native_layer_norm');
@@ -27,7 +41,14 @@ const softmaxBackward = aten('_softmax_backward_data');
 const baddbmm = aten('baddbmm');
 const wrap = (h: unknown) => new Tensor(h as never);
 
-interface LayerNormTape { input: Tensor; mean: Tensor; rstd: Tensor; weight: Tensor; bias: Tensor; outDtype: Tensor['dtype'] }
+interface LayerNormTape {
+  input: Tensor;
+  mean: Tensor;
+  rstd: Tensor;
+  weight: Tensor;
+  bias: Tensor;
+  outDtype: Tensor['dtype'];
+}
 
 /** LayerNorm as the model's `LayerNorm` (half inputs computed in float32), keeping what backward needs. */
 function layerNormForward(ln: ResidualAttentionBlock['ln_1'], x: Tensor): { out: Tensor; tape: LayerNormTape } {
@@ -36,12 +57,29 @@ function layerNormForward(ln: ResidualAttentionBlock['ln_1'], x: Tensor): { out:
   const input = x.to(computeType);
   const weight = ln.weight.to(computeType);
   const bias = ln.bias.to(computeType);
-  const [out, mean, rstd] = (nativeLayerNorm(input.handle, [ln.normalizedShape], weight.handle, bias.handle, ln.eps) as unknown[]).map(wrap) as [Tensor, Tensor, Tensor];
+  const [out, mean, rstd] = (
+    nativeLayerNorm(input.handle, [ln.normalizedShape], weight.handle, bias.handle, ln.eps) as unknown[]
+  ).map(wrap) as [Tensor, Tensor, Tensor];
   return { out: out.to(x.dtype), tape: { input, mean, rstd, weight, bias, outDtype: x.dtype } };
 }
 
-function layerNormBackward(ln: ResidualAttentionBlock['ln_1'], tape: LayerNormTape, gradOut: Tensor): { dx: Tensor; dWeight: Tensor; dBias: Tensor } {
-  const [dx, dWeight, dBias] = (nativeLayerNormBackward(gradOut.to(tape.input.dtype).handle, tape.input.handle, [ln.normalizedShape], tape.mean.handle, tape.rstd.handle, tape.weight.handle, tape.bias.handle, [true, true, true]) as unknown[]).map(wrap) as [Tensor, Tensor, Tensor];
+function layerNormBackward(
+  ln: ResidualAttentionBlock['ln_1'],
+  tape: LayerNormTape,
+  gradOut: Tensor,
+): { dx: Tensor; dWeight: Tensor; dBias: Tensor } {
+  const [dx, dWeight, dBias] = (
+    nativeLayerNormBackward(
+      gradOut.to(tape.input.dtype).handle,
+      tape.input.handle,
+      [ln.normalizedShape],
+      tape.mean.handle,
+      tape.rstd.handle,
+      tape.weight.handle,
+      tape.bias.handle,
+      [true, true, true],
+    ) as unknown[]
+  ).map(wrap) as [Tensor, Tensor, Tensor];
   return { dx: dx.to(tape.outDtype), dWeight: dWeight.to(ln.weight.dtype), dBias: dBias.to(ln.bias.dtype) };
 }
 
@@ -55,12 +93,29 @@ function linearBackward(x: Tensor, weight: Tensor, dy: Tensor): { dx: Tensor; dW
 function dropPathFactor(block: ResidualAttentionBlock, x: Tensor): Tensor | null {
   if (!block.training || block.dropout === 0) return null;
   const keep = 1 - block.dropout;
-  return rand([x.size(0), ...new Array<number>(x.ndim - 1).fill(1)], { dtype: x.dtype, device: x.device }).add(keep).floor();
+  return rand([x.size(0), ...new Array<number>(x.ndim - 1).fill(1)], { dtype: x.dtype, device: x.device })
+    .add(keep)
+    .floor();
 }
 
 interface BlockTape {
-  x: Tensor; ln1: LayerNormTape; h1: Tensor; q: Tensor; k: Tensor; v: Tensor; probs: Tensor; dropMask: Tensor | null;
-  dropped: Tensor; attended: Tensor; path1: Tensor | null; ln2: LayerNormTape; h2: Tensor; fc: Tensor; sig: Tensor; gelu: Tensor; path2: Tensor | null;
+  x: Tensor;
+  ln1: LayerNormTape;
+  h1: Tensor;
+  q: Tensor;
+  k: Tensor;
+  v: Tensor;
+  probs: Tensor;
+  dropMask: Tensor | null;
+  dropped: Tensor;
+  attended: Tensor;
+  path1: Tensor | null;
+  ln2: LayerNormTape;
+  h2: Tensor;
+  fc: Tensor;
+  sig: Tensor;
+  gelu: Tensor;
+  path2: Tensor | null;
 }
 
 /** The block's forward as one explicit composition, in the random-draw order of `block.forward`. */
@@ -70,14 +125,24 @@ function blockForward(block: ResidualAttentionBlock, x: Tensor): { out: Tensor; 
   const d = D / H;
   const ln1 = layerNormForward(block.ln_1, x);
   const h1 = ln1.out;
-  const [q, k, v] = F.linear(h1, block.attn.in_proj_weight, block.attn.in_proj_bias).chunk(3, -1).map((t) => t.contiguous().view(L, N * H, d).transpose(0, 1)) as [Tensor, Tensor, Tensor];
+  const [q, k, v] = F.linear(h1, block.attn.in_proj_weight, block.attn.in_proj_bias)
+    .chunk(3, -1)
+    .map((t) =>
+      t
+        .contiguous()
+        .view(L, N * H, d)
+        .transpose(0, 1),
+    ) as [Tensor, Tensor, Tensor];
   const scaled = q.mul(1 / Math.sqrt(d));
   const kT = k.transpose(-2, -1);
   const mask = block.maskFor(x);
   const scores = mask ? wrap(baddbmm(mask.handle, scaled.handle, kT.handle, 1, 1)) : scaled.matmul(kT);
   const probs = F.softmax(scores, -1);
   const p = block.attn.dropout;
-  const dropMask = block.training && p > 0 ? F.dropout(ones(probs.shape, { dtype: probs.dtype, device: probs.device }), p, true) : null;
+  const dropMask =
+    block.training && p > 0
+      ? F.dropout(ones(probs.shape, { dtype: probs.dtype, device: probs.device }), p, true)
+      : null;
   const dropped = dropMask ? probs.mul(dropMask) : probs;
   const attended = dropped.matmul(v).transpose(0, 1).contiguous().view(L, N, D);
   const attnOut = F.linear(attended, block.attn.out_proj.weight, block.attn.out_proj.bias);
@@ -93,11 +158,36 @@ function blockForward(block: ResidualAttentionBlock, x: Tensor): { out: Tensor; 
   const mlpOut = F.linear(gelu, cProj.weight, cProj.bias);
   const path2 = dropPathFactor(block, mlpOut);
   const out = x1.add(path2 ? mlpOut.div(keep).mul(path2) : mlpOut);
-  return { out, tape: { x, ln1: ln1.tape, h1, q: scaled, k, v, probs, dropMask, dropped, attended, path1, ln2: ln2.tape, h2, fc, sig, gelu, path2 } };
+  return {
+    out,
+    tape: {
+      x,
+      ln1: ln1.tape,
+      h1,
+      q: scaled,
+      k,
+      v,
+      probs,
+      dropMask,
+      dropped,
+      attended,
+      path1,
+      ln2: ln2.tape,
+      h2,
+      fc,
+      sig,
+      gelu,
+      path2,
+    },
+  };
 }
 
 /** Gradients of the block's input and parameters (by parameter tensor) from the output gradient. */
-function blockBackward(block: ResidualAttentionBlock, t: BlockTape, dOut: Tensor): { dx: Tensor; grads: Map<Tensor, Tensor> } {
+function blockBackward(
+  block: ResidualAttentionBlock,
+  t: BlockTape,
+  dOut: Tensor,
+): { dx: Tensor; grads: Map<Tensor, Tensor> } {
   const [L, N, D] = t.x.shape as [number, number, number];
   const H = block.attn.numHeads;
   const d = D / H;
@@ -150,25 +240,30 @@ export function checkpoint(block: ResidualAttentionBlock, x: Tensor): Tensor {
   };
   const forwardStates = saveStates();
   const inputRequiresGrad = x.requiresGrad;
-  const [output] = applyCustom({
-    forward: () => [noGrad(() => tidy(() => blockForward(block, x).out))],
-    backward: (gradOutputs, saved) => {
-      const dOut = gradOutputs[0];
-      if (!dOut) return saved.map(() => null);
-      const current = saveStates();
-      restoreStates(forwardStates);
-      try {
-        return noGrad(() => tidy(() => {
-          const { tape } = blockForward(block, saved[0]!);
-          const { dx, grads } = blockBackward(block, tape, dOut);
-          return [inputRequiresGrad ? dx : null, ...trainable.map((p) => grads.get(p) ?? null)];
-        }));
-      } finally {
-        restoreStates(current);
-        current.cpu.dispose();
-        current.cuda?.dispose();
-      }
+  const [output] = applyCustom(
+    {
+      forward: () => [noGrad(() => tidy(() => blockForward(block, x).out))],
+      backward: (gradOutputs, saved) => {
+        const dOut = gradOutputs[0];
+        if (!dOut) return saved.map(() => null);
+        const current = saveStates();
+        restoreStates(forwardStates);
+        try {
+          return noGrad(() =>
+            tidy(() => {
+              const { tape } = blockForward(block, saved[0]!);
+              const { dx, grads } = blockBackward(block, tape, dOut);
+              return [inputRequiresGrad ? dx : null, ...trainable.map((p) => grads.get(p) ?? null)];
+            }),
+          );
+        } finally {
+          restoreStates(current);
+          current.cpu.dispose();
+          current.cuda?.dispose();
+        }
+      },
     },
-  }, [x, ...trainable]);
+    [x, ...trainable],
+  );
   return output!;
 }

@@ -85,7 +85,10 @@ export function huggingFaceToOpenAI(hf: ReadonlyMap<string, Tensor>, source: str
       unknown.push(name);
     }
   }
-  if (unknown.length) throw new Error(`${source}: Hugging Face CLIP weights with names that have no OpenAI counterpart: ${unknown.join(', ')}`);
+  if (unknown.length)
+    throw new Error(
+      `${source}: Hugging Face CLIP weights with names that have no OpenAI counterpart: ${unknown.join(', ')}`,
+    );
   const incomplete: string[] = [];
   for (const [key, parts] of qkv) {
     const missing = (['q', 'k', 'v'] as const).filter((p) => !parts[p]);
@@ -110,7 +113,8 @@ export interface HuggingFaceClipSettings {
  * settings this model does not implement (an activation other than QuickGELU, another LayerNorm eps).
  */
 export function readHuggingFaceClipConfig(json: unknown, source: string): HuggingFaceClipSettings {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`${source}: expected a JSON object (a Hugging Face CLIPConfig)`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error(`${source}: expected a JSON object (a Hugging Face CLIPConfig)`);
   const config = json as Record<string, unknown>;
   const section = (key: string): Record<string, unknown> => {
     // Older configs name the sections `text_config_dict` / `vision_config_dict`.
@@ -121,15 +125,20 @@ export function readHuggingFaceClipConfig(json: unknown, source: string): Huggin
   };
   const settings: HuggingFaceClipSettings = {};
   const problems: string[] = [];
-  for (const [key, target] of [['text_config', 'transformer_heads'], ['vision_config', 'vision_heads']] as const) {
+  for (const [key, target] of [
+    ['text_config', 'transformer_heads'],
+    ['vision_config', 'vision_heads'],
+  ] as const) {
     const part = section(key);
     const act = part.hidden_act ?? 'quick_gelu';
-    if (act !== 'quick_gelu') problems.push(`${key}.hidden_act is ${JSON.stringify(act)}; this CLIP implements OpenAI's "quick_gelu" only`);
+    if (act !== 'quick_gelu')
+      problems.push(`${key}.hidden_act is ${JSON.stringify(act)}; this CLIP implements OpenAI's "quick_gelu" only`);
     const eps = part.layer_norm_eps ?? 1e-5;
     if (eps !== 1e-5) problems.push(`${key}.layer_norm_eps is ${JSON.stringify(eps)}; OpenAI's CLIP uses 1e-5`);
     const heads = part.num_attention_heads;
     if (heads !== undefined) {
-      if (typeof heads !== 'number' || !Number.isInteger(heads) || heads < 1) problems.push(`${key}.num_attention_heads must be a positive integer, got ${JSON.stringify(heads)}`);
+      if (typeof heads !== 'number' || !Number.isInteger(heads) || heads < 1)
+        problems.push(`${key}.num_attention_heads must be a positive integer, got ${JSON.stringify(heads)}`);
       else settings[target] = heads;
     }
   }

@@ -10,7 +10,9 @@ import { checkpoint } from './checkpoint.ts';
 export class LayerNorm extends nn.LayerNorm {
   override forward(x: Tensor): Tensor {
     const type = x.dtype === 'float16' || x.dtype === 'bfloat16' ? 'float32' : x.dtype;
-    return F.layerNorm(x.to(type), [this.normalizedShape], this.weight.to(type), this.bias.to(type), this.eps).to(x.dtype);
+    return F.layerNorm(x.to(type), [this.normalizedShape], this.weight.to(type), this.bias.to(type), this.eps).to(
+      x.dtype,
+    );
   }
 }
 
@@ -53,16 +55,24 @@ export class ResidualAttentionBlock extends nn.Module {
    * `dropout` is BIKE's per-layer rate: it sets both the attention-weight dropout and the
    * stochastic depth of the block, as the original passes it to both.
    */
-  constructor(readonly dModel: number, readonly nHead: number, attnMask: Tensor | null = null, readonly dropout = 0) {
+  constructor(
+    readonly dModel: number,
+    readonly nHead: number,
+    attnMask: Tensor | null = null,
+    readonly dropout = 0,
+  ) {
     super();
     this.attn = this.registerModule('attn', new nn.MultiheadAttention(dModel, nHead, dropout));
     this.ln_1 = this.registerModule('ln_1', new LayerNorm(dModel));
     this.drop_path = this.registerModule('drop_path', dropout > 0 ? new DropPath(dropout) : new nn.Identity());
-    this.mlp = this.registerModule('mlp', new nn.NamedSequential([
-      ['c_fc', new nn.Linear(dModel, dModel * 4)],
-      ['gelu', new QuickGELU()],
-      ['c_proj', new nn.Linear(dModel * 4, dModel)],
-    ]));
+    this.mlp = this.registerModule(
+      'mlp',
+      new nn.NamedSequential([
+        ['c_fc', new nn.Linear(dModel, dModel * 4)],
+        ['gelu', new QuickGELU()],
+        ['c_proj', new nn.Linear(dModel * 4, dModel)],
+      ]),
+    );
     this.ln_2 = this.registerModule('ln_2', new LayerNorm(dModel));
     // A plain attribute in the original (not in the state dict); follows the input's dtype/device.
     this.mask = attnMask;
@@ -75,7 +85,8 @@ export class ResidualAttentionBlock extends nn.Module {
   /** The attention mask in the input's dtype and device (converted once and kept, as the original). */
   maskFor(x: Tensor): Tensor | null {
     const mask = this.mask;
-    if (mask && (mask.dtype !== x.dtype || mask.device !== x.device)) this.mask = mask.to({ dtype: x.dtype, device: x.device }).keep();
+    if (mask && (mask.dtype !== x.dtype || mask.device !== x.device))
+      this.mask = mask.to({ dtype: x.dtype, device: x.device }).keep();
     return this.mask;
   }
 
@@ -99,10 +110,17 @@ export class Transformer extends nn.Module {
    */
   gradCheckpointing = false;
 
-  constructor(readonly width: number, readonly layers: number, readonly heads: number, attnMask: Tensor | null = null, dropout: readonly number[] | null = null) {
+  constructor(
+    readonly width: number,
+    readonly layers: number,
+    readonly heads: number,
+    attnMask: Tensor | null = null,
+    dropout: readonly number[] | null = null,
+  ) {
     super();
     const rates = dropout ?? new Array<number>(layers).fill(0);
-    if (rates.length < layers) throw new Error(`Transformer: ${layers} layers need ${layers} drop rates, got ${rates.length}`);
+    if (rates.length < layers)
+      throw new Error(`Transformer: ${layers} layers need ${layers} drop rates, got ${rates.length}`);
     const blocks: ResidualAttentionBlock[] = [];
     for (let i = 0; i < layers; i++) blocks.push(new ResidualAttentionBlock(width, heads, attnMask, rates[i]));
     this.resblocks = this.registerModule('resblocks', new nn.Sequential(blocks));

@@ -10,17 +10,34 @@ import { loadSafetensors, saveSafetensors } from '../torch/serialization/seriali
 import { PickleWriter, buildPtArchive, writeTensor } from '../torch/serialization/pt-test-archive.ts';
 import { CLIP } from './model.ts';
 import type { ClipConfig } from './config.ts';
-import { loadClip, loadClipStateDict, readClipWeights, splitPrefixed } from './load.ts';
+import { loadClip, loadClipStateDict, readClipWeights } from './load.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 const TINY: ClipConfig = {
-  embed_dim: 16, image_resolution: 16, vision_layers: 2, vision_width: 64, vision_patch_size: 8,
-  context_length: 10, vocab_size: 40, transformer_width: 64, transformer_heads: 4, transformer_layers: 2, vision_heads: 4,
+  embed_dim: 16,
+  image_resolution: 16,
+  vision_layers: 2,
+  vision_width: 64,
+  vision_patch_size: 8,
+  context_length: 10,
+  vocab_size: 40,
+  transformer_width: 64,
+  transformer_heads: 4,
+  transformer_layers: 2,
+  vision_heads: 4,
 };
 const TINY_RESNET: ClipConfig = {
-  embed_dim: 16, image_resolution: 64, vision_layers: [1, 1, 2, 1], vision_width: 8, vision_patch_size: null,
-  context_length: 10, vocab_size: 40, transformer_width: 64, transformer_heads: 1, transformer_layers: 1,
+  embed_dim: 16,
+  image_resolution: 64,
+  vision_layers: [1, 1, 2, 1],
+  vision_width: 8,
+  vision_patch_size: null,
+  context_length: 10,
+  vocab_size: 40,
+  transformer_width: 64,
+  transformer_heads: 1,
+  transformer_layers: 1,
 };
 
 function withTempDir(fn: (dir: string) => void): void {
@@ -37,22 +54,27 @@ function disposeModel(model: nn.Module): void {
 }
 
 function textTokens(contextLength: number, vocab: number): Tensor {
-  return tensor([
-    [0, 5, 9, vocab - 1, ...new Array(contextLength - 4).fill(0)],
-    [0, 3, 2, 7, 11, vocab - 1, ...new Array(contextLength - 6).fill(0)],
-  ], { dtype: 'int64' });
+  return tensor(
+    [
+      [0, 5, 9, vocab - 1, ...new Array(contextLength - 4).fill(0)],
+      [0, 3, 2, 7, 11, vocab - 1, ...new Array(contextLength - 6).fill(0)],
+    ],
+    { dtype: 'int64' },
+  );
 }
 
 /** Image and text outputs of a model on fixed inputs, as plain arrays. */
 function outputsOf(model: CLIP, seed = 21): number[][] {
   model.eval();
-  return tidy(() => noGrad(() => {
-    manualSeed(seed);
-    const c = model.config;
-    const image = model.encodeImage(randn([2, 3, c.image_resolution, c.image_resolution]));
-    const { cls, tokens } = model.encodeText(textTokens(c.context_length, c.vocab_size));
-    return [image.toArray(), cls.toArray(), tokens.toArray()];
-  }));
+  return tidy(() =>
+    noGrad(() => {
+      manualSeed(seed);
+      const c = model.config;
+      const image = model.encodeImage(randn([2, 3, c.image_resolution, c.image_resolution]));
+      const { cls, tokens } = model.encodeText(textTokens(c.context_length, c.vocab_size));
+      return [image.toArray(), cls.toArray(), tokens.toArray()];
+    }),
+  );
 }
 
 function maxDifference(a: number[][], b: number[][]): number {
@@ -75,8 +97,18 @@ function toHuggingFace(state: Map<string, Tensor>, layers: { text: number; visio
       const b = `${to}.encoder.layers.${i}.`;
       const width = get(`${a}ln_1.weight`).size(0);
       ['q', 'k', 'v'].forEach((name, j) => {
-        hf.set(`${b}self_attn.${name}_proj.weight`, get(`${a}attn.in_proj_weight`).narrow(0, j * width, width).contiguous());
-        hf.set(`${b}self_attn.${name}_proj.bias`, get(`${a}attn.in_proj_bias`).narrow(0, j * width, width).contiguous());
+        hf.set(
+          `${b}self_attn.${name}_proj.weight`,
+          get(`${a}attn.in_proj_weight`)
+            .narrow(0, j * width, width)
+            .contiguous(),
+        );
+        hf.set(
+          `${b}self_attn.${name}_proj.bias`,
+          get(`${a}attn.in_proj_bias`)
+            .narrow(0, j * width, width)
+            .contiguous(),
+        );
       });
       for (const p of ['weight', 'bias']) {
         hf.set(`${b}self_attn.out_proj.${p}`, get(`${a}attn.out_proj.${p}`));
@@ -109,16 +141,32 @@ function toHuggingFace(state: Map<string, Tensor>, layers: { text: number; visio
 }
 
 const HF_CONFIG = {
-  architectures: ['CLIPModel'], projection_dim: 16,
-  text_config: { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5 },
-  vision_config: { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, patch_size: 8, image_size: 16, hidden_act: 'quick_gelu' },
+  architectures: ['CLIPModel'],
+  projection_dim: 16,
+  text_config: {
+    hidden_size: 64,
+    num_attention_heads: 4,
+    num_hidden_layers: 2,
+    hidden_act: 'quick_gelu',
+    layer_norm_eps: 1e-5,
+  },
+  vision_config: {
+    hidden_size: 64,
+    num_attention_heads: 4,
+    num_hidden_layers: 2,
+    patch_size: 8,
+    image_size: 16,
+    hidden_act: 'quick_gelu',
+  },
 };
 
 test('a Hugging Face CLIPModel folder round-trips into the same outputs (q/k/v merged, projections transposed, heads from config.json)', () => {
   manualSeed(20);
   const model = noGrad(() => new CLIP(TINY));
   // Perturb LayerNorms and biases so that a mix-up of names shows in the outputs.
-  noGrad(() => { for (const p of model.parameters()) if (p.ndim === 1) p.add_(randn(p.shape).mul(0.1)); });
+  noGrad(() => {
+    for (const p of model.parameters()) if (p.ndim === 1) p.add_(randn(p.shape).mul(0.1));
+  });
   const expected = outputsOf(model);
   withTempDir((dir) => {
     const folder = path.join(dir, 'clip-hf');
@@ -149,14 +197,25 @@ test('Hugging Face weights with unknown names, split projections missing or anot
     const hf = toHuggingFace(model.stateDict(), { text: 2, vision: 2 });
     const file = path.join(dir, 'model.safetensors');
     saveSafetensors(file, new Map([...hf, ['text_model.encoder.layers.0.adapter.weight', tensor([1])]]));
-    assert.throws(() => readClipWeights(file), (e: Error) => e.message.includes(file) && /no OpenAI counterpart: text_model\.encoder\.layers\.0\.adapter\.weight/.test(e.message));
+    assert.throws(
+      () => readClipWeights(file),
+      (e: Error) =>
+        e.message.includes(file) &&
+        /no OpenAI counterpart: text_model\.encoder\.layers\.0\.adapter\.weight/.test(e.message),
+    );
     const withoutV = new Map(hf);
     withoutV.delete('vision_model.encoder.layers.1.self_attn.v_proj.bias');
     saveSafetensors(file, withoutV);
     assert.throws(() => readClipWeights(file), /visual\.transformer\.resblocks\.1\.attn\.in_proj_bias lacks v_proj/);
     saveSafetensors(file, hf);
-    writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...HF_CONFIG, vision_config: { ...HF_CONFIG.vision_config, hidden_act: 'gelu' } }));
-    assert.throws(() => readClipWeights(file), /config\.json: vision_config\.hidden_act is "gelu"; this CLIP implements OpenAI's "quick_gelu" only/);
+    writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({ ...HF_CONFIG, vision_config: { ...HF_CONFIG.vision_config, hidden_act: 'gelu' } }),
+    );
+    assert.throws(
+      () => readClipWeights(file),
+      /config\.json: vision_config\.hidden_act is "gelu"; this CLIP implements OpenAI's "quick_gelu" only/,
+    );
   });
   disposeModel(model);
 });
@@ -173,7 +232,14 @@ function bikeCheckpointBytes(model: Map<string, Tensor>, fusion: Map<string, Ten
       storages[key] = raw.data;
       const stride = raw.shape.map((_, i) => raw.shape.slice(i + 1).reduce((a, b) => a * b, 1));
       const storageClass = raw.dtype === 'int64' ? 'LongStorage' : 'FloatStorage';
-      writeTensor(p.binunicode(`module.${name}`), { storageClass, key, storageNumel: t.numel, offset: 0, shape: raw.shape, stride });
+      writeTensor(p.binunicode(`module.${name}`), {
+        storageClass,
+        key,
+        storageNumel: t.numel,
+        offset: 0,
+        shape: raw.shape,
+        stride,
+      });
     }
     p.setitems();
   };
@@ -189,7 +255,10 @@ function bikeCheckpointBytes(model: Map<string, Tensor>, fusion: Map<string, Ten
 test('a DDP-saved BIKE checkpoint loads with module. prefixes stripped and returns the fusion state dict', () => {
   manualSeed(23);
   const model = noGrad(() => new CLIP(TINY_RESNET));
-  noGrad(() => { for (const [name, b] of model.namedBuffers()) if (name.endsWith('running_var')) b.copy_(randn(b.shape).abs().add(0.5)); });
+  noGrad(() => {
+    for (const [name, b] of model.namedBuffers())
+      if (name.endsWith('running_var')) b.copy_(randn(b.shape).abs().add(0.5));
+  });
   const expected = outputsOf(model);
   withTempDir((dir) => {
     const file = path.join(dir, 'model_best.pt');
@@ -222,8 +291,12 @@ test('an OpenAI-layout safetensors state dict loads; a wrong shape names the key
     const state = new Map(model.stateDict());
     state.set('visual.transformer.resblocks.1.mlp.c_fc.bias', randn([100]));
     saveSafetensors(file, state);
-    assert.throws(() => loadClip(file), (e: Error) =>
-      e.message.startsWith(file) && /visual\.transformer\.resblocks\.1\.mlp\.c_fc\.bias: checkpoint \[100\] vs model \[256\]/.test(e.message));
+    assert.throws(
+      () => loadClip(file),
+      (e: Error) =>
+        e.message.startsWith(file) &&
+        /visual\.transformer\.resblocks\.1\.mlp\.c_fc\.bias: checkpoint \[100\] vs model \[256\]/.test(e.message),
+    );
   });
   // The same weights with the model's own config reproduce its outputs.
   const copy = noGrad(() => new CLIP(TINY));
@@ -248,18 +321,27 @@ test('joint space-time models load plain CLIP weights (time embeddings stay init
 
 test('files that hold no CLIP weights are refused with the file named', () => {
   const scripted = path.resolve(here, '..', 'torch', 'testdata', 'tiny_scripted.pt');
-  assert.throws(() => readClipWeights(scripted), (e: Error) => e.message.includes(scripted) && /no CLIP weights found/.test(e.message));
+  assert.throws(
+    () => readClipWeights(scripted),
+    (e: Error) => e.message.includes(scripted) && /no CLIP weights found/.test(e.message),
+  );
   withTempDir((dir) => {
     assert.throws(() => readClipWeights(path.join(dir, 'absent.pt')), /absent\.pt: no such file or folder/);
-    assert.throws(() => readClipWeights(dir), (e: Error) => e.message.includes(dir) && /model\.safetensors or pytorch_model\.bin/.test(e.message));
+    assert.throws(
+      () => readClipWeights(dir),
+      (e: Error) => e.message.includes(dir) && /model\.safetensors or pytorch_model\.bin/.test(e.message),
+    );
   });
 });
 
 const PYTHON = '/usr/bin/python3';
-const havePythonTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
+const havePythonTorch =
+  spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore', timeout: 60_000 }).status === 0;
 
-test('OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give back the weights they were made from, without running their code',
-  { skip: !havePythonTorch && `${PYTHON} with torch is not installed` }, () => {
+test(
+  'OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give back the weights they were made from, without running their code',
+  { skip: !havePythonTorch && `${PYTHON} with torch is not installed` },
+  () => {
     manualSeed(3);
     const model = noGrad(() => new CLIP(TINY));
     withTempDir((dir) => {
@@ -268,12 +350,26 @@ test('OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give b
       writeFileSync(path.join(dir, 'config.json'), JSON.stringify(TINY));
       for (const mode of ['script', 'trace']) {
         const archive = path.join(dir, `clip-${mode}.pt`);
-        const made = spawnSync(PYTHON, [path.join(here, 'testdata', 'make_openai_archive.py'), weights, path.join(dir, 'config.json'), archive, mode], { encoding: 'utf8', timeout: 300_000 });
+        const made = spawnSync(
+          PYTHON,
+          [
+            path.join(here, 'testdata', 'make_openai_archive.py'),
+            weights,
+            path.join(dir, 'config.json'),
+            archive,
+            mode,
+          ],
+          { encoding: 'utf8', timeout: 300_000 },
+        );
         assert.equal(made.status, 0, made.stderr);
         const read = readClipWeights(archive);
         assert.equal(read.format, 'torchscript');
         const expected = model.stateDict();
-        assert.deepEqual([...read.stateDict.keys()].sort(), [...expected.keys()].sort(), `${mode}: names (input_resolution etc. dropped)`);
+        assert.deepEqual(
+          [...read.stateDict.keys()].sort(),
+          [...expected.keys()].sort(),
+          `${mode}: names (input_resolution etc. dropped)`,
+        );
         for (const [name, t] of expected) {
           const got = read.stateDict.get(name)!;
           assert.equal(got.dtype, t.dtype, name);
@@ -287,7 +383,8 @@ test('OpenAI-layout TorchScript archives (scripted and traced by PyTorch) give b
       }
     });
     disposeModel(model);
-  });
+  },
+);
 
 test('loadClip skips the random initialisation and adopts the tensors: bit-identical to building, drawing and copying', () => {
   manualSeed(21);

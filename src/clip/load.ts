@@ -9,11 +9,22 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, nn, type Device } from '../torch/index.ts';
 import { StateDictError } from '../torch/nn/index.ts';
-import { loadPtBuffer, loadPtFile, loadSafetensors, loadTorchScriptBuffer } from '../torch/serialization/serialization.ts';
+import {
+  loadPtBuffer,
+  loadPtFile,
+  loadSafetensors,
+  loadTorchScriptBuffer,
+} from '../torch/serialization/serialization.ts';
 import { ZipArchive } from '../torch/serialization/zip-reader.ts';
 import { isTorchScriptEntryList } from '../torch/serialization/torchscript-reader.ts';
 import { type ClipConfig, inferClipConfig } from './config.ts';
-import { huggingFaceToOpenAI, isHuggingFaceClipStateDict, readHuggingFaceClipConfig, withHuggingFaceHeads, type HuggingFaceClipSettings } from './hf-mapping.ts';
+import {
+  huggingFaceToOpenAI,
+  isHuggingFaceClipStateDict,
+  readHuggingFaceClipConfig,
+  withHuggingFaceHeads,
+  type HuggingFaceClipSettings,
+} from './hf-mapping.ts';
 import { CLIP, type ClipOptions } from './model.ts';
 
 export type ClipWeightsFormat = 'torchscript' | 'openai' | 'huggingface' | 'bike-checkpoint' | 'prefixed-safetensors';
@@ -46,11 +57,15 @@ export function stripModulePrefix<T>(stateDict: ReadonlyMap<string, T>): Map<str
  * Splits our prefixed safetensors (`clip.`, `video_head.`, ...) into groups. `clip` is empty when
  * the file has no `clip.` names.
  */
-export function splitPrefixed(tensors: ReadonlyMap<string, Tensor>, source: string): { clip: Map<string, Tensor>; groups: Map<string, Map<string, Tensor>> } {
+export function splitPrefixed(
+  tensors: ReadonlyMap<string, Tensor>,
+  source: string,
+): { clip: Map<string, Tensor>; groups: Map<string, Map<string, Tensor>> } {
   const groups = new Map<string, Map<string, Tensor>>();
   for (const [name, t] of tensors) {
     const dot = name.indexOf('.');
-    if (dot <= 0) throw new Error(`${source}: tensor '${name}' has no 'group.' prefix (expected clip.*, video_head.*, ...)`);
+    if (dot <= 0)
+      throw new Error(`${source}: tensor '${name}' has no 'group.' prefix (expected clip.*, video_head.*, ...)`);
     const group = name.slice(0, dot);
     if (!groups.has(group)) groups.set(group, new Map());
     groups.get(group)!.set(name.slice(dot + 1), t);
@@ -67,7 +82,12 @@ function isOpenAILayout(names: Iterable<string>): boolean {
 
 /** A pickled dict of tensors as a Map; other values are errors naming their key. */
 function tensorDict(value: unknown, source: string, what: string): Map<string, Tensor> {
-  const entries = value instanceof Map ? [...value.entries()] : typeof value === 'object' && value !== null && !Array.isArray(value) ? Object.entries(value) : null;
+  const entries =
+    value instanceof Map
+      ? [...value.entries()]
+      : typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? Object.entries(value)
+        : null;
   if (!entries) throw new Error(`${source}: ${what} is not a dict of tensors`);
   const out = new Map<string, Tensor>();
   for (const [k, v] of entries) {
@@ -80,10 +100,20 @@ function tensorDict(value: unknown, source: string, what: string): Map<string, T
 }
 
 /** Classifies a flat dict of tensors by its names. */
-function fromFlatTensors(tensors: Map<string, Tensor>, source: string, hfConfig?: HuggingFaceClipSettings): ClipWeights {
+function fromFlatTensors(
+  tensors: Map<string, Tensor>,
+  source: string,
+  hfConfig?: HuggingFaceClipSettings,
+): ClipWeights {
   const names = [...tensors.keys()];
   if (isHuggingFaceClipStateDict(names)) {
-    return { stateDict: huggingFaceToOpenAI(tensors, source), format: 'huggingface', source, huggingFace: hfConfig ?? {}, extra: new Map() };
+    return {
+      stateDict: huggingFaceToOpenAI(tensors, source),
+      format: 'huggingface',
+      source,
+      huggingFace: hfConfig ?? {},
+      extra: new Map(),
+    };
   }
   if (names.some((n) => n.startsWith('clip.'))) {
     const { clip, groups } = splitPrefixed(tensors, source);
@@ -93,7 +123,9 @@ function fromFlatTensors(tensors: Map<string, Tensor>, source: string, hfConfig?
   }
   const stripped = stripModulePrefix(tensors);
   if (!isOpenAILayout(stripped.keys())) {
-    throw new Error(`${source}: no CLIP weights found: expected OpenAI names (visual.*, token_embedding.weight), Hugging Face names (text_model.*, vision_model.*) or prefixed names (clip.*); first names: ${names.slice(0, 5).join(', ')}`);
+    throw new Error(
+      `${source}: no CLIP weights found: expected OpenAI names (visual.*, token_embedding.weight), Hugging Face names (text_model.*, vision_model.*) or prefixed names (clip.*); first names: ${names.slice(0, 5).join(', ')}`,
+    );
   }
   for (const key of NON_WEIGHT_KEYS) stripped.delete(key);
   return { stateDict: stripped, format: 'openai', source, extra: new Map() };
@@ -106,15 +138,21 @@ function isTorchScriptArchive(bytes: Uint8Array, path: string): boolean {
 
 function readHuggingFaceFolder(dir: string, options: { device?: Device }): ClipWeights {
   const configPath = join(dir, 'config.json');
-  const settings = existsSync(configPath) ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath) : {};
+  const settings = existsSync(configPath)
+    ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath)
+    : {};
   for (const file of ['model.safetensors', 'pytorch_model.bin']) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
-    const tensors = file.endsWith('.safetensors') ? loadSafetensors(path, options) : tensorDict(loadPtFile(path, options), path, 'the state dict');
+    const tensors = file.endsWith('.safetensors')
+      ? loadSafetensors(path, options)
+      : tensorDict(loadPtFile(path, options), path, 'the state dict');
     const weights = fromFlatTensors(tensors, path, settings);
     return { ...weights, source: dir };
   }
-  throw new Error(`${dir}: a CLIP weights folder needs model.safetensors or pytorch_model.bin (with config.json), found neither`);
+  throw new Error(
+    `${dir}: a CLIP weights folder needs model.safetensors or pytorch_model.bin (with config.json), found neither`,
+  );
 }
 
 /**
@@ -127,7 +165,10 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
   if (path.endsWith('.safetensors')) {
     const configPath = join(path, '..', 'config.json');
     const tensors = loadSafetensors(path, options);
-    const settings = isHuggingFaceClipStateDict(tensors.keys()) && existsSync(configPath) ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath) : undefined;
+    const settings =
+      isHuggingFaceClipStateDict(tensors.keys()) && existsSync(configPath)
+        ? readHuggingFaceClipConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath)
+        : undefined;
     return fromFlatTensors(tensors, path, settings);
   }
   const bytes = readFileSync(path); // read once: for the format check and the reader
@@ -144,12 +185,18 @@ export function readClipWeights(path: string, options: { device?: Device } = {})
       stateDict,
       format: 'bike-checkpoint',
       source: path,
-      fusionStateDict: fusion === undefined || fusion === null ? undefined : stripModulePrefix(tensorDict(fusion, path, 'fusion_model_state_dict')),
+      fusionStateDict:
+        fusion === undefined || fusion === null
+          ? undefined
+          : stripModulePrefix(tensorDict(fusion, path, 'fusion_model_state_dict')),
       extra: new Map(),
       epoch: typeof checkpoint.epoch === 'number' ? checkpoint.epoch : undefined,
     };
   }
-  const inner = typeof value === 'object' && value !== null && 'state_dict' in value ? (value as Record<string, unknown>).state_dict : value;
+  const inner =
+    typeof value === 'object' && value !== null && 'state_dict' in value
+      ? (value as Record<string, unknown>).state_dict
+      : value;
   return fromFlatTensors(tensorDict(inner, path, 'the state dict'), path);
 }
 
@@ -166,14 +213,20 @@ export function clipConfigOf(weights: ClipWeights): ClipConfig {
  * loads them non-strictly. With `assign`, the model adopts the tensors instead of copying them (see
  * `Module.loadStateDict`).
  */
-export function loadClipStateDict(model: CLIP, stateDict: ReadonlyMap<string, Tensor>, source: string, options: { assign?: boolean } = {}): void {
+export function loadClipStateDict(
+  model: CLIP,
+  stateDict: ReadonlyMap<string, Tensor>,
+  source: string,
+  options: { assign?: boolean } = {},
+): void {
   const entries = new Map(stateDict);
   const own = model.visual.namedParameters('visual');
   for (const [name, t] of own) if (name === 'visual.time_embedding' && !entries.has(name)) entries.set(name, t);
   try {
     model.loadStateDict(entries, { assign: options.assign });
   } catch (error) {
-    if (error instanceof StateDictError) throw new StateDictError(`${source}: ${error.message}`, error.missing, error.unexpected, error.mismatched);
+    if (error instanceof StateDictError)
+      throw new StateDictError(`${source}: ${error.message}`, error.missing, error.unexpected, error.mismatched);
     throw error;
   }
 }
@@ -216,7 +269,8 @@ export function loadClip(path: string, options: LoadClipOptions = {}): LoadedCli
     for (const t of weights.stateDict.values()) if (!adopted.has(t)) t.dispose();
   }
   if (device) model.to(device);
-  const move = (group?: Map<string, Tensor>) => (group && device ? new Map([...group].map(([k, t]) => [k, t.to(device)])) : group);
+  const move = (group?: Map<string, Tensor>) =>
+    group && device ? new Map([...group].map(([k, t]) => [k, t.to(device)])) : group;
   return {
     model,
     config,

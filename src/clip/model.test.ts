@@ -8,12 +8,28 @@ import { VisionTransformer } from './vision-transformer.ts';
 
 /** A small ViT CLIP (fast to build and run). */
 const TINY_VIT: ClipConfig = {
-  embed_dim: 16, image_resolution: 16, vision_layers: 3, vision_width: 64, vision_patch_size: 8,
-  context_length: 12, vocab_size: 50, transformer_width: 64, transformer_heads: 2, transformer_layers: 2,
+  embed_dim: 16,
+  image_resolution: 16,
+  vision_layers: 3,
+  vision_width: 64,
+  vision_patch_size: 8,
+  context_length: 12,
+  vocab_size: 50,
+  transformer_width: 64,
+  transformer_heads: 2,
+  transformer_layers: 2,
 };
 const TINY_RESNET: ClipConfig = {
-  embed_dim: 16, image_resolution: 64, vision_layers: [1, 2, 1, 1], vision_width: 8, vision_patch_size: null,
-  context_length: 12, vocab_size: 50, transformer_width: 64, transformer_heads: 2, transformer_layers: 2,
+  embed_dim: 16,
+  image_resolution: 64,
+  vision_layers: [1, 2, 1, 1],
+  vision_width: 8,
+  vision_patch_size: null,
+  context_length: 12,
+  vocab_size: 50,
+  transformer_width: 64,
+  transformer_heads: 2,
+  transformer_layers: 2,
 };
 
 function disposeModel(model: nn.Module): void {
@@ -25,7 +41,11 @@ function tokens(n: number, contextLength: number, vocab: number): Tensor {
   const rows: number[][] = [];
   for (let i = 0; i < n; i++) {
     const length = 3 + i;
-    rows.push(Array.from({ length: contextLength }, (_, j) => (j < length - 1 ? 1 + ((i * 7 + j * 3) % (vocab - 2)) : j === length - 1 ? vocab - 1 : 0)));
+    rows.push(
+      Array.from({ length: contextLength }, (_, j) =>
+        j < length - 1 ? 1 + ((i * 7 + j * 3) % (vocab - 2)) : j === length - 1 ? vocab - 1 : 0,
+      ),
+    );
   }
   return tensor(rows, { dtype: 'int64' });
 }
@@ -33,7 +53,11 @@ function tokens(n: number, contextLength: number, vocab: number): Tensor {
 test('inference reads a ResNet state dict back to its hyper-parameters', () => {
   manualSeed(1);
   const model = noGrad(() => new CLIP(TINY_RESNET));
-  assert.deepEqual(inferClipConfig(model.stateDict()), { ...TINY_RESNET, transformer_heads: 1 }, 'heads are width // 64, as the original');
+  assert.deepEqual(
+    inferClipConfig(model.stateDict()),
+    { ...TINY_RESNET, transformer_heads: 1 },
+    'heads are width // 64, as the original',
+  );
   const vit = noGrad(() => new CLIP(TINY_VIT));
   assert.deepEqual(inferClipConfig(vit.stateDict()), { ...TINY_VIT, transformer_heads: 1 });
   disposeModel(model);
@@ -42,12 +66,21 @@ test('inference reads a ResNet state dict back to its hyper-parameters', () => {
 
 test('inference names the key it cannot find', () => {
   const shapes = new Map([['visual.proj', { shape: [4, 4] }]]);
-  assert.throws(() => inferClipConfig(shapes, 'x.safetensors'), /x\.safetensors: cannot infer .*'visual\.conv1\.weight' is missing/);
-  assert.throws(() => inferClipConfig(new Map([['token_embedding.weight', { shape: [3, 4] }]]), 'y.pt'), /y\.pt: .*neither 'visual\.proj' \(ViT\) nor 'visual\.layer1\.\*'/);
+  assert.throws(
+    () => inferClipConfig(shapes, 'x.safetensors'),
+    /x\.safetensors: cannot infer .*'visual\.conv1\.weight' is missing/,
+  );
+  assert.throws(
+    () => inferClipConfig(new Map([['token_embedding.weight', { shape: [3, 4] }]]), 'y.pt'),
+    /y\.pt: .*neither 'visual\.proj' \(ViT\) nor 'visual\.layer1\.\*'/,
+  );
 });
 
-test('released architectures have OpenAI\'s parameter counts (ViT-B/32 151.3M, RN50 102.0M)', () => {
-  for (const [name, count] of [['ViT-B/32', 151_277_313], ['RN50', 102_007_137]] as const) {
+test("released architectures have OpenAI's parameter counts (ViT-B/32 151.3M, RN50 102.0M)", () => {
+  for (const [name, count] of [
+    ['ViT-B/32', 151_277_313],
+    ['RN50', 102_007_137],
+  ] as const) {
     const model = createClip(name);
     assert.deepEqual(model.config, clipArchitecture(name));
     assert.equal(model.parameterCount(), count, name);
@@ -60,7 +93,8 @@ test('OpenAI initialisation: the standard deviations of initialize_parameters', 
   const config = { ...TINY_VIT, vocab_size: 4000, transformer_width: 128, transformer_layers: 4 };
   const model = noGrad(() => new CLIP(config));
   const std = (t: Tensor) => noGrad(() => t.std().item());
-  const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual / expected - 1) < 0.08, `${what}: std ${actual}, expected ${expected}`);
+  const close = (actual: number, expected: number, what: string) =>
+    assert.ok(Math.abs(actual / expected - 1) < 0.08, `${what}: std ${actual}, expected ${expected}`);
   close(std(model.token_embedding.weight), 0.02, 'token_embedding');
   close(std(model.positional_embedding), 0.01, 'positional_embedding');
   close(std(model.text_projection), 128 ** -0.5, 'text_projection');
@@ -71,7 +105,13 @@ test('OpenAI initialisation: the standard deviations of initialize_parameters', 
   close(std(model.visual.stateDict().get('positional_embedding')!), 64 ** -0.5, 'visual positional_embedding');
   assert.ok(Math.abs(model.logit_scale.item() - Math.log(1 / 0.07)) < 1e-6);
   const resnet = noGrad(() => new CLIP(TINY_RESNET));
-  for (const [name, p] of resnet.namedParameters()) if (/layer\d\.\d+\.bn3\.weight$/.test(name)) assert.equal(noGrad(() => p.abs().sum().item()), 0, `${name} starts at zero`);
+  for (const [name, p] of resnet.namedParameters())
+    if (/layer\d\.\d+\.bn3\.weight$/.test(name))
+      assert.equal(
+        noGrad(() => p.abs().sum().item()),
+        0,
+        `${name} starts at zero`,
+      );
   disposeModel(model);
   disposeModel(resnet);
 });
@@ -91,19 +131,21 @@ test('encoders give [N, D] image and [n, D] / [n, L, D] text features; cls is th
   manualSeed(2);
   for (const config of [TINY_VIT, TINY_RESNET]) {
     const model = noGrad(() => new CLIP(config)).eval();
-    tidy(() => noGrad(() => {
-      const image = model.encodeImage(randn([3, 3, config.image_resolution, config.image_resolution]));
-      assert.deepEqual(image.shape, [3, 16]);
-      const text = tokens(2, 12, 50);
-      const { cls, tokens: perToken } = model.encodeText(text);
-      assert.deepEqual(cls.shape, [2, 16]);
-      assert.deepEqual(perToken.shape, [2, 12, 16]);
-      for (let i = 0; i < 2; i++) {
-        const eot = 3 + i - 1;
-        const diff = cls.select(0, i).sub(perToken.select(0, i).select(0, eot)).abs().max().item();
-        assert.ok(diff < 1e-5, `row ${i}: cls differs from the EOT token by ${diff}`);
-      }
-    }));
+    tidy(() =>
+      noGrad(() => {
+        const image = model.encodeImage(randn([3, 3, config.image_resolution, config.image_resolution]));
+        assert.deepEqual(image.shape, [3, 16]);
+        const text = tokens(2, 12, 50);
+        const { cls, tokens: perToken } = model.encodeText(text);
+        assert.deepEqual(cls.shape, [2, 16]);
+        assert.deepEqual(perToken.shape, [2, 12, 16]);
+        for (let i = 0; i < 2; i++) {
+          const eot = 3 + i - 1;
+          const diff = cls.select(0, i).sub(perToken.select(0, i).select(0, eot)).abs().max().item();
+          assert.ok(diff < 1e-5, `row ${i}: cls differs from the EOT token by ${diff}`);
+        }
+      }),
+    );
     disposeModel(model);
   }
 });
@@ -111,15 +153,20 @@ test('encoders give [N, D] image and [n, D] / [n, L, D] text features; cls is th
 test('the text encoder is causal: tokens after the EOT do not change the EOT feature', () => {
   manualSeed(3);
   const model = noGrad(() => new CLIP(TINY_VIT)).eval();
-  tidy(() => noGrad(() => {
-    const a = tokens(1, 12, 50);
-    const b = a.clone();
-    b.indexPut_([tensor([0], { dtype: 'int64' }), tensor([10], { dtype: 'int64' })], tensor([7], { dtype: 'int64' }));
-    const fa = model.encodeText(a);
-    const fb = model.encodeText(b);
-    assert.ok(fa.cls.sub(fb.cls).abs().max().item() < 1e-6);
-    assert.ok(fa.tokens.select(1, 10).sub(fb.tokens.select(1, 10)).abs().max().item() > 1e-4, 'the changed position itself does change');
-  }));
+  tidy(() =>
+    noGrad(() => {
+      const a = tokens(1, 12, 50);
+      const b = a.clone();
+      b.indexPut_([tensor([0], { dtype: 'int64' }), tensor([10], { dtype: 'int64' })], tensor([7], { dtype: 'int64' }));
+      const fa = model.encodeText(a);
+      const fb = model.encodeText(b);
+      assert.ok(fa.cls.sub(fb.cls).abs().max().item() < 1e-6);
+      assert.ok(
+        fa.tokens.select(1, 10).sub(fb.tokens.select(1, 10)).abs().max().item() > 1e-4,
+        'the changed position itself does change',
+      );
+    }),
+  );
   disposeModel(model);
 });
 
@@ -127,8 +174,14 @@ test('input errors name the shapes', () => {
   const model = noGrad(() => new CLIP(TINY_VIT));
   assert.throws(() => model.encodeImage(randn([1, 3, 20, 20])), /expected frames \[N, 3, 16, 16\], got \[1,3,20,20\]/);
   assert.throws(() => model.encodeText(randint(0, 5, [2, 77])), /expected token ids \[n, 12\], got \[2,77\]/);
-  assert.throws(() => new CLIP({ ...TINY_VIT, transformer_heads: 3 }), /transformer_width 64 is not divisible by transformer_heads 3/);
-  assert.throws(() => new CLIP({ ...TINY_VIT, vision_patch_size: 5 }), /image_resolution 16 is not a multiple of vision_patch_size 5/);
+  assert.throws(
+    () => new CLIP({ ...TINY_VIT, transformer_heads: 3 }),
+    /transformer_width 64 is not divisible by transformer_heads 3/,
+  );
+  assert.throws(
+    () => new CLIP({ ...TINY_VIT, vision_patch_size: 5 }),
+    /image_resolution 16 is not a multiple of vision_patch_size 5/,
+  );
   assert.throws(() => new CLIP(TINY_RESNET, { dropout: 0.1 }), /needs a ViT image encoder/);
   disposeModel(model);
 });
@@ -139,35 +192,61 @@ test('strict loading names missing, unexpected and mis-shaped keys', () => {
   state.delete('visual.ln_post.bias');
   state.set('visual.extra_weight', state.get('logit_scale')!);
   state.set('ln_final.weight', tensor([1, 2, 3]));
-  assert.throws(() => model.loadStateDict(state), (e: Error) =>
-    /missing keys: visual\.ln_post\.bias/.test(e.message) && /unexpected keys: visual\.extra_weight/.test(e.message) &&
-    /ln_final\.weight: checkpoint \[3\] vs model \[64\]/.test(e.message));
+  assert.throws(
+    () => model.loadStateDict(state),
+    (e: Error) =>
+      /missing keys: visual\.ln_post\.bias/.test(e.message) &&
+      /unexpected keys: visual\.extra_weight/.test(e.message) &&
+      /ln_final\.weight: checkpoint \[3\] vs model \[64\]/.test(e.message),
+  );
   disposeModel(model);
 });
 
 test('stochastic depth: rates rise linearly to drop_out; blocks drop whole samples in training only', () => {
-  assert.deepEqual(stochasticDepthRates(0.2, 3).map((r) => Math.round(r * 1e6) / 1e6), [0, 0.1, 0.2]);
+  assert.deepEqual(
+    stochasticDepthRates(0.2, 3).map((r) => Math.round(r * 1e6) / 1e6),
+    [0, 0.1, 0.2],
+  );
   manualSeed(4);
   const model = noGrad(() => new CLIP(TINY_VIT, { dropout: 0.2 }));
-  assert.deepEqual((model.visual as VisionTransformer).transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6), [0, 0.1, 0.2]);
-  assert.deepEqual(model.transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6), [0, 0.1], 'text layers take the first vision rates');
-  tidy(() => noGrad(() => {
-    const x = randn([4000, 1, 2]);
-    const dropped = dropPath(x, 0.25, true);
-    const zeroRows = dropped.abs().sum([1, 2]).eq(0).sum().item();
-    assert.ok(zeroRows > 850 && zeroRows < 1150, `about a quarter of 4000 samples dropped, got ${zeroRows}`);
-    const kept = dropped.abs().sum([1, 2]).ne(0);
-    const ratio = dropped.index([kept]).div(x.index([kept]));
-    assert.ok(ratio.sub(1 / 0.75).abs().max().item() < 1e-5, 'survivors are scaled by 1/keep_prob');
-    assert.equal(dropPath(x, 0.25, false), x);
-    const frames = randn([2, 3, 16, 16]);
-    model.eval();
-    const a = model.encodeImage(frames);
-    assert.ok(a.sub(model.encodeImage(frames)).abs().max().item() === 0, 'eval mode is deterministic');
-    model.train();
-    const outputs = Array.from({ length: 6 }, () => model.encodeImage(frames));
-    assert.ok(outputs.some((o) => o.sub(a).abs().max().item() > 1e-6), 'training mode drops paths');
-  }));
+  assert.deepEqual(
+    (model.visual as VisionTransformer).transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6),
+    [0, 0.1, 0.2],
+  );
+  assert.deepEqual(
+    model.transformer.blocks.map((b) => Math.round(b.dropout * 1e6) / 1e6),
+    [0, 0.1],
+    'text layers take the first vision rates',
+  );
+  tidy(() =>
+    noGrad(() => {
+      const x = randn([4000, 1, 2]);
+      const dropped = dropPath(x, 0.25, true);
+      const zeroRows = dropped.abs().sum([1, 2]).eq(0).sum().item();
+      assert.ok(zeroRows > 850 && zeroRows < 1150, `about a quarter of 4000 samples dropped, got ${zeroRows}`);
+      const kept = dropped.abs().sum([1, 2]).ne(0);
+      const ratio = dropped.index([kept]).div(x.index([kept]));
+      assert.ok(
+        ratio
+          .sub(1 / 0.75)
+          .abs()
+          .max()
+          .item() < 1e-5,
+        'survivors are scaled by 1/keep_prob',
+      );
+      assert.equal(dropPath(x, 0.25, false), x);
+      const frames = randn([2, 3, 16, 16]);
+      model.eval();
+      const a = model.encodeImage(frames);
+      assert.ok(a.sub(model.encodeImage(frames)).abs().max().item() === 0, 'eval mode is deterministic');
+      model.train();
+      const outputs = Array.from({ length: 6 }, () => model.encodeImage(frames));
+      assert.ok(
+        outputs.some((o) => o.sub(a).abs().max().item() > 1e-6),
+        'training mode drops paths',
+      );
+    }),
+  );
   disposeModel(model);
 });
 
@@ -177,20 +256,28 @@ test('joint space-time attention: one feature per video, time embeddings matter,
   const joint = noGrad(() => new CLIP(TINY_VIT, { joint: true, T })).eval();
   const plain = noGrad(() => new CLIP(TINY_VIT));
   assert.deepEqual(joint.visual.stateDict().get('time_embedding')!.shape, [T, 64]);
-  tidy(() => noGrad(() => {
-    const frames = randn([2 * T, 3, 16, 16]);
-    const out = joint.encodeImage(frames);
-    assert.deepEqual(out.shape, [2, 16]);
-    // Videos are independent: the second video's frames do not change the first video's feature.
-    const other = frames.clone();
-    other.slice(0, 0, T).copy_(randn([T, 3, 16, 16])); // the first video's frames
-    const changed = joint.encodeImage(other);
-    assert.ok(changed.select(0, 1).sub(out.select(0, 1)).abs().max().item() < 1e-5);
-    assert.ok(changed.select(0, 0).sub(out.select(0, 0)).abs().max().item() > 1e-4);
-    joint.visual.stateDict().get('time_embedding')!.add_(randn([T, 64]));
-    assert.ok(joint.encodeImage(frames).sub(out).abs().max().item() > 1e-4, 'time embeddings enter the tokens');
-    assert.throws(() => joint.encodeImage(randn([T + 1, 3, 16, 16])), /5 frames are not a whole number of videos of T=4/);
-  }));
+  tidy(() =>
+    noGrad(() => {
+      const frames = randn([2 * T, 3, 16, 16]);
+      const out = joint.encodeImage(frames);
+      assert.deepEqual(out.shape, [2, 16]);
+      // Videos are independent: the second video's frames do not change the first video's feature.
+      const other = frames.clone();
+      other.slice(0, 0, T).copy_(randn([T, 3, 16, 16])); // the first video's frames
+      const changed = joint.encodeImage(other);
+      assert.ok(changed.select(0, 1).sub(out.select(0, 1)).abs().max().item() < 1e-5);
+      assert.ok(changed.select(0, 0).sub(out.select(0, 0)).abs().max().item() > 1e-4);
+      joint.visual
+        .stateDict()
+        .get('time_embedding')!
+        .add_(randn([T, 64]));
+      assert.ok(joint.encodeImage(frames).sub(out).abs().max().item() > 1e-4, 'time embeddings enter the tokens');
+      assert.throws(
+        () => joint.encodeImage(randn([T + 1, 3, 16, 16])),
+        /5 frames are not a whole number of videos of T=4/,
+      );
+    }),
+  );
   disposeModel(joint);
   disposeModel(plain);
 });
@@ -233,28 +320,32 @@ test('a float64 model computes in float64 (LayerNorm keeps the type)', () => {
   manualSeed(9);
   const model = noGrad(() => new CLIP(TINY_VIT)).eval();
   model.to('float64');
-  tidy(() => noGrad(() => {
-    const out = model.encodeImage(randn([1, 3, 16, 16]));
-    assert.equal(out.dtype, 'float64');
-    assert.equal(model.encodeText(tokens(1, 12, 50)).tokens.dtype, 'float64');
-  }));
+  tidy(() =>
+    noGrad(() => {
+      const out = model.encodeImage(randn([1, 3, 16, 16]));
+      assert.equal(out.dtype, 'float64');
+      assert.equal(model.encodeText(tokens(1, 12, 50)).tokens.dtype, 'float64');
+    }),
+  );
   disposeModel(model);
 });
 
 test('emb_dropout drops embedding entries of both encoders in training only', () => {
   manualSeed(10);
   const model = createClip(TINY_VIT, { embDropout: 0.5 });
-  tidy(() => noGrad(() => {
-    const frames = randn([2, 3, 16, 16]);
-    const text = tokens(2, 12, 50);
-    model.eval();
-    const image = model.encodeImage(frames);
-    const cls = model.encodeText(text).cls;
-    model.train();
-    assert.ok(model.encodeImage(frames).sub(image).abs().max().item() > 1e-4);
-    assert.ok(model.encodeText(text).cls.sub(cls).abs().max().item() > 1e-4);
-    model.eval();
-    assert.equal(model.encodeImage(frames).sub(image).abs().max().item(), 0);
-  }));
+  tidy(() =>
+    noGrad(() => {
+      const frames = randn([2, 3, 16, 16]);
+      const text = tokens(2, 12, 50);
+      model.eval();
+      const image = model.encodeImage(frames);
+      const cls = model.encodeText(text).cls;
+      model.train();
+      assert.ok(model.encodeImage(frames).sub(image).abs().max().item() > 1e-4);
+      assert.ok(model.encodeText(text).cls.sub(cls).abs().max().item() > 1e-4);
+      model.eval();
+      assert.equal(model.encodeImage(frames).sub(image).abs().max().item(), 0);
+    }),
+  );
   disposeModel(model);
 });

@@ -5,7 +5,14 @@
  * depth, embedding dropout, joint space-time attention, gradient checkpointing).
  */
 import { Tensor, arange, full, linspace, noGrad, ones, empty, nn, type DType } from '../torch/index.ts';
-import { type ClipArchitectureName, type ClipConfig, clipArchitecture, isResNetConfig, parseClipConfig, visionHeads } from './config.ts';
+import {
+  type ClipArchitectureName,
+  type ClipConfig,
+  clipArchitecture,
+  isResNetConfig,
+  parseClipConfig,
+  visionHeads,
+} from './config.ts';
 import { LayerNorm, Transformer } from './layers.ts';
 import { ModifiedResNet } from './modified-resnet.ts';
 import { VisionTransformer } from './vision-transformer.ts';
@@ -62,32 +69,65 @@ export class CLIP extends nn.Module {
     super();
     this.config = parseClipConfig(config, 'CLIP config');
     const c = this.config;
-    this.options = { dropout: options.dropout ?? 0, embDropout: options.embDropout ?? 0, joint: options.joint ?? false, T: options.T ?? 8, gradCheckpointing: options.gradCheckpointing ?? false };
+    this.options = {
+      dropout: options.dropout ?? 0,
+      embDropout: options.embDropout ?? 0,
+      joint: options.joint ?? false,
+      T: options.T ?? 8,
+      gradCheckpointing: options.gradCheckpointing ?? false,
+    };
     const o = this.options;
     this.contextLength = c.context_length;
     this.vocabSize = c.vocab_size;
     let dpr: number[] | null = null;
     if (o.dropout > 0) {
       // The original builds the rates from vision_layers and gives the same list to the text encoder.
-      if (isResNetConfig(c)) throw new Error(`CLIP: drop_out ${o.dropout} (stochastic depth) needs a ViT image encoder; the original fails for ResNet '${JSON.stringify(c.vision_layers)}'`);
-      if (c.transformer_layers > (c.vision_layers as number)) throw new Error(`CLIP: drop_out needs transformer_layers (${c.transformer_layers}) <= vision_layers (${c.vision_layers}): the original indexes the vision rates for the text layers`);
+      if (isResNetConfig(c))
+        throw new Error(
+          `CLIP: drop_out ${o.dropout} (stochastic depth) needs a ViT image encoder; the original fails for ResNet '${JSON.stringify(c.vision_layers)}'`,
+        );
+      if (c.transformer_layers > (c.vision_layers as number))
+        throw new Error(
+          `CLIP: drop_out needs transformer_layers (${c.transformer_layers}) <= vision_layers (${c.vision_layers}): the original indexes the vision rates for the text layers`,
+        );
       dpr = stochasticDepthRates(o.dropout, c.vision_layers as number);
     }
-    if (o.joint && isResNetConfig(c)) throw new Error('CLIP: joint_st (joint space-time attention) needs a ViT image encoder');
+    if (o.joint && isResNetConfig(c))
+      throw new Error('CLIP: joint_st (joint space-time attention) needs a ViT image encoder');
 
     if (isResNetConfig(c)) {
-      this.visual = new ModifiedResNet({ layers: c.vision_layers, outputDim: c.embed_dim, heads: visionHeads(c), inputResolution: c.image_resolution, width: c.vision_width });
+      this.visual = new ModifiedResNet({
+        layers: c.vision_layers,
+        outputDim: c.embed_dim,
+        heads: visionHeads(c),
+        inputResolution: c.image_resolution,
+        width: c.vision_width,
+      });
     } else {
       this.visual = new VisionTransformer({
-        inputResolution: c.image_resolution, patchSize: c.vision_patch_size!, width: c.vision_width, layers: c.vision_layers as number,
-        heads: visionHeads(c), outputDim: c.embed_dim, joint: o.joint, dropout: dpr, embDropout: o.embDropout, T: o.T,
+        inputResolution: c.image_resolution,
+        patchSize: c.vision_patch_size!,
+        width: c.vision_width,
+        layers: c.vision_layers as number,
+        heads: visionHeads(c),
+        outputDim: c.embed_dim,
+        joint: o.joint,
+        dropout: dpr,
+        embDropout: o.embDropout,
+        T: o.T,
       });
     }
     this.registerModule('visual', this.visual);
     this.attnMask = this.buildAttentionMask();
-    this.transformer = this.registerModule('transformer', new Transformer(c.transformer_width, c.transformer_layers, c.transformer_heads, this.attnMask, dpr));
+    this.transformer = this.registerModule(
+      'transformer',
+      new Transformer(c.transformer_width, c.transformer_layers, c.transformer_heads, this.attnMask, dpr),
+    );
     this.token_embedding = this.registerModule('token_embedding', new nn.Embedding(c.vocab_size, c.transformer_width));
-    this.positional_embedding = this.registerParameter('positional_embedding', empty([c.context_length, c.transformer_width]));
+    this.positional_embedding = this.registerParameter(
+      'positional_embedding',
+      empty([c.context_length, c.transformer_width]),
+    );
     this.ln_final = this.registerModule('ln_final', new LayerNorm(c.transformer_width));
     this.dropout = this.registerModule('dropout', new nn.Dropout(o.embDropout));
     this.text_projection = this.registerParameter('text_projection', empty([c.transformer_width, c.embed_dim]));
@@ -157,7 +197,8 @@ export class CLIP extends nn.Module {
     if (text.ndim !== 2 || text.size(1) !== this.contextLength) {
       throw new Error(`CLIP.encodeText: expected token ids [n, ${this.contextLength}], got [${text.shape}]`);
     }
-    if (text.dtype !== 'int64' && text.dtype !== 'int32') throw new Error(`CLIP.encodeText: token ids must be int64, got ${text.dtype}`);
+    if (text.dtype !== 'int64' && text.dtype !== 'int32')
+      throw new Error(`CLIP.encodeText: token ids must be int64, got ${text.dtype}`);
     let x = this.token_embedding.forward(text).to(this.dtype); // [n, L, width]
     x = x.add(this.positional_embedding.to(this.dtype));
     if (this.options.embDropout > 0) x = this.dropout.forward(x);
@@ -186,5 +227,7 @@ export class CLIP extends nn.Module {
  * architecture by name, or of any size from a hyper-parameter mapping.
  */
 export function createClip(architecture: ClipArchitectureName | ClipConfig, options: ClipOptions = {}): CLIP {
-  return noGrad(() => new CLIP(typeof architecture === 'string' ? clipArchitecture(architecture) : architecture, options));
+  return noGrad(
+    () => new CLIP(typeof architecture === 'string' ? clipArchitecture(architecture) : architecture, options),
+  );
 }

@@ -31,7 +31,11 @@ export class Bottleneck extends nn.Module {
   bn3: nn.BatchNorm2d;
   downsample: nn.NamedSequential | null = null;
 
-  constructor(inplanes: number, planes: number, readonly stride = 1) {
+  constructor(
+    inplanes: number,
+    planes: number,
+    readonly stride = 1,
+  ) {
     super();
     // Every convolution has stride 1; a stride > 1 is an average pool after the second one.
     this.conv1 = this.registerModule('conv1', new nn.Conv2d(inplanes, planes, 1, { bias: false }));
@@ -43,11 +47,14 @@ export class Bottleneck extends nn.Module {
     this.bn3 = this.registerModule('bn3', new nn.BatchNorm2d(planes * Bottleneck.expansion));
     if (stride > 1 || inplanes !== planes * Bottleneck.expansion) {
       // The shortcut's average pool comes first, then a stride-1 convolution.
-      this.downsample = this.registerModule('downsample', new nn.NamedSequential([
-        ['-1', new AvgPool2d(stride)],
-        ['0', new nn.Conv2d(inplanes, planes * Bottleneck.expansion, 1, { stride: 1, bias: false })],
-        ['1', new nn.BatchNorm2d(planes * Bottleneck.expansion)],
-      ]));
+      this.downsample = this.registerModule(
+        'downsample',
+        new nn.NamedSequential([
+          ['-1', new AvgPool2d(stride)],
+          ['0', new nn.Conv2d(inplanes, planes * Bottleneck.expansion, 1, { stride: 1, bias: false })],
+          ['1', new nn.BatchNorm2d(planes * Bottleneck.expansion)],
+        ]),
+      );
     }
   }
 
@@ -69,9 +76,17 @@ export class AttentionPool2d extends nn.Module {
   v_proj: nn.Linear;
   c_proj: nn.Linear;
 
-  constructor(readonly spacialDim: number, readonly embedDim: number, readonly numHeads: number, outputDim?: number) {
+  constructor(
+    readonly spacialDim: number,
+    readonly embedDim: number,
+    readonly numHeads: number,
+    outputDim?: number,
+  ) {
     super();
-    this.positional_embedding = this.registerParameter('positional_embedding', randn([spacialDim ** 2 + 1, embedDim]).div(embedDim ** 0.5));
+    this.positional_embedding = this.registerParameter(
+      'positional_embedding',
+      randn([spacialDim ** 2 + 1, embedDim]).div(embedDim ** 0.5),
+    );
     this.k_proj = this.registerModule('k_proj', new nn.Linear(embedDim, embedDim));
     this.q_proj = this.registerModule('q_proj', new nn.Linear(embedDim, embedDim));
     this.v_proj = this.registerModule('v_proj', new nn.Linear(embedDim, embedDim));
@@ -81,7 +96,9 @@ export class AttentionPool2d extends nn.Module {
   forward(x: Tensor): Tensor {
     const [N, C, H, W] = x.shape as [number, number, number, number];
     if (H * W + 1 !== this.positional_embedding.size(0)) {
-      throw new Error(`AttentionPool2d: a ${H}x${W} feature map needs ${H * W + 1} positions, the model has ${this.positional_embedding.size(0)} (input resolution ${this.spacialDim * 32} expected)`);
+      throw new Error(
+        `AttentionPool2d: a ${H}x${W} feature map needs ${H * W + 1} positions, the model has ${this.positional_embedding.size(0)} (input resolution ${this.spacialDim * 32} expected)`,
+      );
     }
     x = x.reshape(N, C, H * W).permute(2, 0, 1); // NCHW -> (HW)NC
     x = cat([x.mean(0, true), x], 0); // (HW+1)NC
@@ -90,7 +107,11 @@ export class AttentionPool2d extends nn.Module {
     const L = x.size(0);
     const heads = this.numHeads;
     const headDim = C / heads;
-    const split = (t: Tensor) => t.contiguous().view(L, N * heads, headDim).transpose(0, 1);
+    const split = (t: Tensor) =>
+      t
+        .contiguous()
+        .view(L, N * heads, headDim)
+        .transpose(0, 1);
     const q = split(this.q_proj.forward(x));
     const k = split(this.k_proj.forward(x));
     const v = split(this.v_proj.forward(x));
@@ -147,7 +168,10 @@ export class ModifiedResNet extends nn.Module {
     this.layer3 = this.registerModule('layer3', this.makeLayer(width * 4, o.layers[2], 2));
     this.layer4 = this.registerModule('layer4', this.makeLayer(width * 8, o.layers[3], 2));
     const embedDim = width * 32; // the ResNet feature dimension
-    this.attnpool = this.registerModule('attnpool', new AttentionPool2d(Math.floor(this.inputResolution / 32), embedDim, o.heads, o.outputDim));
+    this.attnpool = this.registerModule(
+      'attnpool',
+      new AttentionPool2d(Math.floor(this.inputResolution / 32), embedDim, o.heads, o.outputDim),
+    );
   }
 
   private makeLayer(planes: number, blocks: number, stride = 1): nn.Sequential {
@@ -163,9 +187,14 @@ export class ModifiedResNet extends nn.Module {
 
   /** `x`: `[N, 3, R, R]` -> `[N, output_dim]`. */
   forward(x: Tensor): Tensor {
-    if (x.ndim !== 4 || x.size(1) !== 3) throw new Error(`ModifiedResNet: expected frames [N, 3, H, W], got [${x.shape}]`);
+    if (x.ndim !== 4 || x.size(1) !== 3)
+      throw new Error(`ModifiedResNet: expected frames [N, 3, H, W], got [${x.shape}]`);
     x = x.to(this.conv1.weight.dtype);
-    for (const [conv, bn] of [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3]] as const) {
+    for (const [conv, bn] of [
+      [this.conv1, this.bn1],
+      [this.conv2, this.bn2],
+      [this.conv3, this.bn3],
+    ] as const) {
       x = bn.forward(conv.forward(x)).relu();
     }
     x = this.avgpool.forward(x);

@@ -15,8 +15,12 @@ const tokenizer = haveVocabulary ? ClipTokenizer.fromOpenAiVocabulary(vocabulary
 
 /** Texts that exercise the BPE: contractions, numbers, punctuation runs, long words, HTML entities, whitespace. */
 const SAMPLE_TEXTS = [
-  'This is a video about playing guitar', "don't stop, we're 100% sure it's 3.14!", 'A  lot\tof   white\nspace',
-  'supercalifragilisticexpialidocious antidisestablishmentarianism', 'Tom &amp; Jerry &lt;3', '¡¿ünïcödé?! 日本語 😀',
+  'This is a video about playing guitar',
+  "don't stop, we're 100% sure it's 3.14!",
+  'A  lot\tof   white\nspace',
+  'supercalifragilisticexpialidocious antidisestablishmentarianism',
+  'Tom &amp; Jerry &lt;3',
+  '¡¿ünïcödé?! 日本語 😀',
 ];
 
 test('the Hugging Face vocab.json + merges.txt route gives identical ids', skipWithoutVocabulary, () => {
@@ -37,14 +41,20 @@ test('the Hugging Face vocab.json + merges.txt route gives identical ids', skipW
     }
 
     writeFileSync(join(dir, 'bad-merges.txt'), `#version: 0.2\ni n\nthree parts here\n`);
-    assert.throws(() => ClipTokenizer.fromHuggingFace(join(dir, 'vocab.json'), join(dir, 'bad-merges.txt')),
-      /bad-merges\.txt line 3: expected a merge "A B", got "three parts here"/);
+    assert.throws(
+      () => ClipTokenizer.fromHuggingFace(join(dir, 'vocab.json'), join(dir, 'bad-merges.txt')),
+      /bad-merges\.txt line 3: expected a merge "A B", got "three parts here"/,
+    );
     writeFileSync(join(dir, 'small-vocab.json'), JSON.stringify({ a: 0, b: 1 }));
-    assert.throws(() => ClipTokenizer.fromHuggingFace(join(dir, 'small-vocab.json'), join(dir, 'merges.txt')),
-      /small-vocab\.json: missing the required token "<\|startoftext\|>"/);
+    assert.throws(
+      () => ClipTokenizer.fromHuggingFace(join(dir, 'small-vocab.json'), join(dir, 'merges.txt')),
+      /small-vocab\.json: missing the required token "<\|startoftext\|>"/,
+    );
     writeFileSync(join(dir, 'dup-vocab.json'), JSON.stringify({ a: 0, b: 0 }));
-    assert.throws(() => ClipTokenizer.fromHuggingFace(join(dir, 'dup-vocab.json'), join(dir, 'merges.txt')),
-      /id 0 is used by both "a" and "b"/);
+    assert.throws(
+      () => ClipTokenizer.fromHuggingFace(join(dir, 'dup-vocab.json'), join(dir, 'merges.txt')),
+      /id 0 is used by both "a" and "b"/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -55,12 +65,15 @@ test('too-long texts throw unless truncating, which ends the row with end-of-tex
   const long = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
   const tokenCount = tok.encode(long).length + 2;
   assert.ok(tokenCount > 77);
-  assert.throws(() => tok.tokenize([long]), (error: Error) => {
-    assert.match(error.message, /too long for context length 77/);
-    assert.ok(error.message.includes(`it has ${tokenCount} tokens`), error.message);
-    assert.ok(error.message.includes('word0 word1'), 'names the text');
-    return true;
-  });
+  assert.throws(
+    () => tok.tokenize([long]),
+    (error: Error) => {
+      assert.match(error.message, /too long for context length 77/);
+      assert.ok(error.message.includes(`it has ${tokenCount} tokens`), error.message);
+      assert.ok(error.message.includes('word0 word1'), 'names the text');
+      return true;
+    },
+  );
   const [row] = tok.tokenize([long], { truncate: true });
   assert.equal(row!.length, 77);
   assert.equal(row![0], tok.startOfTextId);
@@ -82,7 +95,10 @@ test('encode and decode round-trip cleaned text', skipWithoutVocabulary, () => {
   assert.equal(tok.decode(tok.encode('&amp; &lt;b&gt;')), '& < b > ');
   assert.deepEqual(tok.encode(''), []);
   assert.deepEqual(tok.encode('<|endoftext|>'), [tok.endOfTextId]);
-  assert.equal(tok.decode([tok.startOfTextId, ...tok.encode('a dog'), tok.endOfTextId]), '<|startoftext|>a dog <|endoftext|>');
+  assert.equal(
+    tok.decode([tok.startOfTextId, ...tok.encode('a dog'), tok.endOfTextId]),
+    '<|startoftext|>a dog <|endoftext|>',
+  );
   assert.throws(() => tok.decode([tok.vocabularySize]), /token id 49408 is outside the vocabulary/);
 });
 
@@ -90,7 +106,10 @@ test('the OpenAI vocabulary file is validated', () => {
   const dir = mkdtempSync(join(tmpdir(), 'clip-bad-vocab-'));
   try {
     writeFileSync(join(dir, 'plain.txt.gz'), 'not gzip');
-    assert.throws(() => ClipTokenizer.fromOpenAiVocabulary(join(dir, 'plain.txt.gz')), /plain\.txt\.gz: not a gzip-compressed/);
+    assert.throws(
+      () => ClipTokenizer.fromOpenAiVocabulary(join(dir, 'plain.txt.gz')),
+      /plain\.txt\.gz: not a gzip-compressed/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

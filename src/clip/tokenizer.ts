@@ -5,7 +5,13 @@
 import { BpeTokenizer } from './bpe-tokenizer.ts';
 import { loadHuggingFaceVocabulary, loadOpenAiVocabulary } from './bpe-vocabulary-files.ts';
 
-export { BpeTokenizer, bytePairEncode, endOfTextPositions, tokenRowsToRawTensor, type TokenizeOptions } from './bpe-tokenizer.ts';
+export {
+  BpeTokenizer,
+  bytePairEncode,
+  endOfTextPositions,
+  tokenRowsToRawTensor,
+  type TokenizeOptions,
+} from './bpe-tokenizer.ts';
 
 export class ClipTokenizer extends BpeTokenizer {
   /** From OpenAI's `bpe_simple_vocab_16e6.txt.gz`. */

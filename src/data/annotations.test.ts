@@ -98,7 +98,8 @@ test('every file in shared/lists parses, with labels checked against its label f
     const labelRel = labelFileFor(rel);
     let numClasses: number | undefined;
     if (labelRel && labelRel !== rel) {
-      if (!classCounts.has(labelRel)) classCounts.set(labelRel, (await readClassList(join(listsDir, labelRel))).classes.length);
+      if (!classCounts.has(labelRel))
+        classCounts.set(labelRel, (await readClassList(join(listsDir, labelRel))).classes.length);
       numClasses = classCounts.get(labelRel);
     }
     const parsed = await readAnnotation(file, { numClasses });
@@ -152,13 +153,23 @@ test('Charades CSVs: multi-label test targets and the training interval filter',
   assert.deepEqual(first.actions[0], { classIndex: 77, start: 12.1, end: 18 });
   const target = charadesMultiHot(first);
   assert.equal(target.length, 157);
-  assert.deepEqual([...target.keys()].filter((i) => target[i] === 1), [75, 76, 77, 79, 80]);
+  assert.deepEqual(
+    [...target.keys()].filter((i) => target[i] === 1),
+    [75, 76, 77, 79, 80],
+  );
   // 49 test videos have no actions (Python's csv found them): all-zero targets.
   assert.equal(videos.filter((v) => charadesMultiHot(v).every((x) => x === 0)).length, 49);
 
   const segFile = join(listsDir, 'charades/Charades_train_split_label.csv');
   const segments = parseCharadesSegments(readFileSync(segFile, 'utf8'), segFile);
-  assert.deepEqual(segments[0], { videoId: '46GP8', label: 92, startTime: 11.9, endTime: 21.2, totalTime: 24.83, line: 2 });
+  assert.deepEqual(segments[0], {
+    videoId: '46GP8',
+    label: 92,
+    startTime: 11.9,
+    endTime: 21.2,
+    totalTime: 24.83,
+    line: 2,
+  });
   assert.equal(dropEmptySegments(segments).length, 49802);
   // int(21.2*24 - 11.9*24) = int(223.2) = 223 frames, from frame int(11.9*24) = 285.
   assert.deepEqual(charadesSegmentFrames(segments[0]!, 24), { numFrames: 223, firstFrame: 285 });
@@ -168,7 +179,8 @@ test('malformed lines are errors naming file, 1-based line and the expectation',
   const check = (text: string, line: number | undefined, pattern: RegExp) =>
     assert.throws(
       () => parseVideoList(text, 'my/list.txt', { numClasses: 10 }),
-      (e: unknown) => e instanceof AnnotationError && e.file === 'my/list.txt' && e.line === line && pattern.test(e.message),
+      (e: unknown) =>
+        e instanceof AnnotationError && e.file === 'my/list.txt' && e.line === line && pattern.test(e.message),
     );
   check('a 12 3\n\nb x 4\n', 3, /my\/list\.txt:3: expected num_frames .* got "x"/);
   check('a 12 3\nb 40 4 extra\n', 2, /expected "path num_frames label" \(3 fields, like line 1\), got 4 fields/);
@@ -177,14 +189,21 @@ test('malformed lines are errors naming file, 1-based line and the expectation',
   check('a 12 3\nb 40 2.5\n', 2, /class index >= 0, got "2.5"/);
   check('a 12 3\nb 40 10\n', 2, /unknown label 10: the label file has 10 classes/);
   check('a.mp4 3\nb.mp4 12\n', 2, /unknown label 12/);
-  check('just-one-field\n', 1, /expected "path num_frames label" \(3 fields\) or "path label" \(2 fields\), got 1 fields/);
+  check(
+    'just-one-field\n',
+    1,
+    /expected "path num_frames label" \(3 fields\) or "path label" \(2 fields\), got 1 fields/,
+  );
   check('', undefined, /the list is empty/);
   check('\n  \n', undefined, /the list is empty/);
 });
 
 test('label CSV errors: header, id order, field count, empty', () => {
   const err = (text: string, pattern: RegExp) =>
-    assert.throws(() => parseLabelCsv(text, 'labels.csv'), (e: unknown) => e instanceof AnnotationError && pattern.test(e.message));
+    assert.throws(
+      () => parseLabelCsv(text, 'labels.csv'),
+      (e: unknown) => e instanceof AnnotationError && pattern.test(e.message),
+    );
   err('0,abseiling\n1,air drumming\n', /labels\.csv:1: expected the header line "id,name"/);
   err('id,name\n0,a\n2,b\n', /labels\.csv:3: expected class id 1/);
   err('id,name\n0,a,b\n', /labels\.csv:2: expected "id,name" \(2 fields/);
@@ -196,12 +215,27 @@ test('label CSV errors: header, id order, field count, empty', () => {
 
 test('Charades CSV errors name the line and the bad token', () => {
   const header = 'id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n';
-  assert.throws(() => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,x,o,d,c200 1.0 2.0,10\n`, 'test.csv'), /test\.csv:2: unknown label c200/);
-  assert.throws(() => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,x,o,d,c001 1.0,10\n`, 'test.csv'), /test\.csv:2: expected each action as "cNNN start end"/);
-  assert.throws(() => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,"x,y",o,d,,10,extra\n`, 'test.csv'), /test\.csv:2: expected 11 fields/);
+  assert.throws(
+    () => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,x,o,d,c200 1.0 2.0,10\n`, 'test.csv'),
+    /test\.csv:2: unknown label c200/,
+  );
+  assert.throws(
+    () => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,x,o,d,c001 1.0,10\n`, 'test.csv'),
+    /test\.csv:2: expected each action as "cNNN start end"/,
+  );
+  assert.throws(
+    () => parseCharadesVideos(`${header}V1,s,k,6,7,Yes,"x,y",o,d,,10,extra\n`, 'test.csv'),
+    /test\.csv:2: expected 11 fields/,
+  );
   const segHeader = 'video_id,label,start_time,end_time,total_time\n';
-  assert.throws(() => parseCharadesSegments(`${segHeader}V1,c001,1.0,abc,3\n`, 'seg.csv'), /seg\.csv:2: expected end_time in seconds/);
-  assert.throws(() => parseCharadesSegments(`${segHeader}V1,92,1.0,2.0,3\n`, 'seg.csv'), /seg\.csv:2: expected an action class like "c092", got "92"/);
+  assert.throws(
+    () => parseCharadesSegments(`${segHeader}V1,c001,1.0,abc,3\n`, 'seg.csv'),
+    /seg\.csv:2: expected end_time in seconds/,
+  );
+  assert.throws(
+    () => parseCharadesSegments(`${segHeader}V1,92,1.0,2.0,3\n`, 'seg.csv'),
+    /seg\.csv:2: expected an action class like "c092", got "92"/,
+  );
   assert.throws(() => parseCharadesSegments(segHeader, 'seg.csv'), /header but no actions/);
 });
 
@@ -224,7 +258,9 @@ test('attribute JSON: read, write, top-k and errors', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'bike-attr-'));
   try {
     const table = parseAttributes(
-      JSON.stringify({ 'abseiling/v1': { classname_topk: ['rope', 'cliff', 'helmet', 'harness', 'rock', 'sky'], score: [0.9] } }),
+      JSON.stringify({
+        'abseiling/v1': { classname_topk: ['rope', 'cliff', 'helmet', 'harness', 'rock', 'sky'], score: [0.9] },
+      }),
       'attrs.json',
     );
     const file = join(dir, 'out.json');
@@ -237,7 +273,10 @@ test('attribute JSON: read, write, top-k and errors', async () => {
   } finally {
     await rm(dir, { recursive: true });
   }
-  assert.throws(() => parseAttributes('{"v": {"classname_topk": [1]}}', 'a.json'), /a\.json: key "v": expected "classname_topk" to be an array of strings/);
+  assert.throws(
+    () => parseAttributes('{"v": {"classname_topk": [1]}}', 'a.json'),
+    /a\.json: key "v": expected "classname_topk" to be an array of strings/,
+  );
   assert.throws(() => parseAttributes('[1]', 'a.json'), /a\.json: expected a JSON object/);
   assert.throws(() => parseAttributes('{', 'a.json'), /a\.json: not valid JSON/);
 });

@@ -19,10 +19,18 @@ export function parseAttributes(text: string, file: string): AttributeTable {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new AnnotationError(file, undefined, `not valid JSON (${(e as Error).message}); expected {video_path: {"classname_topk": [...]}}`);
+    throw new AnnotationError(
+      file,
+      undefined,
+      `not valid JSON (${(e as Error).message}); expected {video_path: {"classname_topk": [...]}}`,
+    );
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new AnnotationError(file, undefined, 'expected a JSON object {video_path: {"classname_topk": [...]}} at the top level');
+    throw new AnnotationError(
+      file,
+      undefined,
+      'expected a JSON object {video_path: {"classname_topk": [...]}} at the top level',
+    );
   }
   const table: AttributeTable = new Map();
   for (const [path, entry] of Object.entries(data as Record<string, unknown>)) {
@@ -58,9 +66,19 @@ export async function writeAttributes(file: string, table: AttributeTable): Prom
  * The first `topk` attributes of a video (the original's `select_topk_attributes`, 5 by default).
  * A video missing from the table is an error naming it, as in the original (a KeyError there).
  */
-export function videoAttributes(table: AttributeTable, videoPath: string, topk: number, file = 'attribute table'): string[] {
+export function videoAttributes(
+  table: AttributeTable,
+  videoPath: string,
+  topk: number,
+  file = 'attribute table',
+): string[] {
   const entry = table.get(videoPath);
-  if (!entry) throw new AnnotationError(file, undefined, `no attributes for video "${videoPath}" (expected a key with that exact path)`);
+  if (!entry)
+    throw new AnnotationError(
+      file,
+      undefined,
+      `no attributes for video "${videoPath}" (expected a key with that exact path)`,
+    );
   return entry.classname_topk.slice(0, topk);
 }
 

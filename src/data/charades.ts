@@ -42,21 +42,30 @@ function parseClassId(token: string, file: string, line: number, numClasses: num
   if (!match) throw new AnnotationError(file, line, `expected an action class like "c092", got "${token}"`);
   const classIndex = Number(match[1]);
   if (classIndex >= numClasses) {
-    throw new AnnotationError(file, line, `unknown label ${token}: the class file has ${numClasses} classes (c000..c${String(numClasses - 1).padStart(3, '0')})`);
+    throw new AnnotationError(
+      file,
+      line,
+      `unknown label ${token}: the class file has ${numClasses} classes (c000..c${String(numClasses - 1).padStart(3, '0')})`,
+    );
   }
   return classIndex;
 }
 
 function parseSeconds(token: string, what: string, file: string, line: number): number {
   const value = parseFloatStrict(token);
-  if (value === undefined) throw new AnnotationError(file, line, `expected ${what} in seconds (a number), got "${token}"`);
+  if (value === undefined)
+    throw new AnnotationError(file, line, `expected ${what} in seconds (a number), got "${token}"`);
   return value;
 }
 
 function headerIndex(header: CsvRow, name: string, file: string, expected: string): number {
   const index = header.fields.findIndex((f) => f.trim() === name);
   if (index < 0) {
-    throw new AnnotationError(file, header.line, `expected a header with a "${name}" column (${expected}), got ${quoteLine(header.fields.join(','))}`);
+    throw new AnnotationError(
+      file,
+      header.line,
+      `expected a header with a "${name}" column (${expected}), got ${quoteLine(header.fields.join(','))}`,
+    );
   }
   return index;
 }
@@ -71,7 +80,12 @@ const VIDEO_HEADER = 'id,subject,scene,quality,relevance,verified,script,objects
 export function parseCharadesVideos(text: string, file: string, options: CharadesOptions = {}): CharadesVideo[] {
   const numClasses = options.numClasses ?? CHARADES_NUM_CLASSES;
   const rows = parseCsv(text, file);
-  if (rows.length === 0) throw new AnnotationError(file, undefined, `the file is empty; expected the header "${VIDEO_HEADER}" and one video per line`);
+  if (rows.length === 0)
+    throw new AnnotationError(
+      file,
+      undefined,
+      `the file is empty; expected the header "${VIDEO_HEADER}" and one video per line`,
+    );
   const header = rows[0]!;
   const idCol = headerIndex(header, 'id', file, VIDEO_HEADER);
   const actionsCol = headerIndex(header, 'actions', file, VIDEO_HEADER);
@@ -79,17 +93,26 @@ export function parseCharadesVideos(text: string, file: string, options: Charade
   const videos: CharadesVideo[] = [];
   for (const { line, fields } of rows.slice(1)) {
     if (fields.length !== header.fields.length) {
-      throw new AnnotationError(file, line, `expected ${header.fields.length} fields like the header (quote fields that contain commas), got ${fields.length}`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected ${header.fields.length} fields like the header (quote fields that contain commas), got ${fields.length}`,
+      );
     }
     const id = fields[idCol]!.trim();
-    if (id.length === 0) throw new AnnotationError(file, line, 'expected a video id in the "id" column, got an empty field');
+    if (id.length === 0)
+      throw new AnnotationError(file, line, 'expected a video id in the "id" column, got an empty field');
     const actionsText = fields[actionsCol]!.trim();
     const actions: CharadesAction[] = [];
     if (actionsText !== '') {
       for (const part of actionsText.split(';')) {
         const tokens = part.trim().split(/\s+/);
         if (tokens.length !== 3) {
-          throw new AnnotationError(file, line, `expected each action as "cNNN start end" (e.g. "c092 11.90 21.20"), got "${part}"`);
+          throw new AnnotationError(
+            file,
+            line,
+            `expected each action as "cNNN start end" (e.g. "c092 11.90 21.20"), got "${part}"`,
+          );
         }
         actions.push({
           classIndex: parseClassId(tokens[0]!, file, line, numClasses),
@@ -114,18 +137,32 @@ const SEGMENT_HEADER = 'video_id,label,start_time,end_time,total_time';
 export function parseCharadesSegments(text: string, file: string, options: CharadesOptions = {}): CharadesSegment[] {
   const numClasses = options.numClasses ?? CHARADES_NUM_CLASSES;
   const rows = parseCsv(text, file);
-  if (rows.length === 0) throw new AnnotationError(file, undefined, `the file is empty; expected the header "${SEGMENT_HEADER}" and one action per line`);
+  if (rows.length === 0)
+    throw new AnnotationError(
+      file,
+      undefined,
+      `the file is empty; expected the header "${SEGMENT_HEADER}" and one action per line`,
+    );
   const header = rows[0]!;
   if (header.fields.length !== 5 || parseFloatStrict(header.fields[2]!) !== undefined) {
-    throw new AnnotationError(file, header.line, `expected the header line "${SEGMENT_HEADER}", got ${quoteLine(header.fields.join(','))}`);
+    throw new AnnotationError(
+      file,
+      header.line,
+      `expected the header line "${SEGMENT_HEADER}", got ${quoteLine(header.fields.join(','))}`,
+    );
   }
   const segments: CharadesSegment[] = [];
   for (const { line, fields } of rows.slice(1)) {
     if (fields.length !== 5) {
-      throw new AnnotationError(file, line, `expected "${SEGMENT_HEADER}" (5 fields), got ${fields.length}: ${quoteLine(fields.join(','))}`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected "${SEGMENT_HEADER}" (5 fields), got ${fields.length}: ${quoteLine(fields.join(','))}`,
+      );
     }
     const videoId = fields[0]!.trim();
-    if (videoId.length === 0) throw new AnnotationError(file, line, 'expected a video id in the first field, got an empty field');
+    if (videoId.length === 0)
+      throw new AnnotationError(file, line, 'expected a video id in the first field, got an empty field');
     segments.push({
       videoId,
       label: parseClassId(fields[1]!.trim(), file, line, numClasses),
@@ -149,7 +186,10 @@ export function dropEmptySegments(segments: CharadesSegment[]): CharadesSegment[
  * `int(min(end, total) * fps - start * fps)` frames long and starts at frame `int(start * fps)`
  * (0-based, before index_bias).
  */
-export function charadesSegmentFrames(segment: CharadesSegment, fps: number): { numFrames: number; firstFrame: number } {
+export function charadesSegmentFrames(
+  segment: CharadesSegment,
+  fps: number,
+): { numFrames: number; firstFrame: number } {
   const end = Math.min(segment.endTime, segment.totalTime);
   return {
     numFrames: Math.trunc(end * fps - segment.startTime * fps),
@@ -162,7 +202,9 @@ export function charadesMultiHot(video: CharadesVideo, numClasses = CHARADES_NUM
   const target = new Uint8Array(numClasses);
   for (const a of video.actions) {
     if (a.classIndex >= numClasses) {
-      throw new Error(`video ${video.id} (line ${video.line}) has action class ${a.classIndex}, outside ${numClasses} classes`);
+      throw new Error(
+        `video ${video.id} (line ${video.line}) has action class ${a.classIndex}, outside ${numClasses} classes`,
+      );
     }
     target[a.classIndex] = 1;
   }

@@ -28,7 +28,11 @@ export interface ClassList {
 export function parseLabelCsv(text: string, file: string): ClassList {
   const rows = parseCsv(text, file);
   if (rows.length === 0) {
-    throw new AnnotationError(file, undefined, 'the label file is empty; expected a header "id,name" and one line per class');
+    throw new AnnotationError(
+      file,
+      undefined,
+      'the label file is empty; expected a header "id,name" and one line per class',
+    );
   }
   const header = rows[0]!;
   if (header.fields.length !== 2 || header.fields[0]!.trim() !== 'id') {
@@ -53,7 +57,11 @@ export function parseLabelCsv(text: string, file: string): ClassList {
     const index = classes.length;
     const id = fields[0]!.trim();
     if (parseIntStrict(id) !== index) {
-      throw new AnnotationError(file, line, `expected class id ${index} (ids must count 0, 1, 2, ... in row order), got "${id}"`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected class id ${index} (ids must count 0, 1, 2, ... in row order), got "${id}"`,
+      );
     }
     const name = fields[1]!;
     if (name.trim().length === 0) throw new AnnotationError(file, line, `class ${index} has an empty name`);
@@ -75,11 +83,19 @@ export function parseCharadesClasses(text: string, file: string): ClassList {
   for (const { line, text: content } of lines) {
     const match = /^c(\d+)\s+(.+)$/.exec(content);
     if (!match) {
-      throw new AnnotationError(file, line, `expected "cNNN class name" (e.g. "c000 Holding some clothes"), got ${quoteLine(content)}`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected "cNNN class name" (e.g. "c000 Holding some clothes"), got ${quoteLine(content)}`,
+      );
     }
     const index = classes.length;
     if (Number(match[1]) !== index) {
-      throw new AnnotationError(file, line, `expected class id c${String(index).padStart(3, '0')} (ids in order), got "c${match[1]}"`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected class id c${String(index).padStart(3, '0')} (ids in order), got "c${match[1]}"`,
+      );
     }
     classes.push({ index, id: `c${match[1]}`, name: match[2]!, line });
   }

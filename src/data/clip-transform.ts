@@ -10,8 +10,15 @@
  *   crop-major: view v holds frames `[v * N, (v + 1) * N)` of the input list (N = clips x T).
  */
 import {
-  isSomethingSomething, resizedSize, sampleSizedCrop, scaleTarget, testCropViews,
-  type CropView, type SizedCrop, type Stage, type UniformSource,
+  isSomethingSomething,
+  resizedSize,
+  sampleSizedCrop,
+  scaleTarget,
+  testCropViews,
+  type CropView,
+  type SizedCrop,
+  type Stage,
+  type UniformSource,
 } from './crop-geometry.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
 import { planResize, planSourceRect, resizeWindow, type ResampleFilter, type ResizePlan } from './pil-resample.ts';
@@ -37,7 +44,12 @@ export interface ClipArray {
 
 /** `GroupRandomHorizontalFlip_sth.target_transform`: classes that swap when a clip is mirrored. */
 export const SOMETHING_FLIP_LABELS: ReadonlyMap<number, number> = new Map([
-  [86, 87], [87, 86], [93, 94], [94, 93], [166, 167], [167, 166],
+  [86, 87],
+  [87, 86],
+  [93, 94],
+  [94, 93],
+  [166, 167],
+  [167, 166],
 ]);
 
 /** Where a transform writes: given the clip's length in floats, an array of exactly that length. */
@@ -62,7 +74,8 @@ function checkFrames(frames: readonly RgbImage[], what: string): void {
 }
 
 function checkInputSize(inputSize: number): void {
-  if (!Number.isInteger(inputSize) || inputSize <= 0) throw new Error(`input_size ${inputSize}: expected a positive integer`);
+  if (!Number.isInteger(inputSize) || inputSize <= 0)
+    throw new Error(`input_size ${inputSize}: expected a positive integer`);
 }
 
 function inside(rect: Rect, width: number, height: number): boolean {
@@ -70,8 +83,10 @@ function inside(rect: Rect, width: number, height: number): boolean {
 }
 
 function intersect(rect: Rect, width: number, height: number): Rect | null {
-  const x0 = Math.max(rect.x, 0), y0 = Math.max(rect.y, 0);
-  const x1 = Math.min(rect.x + rect.width, width), y1 = Math.min(rect.y + rect.height, height);
+  const x0 = Math.max(rect.x, 0),
+    y0 = Math.max(rect.y, 0);
+  const x1 = Math.min(rect.x + rect.width, width),
+    y1 = Math.min(rect.y + rect.height, height);
   return x1 > x0 && y1 > y0 ? { x: x0, y: y0, width: x1 - x0, height: y1 - y0 } : null;
 }
 
@@ -79,9 +94,18 @@ function intersect(rect: Rect, width: number, height: number): Rect | null {
  * PIL's `frame.resize(scaled, filter).crop(rect)` as an image plus the rect in its coordinates:
  * only pixels inside the resized frame are computed; the rest of `rect` is black padding.
  */
-function resizedRegion(frame: RgbImage, scaled: { width: number; height: number }, filter: ResampleFilter, rect: Rect): { image: RgbImage; region: Rect } {
+function resizedRegion(
+  frame: RgbImage,
+  scaled: { width: number; height: number },
+  filter: ResampleFilter,
+  rect: Rect,
+): { image: RgbImage; region: Rect } {
   const inside = intersect(rect, scaled.width, scaled.height);
-  if (!inside) return { image: makeRgbImage(rect.width, rect.height), region: { x: 0, y: 0, width: rect.width, height: rect.height } };
+  if (!inside)
+    return {
+      image: makeRgbImage(rect.width, rect.height),
+      region: { x: 0, y: 0, width: rect.width, height: rect.height },
+    };
   const image = resizeWindow(frame, scaled.width, scaled.height, filter, undefined, inside);
   return { image, region: { x: rect.x - inside.x, y: rect.y - inside.y, width: rect.width, height: rect.height } };
 }
@@ -94,7 +118,10 @@ function materialize(image: RgbImage, region: Rect): RgbImage {
   if (inside) {
     for (let y = inside.y; y < inside.y + inside.height; y++) {
       const from = (y * image.width + inside.x) * 3;
-      out.data.set(image.data.subarray(from, from + inside.width * 3), ((y - region.y) * region.width + (inside.x - region.x)) * 3);
+      out.data.set(
+        image.data.subarray(from, from + inside.width * 3),
+        ((y - region.y) * region.width + (inside.x - region.x)) * 3,
+      );
     }
   }
   return out;
@@ -122,7 +149,11 @@ export interface TrainPlan {
 }
 
 /** Draws a clip's training transform for frames of `frame`'s size, in the original's order. */
-export function planTrainTransform(frame: { width: number; height: number }, options: ClipTransformOptions, rng: UniformSource): TrainPlan {
+export function planTrainTransform(
+  frame: { width: number; height: number },
+  options: ClipTransformOptions,
+  rng: UniformSource,
+): TrainPlan {
   const size = options.inputSize;
   checkInputSize(size);
   const dataset = options.dataset ?? '';
@@ -142,9 +173,19 @@ export function planTrainTransform(frame: { width: number; height: number }, opt
 }
 
 /** The first resize of the SIMD path for a frame of this size, or null where the general path runs. */
-function trainCropResize(plan: TrainPlan, frame: { width: number; height: number }, options: ClipTransformOptions): ResizePlan | null {
+function trainCropResize(
+  plan: TrainPlan,
+  frame: { width: number; height: number },
+  options: ClipTransformOptions,
+): ResizePlan | null {
   const scaled = resizedSize(frame.width, frame.height, scaleTarget(options.dataset ?? '', options.inputSize, 'train'));
-  if (!plan.sized.found || !simdFrameOps() || options.inputSize < 4 || !inside(plan.sized.rect, scaled.width, scaled.height)) return null;
+  if (
+    !plan.sized.found ||
+    !simdFrameOps() ||
+    options.inputSize < 4 ||
+    !inside(plan.sized.rect, scaled.width, scaled.height)
+  )
+    return null;
   return planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, plan.sized.rect);
 }
 
@@ -158,11 +199,18 @@ export function trainFrameRegion(plan: TrainPlan, options: ClipTransformOptions)
 }
 
 function wholeFrameNeeded(frame: RgbImage, i: number, what: string): void {
-  if (frame.partOf) throw new Error(`${what}: frame ${i} holds only part of its frame, but this transform reads whole frames`);
+  if (frame.partOf)
+    throw new Error(`${what}: frame ${i} holds only part of its frame, but this transform reads whole frames`);
 }
 
 /** Applies a drawn training transform to the clip's frames (whole frames, or the parts it reads). */
-export function applyTrainTransform(frames: readonly RgbImage[], label: number, plan: TrainPlan, options: ClipTransformOptions, out?: ClipOutput): TrainTransformResult {
+export function applyTrainTransform(
+  frames: readonly RgbImage[],
+  label: number,
+  plan: TrainPlan,
+  options: ClipTransformOptions,
+  out?: ClipOutput,
+): TrainTransformResult {
   checkFrames(frames, 'train transform');
   const size = options.inputSize;
   checkInputSize(size);
@@ -204,7 +252,7 @@ export function applyTrainTransform(frames: readonly RgbImage[], label: number, 
     writeNormalizedFrame(clip.data, offset, cropped, whole, table, flipped, grayscale);
   });
 
-  const newLabel = something && flipped ? SOMETHING_FLIP_LABELS.get(label) ?? label : label;
+  const newLabel = something && flipped ? (SOMETHING_FLIP_LABELS.get(label) ?? label) : label;
   return { clip, label: newLabel, augmentation: { crop: sized.found ? sized.rect : null, flipped, grayscale } };
 }
 
@@ -212,7 +260,13 @@ export function applyTrainTransform(frames: readonly RgbImage[], label: number, 
  * The training transform of one clip; `rng` supplies every random choice (seeded `Rng`), drawn for
  * the first frame's size as the original does.
  */
-export function trainTransform(frames: readonly RgbImage[], label: number, options: ClipTransformOptions, rng: UniformSource, out?: ClipOutput): TrainTransformResult {
+export function trainTransform(
+  frames: readonly RgbImage[],
+  label: number,
+  options: ClipTransformOptions,
+  rng: UniformSource,
+  out?: ClipOutput,
+): TrainTransformResult {
   checkFrames(frames, 'train transform');
   return applyTrainTransform(frames, label, planTrainTransform(frameSize(frames[0]!), options, rng), options, out);
 }
@@ -237,8 +291,16 @@ function coverOf(views: readonly CropView[]): Rect {
 }
 
 /** The resize of the SIMD path for a frame of this size, or null where the general path runs. */
-function testCoverResize(frame: { width: number; height: number }, cover: Rect, options: TestTransformOptions): ResizePlan | null {
-  const scaled = resizedSize(frame.width, frame.height, scaleTarget(options.dataset ?? '', options.inputSize, options.stage ?? 'test'));
+function testCoverResize(
+  frame: { width: number; height: number },
+  cover: Rect,
+  options: TestTransformOptions,
+): ResizePlan | null {
+  const scaled = resizedSize(
+    frame.width,
+    frame.height,
+    scaleTarget(options.dataset ?? '', options.inputSize, options.stage ?? 'test'),
+  );
   if (!simdFrameOps() || options.inputSize < 4 || !inside(cover, scaled.width, scaled.height)) return null;
   return planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, cover);
 }
@@ -280,7 +342,16 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
       const image = ops.resize(frame, coverResize);
       views.forEach((view, v) => {
         const region: Rect = { x: view.rect.x - cover.x, y: view.rect.y - cover.y, width: size, height: size };
-        ops.normalize(image, region, normalization.mean, normalization.std, view.flip, false, clip.data, (v * frames.length + i) * frameValues);
+        ops.normalize(
+          image,
+          region,
+          normalization.mean,
+          normalization.std,
+          view.flip,
+          false,
+          clip.data,
+          (v * frames.length + i) * frameValues,
+        );
       });
       return;
     }

@@ -8,9 +8,7 @@ import type { Rect } from './rgb-image.ts';
 import { roundHalfEven } from './round-half-even.ts';
 
 /** `{ kind: 'short-side' }`: torchvision `Resize(int)`; `{ kind: 'exact' }`: `Resize((h, w))`. */
-export type ResizeTarget =
-  | { kind: 'short-side'; size: number }
-  | { kind: 'exact'; width: number; height: number };
+export type ResizeTarget = { kind: 'short-side'; size: number } | { kind: 'exact'; width: number; height: number };
 
 /** The size torchvision's `Resize` gives a `width x height` PIL image. */
 export function resizedSize(width: number, height: number, target: ResizeTarget): { width: number; height: number } {
@@ -65,26 +63,51 @@ function floorDiv(a: number, b: number): number {
 }
 
 /** `GroupMultiScaleCrop.fill_fix_offset`: (x, y) offsets, 5 or (more_fix_crop) 13 of them, in its order. */
-export function fixCropOffsets(moreFixCrop: boolean, width: number, height: number, cropWidth: number, cropHeight: number): [number, number][] {
+export function fixCropOffsets(
+  moreFixCrop: boolean,
+  width: number,
+  height: number,
+  cropWidth: number,
+  cropHeight: number,
+): [number, number][] {
   const wStep = floorDiv(width - cropWidth, 4);
   const hStep = floorDiv(height - cropHeight, 4);
   const offsets: [number, number][] = [
-    [0, 0], [4 * wStep, 0], [0, 4 * hStep], [4 * wStep, 4 * hStep], [2 * wStep, 2 * hStep],
+    [0, 0],
+    [4 * wStep, 0],
+    [0, 4 * hStep],
+    [4 * wStep, 4 * hStep],
+    [2 * wStep, 2 * hStep],
   ];
   if (moreFixCrop) {
     offsets.push(
-      [0, 2 * hStep], [4 * wStep, 2 * hStep], [2 * wStep, 4 * hStep], [2 * wStep, 0],
-      [wStep, hStep], [3 * wStep, hStep], [wStep, 3 * hStep], [3 * wStep, 3 * hStep],
+      [0, 2 * hStep],
+      [4 * wStep, 2 * hStep],
+      [2 * wStep, 4 * hStep],
+      [2 * wStep, 0],
+      [wStep, hStep],
+      [3 * wStep, hStep],
+      [wStep, 3 * hStep],
+      [3 * wStep, 3 * hStep],
     );
   }
   return offsets;
 }
 
 /** `GroupFullResSample` offsets: left, right, centre (the 3-crop test). */
-export function fullResSampleOffsets(width: number, height: number, cropWidth: number, cropHeight: number): [number, number][] {
+export function fullResSampleOffsets(
+  width: number,
+  height: number,
+  cropWidth: number,
+  cropHeight: number,
+): [number, number][] {
   const wStep = floorDiv(width - cropWidth, 4);
   const hStep = floorDiv(height - cropHeight, 4);
-  return [[0, 2 * hStep], [4 * wStep, 2 * hStep], [2 * wStep, 2 * hStep]];
+  return [
+    [0, 2 * hStep],
+    [4 * wStep, 2 * hStep],
+    [2 * wStep, 2 * hStep],
+  ];
 }
 
 /** One test view: a crop of the resized frames, mirrored or not. */

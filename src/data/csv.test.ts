@@ -20,6 +20,7 @@ test('parses quoted fields with commas, doubled quotes and newlines, CRLF, and r
 test('an unclosed quote is an error at the line where it opened', () => {
   assert.throws(
     () => parseCsv('a,b\n1,2\n3,"open\nstill open\n', 'bad.csv'),
-    (e: unknown) => e instanceof AnnotationError && e.file === 'bad.csv' && e.line === 3 && /never closed/.test(e.message),
+    (e: unknown) =>
+      e instanceof AnnotationError && e.file === 'bad.csv' && e.line === 3 && /never closed/.test(e.message),
   );
 });

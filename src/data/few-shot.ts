@@ -39,7 +39,9 @@ export function selectFewShot<T extends { label: number }>(
   const selected: T[] = [];
   for (const [label, videos] of byClass) {
     if (videos.length < shot) {
-      throw new Error(`${source}: class ${label} has ${videos.length} video(s); data.shot = ${shot} needs at least ${shot} per class`);
+      throw new Error(
+        `${source}: class ${label} has ${videos.length} video(s); data.shot = ${shot} needs at least ${shot} per class`,
+      );
     }
     // Partial Fisher-Yates: the first `shot` slots become a uniform sample, in draw order.
     const pool = videos.slice();

@@ -90,7 +90,7 @@ export async function loadFrameFolder(
       } catch (fallbackError) {
         throw new Error(
           `video ${path.join(folder.root, folder.directory)}: frame ${index} (${fallback.path}) failed: ${reason}; ` +
-          `its replacement, frame ${FALLBACK_FRAME_INDEX} (${fallbackPath}), failed too: ${(fallbackError as Error).message}`,
+            `its replacement, frame ${FALLBACK_FRAME_INDEX} (${fallbackPath}), failed too: ${(fallbackError as Error).message}`,
         );
       }
     }

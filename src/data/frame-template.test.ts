@@ -8,7 +8,11 @@ test('the original templates expand as Python str.format does', () => {
   assert.equal(frameFileName('image_{:06d}.jpg', 'v', 123456), 'image_123456.jpg');
   // Charades: image_tmpl.format(directory, idx)
   assert.equal(frameFileName('{}-{:06d}.jpg', '46GP8', 3), '46GP8-000003.jpg');
-  assert.equal(frameFileName('img_{:05d}.jpg', 'v', 123456), 'img_123456.jpg', 'width is a minimum, never a truncation');
+  assert.equal(
+    frameFileName('img_{:05d}.jpg', 'v', 123456),
+    'img_123456.jpg',
+    'width is a minimum, never a truncation',
+  );
 });
 
 test('format spec subset: fill, align, sign, zero padding, numbered fields, escapes', () => {

@@ -19,10 +19,24 @@ function parseTemplate(template: string): Part[] {
   let text = '';
   for (let i = 0; i < template.length; i++) {
     const ch = template[i]!;
-    if (ch === '{' && template[i + 1] === '{') { text += '{'; i++; continue; }
-    if (ch === '}' && template[i + 1] === '}') { text += '}'; i++; continue; }
-    if (ch === '}') throw new Error(`frame template ${JSON.stringify(template)}: single '}' at character ${i}; write '}}' for a literal brace`);
-    if (ch !== '{') { text += ch; continue; }
+    if (ch === '{' && template[i + 1] === '{') {
+      text += '{';
+      i++;
+      continue;
+    }
+    if (ch === '}' && template[i + 1] === '}') {
+      text += '}';
+      i++;
+      continue;
+    }
+    if (ch === '}')
+      throw new Error(
+        `frame template ${JSON.stringify(template)}: single '}' at character ${i}; write '}}' for a literal brace`,
+      );
+    if (ch !== '{') {
+      text += ch;
+      continue;
+    }
     const close = template.indexOf('}', i);
     if (close < 0) throw new Error(`frame template ${JSON.stringify(template)}: '{' at character ${i} is never closed`);
     const body = template.slice(i + 1, close);
@@ -30,7 +44,9 @@ function parseTemplate(template: string): Part[] {
     const name = colon < 0 ? body : body.slice(0, colon);
     const spec = colon < 0 ? '' : body.slice(colon + 1);
     if (name !== '' && !/^\d+$/.test(name)) {
-      throw new Error(`frame template ${JSON.stringify(template)}: field {${body}} names ${JSON.stringify(name)}; only positional fields ({} or {0}) are supported`);
+      throw new Error(
+        `frame template ${JSON.stringify(template)}: field {${body}} names ${JSON.stringify(name)}; only positional fields ({} or {0}) are supported`,
+      );
     }
     if (text) parts.push(text);
     text = '';
@@ -45,14 +61,21 @@ const SPEC = /^(?:(.)?([<>=^]))?([-+ ])?(0)?(\d+)?([ds])?$/u;
 
 function formatValue(value: TemplateValue, spec: string, template: string): string {
   const m = SPEC.exec(spec);
-  if (!m) throw new Error(`frame template ${JSON.stringify(template)}: unsupported format spec ":${spec}" (expected e.g. ":05d", ":d", ":06d")`);
+  if (!m)
+    throw new Error(
+      `frame template ${JSON.stringify(template)}: unsupported format spec ":${spec}" (expected e.g. ":05d", ":d", ":06d")`,
+    );
   const [, fillGiven, alignGiven, sign, zero, widthText, type] = m;
   const numeric = type === 'd' || (type === undefined && typeof value === 'number');
   if (type === 'd' && !(typeof value === 'number' && Number.isInteger(value))) {
-    throw new Error(`frame template ${JSON.stringify(template)}: ":${spec}" needs an integer, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `frame template ${JSON.stringify(template)}: ":${spec}" needs an integer, got ${JSON.stringify(value)}`,
+    );
   }
   if (!numeric && sign) {
-    throw new Error(`frame template ${JSON.stringify(template)}: a sign in ":${spec}" needs a number, got ${JSON.stringify(value)}`);
+    throw new Error(
+      `frame template ${JSON.stringify(template)}: a sign in ":${spec}" needs a number, got ${JSON.stringify(value)}`,
+    );
   }
   let body: string;
   let prefix = '';
@@ -70,10 +93,14 @@ function formatValue(value: TemplateValue, spec: string, template: string): stri
   const align = alignGiven ?? (numeric ? (zero ? '=' : '>') : '<');
   const pad = Math.max(0, width - prefix.length - body.length);
   switch (align) {
-    case '<': return prefix + body + fill.repeat(pad);
-    case '>': return fill.repeat(pad) + prefix + body;
-    case '^': return fill.repeat(Math.floor(pad / 2)) + prefix + body + fill.repeat(pad - Math.floor(pad / 2));
-    default: return prefix + fill.repeat(pad) + body; // '=': padding after the sign
+    case '<':
+      return prefix + body + fill.repeat(pad);
+    case '>':
+      return fill.repeat(pad) + prefix + body;
+    case '^':
+      return fill.repeat(Math.floor(pad / 2)) + prefix + body + fill.repeat(pad - Math.floor(pad / 2));
+    default:
+      return prefix + fill.repeat(pad) + body; // '=': padding after the sign
   }
 }
 
@@ -84,14 +111,25 @@ export function formatTemplate(template: string, args: readonly TemplateValue[])
   let sawManual = false;
   let out = '';
   for (const part of parseTemplate(template)) {
-    if (typeof part === 'string') { out += part; continue; }
+    if (typeof part === 'string') {
+      out += part;
+      continue;
+    }
     let position: number;
-    if (part.position === null) { sawAuto = true; position = auto++; } else { sawManual = true; position = part.position; }
+    if (part.position === null) {
+      sawAuto = true;
+      position = auto++;
+    } else {
+      sawManual = true;
+      position = part.position;
+    }
     if (sawAuto && sawManual) {
       throw new Error(`frame template ${JSON.stringify(template)}: cannot mix automatic {} and numbered {0} fields`);
     }
     if (position >= args.length) {
-      throw new Error(`frame template ${JSON.stringify(template)}: field ${position} has no value (${args.length} given)`);
+      throw new Error(
+        `frame template ${JSON.stringify(template)}: field ${position} has no value (${args.length} given)`,
+      );
     }
     out += formatValue(args[position]!, part.spec, template);
   }
@@ -119,5 +157,7 @@ export function frameFileName(template: string, directory: string, index: number
   const arity = templateArity(template);
   if (arity === 1) return formatTemplate(template, [index]);
   if (arity === 2) return formatTemplate(template, [directory, index]);
-  throw new Error(`frame template ${JSON.stringify(template)}: expected one field (the frame number) or two (video id, frame number), found ${arity}`);
+  throw new Error(
+    `frame template ${JSON.stringify(template)}: expected one field (the frame number) or two (video id, frame number), found ${arity}`,
+  );
 }

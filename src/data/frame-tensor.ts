@@ -43,8 +43,13 @@ export function normalizationTable({ mean, std }: Normalization): Float32Array {
  * Pixels of the region outside the image are black (PIL's `crop` pads with 0).
  */
 export function writeNormalizedFrame(
-  out: Float32Array, offset: number, image: RgbImage, region: Rect,
-  table: Float32Array, flip: boolean, grayscale: boolean,
+  out: Float32Array,
+  offset: number,
+  image: RgbImage,
+  region: Rect,
+  table: Float32Array,
+  flip: boolean,
+  grayscale: boolean,
 ): void {
   const { width: w, height: h } = region;
   const plane = w * h;
@@ -53,22 +58,31 @@ export function writeNormalizedFrame(
   }
   const inside = region.x >= 0 && region.y >= 0 && region.x + w <= image.width && region.y + h <= image.height;
   if (!inside) {
-    const zero0 = table[0]!, zero1 = table[256]!, zero2 = table[512]!;
+    const zero0 = table[0]!,
+      zero1 = table[256]!,
+      zero2 = table[512]!;
     out.fill(zero0, offset, offset + plane);
     out.fill(zero1, offset + plane, offset + 2 * plane);
     out.fill(zero2, offset + 2 * plane, offset + 3 * plane);
   }
   const src = image.data;
   const stride = image.width * 3;
-  const x0 = Math.max(0, -region.x), x1 = Math.min(w, image.width - region.x);
-  const y0 = Math.max(0, -region.y), y1 = Math.min(h, image.height - region.y);
+  const x0 = Math.max(0, -region.x),
+    x1 = Math.min(w, image.width - region.x);
+  const y0 = Math.max(0, -region.y),
+    y1 = Math.min(h, image.height - region.y);
   for (let y = y0; y < y1; y++) {
     const rowStart = (region.y + y) * stride + region.x * 3;
     let o0 = offset + y * w;
     // Mirroring: output column x reads source column (w - 1 - x) of the region.
     let step = 1;
     let x = x0;
-    if (flip) { o0 += w - 1 - x0; step = -1; } else { o0 += x0; }
+    if (flip) {
+      o0 += w - 1 - x0;
+      step = -1;
+    } else {
+      o0 += x0;
+    }
     let o = o0;
     let p = rowStart + x0 * 3;
     if (grayscale) {

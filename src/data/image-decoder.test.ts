@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { decodeImage, decodeImageFile, decodeImageWithLibvips } from './image-decoder.ts';
+import { decodeImageFile, decodeImageWithLibvips } from './image-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, mediaLimits, setMediaLimits } from './media-limits.ts';
 import { native } from '../torch/native.ts';
@@ -102,64 +102,110 @@ function makeImages(): string {
   return dir;
 }
 
-test('real-world and damaged JPEG / PNG decode to Pillow\'s bytes, and what Pillow refuses is a MediaError naming the file', { skip }, async () => {
-  const dir = makeImages();
-  try {
-    const names = readdirSync(dir).filter((n) => !n.endsWith('.pil') && !n.endsWith('.refused')).sort();
-    assert.ok(names.length >= 25, `${names.length} images made`);
-    const refusedByPillow: string[] = [];
-    for (const name of names) {
-      const file = path.join(dir, name);
-      if (existsSync(file + '.refused')) {
-        refusedByPillow.push(name);
-        await assert.rejects(decodeImageFile(file), (e: unknown) => {
-          assert.ok(e instanceof MediaError, `${name}: ${e}`);
-          assert.equal(e.file, file);
-          assert.ok(e.message.startsWith(`image ${file}: `), e.message);
-          assert.match(e.reason, /truncated|cannot decode/);
-          return true;
-        }, `${name}: Pillow refuses it (${readFileSync(file + '.refused', 'utf8')})`);
-        await assert.rejects(decodeImageWithLibvips(readFileSync(file), name), (e: unknown) => e instanceof MediaError && e.file === name, `${name} through libvips`);
-        continue;
-      }
-      const pil = readFileSync(file + '.pil');
-      const width = pil.readUInt32BE(0), height = pil.readUInt32BE(4);
-      const ours = await decodeImageFile(file);
-      assert.deepEqual([ours.width, ours.height], [width, height], name);
-      assert.ok(Buffer.from(ours.data).equals(pil.subarray(8)), `${name}: the bytes of Pillow's convert('RGB')`);
-      // Without the addon's libjpeg, libvips decodes the same (its own libjpeg-turbo build).
-      const viaLibvips = await decodeImageWithLibvips(readFileSync(file), name);
-      assert.ok(Buffer.from(viaLibvips.data).equals(pil.subarray(8)), `${name} through libvips: the bytes of Pillow's convert('RGB')`);
-      if (name.endsWith('.jpg')) {
-        // Decoding only a region gives the same pixels.
-        const region = { x: 9, y: 5, width: 30, height: 20 };
-        const part = await decodeImageFile(file, { region, frame: { width, height } });
-        for (let y = 0; y < part.height; y++) {
-          const py = (part.partOf?.y ?? 0) + y, px = part.partOf?.x ?? 0;
-          const want = pil.subarray(8 + (py * width + px) * 3, 8 + (py * width + px + part.width) * 3);
-          assert.ok(Buffer.from(part.data.subarray(y * part.width * 3, (y + 1) * part.width * 3)).equals(want), `${name} region row ${y}`);
+test(
+  "real-world and damaged JPEG / PNG decode to Pillow's bytes, and what Pillow refuses is a MediaError naming the file",
+  { skip },
+  async () => {
+    const dir = makeImages();
+    try {
+      const names = readdirSync(dir)
+        .filter((n) => !n.endsWith('.pil') && !n.endsWith('.refused'))
+        .sort();
+      assert.ok(names.length >= 25, `${names.length} images made`);
+      const refusedByPillow: string[] = [];
+      for (const name of names) {
+        const file = path.join(dir, name);
+        if (existsSync(file + '.refused')) {
+          refusedByPillow.push(name);
+          await assert.rejects(
+            decodeImageFile(file),
+            (e: unknown) => {
+              assert.ok(e instanceof MediaError, `${name}: ${e}`);
+              assert.equal(e.file, file);
+              assert.ok(e.message.startsWith(`image ${file}: `), e.message);
+              assert.match(e.reason, /truncated|cannot decode/);
+              return true;
+            },
+            `${name}: Pillow refuses it (${readFileSync(file + '.refused', 'utf8')})`,
+          );
+          await assert.rejects(
+            decodeImageWithLibvips(readFileSync(file), name),
+            (e: unknown) => e instanceof MediaError && e.file === name,
+            `${name} through libvips`,
+          );
+          continue;
+        }
+        const pil = readFileSync(file + '.pil');
+        const width = pil.readUInt32BE(0),
+          height = pil.readUInt32BE(4);
+        const ours = await decodeImageFile(file);
+        assert.deepEqual([ours.width, ours.height], [width, height], name);
+        assert.ok(Buffer.from(ours.data).equals(pil.subarray(8)), `${name}: the bytes of Pillow's convert('RGB')`);
+        // Without the addon's libjpeg, libvips decodes the same (its own libjpeg-turbo build).
+        const viaLibvips = await decodeImageWithLibvips(readFileSync(file), name);
+        assert.ok(
+          Buffer.from(viaLibvips.data).equals(pil.subarray(8)),
+          `${name} through libvips: the bytes of Pillow's convert('RGB')`,
+        );
+        if (name.endsWith('.jpg')) {
+          // Decoding only a region gives the same pixels.
+          const region = { x: 9, y: 5, width: 30, height: 20 };
+          const part = await decodeImageFile(file, { region, frame: { width, height } });
+          for (let y = 0; y < part.height; y++) {
+            const py = (part.partOf?.y ?? 0) + y,
+              px = part.partOf?.x ?? 0;
+            const want = pil.subarray(8 + (py * width + px) * 3, 8 + (py * width + px + part.width) * 3);
+            assert.ok(
+              Buffer.from(part.data.subarray(y * part.width * 3, (y + 1) * part.width * 3)).equals(want),
+              `${name} region row ${y}`,
+            );
+          }
         }
       }
-    }
-    // The cases this test is about, as Pillow 9.4 with libjpeg-turbo 2.1 sees them.
-    for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'corrupt-exif.jpg', 'no-huffman-tables.jpg', 'cmyk.jpg', 'ycck.jpg', 'rgb16.png', 'grey16.png', 'cut-iend.png', 'cut-idat-crc.png', 'cut-zlib-checksum.png']) {
-      assert.ok(!refusedByPillow.includes(name), `Pillow decodes ${name}`);
-    }
-    // libjpeg warned on these (and decoded on, as Pillow does).
-    if (nativeJpeg) {
-      for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'damaged-scan.jpg']) {
-        assert.ok(nativeJpeg(readFileSync(path.join(dir, name))).warnings > 0, `${name}: libjpeg warns`);
+      // The cases this test is about, as Pillow 9.4 with libjpeg-turbo 2.1 sees them.
+      for (const name of [
+        'junk-between-segments.jpg',
+        'stray-ff00.jpg',
+        'corrupt-exif.jpg',
+        'no-huffman-tables.jpg',
+        'cmyk.jpg',
+        'ycck.jpg',
+        'rgb16.png',
+        'grey16.png',
+        'cut-iend.png',
+        'cut-idat-crc.png',
+        'cut-zlib-checksum.png',
+      ]) {
+        assert.ok(!refusedByPillow.includes(name), `Pillow decodes ${name}`);
       }
+      // libjpeg warned on these (and decoded on, as Pillow does).
+      if (nativeJpeg) {
+        for (const name of ['junk-between-segments.jpg', 'stray-ff00.jpg', 'damaged-scan.jpg']) {
+          assert.ok(nativeJpeg(readFileSync(path.join(dir, name))).warnings > 0, `${name}: libjpeg warns`);
+        }
+      }
+      for (const name of [
+        'plain-cut-eoi.jpg',
+        'plain-cut-half.jpg',
+        'progressive-cut-half.jpg',
+        'cut-rows.png',
+        'rgb16-cut-rows.png',
+      ]) {
+        assert.ok(refusedByPillow.includes(name), `Pillow refuses ${name}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    for (const name of ['plain-cut-eoi.jpg', 'plain-cut-half.jpg', 'progressive-cut-half.jpg', 'cut-rows.png', 'rgb16-cut-rows.png']) {
-      assert.ok(refusedByPillow.includes(name), `Pillow refuses ${name}`);
-    }
-  } finally { rmSync(dir, { recursive: true, force: true }); }
-});
+  },
+);
 
 /** A 16x16 JPEG whose frame header claims width x height. */
 function jpegClaiming(dir: string, width: number, height: number): Buffer {
-  execFileSync(PYTHON, ['-c', 'import sys; from PIL import Image; Image.new("RGB", (16, 16), (200, 30, 60)).save(sys.argv[1], quality=90)', path.join(dir, 'small.jpg')]);
+  execFileSync(PYTHON, [
+    '-c',
+    'import sys; from PIL import Image; Image.new("RGB", (16, 16), (200, 30, 60)).save(sys.argv[1], quality=90)',
+    path.join(dir, 'small.jpg'),
+  ]);
   const bytes = readFileSync(path.join(dir, 'small.jpg'));
   const sof = bytes.indexOf(Buffer.from([0xff, 0xc0]));
   bytes.writeUInt16BE(height, sof + 5);
@@ -167,54 +213,96 @@ function jpegClaiming(dir: string, width: number, height: number): Buffer {
   return bytes;
 }
 
-test('pixel limit: an image claiming more pixels than the limit is refused from its header, naming the file and the limit', { skip }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bike-images-'));
-  try {
-    assert.equal(mediaLimits().maxPixels, DEFAULT_MEDIA_LIMITS.maxPixels);
-    assert.ok(DEFAULT_MEDIA_LIMITS.maxPixels > 100e6 && DEFAULT_MEDIA_LIMITS.maxPixels > 7680 * 4320);
-    const bomb = path.join(dir, 'bomb.jpg');
-    writeFileSync(bomb, jpegClaiming(dir, 65500, 65500));
-    await assert.rejects(decodeImageFile(bomb), (e: unknown) => e instanceof MediaError && e.file === bomb &&
-      e.message === `image ${bomb}: too large: 65500x65500 is 4290250000 pixels, above the limit of ${DEFAULT_MEDIA_LIMITS.maxPixels} (BIKE_MAX_PIXELS)`);
-    // The addon checks the header itself too (for callers that reach it directly).
-    if (nativeJpeg) assert.throws(() => nativeJpeg(readFileSync(bomb), undefined, 1e6), /65500x65500 is 4290250000 pixels, above the limit of 1000000/);
-    // The limit is one setting for every decoder: the native JPEG decoder and sharp (PNG and the rest).
-    writeFileSync(path.join(dir, 'ok.jpg'), jpegClaiming(dir, 16, 16));
-    execFileSync(PYTHON, ['-c', 'import sys; from PIL import Image; Image.new("RGB", (40, 30)).save(sys.argv[1]); Image.new("RGB", (40, 30)).save(sys.argv[2])', path.join(dir, 'a.png'), path.join(dir, 'a.webp')]);
-    setMediaLimits({ maxPixels: 1000 });
+test(
+  'pixel limit: an image claiming more pixels than the limit is refused from its header, naming the file and the limit',
+  { skip },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bike-images-'));
     try {
-      await assert.rejects(decodeImageFile(path.join(dir, 'a.png')), /a\.png: too large: 40x30 is 1200 pixels, above the limit of 1000 \(BIKE_MAX_PIXELS\)/);
-      await assert.rejects(decodeImageFile(path.join(dir, 'a.webp')), /a\.webp: too large: more than the limit of 1000 pixels/);
-      assert.equal((await decodeImageFile(path.join(dir, 'ok.jpg'))).width, 16);
-    } finally { setMediaLimits({}); }
-    assert.throws(() => setMediaLimits({ maxPixels: 0 }), /maxPixels = 0: expected a whole number of pixels/);
-    // Worker threads (the loader's) inherit the setting through the environment; lifting it restores that.
-    const before = process.env.BIKE_MAX_PIXELS;
-    setMediaLimits({ maxPixels: 1234 });
-    const seen = await new Promise((resolve, reject) => {
-      // The loader's own boot file: it registers the TypeScript loader, then imports workerData.entry.
-      const entry = path.join(dir, 'entry.mts');
-      writeFileSync(entry, `import { parentPort } from 'node:worker_threads';\nimport { mediaLimits } from ${JSON.stringify(path.resolve('src/data/media-limits.ts'))};\nparentPort.postMessage(mediaLimits().maxPixels);\n`);
-      const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), { workerData: { entry: new URL(`file://${entry}`).href } });
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    setMediaLimits({});
-    assert.equal(seen, 1234);
-    assert.equal(process.env.BIKE_MAX_PIXELS, before);
-    process.env.BIKE_MAX_PIXELS = 'lots';
-    try {
-      assert.throws(() => mediaLimits(), /BIKE_MAX_PIXELS=lots: expected a whole number of pixels from 1 to/);
-    } finally { if (before === undefined) delete process.env.BIKE_MAX_PIXELS; else process.env.BIKE_MAX_PIXELS = before; }
-  } finally { rmSync(dir, { recursive: true, force: true }); }
-});
+      assert.equal(mediaLimits().maxPixels, DEFAULT_MEDIA_LIMITS.maxPixels);
+      assert.ok(DEFAULT_MEDIA_LIMITS.maxPixels > 100e6 && DEFAULT_MEDIA_LIMITS.maxPixels > 7680 * 4320);
+      const bomb = path.join(dir, 'bomb.jpg');
+      writeFileSync(bomb, jpegClaiming(dir, 65500, 65500));
+      await assert.rejects(
+        decodeImageFile(bomb),
+        (e: unknown) =>
+          e instanceof MediaError &&
+          e.file === bomb &&
+          e.message ===
+            `image ${bomb}: too large: 65500x65500 is 4290250000 pixels, above the limit of ${DEFAULT_MEDIA_LIMITS.maxPixels} (BIKE_MAX_PIXELS)`,
+      );
+      // The addon checks the header itself too (for callers that reach it directly).
+      if (nativeJpeg)
+        assert.throws(
+          () => nativeJpeg(readFileSync(bomb), undefined, 1e6),
+          /65500x65500 is 4290250000 pixels, above the limit of 1000000/,
+        );
+      // The limit is one setting for every decoder: the native JPEG decoder and sharp (PNG and the rest).
+      writeFileSync(path.join(dir, 'ok.jpg'), jpegClaiming(dir, 16, 16));
+      execFileSync(PYTHON, [
+        '-c',
+        'import sys; from PIL import Image; Image.new("RGB", (40, 30)).save(sys.argv[1]); Image.new("RGB", (40, 30)).save(sys.argv[2])',
+        path.join(dir, 'a.png'),
+        path.join(dir, 'a.webp'),
+      ]);
+      setMediaLimits({ maxPixels: 1000 });
+      try {
+        await assert.rejects(
+          decodeImageFile(path.join(dir, 'a.png')),
+          /a\.png: too large: 40x30 is 1200 pixels, above the limit of 1000 \(BIKE_MAX_PIXELS\)/,
+        );
+        await assert.rejects(
+          decodeImageFile(path.join(dir, 'a.webp')),
+          /a\.webp: too large: more than the limit of 1000 pixels/,
+        );
+        assert.equal((await decodeImageFile(path.join(dir, 'ok.jpg'))).width, 16);
+      } finally {
+        setMediaLimits({});
+      }
+      assert.throws(() => setMediaLimits({ maxPixels: 0 }), /maxPixels = 0: expected a whole number of pixels/);
+      // Worker threads (the loader's) inherit the setting through the environment; lifting it restores that.
+      const before = process.env.BIKE_MAX_PIXELS;
+      setMediaLimits({ maxPixels: 1234 });
+      const seen = await new Promise((resolve, reject) => {
+        // The loader's own boot file: it registers the TypeScript loader, then imports workerData.entry.
+        const entry = path.join(dir, 'entry.mts');
+        writeFileSync(
+          entry,
+          `import { parentPort } from 'node:worker_threads';\nimport { mediaLimits } from ${JSON.stringify(path.resolve('src/data/media-limits.ts'))};\nparentPort.postMessage(mediaLimits().maxPixels);\n`,
+        );
+        const worker = new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
+          workerData: { entry: new URL(`file://${entry}`).href },
+        });
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      setMediaLimits({});
+      assert.equal(seen, 1234);
+      assert.equal(process.env.BIKE_MAX_PIXELS, before);
+      process.env.BIKE_MAX_PIXELS = 'lots';
+      try {
+        assert.throws(() => mediaLimits(), /BIKE_MAX_PIXELS=lots: expected a whole number of pixels from 1 to/);
+      } finally {
+        if (before === undefined) delete process.env.BIKE_MAX_PIXELS;
+        else process.env.BIKE_MAX_PIXELS = before;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
-test('decompression bombs in a child process: refused by name, no native abort, memory stays bounded', { skip }, async () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'bike-images-'));
-  try {
-    writeFileSync(path.join(dir, 'bomb.jpg'), jpegClaiming(dir, 65500, 65500));
-    // Real 16383x16383 PNGs (sharp's own default limit; 805 MB each as RGB), written in strips.
-    execFileSync(PYTHON, ['-c', String.raw`
+test(
+  'decompression bombs in a child process: refused by name, no native abort, memory stays bounded',
+  { skip },
+  async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bike-images-'));
+    try {
+      writeFileSync(path.join(dir, 'bomb.jpg'), jpegClaiming(dir, 65500, 65500));
+      // Real 16383x16383 PNGs (sharp's own default limit; 805 MB each as RGB), written in strips.
+      execFileSync(PYTHON, [
+        '-c',
+        String.raw`
 import struct, sys, zlib
 w = h = 16383
 def chunk(t, d): return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
@@ -222,27 +310,49 @@ z = zlib.compressobj(1); row = b'\x00' + b'\x40' * (w * 3); parts = [z.compress(
 parts.append(z.compress(row * (h % 64))); parts.append(z.flush())
 data = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)) + chunk(b'IDAT', b''.join(parts)) + chunk(b'IEND', b'')
 for i in range(4): open(sys.argv[1] + '/huge%d.png' % i, 'wb').write(data)
-`, dir]);
-    const script = path.join(dir, 'decode.mts');
-    writeFileSync(script, `import { decodeImageFile } from ${JSON.stringify(path.resolve('src/data/image-decoder.ts'))};
+`,
+        dir,
+      ]);
+      const script = path.join(dir, 'decode.mts');
+      writeFileSync(
+        script,
+        `import { decodeImageFile } from ${JSON.stringify(path.resolve('src/data/image-decoder.ts'))};
 const files = ['bomb.jpg', 'huge0.png', 'huge1.png', 'huge2.png', 'huge3.png'].map((n) => ${JSON.stringify(dir)} + '/' + n);
 const results = await Promise.allSettled(files.map((f) => decodeImageFile(f)));
 for (const r of results) console.log(r.status === 'rejected' ? 'refused: ' + r.reason.message : 'decoded');
 console.log('maxrss', process.resourceUsage().maxRSS);
-`);
-    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(child.signal, null, `no signal death: ${child.stderr}`);
-    assert.equal(child.status, 0, child.stderr);
-    const lines = child.stdout.trim().split('\n');
-    assert.match(lines[0]!, /^refused: image .*bomb\.jpg: too large: 65500x65500 is 4290250000 pixels, above the limit/);
-    for (let i = 1; i <= 4; i++) assert.match(lines[i]!, new RegExp(`^refused: image .*huge${i - 1}\\.png: too large: 16383x16383 is 268402689 pixels`));
-    const rssKiB = Number(lines[5]!.split(' ')[1]);
-    assert.ok(rssKiB < 1024 * 1024, `peak memory ${rssKiB} KiB, expected under 1 GiB`);
-    // Raised, the limit lets the same PNG through (about 805 MB for one): the limit is what bounds it.
-    const raised = spawnSync(process.execPath, ['--import', 'tsx', '-e',
-      `import(${JSON.stringify(path.resolve('src/data/image-decoder.ts'))}).then(async (m) => { const i = await m.decodeImageFile(${JSON.stringify(path.join(dir, 'huge0.png'))}); console.log(i.width, i.data[0]); })`],
-    { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BIKE_MAX_PIXELS: String(16383 * 16383) } });
-    assert.equal(raised.signal, null, raised.stderr);
-    assert.equal(raised.stdout.trim(), '16383 64', raised.stderr);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
-});
+`,
+      );
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 120_000 });
+      assert.equal(child.signal, null, `no signal death: ${child.stderr}`);
+      assert.equal(child.status, 0, child.stderr);
+      const lines = child.stdout.trim().split('\n');
+      assert.match(
+        lines[0]!,
+        /^refused: image .*bomb\.jpg: too large: 65500x65500 is 4290250000 pixels, above the limit/,
+      );
+      for (let i = 1; i <= 4; i++)
+        assert.match(
+          lines[i]!,
+          new RegExp(`^refused: image .*huge${i - 1}\\.png: too large: 16383x16383 is 268402689 pixels`),
+        );
+      const rssKiB = Number(lines[5]!.split(' ')[1]);
+      assert.ok(rssKiB < 1024 * 1024, `peak memory ${rssKiB} KiB, expected under 1 GiB`);
+      // Raised, the limit lets the same PNG through (about 805 MB for one): the limit is what bounds it.
+      const raised = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '-e',
+          `import(${JSON.stringify(path.resolve('src/data/image-decoder.ts'))}).then(async (m) => { const i = await m.decodeImageFile(${JSON.stringify(path.join(dir, 'huge0.png'))}); console.log(i.width, i.data[0]); })`,
+        ],
+        { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BIKE_MAX_PIXELS: String(16383 * 16383) } },
+      );
+      assert.equal(raised.signal, null, raised.stderr);
+      assert.equal(raised.stdout.trim(), '16383 64', raised.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -44,21 +44,35 @@ function endsWithEndOfImage(bytes: Uint8Array): boolean {
 export function encodedImageSize(bytes: Uint8Array): { width: number; height: number } | null {
   if (isPng(bytes)) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const width = view.getUint32(16), height = view.getUint32(20);
+    const width = view.getUint32(16),
+      height = view.getUint32(20);
     return width > 0 && height > 0 ? { width, height } : null;
   }
   if (!isJpeg(bytes)) return null;
   let at = 2;
   while (at + 9 < bytes.length) {
-    if (bytes[at] !== 0xff) { at++; continue; } // junk between segments: libjpeg and PIL skip it
+    if (bytes[at] !== 0xff) {
+      at++;
+      continue;
+    } // junk between segments: libjpeg and PIL skip it
     const marker = bytes[at + 1]!;
-    if (marker === 0xff) { at++; continue; } // fill byte
-    if (marker === 0x00) { at += 2; continue; } // a stray escaped FF, skipped likewise
-    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd9)) { at += 2; continue; } // no length
+    if (marker === 0xff) {
+      at++;
+      continue;
+    } // fill byte
+    if (marker === 0x00) {
+      at += 2;
+      continue;
+    } // a stray escaped FF, skipped likewise
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd9)) {
+      at += 2;
+      continue;
+    } // no length
     const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
     // Start of frame (any coding but DHT, JPG and DAC, which share the range): precision, height, width.
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      const height = (bytes[at + 5]! << 8) | bytes[at + 6]!, width = (bytes[at + 7]! << 8) | bytes[at + 8]!;
+      const height = (bytes[at + 5]! << 8) | bytes[at + 6]!,
+        width = (bytes[at + 7]! << 8) | bytes[at + 8]!;
       return width > 0 && height > 0 ? { width, height } : null;
     }
     if (marker === 0xda || length < 2) return null; // scan data before any frame header
@@ -79,11 +93,19 @@ export interface DecodeRegion {
 /**
  * PNG header fields PIL's reading depends on; null when the data are not a PNG with an intact IHDR.
  */
-function pngHeader(bytes: Uint8Array): { width: number; height: number; bitDepth: number; colorType: number; interlaced: boolean } | null {
+function pngHeader(
+  bytes: Uint8Array,
+): { width: number; height: number; bitDepth: number; colorType: number; interlaced: boolean } | null {
   if (!isPng(bytes) || bytes.length < 33) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(12) !== 0x49484452) return null; // 'IHDR'
-  return { width: view.getUint32(16), height: view.getUint32(20), bitDepth: bytes[24]!, colorType: bytes[25]!, interlaced: bytes[28] === 1 };
+  return {
+    width: view.getUint32(16),
+    height: view.getUint32(20),
+    bitDepth: bytes[24]!,
+    colorType: bytes[25]!,
+    interlaced: bytes[28] === 1,
+  };
 }
 
 const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -116,7 +138,11 @@ function pngChunk(type: string, data: Uint8Array): Buffer {
  * the file is rebuilt with them in one intact IDAT (the chunks before it kept) for libpng to
  * read; else the reason is a MediaError.
  */
-function repairPng(bytes: Uint8Array, header: NonNullable<ReturnType<typeof pngHeader>>, refuse: (reason: string) => never): Uint8Array {
+function repairPng(
+  bytes: Uint8Array,
+  header: NonNullable<ReturnType<typeof pngHeader>>,
+  refuse: (reason: string) => never,
+): Uint8Array {
   const { width, height, bitDepth, colorType, interlaced } = header;
   const channels = PNG_CHANNELS[colorType];
   if (channels === undefined) return refuse(`cannot decode (unknown PNG colour type ${colorType})`);
@@ -125,20 +151,35 @@ function repairPng(bytes: Uint8Array, header: NonNullable<ReturnType<typeof pngH
   if (!interlaced) expected = height * rowBytes(width);
   else {
     // Adam7: [x0, y0, dx, dy] of the seven passes.
-    for (const [x0, y0, dx, dy] of [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const) {
-      const w = Math.ceil((width - x0) / dx), h = Math.ceil((height - y0) / dy);
+    for (const [x0, y0, dx, dy] of [
+      [0, 0, 8, 8],
+      [4, 0, 8, 8],
+      [0, 4, 4, 8],
+      [2, 0, 4, 4],
+      [0, 2, 2, 4],
+      [1, 0, 2, 2],
+      [0, 1, 1, 2],
+    ] as const) {
+      const w = Math.ceil((width - x0) / dx),
+        h = Math.ceil((height - y0) / dy);
       if (w > 0 && h > 0) expected += h * rowBytes(w);
     }
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const before: Uint8Array[] = [], data: Uint8Array[] = [];
+  const before: Uint8Array[] = [],
+    data: Uint8Array[] = [];
   let at = 8;
   while (at + 8 <= bytes.length) {
-    const length = view.getUint32(at), type = view.getUint32(at + 4);
+    const length = view.getUint32(at),
+      type = view.getUint32(at + 4);
     const end = Math.min(bytes.length, at + 12 + length);
-    if (type === 0x49444154) data.push(bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length))); // IDAT
+    if (type === 0x49444154)
+      data.push(bytes.subarray(at + 8, Math.min(bytes.length, at + 8 + length))); // IDAT
     else if (data.length > 0) break;
-    else if (end - at < 12 + length) return refuse(`the file ends inside its ${String.fromCharCode(...bytes.subarray(at + 4, at + 8))} chunk, before the image data: the file is truncated`);
+    else if (end - at < 12 + length)
+      return refuse(
+        `the file ends inside its ${String.fromCharCode(...bytes.subarray(at + 4, at + 8))} chunk, before the image data: the file is truncated`,
+      );
     else before.push(bytes.subarray(at, end));
     at = end;
   }
@@ -150,8 +191,14 @@ function repairPng(bytes: Uint8Array, header: NonNullable<ReturnType<typeof pngH
   } catch (error) {
     return refuse(`cannot decode (its compressed image data are damaged: ${(error as Error).message})`);
   }
-  if (rows.length < expected) return refuse(`the image data end after ${rows.length} of ${expected} bytes: the file is truncated`);
-  return Buffer.concat([bytes.subarray(0, 8), ...before, pngChunk('IDAT', deflateSync(rows.subarray(0, expected), { level: 1 })), pngChunk('IEND', new Uint8Array(0))]);
+  if (rows.length < expected)
+    return refuse(`the image data end after ${rows.length} of ${expected} bytes: the file is truncated`);
+  return Buffer.concat([
+    bytes.subarray(0, 8),
+    ...before,
+    pngChunk('IDAT', deflateSync(rows.subarray(0, expected), { level: 1 })),
+    pngChunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /**
@@ -172,9 +219,13 @@ async function decodePng16(bytes: Uint8Array, colorType: number, limitInputPixel
   for (let i = 0, o = 0; o < out.length; i += channels, o += 3) {
     if (grey) {
       const v = colorType === 0 ? Math.min(samples[i]!, 255) : samples[i]! >> 8;
-      out[o] = v; out[o + 1] = v; out[o + 2] = v;
+      out[o] = v;
+      out[o + 1] = v;
+      out[o + 2] = v;
     } else {
-      out[o] = samples[i]! >> 8; out[o + 1] = samples[i + 1]! >> 8; out[o + 2] = samples[i + 2]! >> 8;
+      out[o] = samples[i]! >> 8;
+      out[o + 1] = samples[i + 1]! >> 8;
+      out[o + 2] = samples[i + 2]! >> 8;
     }
   }
   return makeRgbImage(width, height, out);
@@ -183,7 +234,9 @@ async function decodePng16(bytes: Uint8Array, colorType: number, limitInputPixel
 /** Decodes an encoded image held in memory; `source` names it in errors (a MediaError). */
 export async function decodeImage(bytes: Uint8Array, source: string, part?: DecodeRegion): Promise<RgbImage> {
   const { maxPixels } = mediaLimits();
-  const refuse = (reason: string): never => { throw new MediaError('image', source, reason); };
+  const refuse = (reason: string): never => {
+    throw new MediaError('image', source, reason);
+  };
   const cannot = (detail: string): never => refuse(`cannot decode (${detail}); expected a readable JPEG or PNG`);
   // Refused from the header, before a decoder allocates the pixels it claims.
   const claimed = encodedImageSize(bytes);
@@ -224,7 +277,9 @@ export async function decodeImage(bytes: Uint8Array, source: string, part?: Deco
  */
 export async function decodeImageWithLibvips(bytes: Uint8Array, source: string): Promise<RgbImage> {
   const { maxPixels } = mediaLimits();
-  const refuse = (reason: string): never => { throw new MediaError('image', source, reason); };
+  const refuse = (reason: string): never => {
+    throw new MediaError('image', source, reason);
+  };
   const cannot = (detail: string): never => refuse(`cannot decode (${detail}); expected a readable JPEG or PNG`);
   const claimed = encodedImageSize(bytes);
   const tooLarge = claimed && imageSizeRefusal(claimed.width, claimed.height);
@@ -234,10 +289,19 @@ export async function decodeImageWithLibvips(bytes: Uint8Array, source: string):
   // failOn 'warning' refuses truncated or damaged data, as PIL does (it raises on a truncated file).
   const decodeSharp = async (input: Uint8Array): Promise<RgbImage> => {
     if (png && png.bitDepth === 16) return decodePng16(input, png.colorType, maxPixels);
-    const image = sharp(input, { failOn: jpeg ? 'truncated' : 'warning', ignoreIcc: true, autoOrient: false, limitInputPixels: maxPixels });
+    const image = sharp(input, {
+      failOn: jpeg ? 'truncated' : 'warning',
+      ignoreIcc: true,
+      autoOrient: false,
+      limitInputPixels: maxPixels,
+    });
     if (jpeg && (await image.metadata()).space === 'cmyk') {
       // libvips reads Adobe's inverted CMYK the right way up, as PIL's "CMYK;I" does.
-      const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      const { data, info } = await image
+        .pipelineColourspace('cmyk')
+        .toColourspace('cmyk')
+        .raw({ depth: 'uchar' })
+        .toBuffer({ resolveWithObject: true });
       const out = new Uint8Array(info.width * info.height * 3);
       for (let i = 0, o = 0; o < out.length; i += info.channels, o += 3) {
         const nk = 255 - data[i + 3]!;
@@ -270,7 +334,8 @@ export async function decodeImageWithLibvips(bytes: Uint8Array, source: string):
   } catch (error) {
     if (error instanceof MediaError) throw error;
     const message = (error as Error).message;
-    if (/exceeds pixel limit/i.test(message)) refuse(`too large: more than the limit of ${maxPixels} pixels (BIKE_MAX_PIXELS)`);
+    if (/exceeds pixel limit/i.test(message))
+      refuse(`too large: more than the limit of ${maxPixels} pixels (BIKE_MAX_PIXELS)`);
     return cannot(message);
   }
 }

@@ -10,7 +10,9 @@ const spec = workerData.spec as VideoDatasetSpec;
 parentPort!.on('message', async (job: { id: number; indices: number[]; epoch: number }) => {
   try {
     // Which files the batch reads, so a batch that never ends is reported with the file at fault.
-    const batch = await makeBatch(spec, job.indices, job.epoch, (reading) => parentPort!.postMessage({ id: job.id, reading }));
+    const batch = await makeBatch(spec, job.indices, job.epoch, (reading) =>
+      parentPort!.postMessage({ id: job.id, reading }),
+    );
     parentPort!.postMessage({ id: job.id, batch }, [batch.frames.buffer as ArrayBuffer]);
   } catch (error) {
     parentPort!.postMessage({ id: job.id, error: (error as Error).message });

@@ -17,7 +17,9 @@ async function makeFrames(root: string, videos: number, frames: number): Promise
     mkdirSync(dir, { recursive: true });
     for (let f = 1; f <= frames; f++) {
       const pixels = Buffer.alloc(40 * 30 * 3, (v * 37 + f * 11) % 256);
-      await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } }).png().toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.png`));
+      await sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } })
+        .png()
+        .toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.png`));
     }
   }
 }
@@ -25,8 +27,15 @@ async function makeFrames(root: string, videos: number, frames: number): Promise
 function spec(root: string, mode: VideoDatasetSpec['mode'], videos: number): VideoDatasetSpec {
   return {
     records: Array.from({ length: videos }, (_, v) => ({ path: `video${v}`, numFrames: 10, label: v % 3 })),
-    root, format: 'frames', imageTmpl: 'img_{:05d}.png', mode, numSegments: 4, inputSize: 16, seed: 7,
-    testCrops: 3, testClips: 2,
+    root,
+    format: 'frames',
+    imageTmpl: 'img_{:05d}.png',
+    mode,
+    numSegments: 4,
+    inputSize: 16,
+    seed: 7,
+    testCrops: 3,
+    testClips: 2,
   };
 }
 
@@ -41,7 +50,10 @@ test('every sample arrives exactly once per epoch, the same with 0 or 2 workers'
       const sums: number[] = [];
       for await (const batch of loader.epoch(1)) {
         assert.deepEqual(batch.shape, [batch.indices.length * 4, 3, 16, 16]);
-        assert.equal(batch.frames.length, batch.shape.reduce((a, b) => a * b, 1));
+        assert.equal(
+          batch.frames.length,
+          batch.shape.reduce((a, b) => a * b, 1),
+        );
         seen.push(...batch.indices);
         sums.push(batch.frames.reduce((a, b) => a + b, 0));
       }
@@ -50,24 +62,31 @@ test('every sample arrives exactly once per epoch, the same with 0 or 2 workers'
       results.push({ indices: seen, sums });
     }
     assert.deepEqual(results[0]!.indices, results[1]!.indices);
-    results[0]!.sums.forEach((s, i) => assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'));
+    results[0]!.sums.forEach((s, i) =>
+      assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'),
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 });
 
-test('a batch holds its samples\' clips in order, each repeated augmentation in its own slot', async () => {
+test("a batch holds its samples' clips in order, each repeated augmentation in its own slot", async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
   try {
     await makeFrames(root, 3, 10);
-    for (const [mode, numSample] of [['train', 2], ['test', 1]] as const) {
+    for (const [mode, numSample] of [
+      ['train', 2],
+      ['test', 1],
+    ] as const) {
       const dataset = { ...spec(root, mode, 3), numSample };
       const batch = await makeBatch(dataset, [2, 0, 1], 3);
       const separate = await Promise.all([2, 0, 1].map((i) => makeSample(dataset, i, 3)));
       const expected = separate.flatMap((s) => s.clips.map((c) => [...c.data]));
       assert.equal(expected.length, 3 * numSample);
       const perClip = batch.frames.length / expected.length;
-      expected.forEach((clip, k) => assert.deepEqual([...batch.frames.subarray(k * perClip, (k + 1) * perClip)], clip, `${mode} clip ${k}`));
+      expected.forEach((clip, k) =>
+        assert.deepEqual([...batch.frames.subarray(k * perClip, (k + 1) * perClip)], clip, `${mode} clip ${k}`),
+      );
       assert.deepEqual(batch.labels, Int32Array.from(separate.flatMap((s) => s.labels)));
     }
   } finally {
@@ -100,12 +119,23 @@ test('training replaces an unreadable video and reports it; evaluation names it'
   try {
     await makeFrames(root, 3, 10);
     writeFileSync(path.join(root, 'broken.mp4'), 'not a video');
-    const videoSpec: VideoDatasetSpec = { ...spec(root, 'train', 0), format: 'video', records: [{ path: 'broken.mp4', numFrames: null, label: 0 }] };
+    const videoSpec: VideoDatasetSpec = {
+      ...spec(root, 'train', 0),
+      format: 'video',
+      records: [{ path: 'broken.mp4', numFrames: null, label: 0 }],
+    };
     const trainLoader = new VideoLoader(videoSpec, { batchSize: 1 });
-    await assert.rejects(async () => { for await (const _ of trainLoader.epoch(0)); }, /1 videos in a row could not be read; last: broken\.mp4/);
+    await assert.rejects(async () => {
+      for await (const _ of trainLoader.epoch(0));
+    }, /1 videos in a row could not be read; last: broken\.mp4/);
     const evalLoader = new VideoLoader({ ...videoSpec, mode: 'val' }, { batchSize: 1 });
-    await assert.rejects(async () => { for await (const _ of evalLoader.epoch(0)); }, /broken\.mp4/);
-    const mixed: VideoDatasetSpec = { ...spec(root, 'train', 3), records: [{ path: 'missing-folder', numFrames: 10, label: 0 }, ...spec(root, 'train', 3).records] };
+    await assert.rejects(async () => {
+      for await (const _ of evalLoader.epoch(0));
+    }, /broken\.mp4/);
+    const mixed: VideoDatasetSpec = {
+      ...spec(root, 'train', 3),
+      records: [{ path: 'missing-folder', numFrames: 10, label: 0 }, ...spec(root, 'train', 3).records],
+    };
     const loader = new VideoLoader(mixed, { batchSize: 4, shuffle: false });
     const batch = (await loader.epoch(0).next()).value!;
     assert.equal(batch.skipped.length, 1);
@@ -128,9 +158,15 @@ test('closing a loader while workers decode JPEG frames ends cleanly (no native 
     mkdirSync(dir, { recursive: true });
     for (let f = 1; f <= 10; f++) {
       const pixels = Buffer.alloc(320 * 240 * 3, (f * 23) % 256);
-      await sharp(pixels, { raw: { width: 320, height: 240, channels: 3 } }).jpeg().toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.jpg`));
+      await sharp(pixels, { raw: { width: 320, height: 240, channels: 3 } })
+        .jpeg()
+        .toFile(path.join(dir, `img_${String(f).padStart(5, '0')}.jpg`));
     }
-    const jpegSpec: VideoDatasetSpec = { ...spec(root, 'train', 1), imageTmpl: 'img_{:05d}.jpg', records: Array.from({ length: 16 }, () => ({ path: 'video0', numFrames: 10, label: 0 })) };
+    const jpegSpec: VideoDatasetSpec = {
+      ...spec(root, 'train', 1),
+      imageTmpl: 'img_{:05d}.jpg',
+      records: Array.from({ length: 16 }, () => ({ path: 'video0', numFrames: 10, label: 0 })),
+    };
     const loader = new VideoLoader(jpegSpec, { batchSize: 1, workers: 2, prefetch: 4 });
     const first = await loader.epoch(0).next();
     assert.equal(first.value!.labels.length, 1);
@@ -147,34 +183,58 @@ test('frame parts decoded for the drawn crops give the clips of whole frames, fa
       const rng = new Rng(seed);
       const pixels = Buffer.alloc(width * height * 3);
       for (let i = 0; i < pixels.length; i++) pixels[i] = (i % 251) ^ rng.nextInt(64);
-      return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+      return sharp(pixels, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer();
     };
     for (let v = 0; v < 2; v++) mkdirSync(path.join(root, `video${v}`));
     for (let f = 1; f <= 10; f++) {
       writeFileSync(path.join(root, 'video0', `img_${String(f).padStart(5, '0')}.jpg`), await noiseJpeg(320, 240, f));
       // video1: frame 1 is smaller, the others are cut short, so every frame falls back to frame 1.
       const frame = await noiseJpeg(f === 1 ? 300 : 320, f === 1 ? 200 : 240, 50 + f);
-      writeFileSync(path.join(root, 'video1', `img_${String(f).padStart(5, '0')}.jpg`), f === 1 ? frame : frame.subarray(0, frame.length >> 1));
+      writeFileSync(
+        path.join(root, 'video1', `img_${String(f).padStart(5, '0')}.jpg`),
+        f === 1 ? frame : frame.subarray(0, frame.length >> 1),
+      );
     }
     for (const mode of ['train', 'val', 'test'] as const) {
       const dataset: VideoDatasetSpec = {
-        records: [{ path: 'video0', numFrames: 10, label: 1 }, { path: 'video1', numFrames: 10, label: 2 }],
-        root, format: 'frames', imageTmpl: 'img_{:05d}.jpg', mode, numSegments: 3, inputSize: 112, seed: 9,
-        testCrops: 3, testClips: 2, numSample: 2,
+        records: [
+          { path: 'video0', numFrames: 10, label: 1 },
+          { path: 'video1', numFrames: 10, label: 2 },
+        ],
+        root,
+        format: 'frames',
+        imageTmpl: 'img_{:05d}.jpg',
+        mode,
+        numSegments: 3,
+        inputSize: 112,
+        seed: 9,
+        testCrops: 3,
+        testClips: 2,
+        numSample: 2,
       };
       for (const index of [0, 1]) {
         const sample = await makeSample(dataset, index, 4);
         // The same sample the plain way: whole frames, then the transforms.
         const rng = new Rng(sampleSeed(dataset.seed, 4, index));
         const options = { numSegments: 3, indexBias: 1, dense: false };
-        const indices = mode === 'train' ? trainIndices(10, options, rng) : mode === 'val' ? valIndices(10, options, rng) : testIndices(10, { ...options, testClips: 2 });
+        const indices =
+          mode === 'train'
+            ? trainIndices(10, options, rng)
+            : mode === 'val'
+              ? valIndices(10, options, rng)
+              : testIndices(10, { ...options, testClips: 2 });
         const folder = { root, directory: `video${index}`, template: dataset.imageTmpl };
         const { frames } = await loadFrameFolder(folder, indices);
-        const clips = mode === 'train'
-          ? [0, 1].map(() => trainTransform(frames, 1, { inputSize: 112 }, rng).clip)
-          : [testTransform(frames, { inputSize: 112, testCrops: mode === 'test' ? 3 : 1, stage: mode })];
+        const clips =
+          mode === 'train'
+            ? [0, 1].map(() => trainTransform(frames, 1, { inputSize: 112 }, rng).clip)
+            : [testTransform(frames, { inputSize: 112, testCrops: mode === 'test' ? 3 : 1, stage: mode })];
         assert.equal(sample.clips.length, clips.length);
-        clips.forEach((clip, k) => assert.deepEqual(sample.clips[k]!.data, clip.data, `${mode} video${index} clip ${k}`));
+        clips.forEach((clip, k) =>
+          assert.deepEqual(sample.clips[k]!.data, clip.data, `${mode} video${index} clip ${k}`),
+        );
         if (index === 1) assert.equal(sample.fallbacks.length, indices.filter((i) => i !== 1).length);
       }
     }

@@ -39,7 +39,10 @@ export class LoaderTimeoutError extends Error {}
 export function withDeadline<T>(promise: Promise<T>, ms: number, describe: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LoaderTimeoutError(`${describe()}: no result within ${ms / 1000} s (BIKE_LOADER_TIMEOUT_S)`)), ms);
+    timer = setTimeout(
+      () => reject(new LoaderTimeoutError(`${describe()}: no result within ${ms / 1000} s (BIKE_LOADER_TIMEOUT_S)`)),
+      ms,
+    );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -97,9 +100,13 @@ export class VideoLoader {
   readonly timeoutMs: number;
   readonly sampler: DistributedSampler;
 
-  constructor(readonly spec: VideoDatasetSpec, readonly options: LoaderOptions) {
+  constructor(
+    readonly spec: VideoDatasetSpec,
+    readonly options: LoaderOptions,
+  ) {
     if (spec.records.length === 0) throw new Error('VideoLoader: the dataset is empty');
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`VideoLoader: batchSize must be a positive integer, got ${options.batchSize}`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw new Error(`VideoLoader: batchSize must be a positive integer, got ${options.batchSize}`);
     this.sampler = new DistributedSampler({
       datasetSize: spec.records.length,
       worldSize: options.worldSize ?? 1,
@@ -110,7 +117,8 @@ export class VideoLoader {
     });
     this.timeoutMs = options.timeoutMs ?? loaderTimeoutMs();
     const count = options.workers ?? 0;
-    if (!Number.isInteger(count) || count < 0 || count > MAX_LOADER_WORKERS) throw new Error(`VideoLoader: workers must be an integer in 0..${MAX_LOADER_WORKERS}, got ${count}`);
+    if (!Number.isInteger(count) || count < 0 || count > MAX_LOADER_WORKERS)
+      throw new Error(`VideoLoader: workers must be an integer in 0..${MAX_LOADER_WORKERS}, got ${count}`);
     for (let i = 0; i < count; i++) this.workers.push(this.startWorker(i));
   }
 
@@ -119,8 +127,8 @@ export class VideoLoader {
     const worker = import.meta.url.endsWith('.js')
       ? new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: { spec: this.spec } })
       : new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
-        workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
-      });
+          workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
+        });
     worker.on('message', (message: WorkerMessage) => {
       const waiter = this.pending.get(message.id);
       if (!waiter) return;
@@ -162,7 +170,11 @@ export class VideoLoader {
 
   /** Index batches of this rank for `epoch`. */
   batchPlan(epoch: number): number[][] {
-    return batchIndices(this.sampler.indices(epoch), this.options.batchSize, this.options.dropLast ?? this.spec.mode === 'train');
+    return batchIndices(
+      this.sampler.indices(epoch),
+      this.options.batchSize,
+      this.options.dropLast ?? this.spec.mode === 'train',
+    );
   }
 
   /** Number of batches per epoch on this rank. */
@@ -184,8 +196,11 @@ export class VideoLoader {
     if (this.broken) return Promise.reject(this.broken);
     const reading = new FilesBeingRead();
     if (this.workers.length === 0) {
-      return withDeadline(makeBatch(this.spec, indices, epoch, reading.listener), this.timeoutMs,
-        () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${reading.describe()}`);
+      return withDeadline(
+        makeBatch(this.spec, indices, epoch, reading.listener),
+        this.timeoutMs,
+        () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${reading.describe()}`,
+      );
     }
     const id = this.nextJob++;
     const workerIndex = id % this.workers.length;
@@ -193,7 +208,11 @@ export class VideoLoader {
     const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject, reading }));
     for (const w of this.workers) w.ref();
     worker.postMessage({ id, indices, epoch });
-    return withDeadline(promise, this.timeoutMs, () => `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${reading.describe()}`).catch((error: Error) => {
+    return withDeadline(
+      promise,
+      this.timeoutMs,
+      () => `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${reading.describe()}`,
+    ).catch((error: Error) => {
       if (error instanceof LoaderTimeoutError) {
         // A stuck worker fails the loader: its thread may never answer again.
         this.fail(error);
@@ -231,11 +250,19 @@ export class VideoLoader {
     if (this.closed) return;
     this.closed = true;
     this.fail(new Error('VideoLoader: closed'));
-    const stopped = Promise.all(this.workers.map((w, i) => w.terminate().catch((error: Error) => {
-      throw new Error(`loader worker ${i}: cannot be stopped: ${error.message}`);
-    })));
+    const stopped = Promise.all(
+      this.workers.map((w, i) =>
+        w.terminate().catch((error: Error) => {
+          throw new Error(`loader worker ${i}: cannot be stopped: ${error.message}`);
+        }),
+      ),
+    );
     try {
-      await withDeadline(stopped, Math.min(this.timeoutMs, 10_000), () => `closing the loader's ${this.workers.length} worker threads`);
+      await withDeadline(
+        stopped,
+        Math.min(this.timeoutMs, 10_000),
+        () => `closing the loader's ${this.workers.length} worker threads`,
+      );
     } catch (error) {
       if (!(error instanceof LoaderTimeoutError)) throw error;
       // Left running, unreferenced: they cannot keep the process alive.

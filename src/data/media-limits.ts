@@ -15,7 +15,10 @@ export interface MediaLimits {
   maxVideoPixels: number;
 }
 
-export const DEFAULT_MEDIA_LIMITS: Readonly<MediaLimits> = Object.freeze({ maxPixels: 178_956_970, maxVideoPixels: 2 ** 30 });
+export const DEFAULT_MEDIA_LIMITS: Readonly<MediaLimits> = Object.freeze({
+  maxPixels: 178_956_970,
+  maxVideoPixels: 2 ** 30,
+});
 
 /** One RGB typed array holds at most 2^32 - 1 bytes in this Node: no limit may exceed it. */
 const CEILING = Math.floor((2 ** 32 - 1) / 3);
@@ -46,7 +49,8 @@ function checked(name: string, value: number): number {
 export function mediaLimits(): MediaLimits {
   return {
     maxPixels: overrides.maxPixels ?? fromEnvironment('BIKE_MAX_PIXELS', DEFAULT_MEDIA_LIMITS.maxPixels),
-    maxVideoPixels: overrides.maxVideoPixels ?? fromEnvironment('BIKE_MAX_VIDEO_PIXELS', DEFAULT_MEDIA_LIMITS.maxVideoPixels),
+    maxVideoPixels:
+      overrides.maxVideoPixels ?? fromEnvironment('BIKE_MAX_VIDEO_PIXELS', DEFAULT_MEDIA_LIMITS.maxVideoPixels),
   };
 }
 

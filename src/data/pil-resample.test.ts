@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axisCoefficients, planResize, resizeWindow, resizeWithJavaScript, type ResampleFilter } from './pil-resample.ts';
+import {
+  axisCoefficients,
+  planResize,
+  resizeWindow,
+  resizeWithJavaScript,
+  type ResampleFilter,
+} from './pil-resample.ts';
 import { simdResize, simdKernelsAvailable } from './simd-kernels.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { Rng } from './rng.ts';
@@ -8,19 +14,43 @@ import { Rng } from './rng.ts';
 /** The 7x5 test image: value (x*37 + y*11 + c*50 + x*y*13) mod 256. */
 function patternImage(): RgbImage {
   const img = makeRgbImage(7, 5);
-  for (let y = 0; y < 5; y++) for (let x = 0; x < 7; x++) for (let c = 0; c < 3; c++) {
-    img.data[(y * 7 + x) * 3 + c] = (x * 37 + y * 11 + c * 50 + x * y * 13) % 256;
-  }
+  for (let y = 0; y < 5; y++)
+    for (let x = 0; x < 7; x++)
+      for (let c = 0; c < 3; c++) {
+        img.data[(y * 7 + x) * 3 + c] = (x * 37 + y * 11 + c * 50 + x * y * 13) % 256;
+      }
   return img;
 }
 
 // Outputs of Pillow 9.4 `Image.resize` on patternImage() (computed once with PIL, pasted here).
-const PIL_BICUBIC_4x3 = [20, 70, 125, 95, 147, 169, 156, 148, 133, 129, 98, 88, 49, 105, 156, 146, 155, 151, 95, 66, 87, 108, 137, 165, 84, 130, 176, 143, 113, 104, 103, 134, 165, 174, 93, 90];
-const PIL_BILINEAR_10x6 = [0, 50, 100, 20, 70, 120, 46, 96, 146, 72, 122, 172, 98, 148, 198, 124, 174, 224, 150, 200, 237, 176, 226, 84, 202, 136, 46, 222, 16, 66, 8, 58, 108, 34, 84, 134, 67, 117, 167, 100, 150, 200, 133, 183, 107, 165, 148, 73, 188, 55, 102, 87, 89, 91, 72, 93, 108, 97, 83, 133, 17, 67, 117, 49, 99, 149, 90, 140, 190, 130, 180, 230, 170, 123, 104, 158, 74, 54, 96, 44, 94, 62, 85, 135, 75, 125, 175, 107, 157, 207, 27, 77, 127, 65, 115, 165, 112, 162, 186, 160, 210, 159, 139, 92, 104, 97, 50, 100, 48, 98, 142, 95, 145, 115, 143, 145, 136, 181, 124, 174, 36, 86, 136, 80, 130, 180, 135, 169, 171, 190, 179, 47, 79, 107, 90, 46, 96, 146, 101, 148, 188, 156, 158, 64, 183, 111, 56, 191, 49, 99, 44, 94, 144, 93, 143, 193, 155, 141, 191, 218, 24, 74, 113, 74, 124, 86, 136, 186, 148, 186, 236, 211, 69, 119, 158, 67, 117, 66, 116, 166];
+const PIL_BICUBIC_4x3 = [
+  20, 70, 125, 95, 147, 169, 156, 148, 133, 129, 98, 88, 49, 105, 156, 146, 155, 151, 95, 66, 87, 108, 137, 165, 84,
+  130, 176, 143, 113, 104, 103, 134, 165, 174, 93, 90,
+];
+const PIL_BILINEAR_10x6 = [
+  0, 50, 100, 20, 70, 120, 46, 96, 146, 72, 122, 172, 98, 148, 198, 124, 174, 224, 150, 200, 237, 176, 226, 84, 202,
+  136, 46, 222, 16, 66, 8, 58, 108, 34, 84, 134, 67, 117, 167, 100, 150, 200, 133, 183, 107, 165, 148, 73, 188, 55, 102,
+  87, 89, 91, 72, 93, 108, 97, 83, 133, 17, 67, 117, 49, 99, 149, 90, 140, 190, 130, 180, 230, 170, 123, 104, 158, 74,
+  54, 96, 44, 94, 62, 85, 135, 75, 125, 175, 107, 157, 207, 27, 77, 127, 65, 115, 165, 112, 162, 186, 160, 210, 159,
+  139, 92, 104, 97, 50, 100, 48, 98, 142, 95, 145, 115, 143, 145, 136, 181, 124, 174, 36, 86, 136, 80, 130, 180, 135,
+  169, 171, 190, 179, 47, 79, 107, 90, 46, 96, 146, 101, 148, 188, 156, 158, 64, 183, 111, 56, 191, 49, 99, 44, 94, 144,
+  93, 143, 193, 155, 141, 191, 218, 24, 74, 113, 74, 124, 86, 136, 186, 148, 186, 236, 211, 69, 119, 158, 67, 117, 66,
+  116, 166,
+];
 // image.crop((1, 1, 6, 5)).resize((3, 3), BICUBIC)
-const PIL_CROP_BICUBIC_3x3 = [86, 142, 199, 173, 130, 72, 79, 43, 101, 130, 184, 173, 106, 81, 107, 82, 141, 116, 167, 131, 146, 91, 109, 142, 180, 123, 130];
+const PIL_CROP_BICUBIC_3x3 = [
+  86, 142, 199, 173, 130, 72, 79, 43, 101, 130, 184, 173, 106, 81, 107, 82, 141, 116, 167, 131, 146, 91, 109, 142, 180,
+  123, 130,
+];
 
-function bothKernels(image: RgbImage, w: number, h: number, filter: ResampleFilter, source?: Rect, window?: Rect): RgbImage[] {
+function bothKernels(
+  image: RgbImage,
+  w: number,
+  h: number,
+  filter: ResampleFilter,
+  source?: Rect,
+  window?: Rect,
+): RgbImage[] {
   const plan = planResize(image, w, h, filter, source, window);
   const out = [resizeWithJavaScript(image, plan)];
   const simd = simdResize(image, plan);
@@ -41,10 +71,12 @@ test('the WebAssembly SIMD kernels are available and agree with the scalar code 
   assert.ok(simdKernelsAvailable(), 'Node >= 20 runs WebAssembly SIMD');
   const rng = new Rng(7);
   for (let trial = 0; trial < 25; trial++) {
-    const w = rng.intInclusive(1, 90), h = rng.intInclusive(1, 90);
+    const w = rng.intInclusive(1, 90),
+      h = rng.intInclusive(1, 90);
     const img = makeRgbImage(w, h);
     for (let i = 0; i < img.data.length; i++) img.data[i] = rng.nextInt(256);
-    const ow = rng.intInclusive(1, 120), oh = rng.intInclusive(1, 120);
+    const ow = rng.intInclusive(1, 120),
+      oh = rng.intInclusive(1, 120);
     const filter: ResampleFilter = trial % 2 ? 'bicubic' : 'bilinear';
     const [js, simd] = bothKernels(img, ow, oh, filter);
     assert.deepEqual(simd!.data, js!.data, `trial ${trial}: ${w}x${h} -> ${ow}x${oh} ${filter}`);
@@ -77,7 +109,13 @@ test('same size is an exact copy (PIL skips the pass) and coefficients sum to on
 
 test('rectangles outside the image or output are refused with the rectangle named', () => {
   const img = patternImage();
-  assert.throws(() => resizeWindow(img, 4, 3, 'bicubic', { x: 3, y: 0, width: 5, height: 5 }), /source rectangle \(x=3, y=0, 5x5\).*inside 7x5/);
-  assert.throws(() => resizeWindow(img, 4, 3, 'bicubic', undefined, { x: 0, y: 0, width: 5, height: 3 }), /output window.*inside 4x3/);
+  assert.throws(
+    () => resizeWindow(img, 4, 3, 'bicubic', { x: 3, y: 0, width: 5, height: 5 }),
+    /source rectangle \(x=3, y=0, 5x5\).*inside 7x5/,
+  );
+  assert.throws(
+    () => resizeWindow(img, 4, 3, 'bicubic', undefined, { x: 0, y: 0, width: 5, height: 3 }),
+    /output window.*inside 4x3/,
+  );
   assert.throws(() => resizeWindow(img, 0, 3, 'bicubic'), /output size 0x3/);
 });

@@ -109,11 +109,21 @@ function clip8(value: number): number {
 }
 
 function checkRectInside(rect: Rect, width: number, height: number, what: string): void {
-  const ok = Number.isInteger(rect.x) && Number.isInteger(rect.y) && Number.isInteger(rect.width) && Number.isInteger(rect.height)
-    && rect.x >= 0 && rect.y >= 0 && rect.width > 0 && rect.height > 0
-    && rect.x + rect.width <= width && rect.y + rect.height <= height;
+  const ok =
+    Number.isInteger(rect.x) &&
+    Number.isInteger(rect.y) &&
+    Number.isInteger(rect.width) &&
+    Number.isInteger(rect.height) &&
+    rect.x >= 0 &&
+    rect.y >= 0 &&
+    rect.width > 0 &&
+    rect.height > 0 &&
+    rect.x + rect.width <= width &&
+    rect.y + rect.height <= height;
   if (!ok) {
-    throw new Error(`${what} (x=${rect.x}, y=${rect.y}, ${rect.width}x${rect.height}): expected a non-empty integer rectangle inside ${width}x${height}`);
+    throw new Error(
+      `${what} (x=${rect.x}, y=${rect.y}, ${rect.width}x${rect.height}): expected a non-empty integer rectangle inside ${width}x${height}`,
+    );
   }
 }
 
@@ -130,7 +140,10 @@ export interface ResizePlan {
 }
 
 export function planResize(
-  image: { width: number; height: number }, outWidth: number, outHeight: number, filter: ResampleFilter,
+  image: { width: number; height: number },
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
   source: Rect = { x: 0, y: 0, width: image.width, height: image.height },
   window: Rect = { x: 0, y: 0, width: outWidth, height: outHeight },
 ): ResizePlan {
@@ -154,7 +167,8 @@ export function planResize(
 /** The pixels of the source image that a planned resize reads. */
 export function planSourceRect(plan: ResizePlan): Rect {
   const { source, window, horizontal, rowFirst, rowEnd } = plan;
-  let x0 = window.x, x1 = window.x + window.width;
+  let x0 = window.x,
+    x1 = window.x + window.width;
   if (horizontal) {
     const last = window.x + window.width - 1;
     x0 = horizontal.bounds[window.x * 2]!;
@@ -169,8 +183,12 @@ export function planSourceRect(plan: ResizePlan): Rect {
  * SIMD kernels where the runtime has them (same integer arithmetic, same pixels), else JavaScript.
  */
 export function resizeWindow(
-  image: RgbImage, outWidth: number, outHeight: number, filter: ResampleFilter,
-  source?: Rect, window?: Rect,
+  image: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  filter: ResampleFilter,
+  source?: Rect,
+  window?: Rect,
 ): RgbImage {
   const plan = planResize(image, outWidth, outHeight, filter, source, window);
   return simdResize(image, plan) ?? resizeWithJavaScript(image, plan);
@@ -185,7 +203,18 @@ export function resizeWithJavaScript(image: RgbImage, plan: ResizePlan): RgbImag
   const src = image.data;
   if (horizontal) {
     const { ksize, bounds, weights } = horizontal;
-    horizontalPass(src, stride, (source.y + rowFirst) * stride + source.x * 3, rows, temp, window.x, window.width, ksize, bounds, weights);
+    horizontalPass(
+      src,
+      stride,
+      (source.y + rowFirst) * stride + source.x * 3,
+      rows,
+      temp,
+      window.x,
+      window.width,
+      ksize,
+      bounds,
+      weights,
+    );
   } else {
     for (let r = 0; r < rows; r++) {
       const from = (source.y + rowFirst + r) * stride + (source.x + window.x) * 3;
@@ -194,14 +223,31 @@ export function resizeWithJavaScript(image: RgbImage, plan: ResizePlan): RgbImag
   }
   if (!vertical) return makeRgbImage(window.width, window.height, temp);
   const out = new Uint8Array(window.width * window.height * 3);
-  verticalPass(temp, window.width * 3, rowFirst, out, window.y, window.height, vertical.ksize, vertical.bounds, vertical.weights);
+  verticalPass(
+    temp,
+    window.width * 3,
+    rowFirst,
+    out,
+    window.y,
+    window.height,
+    vertical.ksize,
+    vertical.bounds,
+    vertical.weights,
+  );
   return makeRgbImage(window.width, window.height, out);
 }
 /** Output columns `[colFirst, colFirst+cols)` for `rows` source rows starting at byte `srcStart`. */
 function horizontalPass(
-  src: Uint8Array, srcStride: number, srcStart: number, rows: number,
-  out: Uint8Array, colFirst: number, cols: number,
-  ksize: number, bounds: Int32Array, weights: Int32Array,
+  src: Uint8Array,
+  srcStride: number,
+  srcStart: number,
+  rows: number,
+  out: Uint8Array,
+  colFirst: number,
+  cols: number,
+  ksize: number,
+  bounds: Int32Array,
+  weights: Int32Array,
 ): void {
   let o = 0;
   for (let r = 0; r < rows; r++) {
@@ -211,7 +257,9 @@ function horizontalPass(
       const taps = bounds[xx * 2 + 1];
       const k = xx * ksize;
       let p = rowStart + bounds[xx * 2] * 3;
-      let s0 = ROUNDING_HALF, s1 = ROUNDING_HALF, s2 = ROUNDING_HALF;
+      let s0 = ROUNDING_HALF,
+        s1 = ROUNDING_HALF,
+        s2 = ROUNDING_HALF;
       for (let t = 0; t < taps; t++) {
         const w = weights[k + t];
         s0 += src[p] * w;
@@ -229,9 +277,15 @@ function horizontalPass(
 
 /** Output rows `[rowFirstOut, +rowsOut)`; `src` holds source rows from `srcRowFirst` on. */
 function verticalPass(
-  src: Uint8Array, stride: number, srcRowFirst: number,
-  out: Uint8Array, rowFirstOut: number, rowsOut: number,
-  ksize: number, bounds: Int32Array, weights: Int32Array,
+  src: Uint8Array,
+  stride: number,
+  srcRowFirst: number,
+  out: Uint8Array,
+  rowFirstOut: number,
+  rowsOut: number,
+  ksize: number,
+  bounds: Int32Array,
+  weights: Int32Array,
 ): void {
   const acc = new Int32Array(stride);
   for (let r = 0; r < rowsOut; r++) {

@@ -23,7 +23,9 @@ export interface FramePart {
 
 /** The size of the whole frame an image belongs to (its own size unless it is part of one). */
 export function frameSize(image: RgbImage): { width: number; height: number } {
-  return image.partOf ? { width: image.partOf.frameWidth, height: image.partOf.frameHeight } : { width: image.width, height: image.height };
+  return image.partOf
+    ? { width: image.partOf.frameWidth, height: image.partOf.frameHeight }
+    : { width: image.width, height: image.height };
 }
 
 /** An axis-aligned rectangle in pixels: left, top, width, height. */
@@ -47,6 +49,12 @@ export function makeRgbImage(width: number, height: number, data?: Uint8Array): 
 
 /** The smallest rectangle holding both. */
 export function boundingRect(a: Rect, b: Rect): Rect {
-  const x = Math.min(a.x, b.x), y = Math.min(a.y, b.y);
-  return { x, y, width: Math.max(a.x + a.width, b.x + b.width) - x, height: Math.max(a.y + a.height, b.y + b.height) - y };
+  const x = Math.min(a.x, b.x),
+    y = Math.min(a.y, b.y);
+  return {
+    x,
+    y,
+    width: Math.max(a.x + a.width, b.x + b.width) - x,
+    height: Math.max(a.y + a.height, b.y + b.height) - y,
+  };
 }

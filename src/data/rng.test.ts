@@ -58,7 +58,10 @@ test('shuffle is a permutation and depends on the seed', () => {
   const base = Array.from({ length: 50 }, (_, i) => i);
   const s1 = new Rng(5).shuffle(base.slice());
   const s2 = new Rng(6).shuffle(base.slice());
-  assert.deepEqual(s1.slice().sort((a, b) => a - b), base);
+  assert.deepEqual(
+    s1.slice().sort((a, b) => a - b),
+    base,
+  );
   assert.notDeepEqual(s1, base);
   assert.notDeepEqual(s1, s2);
 });

@@ -36,8 +36,10 @@ export class DistributedSampler {
 
   constructor(options: DistributedSamplerOptions) {
     const { datasetSize, worldSize, rank } = options;
-    if (!Number.isInteger(datasetSize) || datasetSize < 1) throw new Error(`DistributedSampler: datasetSize must be an integer >= 1, got ${datasetSize}`);
-    if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`DistributedSampler: worldSize must be an integer >= 1, got ${worldSize}`);
+    if (!Number.isInteger(datasetSize) || datasetSize < 1)
+      throw new Error(`DistributedSampler: datasetSize must be an integer >= 1, got ${datasetSize}`);
+    if (!Number.isInteger(worldSize) || worldSize < 1)
+      throw new Error(`DistributedSampler: worldSize must be an integer >= 1, got ${worldSize}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
       throw new Error(`DistributedSampler: rank must be an integer in [0, ${worldSize - 1}], got ${rank}`);
     }
@@ -52,14 +54,17 @@ export class DistributedSampler {
         ? Math.ceil((datasetSize - worldSize) / worldSize)
         : Math.ceil(datasetSize / worldSize);
     if (this.numSamples < 1) {
-      throw new Error(`DistributedSampler: ${datasetSize} items cannot give every one of ${worldSize} ranks an item with dropLast`);
+      throw new Error(
+        `DistributedSampler: ${datasetSize} items cannot give every one of ${worldSize} ranks an item with dropLast`,
+      );
     }
     this.totalSize = this.numSamples * worldSize;
   }
 
   /** The whole epoch order before it is split across ranks (same on every rank). */
   epochOrder(epoch: number): number[] {
-    if (!Number.isInteger(epoch) || epoch < 0) throw new Error(`DistributedSampler: epoch must be an integer >= 0, got ${epoch}`);
+    if (!Number.isInteger(epoch) || epoch < 0)
+      throw new Error(`DistributedSampler: epoch must be an integer >= 0, got ${epoch}`);
     const order = Array.from({ length: this.datasetSize }, (_, i) => i);
     if (this.shuffle) new Rng(this.seed + epoch).shuffle(order);
     if (this.dropLast) return order.slice(0, this.totalSize);
@@ -79,7 +84,8 @@ export class DistributedSampler {
 
 /** Groups indices into batches of `batchSize`; the last short batch is kept unless `dropLast`. */
 export function batchIndices(indices: readonly number[], batchSize: number, dropLast: boolean): number[][] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be an integer >= 1, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`batch_size must be an integer >= 1, got ${batchSize}`);
   const batches: number[][] = [];
   for (let start = 0; start < indices.length; start += batchSize) {
     const batch = indices.slice(start, start + batchSize);
@@ -91,6 +97,7 @@ export function batchIndices(indices: readonly number[], batchSize: number, drop
 
 /** Number of batches per epoch (the original's len(train_loader), which drives the LR schedule). */
 export function numBatches(numIndices: number, batchSize: number, dropLast: boolean): number {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be an integer >= 1, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`batch_size must be an integer >= 1, got ${batchSize}`);
   return dropLast ? Math.floor(numIndices / batchSize) : Math.ceil(numIndices / batchSize);
 }

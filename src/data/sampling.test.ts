@@ -25,10 +25,48 @@ test('numpy helpers: round half to even, linspace with integer dtype (NumPy 2 fl
 
 /** Possible values of every training segment, from numpy's round over (n - 1) / T (computed with numpy). */
 const TRAIN_BOUNDS: [number, number, [number, number][]][] = [
-  [6, 4, [[0, 1], [1, 2], [2, 4], [4, 5]]],
-  [11, 4, [[0, 2], [2, 5], [5, 8], [8, 10]]],
-  [3, 8, [[0, 0], [0, 0], [0, 1], [1, 1], [1, 1], [1, 2], [2, 2], [2, 2]]],
-  [7, 2, [[0, 3], [3, 6]]],
+  [
+    6,
+    4,
+    [
+      [0, 1],
+      [1, 2],
+      [2, 4],
+      [4, 5],
+    ],
+  ],
+  [
+    11,
+    4,
+    [
+      [0, 2],
+      [2, 5],
+      [5, 8],
+      [8, 10],
+    ],
+  ],
+  [
+    3,
+    8,
+    [
+      [0, 0],
+      [0, 0],
+      [0, 1],
+      [1, 1],
+      [1, 1],
+      [1, 2],
+      [2, 2],
+      [2, 2],
+    ],
+  ],
+  [
+    7,
+    2,
+    [
+      [0, 3],
+      [3, 6],
+    ],
+  ],
 ];
 
 test('training sampler draws exactly the original range per segment (both ends included)', () => {
@@ -42,7 +80,11 @@ test('training sampler draws exactly the original range per segment (both ends i
     }
     bounds.forEach(([lo, hi], i) => {
       const expected = Array.from({ length: hi - lo + 1 }, (_, j) => lo + j);
-      assert.deepEqual([...seen[i]!].sort((a, b) => a - b), expected, `n=${n} T=${T} segment ${i}`);
+      assert.deepEqual(
+        [...seen[i]!].sort((a, b) => a - b),
+        expected,
+        `n=${n} T=${T} segment ${i}`,
+      );
     });
   }
   const a = trainIndices(300, { numSegments: 8 }, new Rng(5));
@@ -62,7 +104,11 @@ test('dense training and validation: start 0 up to 129 frames, random start with
   }
   assert.ok(starts.has(0) && starts.has(171) && !starts.has(172), 'numpy randint(0, sample_pos - 1) range');
   assert.throws(() => valIndices(300, { numSegments: 8, dense: true }), /pass a seeded Rng/);
-  assert.deepEqual(valIndices(129, { numSegments: 8, dense: true }), [1, 17, 33, 49, 65, 81, 97, 113], 'randint(0, 1) is always 0');
+  assert.deepEqual(
+    valIndices(129, { numSegments: 8, dense: true }),
+    [1, 17, 33, 49, 65, 81, 97, 113],
+    'randint(0, 1) is always 0',
+  );
   assert.throws(() => valIndices(130, { numSegments: 8, dense: true }), /130-frame video draws a random start/);
 });
 
@@ -71,11 +117,16 @@ test('padded (TSN) training sampler: every frame of short videos, sorted; one pe
   for (let k = 0; k < 50; k++) {
     const short = paddedTrainIndices(5, { numSegments: 8 }, rng).map((v) => v - 1);
     assert.equal(short.length, 8);
-    assert.deepEqual(short, short.slice().sort((a, b) => a - b));
+    assert.deepEqual(
+      short,
+      short.slice().sort((a, b) => a - b),
+    );
     for (let f = 0; f < 5; f++) assert.ok(short.includes(f), `frame ${f} of 5 missing`);
     // ticks = i * 20 // 8 (numpy): 0 2 5 7 10 12 15 17 20
     const ticks = [0, 2, 5, 7, 10, 12, 15, 17, 20];
-    paddedTrainIndices(20, { numSegments: 8 }, rng).forEach((v, i) => assert.ok(v - 1 >= ticks[i]! && v - 1 < ticks[i + 1]!));
+    paddedTrainIndices(20, { numSegments: 8 }, rng).forEach((v, i) =>
+      assert.ok(v - 1 >= ticks[i]! && v - 1 < ticks[i + 1]!),
+    );
     const pairs = paddedTrainIndices(20, { numSegments: 4, segLength: 2 }, rng);
     assert.equal(pairs.length, 8);
     for (let i = 0; i < 8; i += 2) assert.equal(pairs[i + 1], pairs[i]! + 1, 'consecutive frames within a segment');
@@ -83,7 +134,14 @@ test('padded (TSN) training sampler: every frame of short videos, sorted; one pe
 });
 
 test('Charades training clips are shifted to the interval start', () => {
-  const segment: CharadesSegment = { videoId: '46GP8', label: 92, startTime: 11.9, endTime: 21.2, totalTime: 24.83, line: 2 };
+  const segment: CharadesSegment = {
+    videoId: '46GP8',
+    label: 92,
+    startTime: 11.9,
+    endTime: 21.2,
+    totalTime: 24.83,
+    line: 2,
+  };
   const rng = new Rng(4);
   for (let k = 0; k < 50; k++) {
     const idx = charadesTrainIndices(segment, 24, { numSegments: 16 }, rng);
@@ -91,7 +149,10 @@ test('Charades training clips are shifted to the interval start', () => {
     for (const v of idx) assert.ok(v >= 285 + 1 && v <= 285 + 223, `index ${v} outside the interval's frames`);
   }
   const empty = { ...segment, startTime: 24.9, endTime: 30 };
-  assert.throws(() => charadesTrainIndices(empty, 24, { numSegments: 16 }, rng), /video 46GP8 \(line 2\) spans -1 frames/);
+  assert.throws(
+    () => charadesTrainIndices(empty, 24, { numSegments: 16 }, rng),
+    /video 46GP8 \(line 2\) spans -1 frames/,
+  );
 });
 
 test('bad inputs are clear errors', () => {

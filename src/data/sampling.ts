@@ -86,7 +86,8 @@ function resolve(numFrames: number, o: SamplingOptions): Resolved {
     throw new Error(`num_segments must be an integer >= 1, got ${o.numSegments}`);
   }
   const sampleRange = o.sampleRange ?? DEFAULT_SAMPLE_RANGE;
-  if (!Number.isInteger(sampleRange) || sampleRange < 1) throw new Error(`sample_range must be an integer >= 1, got ${sampleRange}`);
+  if (!Number.isInteger(sampleRange) || sampleRange < 1)
+    throw new Error(`sample_range must be an integer >= 1, got ${sampleRange}`);
   const indexBias = o.indexBias ?? 1;
   if (!Number.isInteger(indexBias)) throw new Error(`index_bias must be an integer, got ${indexBias}`);
   return { numSegments: o.numSegments, indexBias, dense: o.dense ?? false, sampleRange };
@@ -140,7 +141,8 @@ export function paddedTrainIndices(numFrames: number, options: PaddedSamplingOpt
   const r = resolve(numFrames, options);
   if (r.dense) return denseClip(numFrames, r, denseRandomStart(numFrames, r, rng, 'paddedTrainIndices'));
   const segLength = options.segLength ?? 1;
-  if (!Number.isInteger(segLength) || segLength < 1) throw new Error(`seg_length must be an integer >= 1, got ${segLength}`);
+  if (!Number.isInteger(segLength) || segLength < 1)
+    throw new Error(`seg_length must be an integer >= 1, got ${segLength}`);
   const totalLength = r.numSegments * segLength;
   if (numFrames <= totalLength) {
     const offsets: number[] = [];
@@ -165,7 +167,12 @@ export function paddedTrainIndices(numFrames: number, options: PaddedSamplingOpt
  * Charades training clip of one action interval: the interval's frames at `fps` are sampled
  * with paddedTrainIndices and shifted to the interval's first frame, as datasets/charades.py does.
  */
-export function charadesTrainIndices(segment: CharadesSegment, fps: number, options: PaddedSamplingOptions, rng: Rng): number[] {
+export function charadesTrainIndices(
+  segment: CharadesSegment,
+  fps: number,
+  options: PaddedSamplingOptions,
+  rng: Rng,
+): number[] {
   const { numFrames, firstFrame } = charadesSegmentFrames(segment, fps);
   if (numFrames < 1) {
     throw new Error(

@@ -12,11 +12,13 @@ test('SIMD normalisation equals the table-driven JavaScript, mirrored and grey i
   const rng = new Rng(3);
   const table = normalizationTable({ mean: CLIP_MEAN, std: CLIP_STD });
   for (let trial = 0; trial < 40; trial++) {
-    const width = rng.intInclusive(4, 41), height = rng.intInclusive(1, 9);
+    const width = rng.intInclusive(4, 41),
+      height = rng.intInclusive(1, 9);
     const image = makeRgbImage(width + 3, height + 2);
     for (let i = 0; i < image.data.length; i++) image.data[i] = rng.nextInt(256);
     const region = { x: rng.intInclusive(0, 3), y: rng.intInclusive(0, 2), width, height };
-    const flip = trial % 2 === 1, grey = trial % 4 >= 2;
+    const flip = trial % 2 === 1,
+      grey = trial % 4 >= 2;
     const want = new Float32Array(3 * width * height + 5);
     writeNormalizedFrame(want, 5, image, region, table, flip, grey);
     ops.reset();
@@ -34,6 +36,12 @@ test('SIMD normalisation refuses regions it cannot do', () => {
   const image = makeRgbImage(8, 8);
   const inArena = ops.resize(image, planResize(image, 8, 8, 'bilinear'));
   const out = new Float32Array(3 * 64);
-  assert.throws(() => ops.normalize(inArena, { x: 0, y: 0, width: 3, height: 2 }, CLIP_MEAN, CLIP_STD, false, false, out, 0), /at least 4 pixels wide/);
-  assert.throws(() => ops.normalize(inArena, { x: 6, y: 0, width: 4, height: 2 }, CLIP_MEAN, CLIP_STD, false, false, out, 0), /inside 8x8/);
+  assert.throws(
+    () => ops.normalize(inArena, { x: 0, y: 0, width: 3, height: 2 }, CLIP_MEAN, CLIP_STD, false, false, out, 0),
+    /at least 4 pixels wide/,
+  );
+  assert.throws(
+    () => ops.normalize(inArena, { x: 6, y: 0, width: 4, height: 2 }, CLIP_MEAN, CLIP_STD, false, false, out, 0),
+    /inside 8x8/,
+  );
 });

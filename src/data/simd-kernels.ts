@@ -21,7 +21,15 @@ const PAGE = 65536;
 
 /** Pushes `clip8(acc) `lanes as i32x4: min(max(acc, 0), 2^30 - 1) >> 22, which is Pillow's clip8. */
 function clipLanes(f: FunctionBuilder, acc: number): void {
-  f.get(acc).i32Const(0).i32x4Splat().i32x4MaxS().i32Const(CLIP_MAX).i32x4Splat().i32x4MinS().i32Const(PRECISION_BITS).i32x4ShrS();
+  f.get(acc)
+    .i32Const(0)
+    .i32x4Splat()
+    .i32x4MaxS()
+    .i32Const(CLIP_MAX)
+    .i32x4Splat()
+    .i32x4MinS()
+    .i32Const(PRECISION_BITS)
+    .i32x4ShrS();
 }
 
 /** Rows the horizontal kernel computes together: they share each column's taps and weights. */
@@ -36,12 +44,21 @@ const ROW_GROUP = 4;
 function buildHorizontal(): FunctionBuilder {
   const f = new FunctionBuilder('horizontal', 8);
   const [src, srcStride, rows, out, cols, bounds, weights, kBytes] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const r0 = f.local('i32'), c = f.local('i32'), q = f.local('i32'), qEnd = f.local('i32'), kp = f.local('i32');
-  const bp = f.local('i32'), kColumn = f.local('i32'), oc = f.local('i32'), row = f.local('i32'), last = f.local('i32');
+  const r0 = f.local('i32'),
+    c = f.local('i32'),
+    q = f.local('i32'),
+    qEnd = f.local('i32'),
+    kp = f.local('i32');
+  const bp = f.local('i32'),
+    kColumn = f.local('i32'),
+    oc = f.local('i32'),
+    row = f.local('i32'),
+    last = f.local('i32');
   const rowStarts = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
   const outRows = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
   const accs = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
-  const w = f.local('v128'), packed = f.local('v128');
+  const w = f.local('v128'),
+    packed = f.local('v128');
   f.get(rows).i32Const(1).i32Sub().set(last);
   f.i32Const(0).set(r0);
   f.block(() => {
@@ -67,8 +84,16 @@ function buildHorizontal(): FunctionBuilder {
             f.get(kp).v128Load32Splat(0).set(w);
             accs.forEach((acc, k) => {
               f.get(acc)
-                .get(rowStarts[k]!).get(q).i32Add().v128Load32Zero().i16x8ExtendLowU8().i32x4ExtendLowU16()
-                .get(w).i32x4Mul().i32x4Add().set(acc);
+                .get(rowStarts[k]!)
+                .get(q)
+                .i32Add()
+                .v128Load32Zero()
+                .i16x8ExtendLowU8()
+                .i32x4ExtendLowU16()
+                .get(w)
+                .i32x4Mul()
+                .i32x4Add()
+                .set(acc);
             });
             f.get(q).i32Const(3).i32Add().set(q);
             f.get(kp).i32Const(4).i32Add().set(kp).br(0);
@@ -100,10 +125,22 @@ function buildHorizontal(): FunctionBuilder {
 function buildVertical(): FunctionBuilder {
   const f = new FunctionBuilder('vertical', 8);
   const [src, stride, out, rowsOut, bounds, weights, kBytes, srcRowFirst] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const r = f.local('i32'), i = f.local('i32'), p = f.local('i32'), pEnd = f.local('i32'), kp = f.local('i32');
-  const rowBase = f.local('i32'), outRow = f.local('i32'), bp = f.local('i32'), kRow = f.local('i32'), span = f.local('i32');
+  const r = f.local('i32'),
+    i = f.local('i32'),
+    p = f.local('i32'),
+    pEnd = f.local('i32'),
+    kp = f.local('i32');
+  const rowBase = f.local('i32'),
+    outRow = f.local('i32'),
+    bp = f.local('i32'),
+    kRow = f.local('i32'),
+    span = f.local('i32');
   const accs = Array.from({ length: 4 }, () => f.local('v128'));
-  const w = f.local('v128'), lo = f.local('v128'), hi = f.local('v128'), v = f.local('v128'), packed = f.local('v128');
+  const w = f.local('v128'),
+    lo = f.local('v128'),
+    hi = f.local('v128'),
+    v = f.local('v128'),
+    packed = f.local('v128');
   f.get(bounds).set(bp);
   f.get(weights).set(kRow);
   f.get(out).set(outRow);
@@ -125,11 +162,17 @@ function buildVertical(): FunctionBuilder {
             f.get(p).v128Load(0).set(v);
             f.get(v).i16x8ExtendLowU8().set(lo);
             f.get(v).i16x8ExtendHighU8().set(hi);
-            const halves: [number, 'low' | 'high'][] = [[lo, 'low'], [lo, 'high'], [hi, 'low'], [hi, 'high']];
+            const halves: [number, 'low' | 'high'][] = [
+              [lo, 'low'],
+              [lo, 'high'],
+              [hi, 'low'],
+              [hi, 'high'],
+            ];
             accs.forEach((acc, k) => {
               const [half, part] = halves[k]!;
               f.get(acc).get(half);
-              if (part === 'low') f.i32x4ExtendLowU16(); else f.i32x4ExtendHighU16();
+              if (part === 'low') f.i32x4ExtendLowU16();
+              else f.i32x4ExtendHighU16();
               f.get(w).i32x4Mul().i32x4Add().set(acc);
             });
             f.get(p).get(stride).i32Add().set(p);
@@ -164,16 +207,36 @@ function buildVertical(): FunctionBuilder {
 function buildNormalize(): FunctionBuilder {
   const f = new FunctionBuilder('normalize', 10);
   const [src, srcStride, width, height, out, planeBytes, masks, params, flip, gray] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const y = f.local('i32'), x = f.local('i32'), xs = f.local('i32'), rowSrc = f.local('i32'), rowOut = f.local('i32');
-  const dst = f.local('i32'), lastX = f.local('i32');
-  const v = f.local('v128'), r = f.local('v128'), g = f.local('v128'), b = f.local('v128');
-  const maskR = f.local('v128'), maskG = f.local('v128'), maskB = f.local('v128');
-  const meanR = f.local('v128'), meanG = f.local('v128'), meanB = f.local('v128');
-  const stdR = f.local('v128'), stdG = f.local('v128'), stdB = f.local('v128'), scale = f.local('v128');
+  const y = f.local('i32'),
+    x = f.local('i32'),
+    xs = f.local('i32'),
+    rowSrc = f.local('i32'),
+    rowOut = f.local('i32');
+  const dst = f.local('i32'),
+    lastX = f.local('i32');
+  const v = f.local('v128'),
+    r = f.local('v128'),
+    g = f.local('v128'),
+    b = f.local('v128');
+  const maskR = f.local('v128'),
+    maskG = f.local('v128'),
+    maskB = f.local('v128');
+  const meanR = f.local('v128'),
+    meanG = f.local('v128'),
+    meanB = f.local('v128');
+  const stdR = f.local('v128'),
+    stdG = f.local('v128'),
+    stdB = f.local('v128'),
+    scale = f.local('v128');
   f.get(masks).v128Load(0).set(maskR);
   f.get(masks).v128Load(16).set(maskG);
   f.get(masks).v128Load(32).set(maskB);
-  [meanR, meanG, meanB, stdR, stdG, stdB, scale].forEach((local, i) => f.get(params).v128Load32Splat(i * 4).set(local));
+  [meanR, meanG, meanB, stdR, stdG, stdB, scale].forEach((local, i) =>
+    f
+      .get(params)
+      .v128Load32Splat(i * 4)
+      .set(local),
+  );
   f.get(width).i32Const(4).i32Sub().set(lastX);
   const channel = (value: number, mean: number, std: number, planeOffset: () => void) => {
     planeOffset();
@@ -194,10 +257,26 @@ function buildNormalize(): FunctionBuilder {
         f.get(rowOut).get(lastX).get(xs).i32Sub().get(xs).get(flip).select().i32Const(4).i32Mul().i32Add().set(dst);
         f.get(gray).ifElse(() => {
           // PIL's RGB -> L: (R*19595 + G*38470 + B*7471 + 0x8000) >> 16.
-          f.get(r).i32Const(19595).i32x4Splat().i32x4Mul()
-            .get(g).i32Const(38470).i32x4Splat().i32x4Mul().i32x4Add()
-            .get(b).i32Const(7471).i32x4Splat().i32x4Mul().i32x4Add()
-            .i32Const(0x8000).i32x4Splat().i32x4Add().i32Const(16).i32x4ShrU().set(r);
+          f.get(r)
+            .i32Const(19595)
+            .i32x4Splat()
+            .i32x4Mul()
+            .get(g)
+            .i32Const(38470)
+            .i32x4Splat()
+            .i32x4Mul()
+            .i32x4Add()
+            .get(b)
+            .i32Const(7471)
+            .i32x4Splat()
+            .i32x4Mul()
+            .i32x4Add()
+            .i32Const(0x8000)
+            .i32x4Splat()
+            .i32x4Add()
+            .i32Const(16)
+            .i32x4ShrU()
+            .set(r);
           f.get(r).set(g);
           f.get(r).set(b);
         });
@@ -312,8 +391,15 @@ export class SimdFrameOps {
     const part = 'data' in image ? image.partOf : undefined;
     if (part) {
       const reads = planSourceRect(plan);
-      if (reads.x < part.x || reads.y < part.y || reads.x + reads.width > part.x + image.width || reads.y + reads.height > part.y + image.height) {
-        throw new Error(`resize reads (x=${reads.x}, y=${reads.y}, ${reads.width}x${reads.height}) of the frame, but only (x=${part.x}, y=${part.y}, ${image.width}x${image.height}) was decoded`);
+      if (
+        reads.x < part.x ||
+        reads.y < part.y ||
+        reads.x + reads.width > part.x + image.width ||
+        reads.y + reads.height > part.y + image.height
+      ) {
+        throw new Error(
+          `resize reads (x=${reads.x}, y=${reads.y}, ${reads.width}x${reads.height}) of the frame, but only (x=${part.x}, y=${part.y}, ${image.width}x${image.height}) was decoded`,
+        );
       }
       source = { ...source, x: source.x - part.x, y: source.y - part.y };
     }
@@ -361,25 +447,48 @@ export class SimdFrameOps {
   /** Copies an arena image out to JavaScript memory. */
   download(image: ArenaImage): RgbImage {
     const bytes = image.width * image.height * 3;
-    return makeRgbImage(image.width, image.height, new Uint8Array(this.k.memory.buffer).slice(image.at, image.at + bytes));
+    return makeRgbImage(
+      image.width,
+      image.height,
+      new Uint8Array(this.k.memory.buffer).slice(image.at, image.at + bytes),
+    );
   }
 
   /**
    * Writes `region` (inside the image, at least 4 pixels wide) as `[3, h, w]` normalised float32 at
    * `out[offset...]`, mirrored and/or grey; `mean` and `std` are per RGB channel.
    */
-  normalize(image: ArenaImage, region: Rect, mean: readonly number[], std: readonly number[], flip: boolean, grayscale: boolean, out: Float32Array, offset: number): void {
+  normalize(
+    image: ArenaImage,
+    region: Rect,
+    mean: readonly number[],
+    std: readonly number[],
+    flip: boolean,
+    grayscale: boolean,
+    out: Float32Array,
+    offset: number,
+  ): void {
     const { width: w, height: h } = region;
     if (w < 4 || region.x < 0 || region.y < 0 || region.x + w > image.width || region.y + h > image.height) {
-      throw new Error(`normalize region (x=${region.x}, y=${region.y}, ${w}x${h}): expected at least 4 pixels wide, inside ${image.width}x${image.height}`);
+      throw new Error(
+        `normalize region (x=${region.x}, y=${region.y}, ${w}x${h}): expected at least 4 pixels wide, inside ${image.width}x${image.height}`,
+      );
     }
     const planeBytes = w * h * 4;
     const outAt = this.allocate(3 * planeBytes);
     const params = new Float32Array(this.k.memory.buffer, PARAMS_AT, 7);
     params.set([mean[0]!, mean[1]!, mean[2]!, std[0]!, std[1]!, std[2]!, 255]);
     this.k.normalize(
-      image.at + (region.y * image.width + region.x) * 3, image.width * 3, w, h, outAt, planeBytes,
-      flip ? MIRRORED_MASKS_AT : MASKS_AT, PARAMS_AT, flip ? 1 : 0, grayscale ? 1 : 0,
+      image.at + (region.y * image.width + region.x) * 3,
+      image.width * 3,
+      w,
+      h,
+      outAt,
+      planeBytes,
+      flip ? MIRRORED_MASKS_AT : MASKS_AT,
+      PARAMS_AT,
+      flip ? 1 : 0,
+      grayscale ? 1 : 0,
     );
     out.set(new Float32Array(this.k.memory.buffer, outAt, 3 * w * h), offset);
   }

@@ -12,8 +12,15 @@ import { framePath, loadFrameFolder, type FrameFallback } from './frame-loader.t
 import { decodeImageFile, encodedImageSize } from './image-decoder.ts';
 import { probeVideo, readVideoFrames } from './video-decoder.ts';
 import {
-  applyTrainTransform, planTrainTransform, testFrameRegion, testTransform, trainFrameRegion,
-  type ClipArray, type ClipOutput, type TestTransformOptions, type TrainPlan,
+  applyTrainTransform,
+  planTrainTransform,
+  testFrameRegion,
+  testTransform,
+  trainFrameRegion,
+  type ClipArray,
+  type ClipOutput,
+  type TestTransformOptions,
+  type TrainPlan,
 } from './clip-transform.ts';
 import { boundingRect, frameSize, type Rect, type RgbImage } from './rgb-image.ts';
 
@@ -62,7 +69,8 @@ export interface Sample {
 
 /** A 32-bit mix of the seed, epoch and index, so per-sample streams do not overlap. */
 export function sampleSeed(seed: number, epoch: number, index: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
+  let h =
+    Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(epoch + 1, 0xc2b2ae35) ^ Math.imul(index + 1, 0x27d4eb2f);
   h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
   h = Math.imul(h ^ (h >>> 12), 0x297a2d39);
   return (h ^ (h >>> 15)) >>> 0;
@@ -83,11 +91,20 @@ function planTraining(spec: VideoDatasetSpec, frame: { width: number; height: nu
 }
 
 function transformOptions(spec: VideoDatasetSpec): TestTransformOptions {
-  return { inputSize: spec.inputSize, dataset: spec.dataset, testCrops: spec.mode === 'test' ? spec.testCrops ?? 1 : 1, stage: spec.mode === 'val' ? 'val' : 'test' };
+  return {
+    inputSize: spec.inputSize,
+    dataset: spec.dataset,
+    testCrops: spec.mode === 'test' ? (spec.testCrops ?? 1) : 1,
+    stage: spec.mode === 'val' ? 'val' : 'test',
+  };
 }
 
 /** The part of each frame the transforms read, or null when they read whole frames. */
-function regionRead(spec: VideoDatasetSpec, frame: { width: number; height: number }, plans: readonly TrainPlan[]): Rect | null {
+function regionRead(
+  spec: VideoDatasetSpec,
+  frame: { width: number; height: number },
+  plans: readonly TrainPlan[],
+): Rect | null {
   if (spec.mode !== 'train') return testFrameRegion(frame, transformOptions(spec));
   let cover: Rect | null = null;
   for (const plan of plans) {
@@ -134,7 +151,13 @@ interface LoadedClip {
  * need the first frame's size, which its header gives before decoding, so only the part of each
  * frame the transforms read is decoded.
  */
-async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, fallbacks: FrameFallback[], reading: (file: string, done: boolean) => void): Promise<LoadedClip> {
+async function loadClip(
+  spec: VideoDatasetSpec,
+  record: SampleRecord,
+  rng: Rng,
+  fallbacks: FrameFallback[],
+  reading: (file: string, done: boolean) => void,
+): Promise<LoadedClip> {
   const tracked = async <T>(file: string, read: () => Promise<T>): Promise<T> => {
     reading(file, false);
     try {
@@ -154,7 +177,9 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
       const trainPlans = planTraining(spec, expected, rng);
       const region = regionRead(spec, expected, trainPlans);
       if (region) {
-        const loaded = await loadFrameFolder(folder, indices, { decode: (file) => tracked(file, () => decodeImageFile(file, { region, frame: expected })) });
+        const loaded = await loadFrameFolder(folder, indices, {
+          decode: (file) => tracked(file, () => decodeImageFile(file, { region, frame: expected })),
+        });
         const first = frameSize(loaded.frames[0]!);
         if (first.width === expected.width && first.height === expected.height) {
           fallbacks.push(...loaded.report.fallbacks);
@@ -164,9 +189,14 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
     }
     // Whole frames, the draws made again for the first decoded frame's size (a replacement frame 1
     // can differ from the header read above).
-    const loaded = await loadFrameFolder(folder, indices, { decode: (file) => tracked(file, () => decodeImageFile(file)) });
+    const loaded = await loadFrameFolder(folder, indices, {
+      decode: (file) => tracked(file, () => decodeImageFile(file)),
+    });
     fallbacks.push(...loaded.report.fallbacks);
-    return { frames: loaded.frames, trainPlans: planTraining(spec, frameSize(loaded.frames[0]!), Rng.fromState(beforeDraws)) };
+    return {
+      frames: loaded.frames,
+      trainPlans: planTraining(spec, frameSize(loaded.frames[0]!), Rng.fromState(beforeDraws)),
+    };
   }
   const file = path.join(spec.root, record.path);
   const frames = await tracked(file, async () => {
@@ -174,7 +204,11 @@ async function loadClip(spec: VideoDatasetSpec, record: SampleRecord, rng: Rng, 
     const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
     const indices = sampleIndices(spec, info.frameCount, rng);
     // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
-    return readVideoFrames(file, indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)), info);
+    return readVideoFrames(
+      file,
+      indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)),
+      info,
+    );
   });
   return { frames, trainPlans: planTraining(spec, frames[0]!, rng) };
 }
@@ -186,7 +220,13 @@ const MAX_SUBSTITUTES = 16;
  * Makes sample `index` of `epoch`. Training replaces an unreadable video by the next one; evaluation
  * reports it. `output(k)`, when given, supplies the array of the sample's clip k.
  */
-export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: number, output?: (clip: number) => ClipOutput, onReading?: ReadingListener): Promise<Sample> {
+export async function makeSample(
+  spec: VideoDatasetSpec,
+  index: number,
+  epoch: number,
+  output?: (clip: number) => ClipOutput,
+  onReading?: ReadingListener,
+): Promise<Sample> {
   const skipped: Sample['skipped'] = [];
   for (let attempt = 0; ; attempt++) {
     const current = (index + attempt) % spec.records.length;
@@ -194,10 +234,20 @@ export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: n
     const rng = new Rng(sampleSeed(spec.seed, epoch, current));
     const fallbacks: FrameFallback[] = [];
     try {
-      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks, (file, done) => onReading?.({ index: current, file, done }));
+      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks, (file, done) =>
+        onReading?.({ index: current, file, done }),
+      );
       if (spec.mode === 'train') {
-        const results = trainPlans.map((plan, k) => applyTrainTransform(frames, record.label, plan, transformOptions(spec), output?.(k)));
-        return { clips: results.map((r) => r.clip), labels: results.map((r) => r.label), index: current, fallbacks, skipped };
+        const results = trainPlans.map((plan, k) =>
+          applyTrainTransform(frames, record.label, plan, transformOptions(spec), output?.(k)),
+        );
+        return {
+          clips: results.map((r) => r.clip),
+          labels: results.map((r) => r.label),
+          index: current,
+          fallbacks,
+          skipped,
+        };
       }
       const clip = testTransform(frames, transformOptions(spec), output?.(0));
       return { clips: [clip], labels: [record.label], index: current, fallbacks, skipped };
@@ -206,7 +256,9 @@ export async function makeSample(spec: VideoDatasetSpec, index: number, epoch: n
       if (spec.mode !== 'train') throw new Error(`sample ${current} (${record.path}): ${reason}`);
       skipped.push({ index: current, path: record.path, reason });
       if (attempt + 1 >= Math.min(MAX_SUBSTITUTES, spec.records.length)) {
-        throw new Error(`sample ${index}: ${skipped.length} videos in a row could not be read; last: ${record.path}: ${reason}`);
+        throw new Error(
+          `sample ${index}: ${skipped.length} videos in a row could not be read; last: ${record.path}: ${reason}`,
+        );
       }
     }
   }
@@ -229,19 +281,31 @@ export interface Batch {
 }
 
 /** Makes and concatenates the samples of one batch. */
-export async function makeBatch(spec: VideoDatasetSpec, indices: readonly number[], epoch: number, onReading?: ReadingListener): Promise<Batch> {
+export async function makeBatch(
+  spec: VideoDatasetSpec,
+  indices: readonly number[],
+  epoch: number,
+  onReading?: ReadingListener,
+): Promise<Batch> {
   const started = performance.now();
   // Transforms write straight into their slot of the batch, allocated when the first clip's size is known.
-  const clipsPerSample = spec.mode === 'train' ? spec.numSample ?? 1 : 1;
+  const clipsPerSample = spec.mode === 'train' ? (spec.numSample ?? 1) : 1;
   let frames: Float32Array | null = null;
-  const slot = (sample: number, clip: number): ClipOutput => (length) => {
-    frames ??= new Float32Array(length * indices.length * clipsPerSample);
-    const perClip = frames.length / (indices.length * clipsPerSample);
-    if (length !== perClip) throw new Error(`batch of ${spec.mode} samples ${indices.join(',')}: clips differ in size (${length} and ${perClip} values)`);
-    const at = (sample * clipsPerSample + clip) * perClip;
-    return frames.subarray(at, at + perClip);
-  };
-  const samples = await Promise.all(indices.map((index, i) => makeSample(spec, index, epoch, (clip) => slot(i, clip), onReading)));
+  const slot =
+    (sample: number, clip: number): ClipOutput =>
+    (length) => {
+      frames ??= new Float32Array(length * indices.length * clipsPerSample);
+      const perClip = frames.length / (indices.length * clipsPerSample);
+      if (length !== perClip)
+        throw new Error(
+          `batch of ${spec.mode} samples ${indices.join(',')}: clips differ in size (${length} and ${perClip} values)`,
+        );
+      const at = (sample * clipsPerSample + clip) * perClip;
+      return frames.subarray(at, at + perClip);
+    };
+  const samples = await Promise.all(
+    indices.map((index, i) => makeSample(spec, index, epoch, (clip) => slot(i, clip), onReading)),
+  );
   const first = samples[0]!.clips[0]!;
   return {
     frames: frames!,

@@ -59,16 +59,28 @@ function withReport(frames: RgbImage[], substituted: SubstitutedFrame[], warning
 function tooLarge(path: string, width: number, height: number, frames?: number): MediaError | null {
   const { maxPixels, maxVideoPixels } = mediaLimits();
   if (width * height > maxPixels) {
-    return new MediaError('video', path, `too large: frames of ${width}x${height} are ${width * height} pixels, above the limit of ${maxPixels} (BIKE_MAX_PIXELS)`);
+    return new MediaError(
+      'video',
+      path,
+      `too large: frames of ${width}x${height} are ${width * height} pixels, above the limit of ${maxPixels} (BIKE_MAX_PIXELS)`,
+    );
   }
   if (frames !== undefined && frames * width * height > maxVideoPixels) {
-    return new MediaError('video', path, `too large: ${frames} frames of ${width}x${height} are ${frames * width * height} pixels, above the limit of ${maxVideoPixels} for one read (BIKE_MAX_VIDEO_PIXELS)`);
+    return new MediaError(
+      'video',
+      path,
+      `too large: ${frames} frames of ${width}x${height} are ${frames * width * height} pixels, above the limit of ${maxVideoPixels} for one read (BIKE_MAX_VIDEO_PIXELS)`,
+    );
   }
   return null;
 }
 
 /** The native addon's message without its `video PATH: ` prefix. */
-const nativeReason = (error: unknown) => (error as Error).message.replace(/^video .*?: (?=cannot|has|too large|decoded|no frame|video stream|uses|decoder|frame)/, '');
+const nativeReason = (error: unknown) =>
+  (error as Error).message.replace(
+    /^video .*?: (?=cannot|has|too large|decoded|no frame|video stream|uses|decoder|frame)/,
+    '',
+  );
 
 /**
  * av_find_best_stream's choice among ffprobe's video streams (libavformat's rule): not for the
@@ -76,12 +88,20 @@ const nativeReason = (error: unknown) => (error as Error).message.replace(/^vide
  * attached picture has one), then the higher bit rate; the first on a tie.
  */
 function bestStream(streams: Record<string, unknown>[]): Record<string, unknown> | undefined {
-  let best: Record<string, unknown> | undefined, bestScore: number[] = [];
+  let best: Record<string, unknown> | undefined,
+    bestScore: number[] = [];
   for (const stream of streams) {
     const d = (stream.disposition ?? {}) as Record<string, number>;
-    const score = [(d.hearing_impaired || d.visual_impaired ? 0 : 1) + (d.default ? 1 : 0), d.attached_pic ? 1 : 5, Number(stream.bit_rate) || 0];
+    const score = [
+      (d.hearing_impaired || d.visual_impaired ? 0 : 1) + (d.default ? 1 : 0),
+      d.attached_pic ? 1 : 5,
+      Number(stream.bit_rate) || 0,
+    ];
     const differs = score.findIndex((v, i) => v !== bestScore[i]);
-    if (best === undefined || (differs >= 0 && score[differs]! > bestScore[differs]!)) { best = stream; bestScore = score; }
+    if (best === undefined || (differs >= 0 && score[differs]! > bestScore[differs]!)) {
+      best = stream;
+      bestScore = score;
+    }
   }
   return best;
 }
@@ -103,13 +123,21 @@ interface RunResult {
 }
 
 /** Runs a tool, collecting stdout (into `into` when given) and the tail of stderr. */
-function run(tool: string, args: string[], what: string, into?: { buffer: Buffer; filled: number }): Promise<RunResult> {
+function run(
+  tool: string,
+  args: string[],
+  what: string,
+  into?: { buffer: Buffer; filled: number },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
-      if (!into) { chunks.push(chunk); return; }
+      if (!into) {
+        chunks.push(chunk);
+        return;
+      }
       const room = into.buffer.length - into.filled;
       chunk.copy(into.buffer, into.filled, 0, Math.min(room, chunk.length));
       into.filled += chunk.length; // counts overflow too, so a size mismatch is detected
@@ -118,9 +146,13 @@ function run(tool: string, args: string[], what: string, into?: { buffer: Buffer
       stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_LIMIT);
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(new Error(error.code === 'ENOENT'
-        ? `${what}: ${tool} is not installed (install Debian's ffmpeg package)`
-        : `${what}: cannot run ${tool}: ${error.message}`));
+      reject(
+        new Error(
+          error.code === 'ENOENT'
+            ? `${what}: ${tool} is not installed (install Debian's ffmpeg package)`
+            : `${what}: cannot run ${tool}: ${error.message}`,
+        ),
+      );
     });
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(chunks), stderr: stderr.trim() }));
   });
@@ -137,7 +169,9 @@ function parsePositiveInt(text: unknown): number | null {
  * above the pixel limit, is a MediaError naming it.
  */
 export async function probeVideo(path: string, options: FfmpegOptions = {}): Promise<VideoInfo> {
-  const fail = (reason: string): never => { throw new MediaError('video', path, reason); };
+  const fail = (reason: string): never => {
+    throw new MediaError('video', path, reason);
+  };
   if (inProcess && !options.ffprobePath) {
     let info: Omit<VideoInfo, 'path'>;
     try {
@@ -146,20 +180,34 @@ export async function probeVideo(path: string, options: FfmpegOptions = {}): Pro
       const reason = nativeReason(error);
       return fail(reason.startsWith('too large') ? reason : `cannot be read (${reason})`);
     }
-    if (!(info.width > 0 && info.height > 0)) fail(`video stream has no valid size (width ${info.width}, height ${info.height})`);
+    if (!(info.width > 0 && info.height > 0))
+      fail(`video stream has no valid size (width ${info.width}, height ${info.height})`);
     if (!(info.frameCount > 0)) fail('has no video frames');
     return { path, ...info };
   }
   const ffprobe = options.ffprobePath ?? 'ffprobe';
   const what = `video ${path}`;
-  const probe = await run(ffprobe, [
-    '-v', 'error', '-select_streams', 'v', '-show_entries',
-    'stream=index,width,height,nb_frames,bit_rate:stream_disposition=default,hearing_impaired,visual_impaired,attached_pic', '-of', 'json', path,
-  ], what);
+  const probe = await run(
+    ffprobe,
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v',
+      '-show_entries',
+      'stream=index,width,height,nb_frames,bit_rate:stream_disposition=default,hearing_impaired,visual_impaired,attached_pic',
+      '-of',
+      'json',
+      path,
+    ],
+    what,
+  );
   if (probe.code !== 0) fail(`cannot be read (ffprobe: ${probe.stderr || `exit ${probe.code}`})`);
   let stream: Record<string, unknown> | undefined;
   try {
-    stream = bestStream((JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams ?? []);
+    stream = bestStream(
+      (JSON.parse(probe.stdout.toString('utf8')) as { streams?: Record<string, unknown>[] }).streams ?? [],
+    );
   } catch {
     fail('ffprobe printed something that is not JSON');
   }
@@ -171,12 +219,26 @@ export async function probeVideo(path: string, options: FfmpegOptions = {}): Pro
   const large = tooLarge(path, width, height);
   if (large) throw large;
   const fromContainer = parsePositiveInt(stream.nb_frames);
-  if (fromContainer) return { path, width, height, frameCount: fromContainer, frameCountSource: 'container', stream: index };
+  if (fromContainer)
+    return { path, width, height, frameCount: fromContainer, frameCountSource: 'container', stream: index };
 
   // Containers such as webm and mkv do not store a frame count: count the stream's packets.
-  const count = await run(ffprobe, [
-    '-v', 'error', '-select_streams', String(index), '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', path,
-  ], what);
+  const count = await run(
+    ffprobe,
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      String(index),
+      '-count_packets',
+      '-show_entries',
+      'stream=nb_read_packets',
+      '-of',
+      'csv=p=0',
+      path,
+    ],
+    what,
+  );
   const packets = parsePositiveInt(count.stdout.toString('utf8').trim().split(/\s+/)[0]);
   if (count.code !== 0 || !packets) {
     fail(`cannot count its frames (ffprobe: ${count.stderr || `printed "${count.stdout.toString('utf8').trim()}"`})`);
@@ -191,14 +253,23 @@ export async function probeVideo(path: string, options: FfmpegOptions = {}): Pro
  * (in process; the CLI fallback refuses such files). Frames past the end, a file with no
  * decodable frame, or more pixels than the limits allow are a MediaError naming the file.
  */
-export async function readVideoFrames(path: string, frames: readonly number[], info?: VideoInfo, options: FfmpegOptions = {}): Promise<VideoFrames> {
-  const video = info ?? await probeVideo(path, options);
+export async function readVideoFrames(
+  path: string,
+  frames: readonly number[],
+  info?: VideoInfo,
+  options: FfmpegOptions = {},
+): Promise<VideoFrames> {
+  const video = info ?? (await probeVideo(path, options));
   const what = `video ${path}`;
-  const fail = (reason: string): never => { throw new MediaError('video', path, reason); };
+  const fail = (reason: string): never => {
+    throw new MediaError('video', path, reason);
+  };
   if (frames.length === 0) return withReport([], []);
   for (const n of frames) {
     if (!Number.isInteger(n) || n < 0 || n >= video.frameCount) {
-      fail(`frame ${n} requested, expected 0..${video.frameCount - 1} (${video.frameCount} frames by ${video.frameCountSource})`);
+      fail(
+        `frame ${n} requested, expected 0..${video.frameCount - 1} (${video.frameCount} frames by ${video.frameCountSource})`,
+      );
     }
   }
   const wanted = [...new Set(frames)].sort((a, b) => a - b);
@@ -213,36 +284,88 @@ export async function readVideoFrames(path: string, frames: readonly number[], i
       decoded = inProcess.decodeVideoFrames(path, wanted, maxPixels, maxVideoPixels);
     } catch (error) {
       const reason = nativeReason(error);
-      return fail(reason.startsWith('too large') ? reason
-        : `cannot decode the sampled frames (${reason}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): the file is truncated or damaged`);
+      return fail(
+        reason.startsWith('too large')
+          ? reason
+          : `cannot decode the sampled frames (${reason}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): the file is truncated or damaged`,
+      );
     }
     const size = decoded.width * decoded.height * 3;
-    const byNumber = new Map(wanted.map((n, i) => [n, makeRgbImage(decoded.width, decoded.height, decoded.data.subarray(i * size, (i + 1) * size))]));
+    const byNumber = new Map(
+      wanted.map((n, i) => [
+        n,
+        makeRgbImage(decoded.width, decoded.height, decoded.data.subarray(i * size, (i + 1) * size)),
+      ]),
+    );
     const substituted = decoded.substituted.map(([frame, from]) => ({ frame, from }));
-    const warning = substituted.length === 0 ? undefined
-      : `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${decoded.firstDecodeError || 'damaged data'}; ` +
-        `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
-        substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ');
-    return withReport(frames.map((n) => byNumber.get(n)!), substituted, warning);
+    const warning =
+      substituted.length === 0
+        ? undefined
+        : `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${decoded.firstDecodeError || 'damaged data'}; ` +
+          `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
+          substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ');
+    return withReport(
+      frames.map((n) => byNumber.get(n)!),
+      substituted,
+      warning,
+    );
   }
   const into = { buffer: Buffer.allocUnsafeSlow(wanted.length * frameBytes), filled: 0 };
   // `\,` keeps the commas inside the expression from splitting the filter graph.
   const select = `select=${wanted.map((n) => `eq(n\\,${n})`).join('+')}`;
-  const result = await run(options.ffmpegPath ?? 'ffmpeg', [
-    '-v', 'error', '-nostdin', '-noautorotate', '-threads', String(options.threads ?? 1),
-    '-i', path, '-map', video.stream !== undefined ? `0:${video.stream}` : '0:v:0', '-vf', select, '-vsync', '0', '-frames:v', String(wanted.length),
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-  ], what, into);
+  const result = await run(
+    options.ffmpegPath ?? 'ffmpeg',
+    [
+      '-v',
+      'error',
+      '-nostdin',
+      '-noautorotate',
+      '-threads',
+      String(options.threads ?? 1),
+      '-i',
+      path,
+      '-map',
+      video.stream !== undefined ? `0:${video.stream}` : '0:v:0',
+      '-vf',
+      select,
+      '-vsync',
+      '0',
+      '-frames:v',
+      String(wanted.length),
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
+    what,
+    into,
+  );
   const decoded = Math.floor(into.filled / frameBytes);
   if (result.code !== 0 || into.filled !== into.buffer.length) {
-    const detail = result.code !== 0 ? `ffmpeg exit ${result.code}` : `decoded ${decoded} of the ${wanted.length} frames needed (up to frame ${wanted.at(-1)})`;
+    const detail =
+      result.code !== 0
+        ? `ffmpeg exit ${result.code}`
+        : `decoded ${decoded} of the ${wanted.length} frames needed (up to frame ${wanted.at(-1)})`;
     fail(
       `cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
-      `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
+        `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
     );
   }
-  const images = new Map(wanted.map((n, i) => [n, makeRgbImage(video.width, video.height, new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes))]));
-  return withReport(frames.map((n) => images.get(n)!), []);
+  const images = new Map(
+    wanted.map((n, i) => [
+      n,
+      makeRgbImage(
+        video.width,
+        video.height,
+        new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes),
+      ),
+    ]),
+  );
+  return withReport(
+    frames.map((n) => images.get(n)!),
+    [],
+  );
 }
 
 /**
@@ -250,7 +373,11 @@ export async function readVideoFrames(path: string, frames: readonly number[], i
  * index_bias 1, so frame p is decoded frame p - 1; a negative result counts from the end, as
  * decord's indexing does.
  */
-export async function loadVideoClip(path: string, indices: readonly number[], options: FfmpegOptions = {}): Promise<{ frames: VideoFrames; info: VideoInfo }> {
+export async function loadVideoClip(
+  path: string,
+  indices: readonly number[],
+  options: FfmpegOptions = {},
+): Promise<{ frames: VideoFrames; info: VideoInfo }> {
   const info = await probeVideo(path, options);
   const frames = indices.map((p) => (p - 1 < 0 ? p - 1 + info.frameCount : p - 1));
   return { frames: await readVideoFrames(path, frames, info, options), info };
@@ -269,9 +396,21 @@ export async function probeFrameRate(path: string, options: FfmpegOptions = {}):
       return null;
     }
   }
-  const probe = await run(options.ffprobePath ?? 'ffprobe', [
-    '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=avg_frame_rate,r_frame_rate', '-of', 'json', path,
-  ], `video ${path}`);
+  const probe = await run(
+    options.ffprobePath ?? 'ffprobe',
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=avg_frame_rate,r_frame_rate',
+      '-of',
+      'json',
+      path,
+    ],
+    `video ${path}`,
+  );
   if (probe.code !== 0) return null;
   let stream: Record<string, unknown> | undefined;
   try {

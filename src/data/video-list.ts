@@ -43,7 +43,11 @@ const FORMAT_FIELDS: Record<VideoListFormat, { count: number; shape: string }> =
 export function parseVideoList(text: string, file: string, options: VideoListOptions = {}): VideoList {
   const lines = numberedLines(text);
   if (lines.length === 0) {
-    throw new AnnotationError(file, undefined, 'the list is empty; expected lines "path num_frames label" or "path label"');
+    throw new AnnotationError(
+      file,
+      undefined,
+      'the list is empty; expected lines "path num_frames label" or "path label"',
+    );
   }
   const first = lines[0]!;
   const firstCount = first.text.split(/\s+/).length;
@@ -73,7 +77,11 @@ export function parseVideoList(text: string, file: string, options: VideoListOpt
     const labelToken = fields[count - 1]!;
     const label = parseIntStrict(labelToken);
     if (label === undefined || label < 0) {
-      throw new AnnotationError(file, line, `expected the label (last field) to be a class index >= 0, got "${labelToken}"`);
+      throw new AnnotationError(
+        file,
+        line,
+        `expected the label (last field) to be a class index >= 0, got "${labelToken}"`,
+      );
     }
     if (numClasses !== undefined && label >= numClasses) {
       throw new AnnotationError(
@@ -87,7 +95,11 @@ export function parseVideoList(text: string, file: string, options: VideoListOpt
       const framesToken = fields[1]!;
       const parsed = parseIntStrict(framesToken);
       if (parsed === undefined || parsed < 0) {
-        throw new AnnotationError(file, line, `expected num_frames (second field) to be an integer >= 0, got "${framesToken}"`);
+        throw new AnnotationError(
+          file,
+          line,
+          `expected num_frames (second field) to be an integer >= 0, got "${framesToken}"`,
+        );
       }
       numFrames = parsed;
     }

@@ -49,7 +49,10 @@ export class FunctionBuilder {
   readonly code: number[] = [];
   private readonly locals: ValueType[] = [];
 
-  constructor(readonly name: string, readonly paramCount: number) {}
+  constructor(
+    readonly name: string,
+    readonly paramCount: number,
+  ) {}
 
   /** Declares a local and returns its index. */
   local(type: ValueType): number {
@@ -66,19 +69,41 @@ export class FunctionBuilder {
     return this.emit(0xfd, ...unsignedLeb(opcode), ...immediates);
   }
 
-  get(index: number): this { return this.emit(0x20, ...unsignedLeb(index)); }
-  set(index: number): this { return this.emit(0x21, ...unsignedLeb(index)); }
-  i32Const(value: number): this { return this.emit(0x41, ...signedLeb(value)); }
-  i32Add(): this { return this.emit(0x6a); }
-  i32Sub(): this { return this.emit(0x6b); }
-  i32Mul(): this { return this.emit(0x6c); }
-  i32GeS(): this { return this.emit(0x4e); }
-  i32GtS(): this { return this.emit(0x4a); }
-  i32LtS(): this { return this.emit(0x48); }
+  get(index: number): this {
+    return this.emit(0x20, ...unsignedLeb(index));
+  }
+  set(index: number): this {
+    return this.emit(0x21, ...unsignedLeb(index));
+  }
+  i32Const(value: number): this {
+    return this.emit(0x41, ...signedLeb(value));
+  }
+  i32Add(): this {
+    return this.emit(0x6a);
+  }
+  i32Sub(): this {
+    return this.emit(0x6b);
+  }
+  i32Mul(): this {
+    return this.emit(0x6c);
+  }
+  i32GeS(): this {
+    return this.emit(0x4e);
+  }
+  i32GtS(): this {
+    return this.emit(0x4a);
+  }
+  i32LtS(): this {
+    return this.emit(0x48);
+  }
   /** `select`: pops a, b, condition; pushes a when condition is non-zero, else b. */
-  select(): this { return this.emit(0x1b); }
+  select(): this {
+    return this.emit(0x1b);
+  }
   /** `i32.load` with a byte offset; alignment hint 4 bytes. */
-  i32Load(offset = 0): this { return this.emit(0x28, 2, ...unsignedLeb(offset)); }
+  i32Load(offset = 0): this {
+    return this.emit(0x28, 2, ...unsignedLeb(offset));
+  }
 
   /** `block ... end` with `br_if 0` leaving it. */
   block(body: () => void): this {
@@ -105,8 +130,12 @@ export class FunctionBuilder {
     return this.emit(0x0b);
   }
 
-  br(depth: number): this { return this.emit(0x0c, ...unsignedLeb(depth)); }
-  brIf(depth: number): this { return this.emit(0x0d, ...unsignedLeb(depth)); }
+  br(depth: number): this {
+    return this.emit(0x0c, ...unsignedLeb(depth));
+  }
+  brIf(depth: number): this {
+    return this.emit(0x0d, ...unsignedLeb(depth));
+  }
 
   /** `for (index = 0; index < limit; index++) body()`, where `limit` is a local. */
   forRange(index: number, limit: number, body: () => void): this {
@@ -121,32 +150,84 @@ export class FunctionBuilder {
   }
 
   // SIMD (opcode numbers from the WebAssembly fixed-width SIMD proposal, now standard).
-  v128Load(offset = 0): this { return this.simd(0x00, 0, ...unsignedLeb(offset)); }
-  v128Store(offset = 0): this { return this.simd(0x0b, 0, ...unsignedLeb(offset)); }
-  v128Load32Splat(offset = 0): this { return this.simd(0x09, 0, ...unsignedLeb(offset)); }
-  v128Load32Zero(): this { return this.simd(0x5c, 0, 0); }
-  v128Load8x8U(): this { return this.simd(0x02, 0, 0); }
-  v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, 0, ...unsignedLeb(offset), lane); }
-  v128Store16Lane(lane: number, offset = 0): this { return this.simd(0x59, 0, ...unsignedLeb(offset), lane); }
-  v128Store32Lane(lane: number): this { return this.simd(0x5a, 0, 0, lane); }
-  v128Store64Lane(lane: number): this { return this.simd(0x5b, 0, 0, lane); }
-  i32x4Splat(): this { return this.simd(0x11); }
-  i8x16Swizzle(): this { return this.simd(0x0e); }
-  i32x4ShrU(): this { return this.simd(0xad); }
-  f32x4ConvertI32x4U(): this { return this.simd(0xfb); }
-  f32x4Sub(): this { return this.simd(0xe5); }
-  f32x4Div(): this { return this.simd(0xe7); }
-  i16x8ExtendLowU8(): this { return this.simd(0x89); }
-  i16x8ExtendHighU8(): this { return this.simd(0x8a); }
-  i32x4ExtendLowU16(): this { return this.simd(0xa9); }
-  i32x4ExtendHighU16(): this { return this.simd(0xaa); }
-  i32x4Add(): this { return this.simd(0xae); }
-  i32x4Mul(): this { return this.simd(0xb5); }
-  i32x4MinS(): this { return this.simd(0xb6); }
-  i32x4MaxS(): this { return this.simd(0xb8); }
-  i32x4ShrS(): this { return this.simd(0xac); }
-  i16x8NarrowI32x4S(): this { return this.simd(0x85); }
-  i8x16NarrowI16x8U(): this { return this.simd(0x66); }
+  v128Load(offset = 0): this {
+    return this.simd(0x00, 0, ...unsignedLeb(offset));
+  }
+  v128Store(offset = 0): this {
+    return this.simd(0x0b, 0, ...unsignedLeb(offset));
+  }
+  v128Load32Splat(offset = 0): this {
+    return this.simd(0x09, 0, ...unsignedLeb(offset));
+  }
+  v128Load32Zero(): this {
+    return this.simd(0x5c, 0, 0);
+  }
+  v128Load8x8U(): this {
+    return this.simd(0x02, 0, 0);
+  }
+  v128Store8Lane(lane: number, offset = 0): this {
+    return this.simd(0x58, 0, ...unsignedLeb(offset), lane);
+  }
+  v128Store16Lane(lane: number, offset = 0): this {
+    return this.simd(0x59, 0, ...unsignedLeb(offset), lane);
+  }
+  v128Store32Lane(lane: number): this {
+    return this.simd(0x5a, 0, 0, lane);
+  }
+  v128Store64Lane(lane: number): this {
+    return this.simd(0x5b, 0, 0, lane);
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  i8x16Swizzle(): this {
+    return this.simd(0x0e);
+  }
+  i32x4ShrU(): this {
+    return this.simd(0xad);
+  }
+  f32x4ConvertI32x4U(): this {
+    return this.simd(0xfb);
+  }
+  f32x4Sub(): this {
+    return this.simd(0xe5);
+  }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  i16x8ExtendLowU8(): this {
+    return this.simd(0x89);
+  }
+  i16x8ExtendHighU8(): this {
+    return this.simd(0x8a);
+  }
+  i32x4ExtendLowU16(): this {
+    return this.simd(0xa9);
+  }
+  i32x4ExtendHighU16(): this {
+    return this.simd(0xaa);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  i32x4Mul(): this {
+    return this.simd(0xb5);
+  }
+  i32x4MinS(): this {
+    return this.simd(0xb6);
+  }
+  i32x4MaxS(): this {
+    return this.simd(0xb8);
+  }
+  i32x4ShrS(): this {
+    return this.simd(0xac);
+  }
+  i16x8NarrowI32x4S(): this {
+    return this.simd(0x85);
+  }
+  i8x16NarrowI16x8U(): this {
+    return this.simd(0x66);
+  }
 
   encode(): number[] {
     const groups: number[][] = [];
@@ -163,16 +244,30 @@ export class FunctionBuilder {
 
 /** A module exporting `memory` (growable, starting at `memoryPages` 64 KiB pages) and the functions. */
 export function assembleModule(functions: FunctionBuilder[], memoryPages: number): Uint8Array {
-  const types = functions.map((f) => [0x60, ...vector(Array.from({ length: f.paramCount }, () => [VALUE_TYPE_CODE.i32])), 0x00]);
+  const types = functions.map((f) => [
+    0x60,
+    ...vector(Array.from({ length: f.paramCount }, () => [VALUE_TYPE_CODE.i32])),
+    0x00,
+  ]);
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vector(types)),
     ...section(3, vector(functions.map((_, i) => unsignedLeb(i)))),
     ...section(5, vector([[0x00, ...unsignedLeb(memoryPages)]])),
-    ...section(7, vector([
-      [...encodeName('memory'), 0x02, 0x00],
-      ...functions.map((f, i) => [...encodeName(f.name), 0x00, ...unsignedLeb(i)]),
-    ])),
+    ...section(
+      7,
+      vector([
+        [...encodeName('memory'), 0x02, 0x00],
+        ...functions.map((f, i) => [...encodeName(f.name), 0x00, ...unsignedLeb(i)]),
+      ]),
+    ),
     ...section(10, vector(functions.map((f) => f.encode()))),
   ];
   return Uint8Array.from(bytes);

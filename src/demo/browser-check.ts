@@ -70,7 +70,15 @@ export async function inspectReport(file: string): Promise<DrawnReport> {
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
   });
   try {
     const page = await browser.newPage();
@@ -80,7 +88,7 @@ export async function inspectReport(file: string): Promise<DrawnReport> {
       if (request.url() !== url && !request.url().startsWith('data:')) externalRequests.push(request.url());
     });
     await page.goto(url, { waitUntil: 'load' });
-    const drawn = await page.evaluate(MEASURE_IN_PAGE) as { title: string; plots: DrawnPlot[]; strips: DrawnStrip[] };
+    const drawn = (await page.evaluate(MEASURE_IN_PAGE)) as { title: string; plots: DrawnPlot[]; strips: DrawnStrip[] };
     return { ...drawn, externalRequests };
   } finally {
     await browser.close();

@@ -82,7 +82,10 @@ export async function calibratedBranches(options: CalibrateOptions): Promise<Cal
   const video = new Float32Array(saved.videos.length * classes);
   const predictor = await Predictor.load({ model: options.videoRun, vocab: options.vocab });
   try {
-    if (predictor.classNames.length !== classes) throw new Error(`${options.videoScores}: ${classes} classes, the run ${options.videoRun} has ${predictor.classNames.length}`);
+    if (predictor.classNames.length !== classes)
+      throw new Error(
+        `${options.videoScores}: ${classes} classes, the run ${options.videoRun} has ${predictor.classNames.length}`,
+      );
     for (const [i, name] of saved.videos.entries()) {
       const prediction = await predictor.predict(path.join(options.root, name), { top: 1 });
       video.set(prediction.probabilities, i * classes);
@@ -91,12 +94,29 @@ export async function calibratedBranches(options: CalibrateOptions): Promise<Cal
     predictor.dispose();
   }
   const scale = logitScaleOf(options.attributeRun);
-  const aligned = alignScores(saved.videos, saved.labels, classes, loadScores(options.attributeScores), options.attributeScores);
+  const aligned = alignScores(
+    saved.videos,
+    saved.labels,
+    classes,
+    loadScores(options.attributeScores),
+    options.attributeScores,
+  );
   const attributes = new Float32Array(aligned.length);
-  for (let r = 0; r < saved.videos.length; r++) attributes.set(calibrate(aligned.subarray(r * classes, (r + 1) * classes), scale), r * classes);
+  for (let r = 0; r < saved.videos.length; r++)
+    attributes.set(calibrate(aligned.subarray(r * classes, (r + 1) * classes), scale), r * classes);
   const fused = video.map((v, i) => weight * v + (1 - weight) * attributes[i]!);
   return {
-    videos: saved.videos, labels: saved.labels, classes, video, attributes, fused, weight,
-    top1: { video: top1Of(video, saved.labels, classes), attributes: top1Of(attributes, saved.labels, classes), fused: top1Of(fused, saved.labels, classes) },
+    videos: saved.videos,
+    labels: saved.labels,
+    classes,
+    video,
+    attributes,
+    fused,
+    weight,
+    top1: {
+      video: top1Of(video, saved.labels, classes),
+      attributes: top1Of(attributes, saved.labels, classes),
+      fused: top1Of(fused, saved.labels, classes),
+    },
   };
 }

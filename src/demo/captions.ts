@@ -8,7 +8,14 @@
  */
 import type { ShapeKind } from './render.ts';
 
-export const PLURAL: Record<ShapeKind, string> = { disc: 'discs', bar: 'bars', ring: 'rings', cross: 'crosses', square: 'squares', triangle: 'triangles' };
+export const PLURAL: Record<ShapeKind, string> = {
+  disc: 'discs',
+  bar: 'bars',
+  ring: 'rings',
+  cross: 'crosses',
+  square: 'squares',
+  triangle: 'triangles',
+};
 
 /** Caption templates; `{colour}`, `{shape}` (singular) and `{shapes}` (plural) are filled in. */
 export const CAPTION_TEMPLATES: readonly string[] = [
@@ -32,7 +39,11 @@ export const MOTION_CAPTION_TEMPLATES: readonly string[] = [
 /** A caption of `template` for a colour, a shape and (for motion templates) a motion. */
 export function caption(template: string, colour: string, shape: ShapeKind, motion = ''): string {
   if (template.includes('{motion}') && !motion) throw new Error(`caption template "${template}" needs a motion`);
-  return template.replaceAll('{colour}', colour).replaceAll('{shapes}', PLURAL[shape]).replaceAll('{shape}', shape).replaceAll('{motion}', motion);
+  return template
+    .replaceAll('{colour}', colour)
+    .replaceAll('{shapes}', PLURAL[shape])
+    .replaceAll('{shape}', shape)
+    .replaceAll('{motion}', motion);
 }
 
 /** The lexicon entry of a colour and a shape ("red discs"), as the attributes name them. */
@@ -41,6 +52,15 @@ export function conceptPhrase(colour: string, shape: ShapeKind): string {
 }
 
 /** Every caption text of these colours and shapes (for the vocabulary). */
-export function allCaptions(colours: readonly string[], shapes: readonly ShapeKind[], motions: readonly string[]): string[] {
-  return colours.flatMap((c) => shapes.flatMap((s) => [...CAPTION_TEMPLATES.map((t) => caption(t, c, s)), ...motions.flatMap((m) => MOTION_CAPTION_TEMPLATES.map((t) => caption(t, c, s, m)))]));
+export function allCaptions(
+  colours: readonly string[],
+  shapes: readonly ShapeKind[],
+  motions: readonly string[],
+): string[] {
+  return colours.flatMap((c) =>
+    shapes.flatMap((s) => [
+      ...CAPTION_TEMPLATES.map((t) => caption(t, c, s)),
+      ...motions.flatMap((m) => MOTION_CAPTION_TEMPLATES.map((t) => caption(t, c, s, m))),
+    ]),
+  );
 }

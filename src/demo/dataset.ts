@@ -40,7 +40,6 @@ export const DEMO_COLORS: readonly { name: string; rgb: Rgb }[] = [
 export const DEMO_SHAPES: readonly ShapeKind[] = ['disc', 'ring', 'bar', 'cross', 'square', 'triangle'];
 export const DEMO_MOTIONS: readonly MotionKind[] = ['fading in', 'fading out', 'growing', 'shrinking'];
 
-
 export const FRAME_TEMPLATE = 'img_{:05d}.jpg';
 
 export interface DemoDatasetOptions {
@@ -111,12 +110,17 @@ function slug(name: string): string {
 
 function checkCount(value: number, key: string, min: number, max = Infinity): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`demo dataset option ${key}: expected an integer in [${min}, ${max === Infinity ? '∞' : max}], got ${value}`);
+    throw new Error(
+      `demo dataset option ${key}: expected an integer in [${min}, ${max === Infinity ? '∞' : max}], got ${value}`,
+    );
   }
 }
 
 /** The seen and unseen classes the options describe. */
-export function demoClasses(options: Pick<DemoDatasetOptions, 'colors' | 'shapes' | 'motions' | 'unseenPeriod'>): { seen: DemoClass[]; unseen: DemoClass[] } {
+export function demoClasses(options: Pick<DemoDatasetOptions, 'colors' | 'shapes' | 'motions' | 'unseenPeriod'>): {
+  seen: DemoClass[];
+  unseen: DemoClass[];
+} {
   checkCount(options.colors, 'colors', 1, DEMO_COLORS.length);
   checkCount(options.shapes, 'shapes', 1, DEMO_SHAPES.length);
   checkCount(options.motions, 'motions', 1, DEMO_MOTIONS.length);
@@ -137,9 +141,14 @@ export function demoClasses(options: Pick<DemoDatasetOptions, 'colors' | 'shapes
   const seenWords = new Set(seen.flatMap((k) => [k.color, k.shape, k.motion]));
   const missing = [...new Set(unseen.flatMap((k) => [k.color, k.shape, k.motion]))].filter((w) => !seenWords.has(w));
   if (missing.length > 0) {
-    throw new Error(`demo dataset option unseenPeriod ${options.unseenPeriod}: the words ${missing.map((w) => `"${w}"`).join(', ')} occur only in held-out classes; zero-shot needs every word seen in training (use a larger period)`);
+    throw new Error(
+      `demo dataset option unseenPeriod ${options.unseenPeriod}: the words ${missing.map((w) => `"${w}"`).join(', ')} occur only in held-out classes; zero-shot needs every word seen in training (use a larger period)`,
+    );
   }
-  if (seen.length < 2) throw new Error(`demo dataset: ${seen.length} seen class; expected at least 2 (more colours, shapes or motions, or a larger unseenPeriod)`);
+  if (seen.length < 2)
+    throw new Error(
+      `demo dataset: ${seen.length} seen class; expected at least 2 (more colours, shapes or motions, or a larger unseenPeriod)`,
+    );
   return { seen, unseen };
 }
 
@@ -154,7 +163,13 @@ interface PlannedVideo {
   seed: number;
 }
 
-function plan(split: string, splitIndex: number, classes: readonly DemoClass[], perClass: number, seed: number): PlannedVideo[] {
+function plan(
+  split: string,
+  splitIndex: number,
+  classes: readonly DemoClass[],
+  perClass: number,
+  seed: number,
+): PlannedVideo[] {
   const videos: PlannedVideo[] = [];
   classes.forEach((cls, label) => {
     for (let v = 0; v < perClass; v++) {
@@ -168,21 +183,40 @@ function plan(split: string, splitIndex: number, classes: readonly DemoClass[], 
 async function writeFrames(folder: string, pixels: Uint8Array, frames: number, size: number): Promise<void> {
   mkdirSync(folder, { recursive: true });
   const frameBytes = size * size * 3;
-  await Promise.all(Array.from({ length: frames }, (_, f) => sharp(pixels.subarray(f * frameBytes, (f + 1) * frameBytes), { raw: { width: size, height: size, channels: 3 } })
-    .jpeg({ quality: 92 })
-    .toFile(path.join(folder, `img_${String(f + 1).padStart(5, '0')}.jpg`))));
+  await Promise.all(
+    Array.from({ length: frames }, (_, f) =>
+      sharp(pixels.subarray(f * frameBytes, (f + 1) * frameBytes), { raw: { width: size, height: size, channels: 3 } })
+        .jpeg({ quality: 92 })
+        .toFile(path.join(folder, `img_${String(f + 1).padStart(5, '0')}.jpg`)),
+    ),
+  );
 }
 
-async function writeSplit(dataset: DemoDataset, videos: PlannedVideo[], o: DemoDatasetOptions, listName: string): Promise<DemoSplit> {
+async function writeSplit(
+  dataset: DemoDataset,
+  videos: PlannedVideo[],
+  o: DemoDatasetOptions,
+  listName: string,
+): Promise<DemoSplit> {
   const colors = new Map(DEMO_COLORS.map((c) => [c.name, c.rgb]));
   const writer = new Mp4SegmentWriter({
-    width: o.size, height: o.size, frames: o.frames, fps: o.fps ?? 8,
+    width: o.size,
+    height: o.size,
+    frames: o.frames,
+    fps: o.fps ?? 8,
     outputs: videos.map((v) => path.join(dataset.videosRoot, `${v.name}.mp4`)),
   });
   try {
     for (const [i, video] of videos.entries()) {
-      const pixels = renderVideo({ color: colors.get(video.cls.color)!, shape: video.cls.shape, motion: video.cls.motion }, { width: o.size, height: o.size, frames: o.frames }, new Rng(video.seed));
-      await Promise.all([writeFrames(path.join(dataset.framesRoot, video.name), pixels, o.frames, o.size), writer.add(pixels)]);
+      const pixels = renderVideo(
+        { color: colors.get(video.cls.color)!, shape: video.cls.shape, motion: video.cls.motion },
+        { width: o.size, height: o.size, frames: o.frames },
+        new Rng(video.seed),
+      );
+      await Promise.all([
+        writeFrames(path.join(dataset.framesRoot, video.name), pixels, o.frames, o.size),
+        writer.add(pixels),
+      ]);
       if ((i + 1) % 200 === 0) o.log?.(`demo data: ${listName} ${i + 1}/${videos.length} videos`);
     }
     await writer.finish();
@@ -200,7 +234,20 @@ async function writeSplit(dataset: DemoDataset, videos: PlannedVideo[], o: DemoD
 /** What makes two datasets the same (the manifest compares it); `version` changes with the drawing. */
 function identity(o: DemoDatasetOptions): Record<string, unknown> {
   const { colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, seed } = o;
-  return { version: 5, colors, shapes, motions, unseenPeriod, trainPerClass, valPerClass, zeroShotPerClass, frames, size, fps: o.fps ?? 8, seed };
+  return {
+    version: 5,
+    colors,
+    shapes,
+    motions,
+    unseenPeriod,
+    trainPerClass,
+    valPerClass,
+    zeroShotPerClass,
+    frames,
+    size,
+    fps: o.fps ?? 8,
+    seed,
+  };
 }
 
 /** Makes the dataset under `options.dir` (or reuses the identical one already there). */
@@ -227,22 +274,56 @@ export async function makeDemoDataset(options: DemoDatasetOptions): Promise<Demo
   resetFolder(dir, 'dataset folder');
   // Every word the demo's texts use is one token: prompts, attribute sentences, class names and the
   // captions stage 0 pre-trains CLIP on.
-  const words = { colours: [...new Set([...seen, ...unseen].map((k) => k.color))], shapes: [...new Set([...seen, ...unseen].map((k) => k.shape))] };
-  const texts = [PROMPT_TEMPLATE.replace('{}', ''), ATTRIBUTE_SENTENCE_PREFIX, ',', ...seen.map((k) => k.name), ...unseen.map((k) => k.name), ...allCaptions(words.colours, words.shapes, [...new Set([...seen, ...unseen].map((k) => k.motion))])];
+  const words = {
+    colours: [...new Set([...seen, ...unseen].map((k) => k.color))],
+    shapes: [...new Set([...seen, ...unseen].map((k) => k.shape))],
+  };
+  const texts = [
+    PROMPT_TEMPLATE.replace('{}', ''),
+    ATTRIBUTE_SENTENCE_PREFIX,
+    ',',
+    ...seen.map((k) => k.name),
+    ...unseen.map((k) => k.name),
+    ...allCaptions(words.colours, words.shapes, [...new Set([...seen, ...unseen].map((k) => k.motion))]),
+  ];
   const vocabulary = writeVocabulary(path.join(dir, 'vocab'), buildVocabulary(wordsOf(texts)));
   const dataset: DemoDataset = {
-    dir, framesRoot: path.join(dir, 'frames'), videosRoot: path.join(dir, 'videos'), imageTmpl: FRAME_TEMPLATE,
-    frames: options.frames, size: options.size, seen, unseen,
-    labels: path.join(dir, 'labels.csv'), zeroShotLabels: path.join(dir, 'zeroshot_labels.csv'),
-    train: null as unknown as DemoSplit, val: null as unknown as DemoSplit, zeroShot: null, vocabulary, created: true,
+    dir,
+    framesRoot: path.join(dir, 'frames'),
+    videosRoot: path.join(dir, 'videos'),
+    imageTmpl: FRAME_TEMPLATE,
+    frames: options.frames,
+    size: options.size,
+    seen,
+    unseen,
+    labels: path.join(dir, 'labels.csv'),
+    zeroShotLabels: path.join(dir, 'zeroshot_labels.csv'),
+    train: null as unknown as DemoSplit,
+    val: null as unknown as DemoSplit,
+    zeroShot: null,
+    vocabulary,
+    created: true,
   };
   writeFileSync(dataset.labels, labelCsv(seen));
-  dataset.train = await writeSplit(dataset, plan('train', 0, seen, options.trainPerClass, options.seed), options, 'train');
+  dataset.train = await writeSplit(
+    dataset,
+    plan('train', 0, seen, options.trainPerClass, options.seed),
+    options,
+    'train',
+  );
   dataset.val = await writeSplit(dataset, plan('val', 1, seen, options.valPerClass, options.seed), options, 'val');
   if (unseen.length > 0 && options.zeroShotPerClass > 0) {
     writeFileSync(dataset.zeroShotLabels, labelCsv(unseen));
-    dataset.zeroShot = await writeSplit(dataset, plan('zeroshot', 2, unseen, options.zeroShotPerClass, options.seed), options, 'zeroshot');
+    dataset.zeroShot = await writeSplit(
+      dataset,
+      plan('zeroshot', 2, unseen, options.zeroShotPerClass, options.seed),
+      options,
+      'zeroshot',
+    );
   }
-  writeFileSync(manifestFile, `${JSON.stringify({ identity: id, dataset: { ...dataset, created: undefined } }, null, 2)}\n`);
+  writeFileSync(
+    manifestFile,
+    `${JSON.stringify({ identity: id, dataset: { ...dataset, created: undefined } }, null, 2)}\n`,
+  );
   return dataset;
 }

@@ -32,11 +32,21 @@ export interface DemoModelSize {
 /** The CLIP hyper-parameters of the demo's model (what stage 0 builds and the weights imply). */
 export function demoClipConfig(m: DemoModelSize, vocabSize: number): ClipConfig {
   if (m.textHeads !== Math.floor(m.textWidth / 64)) {
-    throw new Error(`demo model: textHeads ${m.textHeads} with textWidth ${m.textWidth}; weights load with textWidth // 64 = ${Math.floor(m.textWidth / 64)} heads (CLIP's build_model), so use that`);
+    throw new Error(
+      `demo model: textHeads ${m.textHeads} with textWidth ${m.textWidth}; weights load with textWidth // 64 = ${Math.floor(m.textWidth / 64)} heads (CLIP's build_model), so use that`,
+    );
   }
   return {
-    embed_dim: m.embedDim, image_resolution: m.resolution, vision_layers: m.visionLayers, vision_width: m.visionWidth, vision_patch_size: m.patchSize,
-    context_length: m.contextLength, vocab_size: vocabSize, transformer_width: m.textWidth, transformer_heads: m.textHeads, transformer_layers: m.textLayers,
+    embed_dim: m.embedDim,
+    image_resolution: m.resolution,
+    vision_layers: m.visionLayers,
+    vision_width: m.visionWidth,
+    vision_patch_size: m.patchSize,
+    context_length: m.contextLength,
+    vocab_size: vocabSize,
+    transformer_width: m.textWidth,
+    transformer_heads: m.textHeads,
+    transformer_layers: m.textLayers,
   };
 }
 
@@ -117,10 +127,14 @@ data:
     input_size: ${p.inputSize}
     random_shift: True
     output_path: ${yamlString(p.outputPath)}
-${p.attributes ? `    select_topk_attributes: ${t.topkAttributes}
+${
+  p.attributes
+    ? `    select_topk_attributes: ${t.topkAttributes}
     attributes_train_path: ${yamlString(p.attributes.train)}
     attributes_val_path: ${yamlString(p.attributes.val)}
-` : ''}network:
+`
+    : ''
+}network:
     arch: ${yamlString(p.clipWeights)}
     init: True
     tm: False
@@ -152,21 +166,68 @@ logging:
 }
 
 /** Writes the three configs into `dir` and returns their paths. */
-export function writeDemoConfigs(dir: string, dataset: DemoDataset, model: DemoModelSize, training: DemoTraining, outputPath: string, attributeFiles: { train: string; val: string }, clipWeights: string): DemoConfigFiles {
-  const common = { dataset, clipWeights, inputSize: model.resolution, training, outputPath, labels: dataset.labels, numClasses: dataset.seen.length, trainList: dataset.train.framesList, modality: 'RGB' as const };
+export function writeDemoConfigs(
+  dir: string,
+  dataset: DemoDataset,
+  model: DemoModelSize,
+  training: DemoTraining,
+  outputPath: string,
+  attributeFiles: { train: string; val: string },
+  clipWeights: string,
+): DemoConfigFiles {
+  const common = {
+    dataset,
+    clipWeights,
+    inputSize: model.resolution,
+    training,
+    outputPath,
+    labels: dataset.labels,
+    numClasses: dataset.seen.length,
+    trainList: dataset.train.framesList,
+    modality: 'RGB' as const,
+  };
   const video = `${dir}/video.yaml`;
   const attributes = `${dir}/attributes.yaml`;
   // Training validates on the held-out frame folders; the attribute branch reads the same lists.
-  writeFileSync(video, configText({ ...common, valList: dataset.val.framesList, valRoot: dataset.framesRoot, epochs: training.epochs, lr: training.lr, attributes: attributeFiles }));
-  writeFileSync(attributes, configText({ ...common, valList: dataset.val.framesList, valRoot: dataset.framesRoot, epochs: training.attributeEpochs, lr: training.attributeLr, attributes: attributeFiles }));
+  writeFileSync(
+    video,
+    configText({
+      ...common,
+      valList: dataset.val.framesList,
+      valRoot: dataset.framesRoot,
+      epochs: training.epochs,
+      lr: training.lr,
+      attributes: attributeFiles,
+    }),
+  );
+  writeFileSync(
+    attributes,
+    configText({
+      ...common,
+      valList: dataset.val.framesList,
+      valRoot: dataset.framesRoot,
+      epochs: training.attributeEpochs,
+      lr: training.attributeLr,
+      attributes: attributeFiles,
+    }),
+  );
   let zeroShot: string | null = null;
   if (dataset.zeroShot) {
     zeroShot = `${dir}/zeroshot.yaml`;
     // Zero-shot reads the unseen classes' mp4 files, so both storage formats are exercised.
-    writeFileSync(zeroShot, configText({
-      ...common, labels: dataset.zeroShotLabels, numClasses: dataset.unseen.length, valList: dataset.zeroShot.videosList, valRoot: dataset.videosRoot, modality: 'video',
-      epochs: training.epochs, lr: training.lr,
-    }));
+    writeFileSync(
+      zeroShot,
+      configText({
+        ...common,
+        labels: dataset.zeroShotLabels,
+        numClasses: dataset.unseen.length,
+        valList: dataset.zeroShot.videosList,
+        valRoot: dataset.videosRoot,
+        modality: 'video',
+        epochs: training.epochs,
+        lr: training.lr,
+      }),
+    );
   }
   return { video, attributes, zeroShot };
 }

@@ -49,16 +49,12 @@ function ranked(scores: ArrayLike<number>, names: readonly string[], k: number):
     .map(({ c }) => c);
 }
 
-function row(saved: SavedScores, video: string): Float32Array | null {
-  const i = saved.videos.indexOf(video);
-  return i < 0 ? null : saved.scores.subarray(i * saved.classes, (i + 1) * saved.classes);
-}
-
 /** The best class of each row (the first on ties). */
 function predictedClasses(saved: SavedScores): Int32Array {
   return Int32Array.from(saved.videos, (_, r) => {
     let best = 0;
-    for (let c = 1; c < saved.classes; c++) if (saved.scores[r * saved.classes + c]! > saved.scores[r * saved.classes + best]!) best = c;
+    for (let c = 1; c < saved.classes; c++)
+      if (saved.scores[r * saved.classes + c]! > saved.scores[r * saved.classes + best]!) best = c;
     return best;
   });
 }
@@ -82,7 +78,8 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   const { dataset } = inputs;
   const classes = dataset.seen.map((c) => c.name);
   const video = loadScores(inputs.singleViewScores);
-  if (video.classes !== classes.length) throw new Error(`${inputs.singleViewScores}: ${video.classes} classes, the dataset has ${classes.length}`);
+  if (video.classes !== classes.length)
+    throw new Error(`${inputs.singleViewScores}: ${video.classes} classes, the dataset has ${classes.length}`);
   const confusion = Array.from(confusionOf(video));
 
   const cal = inputs.calibrated;
@@ -101,10 +98,21 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
         const branches = [{ branch: 'video branch', top: ranked(prediction.probabilities, classes, 5) }];
         if (r >= 0) {
           branches.push({ branch: 'attribute branch', top: ranked(at(cal.attributes), classes, 5) });
-          branches.push({ branch: `fusion (${cal.weight} / ${(1 - cal.weight).toFixed(1)})`, top: ranked(Array.from(prediction.probabilities, (v, i) => cal.weight * v + (1 - cal.weight) * at(cal.attributes)[i]!), classes, 5) });
+          branches.push({
+            branch: `fusion (${cal.weight} / ${(1 - cal.weight).toFixed(1)})`,
+            top: ranked(
+              Array.from(
+                prediction.probabilities,
+                (v, i) => cal.weight * v + (1 - cal.weight) * at(cal.attributes)[i]!,
+              ),
+              classes,
+              5,
+            ),
+          });
         }
         samples.push({
-          video: path.relative(dataset.dir, mp4), label: classes[video.labels[index]!]!,
+          video: path.relative(dataset.dir, mp4),
+          label: classes[video.labels[index]!]!,
           frames: prediction.decoded.frames.map((image, i) => ({ index: prediction.frameIndices[i]!, image })),
           saliency: prediction.saliency.map((s) => ({ name: s.name, weights: s.weights })),
           branches,
@@ -119,22 +127,46 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
   if (inputs.zeroShot && inputs.zeroShotScores) {
     const saved = loadScores(inputs.zeroShotScores);
     const names = dataset.unseen.map((c) => c.name);
-    zeroShot = { classes: names, accuracy: Array.from(perClassAccuracy(confusionOf(saved), names.length), (a) => (Number.isNaN(a) ? 0 : a)), chance: 100 / names.length };
+    zeroShot = {
+      classes: names,
+      accuracy: Array.from(perClassAccuracy(confusionOf(saved), names.length), (a) => (Number.isNaN(a) ? 0 : a)),
+      chance: 100 / names.length,
+    };
   }
   const pct = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(1)}%`);
   const s = inputs.singleView;
   const m = inputs.multiView;
   const summary = [
-    { label: 'stage 0: pre-trained CLIP, zero-shot on still frames of held-out videos (colour + shape)', value: `${pct(inputs.pretrain.stillFrameTop1)} (chance ${pct(inputs.pretrain.chance)})` },
-    { label: 'seen classes / test videos', value: `${classes.length} / ${s.videos} (chance ${pct(100 / classes.length)})` },
+    {
+      label: 'stage 0: pre-trained CLIP, zero-shot on still frames of held-out videos (colour + shape)',
+      value: `${pct(inputs.pretrain.stillFrameTop1)} (chance ${pct(inputs.pretrain.chance)})`,
+    },
+    {
+      label: 'seen classes / test videos',
+      value: `${classes.length} / ${s.videos} (chance ${pct(100 / classes.length)})`,
+    },
     { label: 'video branch, single view: top-1 / top-5', value: `${pct(s.top1)} / ${pct(s.top5)}` },
-    { label: 'calibrated as bike predict, single view: video branch / attribute branch / fused: top-1', value: `${pct(cal.top1.video)} / ${pct(cal.top1.attributes)} / ${pct(cal.top1.fused)}` },
+    {
+      label: 'calibrated as bike predict, single view: video branch / attribute branch / fused: top-1',
+      value: `${pct(cal.top1.video)} / ${pct(cal.top1.attributes)} / ${pct(cal.top1.fused)}`,
+    },
     { label: `video branch, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.top1)} / ${pct(m.top5)}` },
   ];
-  if (s.fused) summary.push({ label: 'test protocol (test.py scores) fused with the attribute branch, single view: top-1 / top-5', value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}` });
-  if (m.fused) summary.push({ label: `fused, ${inputs.multiViewLabel}: top-1 / top-5`, value: `${pct(m.fused.top1)} / ${pct(m.fused.top5)}` });
+  if (s.fused)
+    summary.push({
+      label: 'test protocol (test.py scores) fused with the attribute branch, single view: top-1 / top-5',
+      value: `${pct(s.fused.top1)} / ${pct(s.fused.top5)}`,
+    });
+  if (m.fused)
+    summary.push({
+      label: `fused, ${inputs.multiViewLabel}: top-1 / top-5`,
+      value: `${pct(m.fused.top1)} / ${pct(m.fused.top5)}`,
+    });
   if (inputs.zeroShot) {
-    summary.push({ label: `zero-shot on ${dataset.unseen.length} unseen classes: top-1 / top-5`, value: `${pct(inputs.zeroShot.top1)} / ${pct(inputs.zeroShot.top5)} (chance ${pct(100 / dataset.unseen.length)})` });
+    summary.push({
+      label: `zero-shot on ${dataset.unseen.length} unseen classes: top-1 / top-5`,
+      value: `${pct(inputs.zeroShot.top1)} / ${pct(inputs.zeroShot.top5)} (chance ${pct(100 / dataset.unseen.length)})`,
+    });
   }
   const html = await renderReport({
     title: 'BIKE demo: a small CLIP pre-trained here, transferred both ways on procedural videos',
@@ -144,13 +176,16 @@ export async function writeDemoReport(inputs: DemoReportInputs): Promise<string>
       { name: 'video branch', metrics: readMetrics(path.join(inputs.videoRun, METRICS_FILE)) },
       { name: 'attribute branch', metrics: readMetrics(path.join(inputs.attributeRun, METRICS_FILE)) },
     ],
-    classes, confusion, zeroShot, samples,
+    classes,
+    confusion,
+    zeroShot,
+    samples,
     notes: [
       `Dataset: ${dataset.train.videos} training and ${dataset.val.videos} test videos of ${dataset.seen.length} classes, ${dataset.frames} frames of ${dataset.size}x${dataset.size} (${dataset.dir}).`,
       `Runs: ${inputs.videoRun} (video branch) and ${inputs.attributeRun} (attribute branch).`,
       `Stage 0 pre-trained the CLIP (${inputs.pretrain.weights}) contrastively on captioned still frames; BIKE then loaded it (init: True), froze its text encoder and fine-tuned its image encoder.`,
       `The class probabilities of each video are calibrated, softmax(logit_scale x similarity), the same as bike predict prints; the fusion in those tables weighs the video branch ${DEFAULT_VIDEO_BRANCH_WEIGHT}. The accuracies above are the test protocol's (test.py: softmax of the unscaled similarities, fused ${DEFAULT_VIDEO_BRANCH_WEIGHT} / ${(1 - DEFAULT_VIDEO_BRANCH_WEIGHT).toFixed(1)}).`,
-      'The attribute words come from frame-averaged features of the pre-trained CLIP against a lexicon of the world\'s colour-shape phrases (as the original generates them from a lexicon), which carry no frame order: the attribute branch names the colour and the shape, and the video branch which way the motion goes.',
+      "The attribute words come from frame-averaged features of the pre-trained CLIP against a lexicon of the world's colour-shape phrases (as the original generates them from a lexicon), which carry no frame order: the attribute branch names the colour and the shape, and the video branch which way the motion goes.",
       `Everything, data included, took ${Math.round(inputs.seconds)} s before this report.`,
     ],
   });

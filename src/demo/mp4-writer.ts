@@ -40,18 +40,50 @@ export class Mp4SegmentWriter {
     this.staging = path.join(path.dirname(outputs[0]!), `.mp4-segments-${process.pid}`);
     rmSync(this.staging, { recursive: true, force: true });
     mkdirSync(this.staging, { recursive: true });
-    const cuts = outputs.slice(1).map((_, i) => (i + 1) * frames).join(',');
+    const cuts = outputs
+      .slice(1)
+      .map((_, i) => (i + 1) * frames)
+      .join(',');
     const args = [
-      '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', '-',
-      '-c:v', 'mpeg4', '-q:v', '2', '-pix_fmt', 'yuv420p', '-g', String(frames),
-      '-force_key_frames', `expr:eq(mod(n,${frames}),0)`,
-      '-f', 'segment', '-segment_format', 'mp4', '-reset_timestamps', '1',
+      '-v',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      `${width}x${height}`,
+      '-r',
+      String(fps),
+      '-i',
+      '-',
+      '-c:v',
+      'mpeg4',
+      '-q:v',
+      '2',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      String(frames),
+      '-force_key_frames',
+      `expr:eq(mod(n,${frames}),0)`,
+      '-f',
+      'segment',
+      '-segment_format',
+      'mp4',
+      '-reset_timestamps',
+      '1',
       ...(cuts ? ['-segment_frames', cuts] : []),
       path.join(this.staging, 'v%06d.mp4'),
     ];
     this.child = spawn(this.ffmpeg, args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    this.child.stderr!.on('data', (d: Buffer) => { this.stderr += d.toString(); });
-    this.child.stdin!.on('error', (error) => { this.broken = error; });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+    });
+    this.child.stdin!.on('error', (error) => {
+      this.broken = error;
+    });
     this.exited = new Promise((resolve) => {
       this.child.on('error', (error) => {
         this.broken = new Error(`cannot run ${this.ffmpeg} (${error.message}); install FFmpeg (scripts/setup.sh does)`);
@@ -65,9 +97,12 @@ export class Mp4SegmentWriter {
   async add(pixels: Uint8Array): Promise<void> {
     const { width, height, frames, outputs } = this.options;
     const index = this.added;
-    if (index >= outputs.length) throw new Error(`Mp4SegmentWriter: more videos than the ${outputs.length} output files`);
+    if (index >= outputs.length)
+      throw new Error(`Mp4SegmentWriter: more videos than the ${outputs.length} output files`);
     if (pixels.length !== frames * width * height * 3) {
-      throw new Error(`Mp4SegmentWriter: video ${index} (${outputs[index]}) has ${pixels.length} bytes, expected ${frames} frames of ${width}x${height} RGB (${frames * width * height * 3})`);
+      throw new Error(
+        `Mp4SegmentWriter: video ${index} (${outputs[index]}) has ${pixels.length} bytes, expected ${frames} frames of ${width}x${height} RGB (${frames * width * height * 3})`,
+      );
     }
     this.added++;
     if (this.broken) return;
@@ -81,15 +116,20 @@ export class Mp4SegmentWriter {
     const code = await this.exited;
     const where = path.dirname(outputs[0]!);
     if (code !== 0 || this.broken) {
-      throw new Error(`${this.ffmpeg} failed writing the demo videos under ${where} (exit ${code}): ${this.stderr.trim() || this.broken?.message || 'no message'}`);
+      throw new Error(
+        `${this.ffmpeg} failed writing the demo videos under ${where} (exit ${code}): ${this.stderr.trim() || this.broken?.message || 'no message'}`,
+      );
     }
-    if (this.added !== outputs.length) throw new Error(`Mp4SegmentWriter: ${this.added} videos added for ${outputs.length} output files under ${where}`);
+    if (this.added !== outputs.length)
+      throw new Error(`Mp4SegmentWriter: ${this.added} videos added for ${outputs.length} output files under ${where}`);
     outputs.forEach((out, i) => {
       mkdirSync(path.dirname(out), { recursive: true });
       try {
         renameSync(path.join(this.staging, `v${String(i).padStart(6, '0')}.mp4`), out);
       } catch (error) {
-        throw new Error(`${this.ffmpeg} made fewer segments than the ${outputs.length} videos asked for (no segment ${i} for ${out}): ${(error as Error).message}`);
+        throw new Error(
+          `${this.ffmpeg} made fewer segments than the ${outputs.length} videos asked for (no segment ${i} for ${out}): ${(error as Error).message}`,
+        );
       }
     });
     rmSync(this.staging, { recursive: true, force: true });

@@ -22,9 +22,14 @@ function isOwned(dir: string): boolean {
  */
 export function claimFolder(dir: string, what: string): void {
   if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new NotOwnedError(`demo ${what} ${dir}: exists and is not a folder; the demo does not overwrite it (choose another --work-dir)`);
+    if (!statSync(dir).isDirectory())
+      throw new NotOwnedError(
+        `demo ${what} ${dir}: exists and is not a folder; the demo does not overwrite it (choose another --work-dir)`,
+      );
     if (!isOwned(dir) && readdirSync(dir).length > 0) {
-      throw new NotOwnedError(`demo ${what} ${dir}: the folder exists, is not empty and was not made by bike demo (no ${DEMO_MARKER} in it); the demo does not touch it: move it away or choose another --work-dir`);
+      throw new NotOwnedError(
+        `demo ${what} ${dir}: the folder exists, is not empty and was not made by bike demo (no ${DEMO_MARKER} in it); the demo does not touch it: move it away or choose another --work-dir`,
+      );
     }
   }
   mkdirSync(dir, { recursive: true });

@@ -79,41 +79,75 @@ export function spreadFrames(frames: number, count: number): number[] {
 
 function conceptsOf(dataset: DemoDataset): Concept[] {
   const seen = new Map<string, Concept>();
-  for (const k of [...dataset.seen, ...dataset.unseen]) seen.set(conceptPhrase(k.color, k.shape), { colour: k.color, shape: k.shape });
+  for (const k of [...dataset.seen, ...dataset.unseen])
+    seen.set(conceptPhrase(k.color, k.shape), { colour: k.color, shape: k.shape });
   return [...seen.values()];
 }
 
 /** The still frames of the videos a `path num_frames label` list names (frame folders under the dataset). */
-async function readStillFrames(dataset: DemoDataset, list: string, classes: readonly DemoClass[], concepts: readonly Concept[], motions: readonly string[], perVideo: number): Promise<StillFrames> {
+async function readStillFrames(
+  dataset: DemoDataset,
+  list: string,
+  classes: readonly DemoClass[],
+  concepts: readonly Concept[],
+  motions: readonly string[],
+  perVideo: number,
+): Promise<StillFrames> {
   const conceptIndex = new Map(concepts.map((c, i) => [conceptPhrase(c.colour, c.shape), i]));
   const jobs: { file: string; concept: number; motion: number }[] = [];
-  readFileSync(list, 'utf8').split('\n').forEach((line, n) => {
-    if (line.trim() === '') return;
-    const [video, frames, label] = line.trim().split(/\s+/);
-    const cls = classes[Number(label)];
-    if (!video || !cls || !Number.isInteger(Number(frames))) throw new Error(`${list}:${n + 1}: expected "path num_frames label" with a label of ${classes.length} classes, got ${JSON.stringify(line)}`);
-    for (const f of spreadFrames(Number(frames), perVideo)) {
-      jobs.push({
-        file: path.join(dataset.framesRoot, video, dataset.imageTmpl.replace('{:05d}', String(f + 1).padStart(5, '0'))),
-        concept: conceptIndex.get(conceptPhrase(cls.color, cls.shape))!, motion: motions.indexOf(cls.motion),
-      });
-    }
-  });
+  readFileSync(list, 'utf8')
+    .split('\n')
+    .forEach((line, n) => {
+      if (line.trim() === '') return;
+      const [video, frames, label] = line.trim().split(/\s+/);
+      const cls = classes[Number(label)];
+      if (!video || !cls || !Number.isInteger(Number(frames)))
+        throw new Error(
+          `${list}:${n + 1}: expected "path num_frames label" with a label of ${classes.length} classes, got ${JSON.stringify(line)}`,
+        );
+      for (const f of spreadFrames(Number(frames), perVideo)) {
+        jobs.push({
+          file: path.join(
+            dataset.framesRoot,
+            video,
+            dataset.imageTmpl.replace('{:05d}', String(f + 1).padStart(5, '0')),
+          ),
+          concept: conceptIndex.get(conceptPhrase(cls.color, cls.shape))!,
+          motion: motions.indexOf(cls.motion),
+        });
+      }
+    });
   const size = dataset.size;
   const pixels = new Uint8Array(jobs.length * size * size * 3);
   for (let start = 0; start < jobs.length; start += 64) {
     const images = await Promise.all(jobs.slice(start, start + 64).map((j) => decodeImageFile(j.file)));
     images.forEach((image, i) => {
-      if (image.width !== size || image.height !== size) throw new Error(`${jobs[start + i]!.file}: ${image.width}x${image.height}, expected the dataset's ${size}x${size}`);
+      if (image.width !== size || image.height !== size)
+        throw new Error(
+          `${jobs[start + i]!.file}: ${image.width}x${image.height}, expected the dataset's ${size}x${size}`,
+        );
       pixels.set(image.data, (start + i) * size * size * 3);
     });
   }
-  return { pixels, count: jobs.length, size, concepts: Int32Array.from(jobs, (j) => j.concept), motions: Int32Array.from(jobs, (j) => j.motion) };
+  return {
+    pixels,
+    count: jobs.length,
+    size,
+    concepts: Int32Array.from(jobs, (j) => j.concept),
+    motions: Int32Array.from(jobs, (j) => j.motion),
+  };
 }
 
 /** All still frames as one float tensor `[count, 3, size, size]` in [0, 1] (kept until disposed). */
 function framesTensor(frames: StillFrames): Tensor {
-  return tidy(() => fromTypedArray(frames.pixels, [frames.count, frames.size, frames.size, 3]).permute(0, 3, 1, 2).to('float32').div(255).contiguous().keep());
+  return tidy(() =>
+    fromTypedArray(frames.pixels, [frames.count, frames.size, frames.size, 3])
+      .permute(0, 3, 1, 2)
+      .to('float32')
+      .div(255)
+      .contiguous()
+      .keep(),
+  );
 }
 
 interface View {
@@ -167,8 +201,15 @@ function stillFrameZeroShot(clip: CLIP, frames: StillFrames, prompts: Tensor, ou
     const text = tidy(() => unit(clip.encodeText(prompts).cls).keep());
     for (let start = 0; start < frames.count; start += 256) {
       const indices = Array.from({ length: Math.min(256, frames.count - start) }, (_, i) => start + i);
-      const best = tidy(() => unit(clip.encodeImage(imageBatch(all, frames.size, indices, out, null))).matmul(text.t()).argmax(-1).toArray());
-      best.forEach((b, i) => { if (b === frames.concepts[indices[i]!]) correct++; });
+      const best = tidy(() =>
+        unit(clip.encodeImage(imageBatch(all, frames.size, indices, out, null)))
+          .matmul(text.t())
+          .argmax(-1)
+          .toArray(),
+      );
+      best.forEach((b, i) => {
+        if (b === frames.concepts[indices[i]!]) correct++;
+      });
     }
     text.dispose();
   });
@@ -197,12 +238,25 @@ export interface PretrainOptions {
 /** Stage 0: pre-trains the demo's CLIP on captioned still frames and writes its weights. */
 export async function pretrainClip(options: PretrainOptions): Promise<PretrainResult> {
   const { dataset, settings: s, log } = options;
-  for (const [key, value, min] of [['steps', s.steps, 1], ['batchSize', s.batchSize, 2], ['warmupSteps', s.warmupSteps, 0], ['framesPerVideo', s.framesPerVideo, 1]] as const) {
-    if (!Number.isInteger(value) || value < min) throw new Error(`demo stage 0 setting ${key}: expected an integer >= ${min}, got ${value}`);
+  for (const [key, value, min] of [
+    ['steps', s.steps, 1],
+    ['batchSize', s.batchSize, 2],
+    ['warmupSteps', s.warmupSteps, 0],
+    ['framesPerVideo', s.framesPerVideo, 1],
+  ] as const) {
+    if (!Number.isInteger(value) || value < min)
+      throw new Error(`demo stage 0 setting ${key}: expected an integer >= ${min}, got ${value}`);
   }
   const concepts = conceptsOf(dataset);
   const motions = [...new Set([...dataset.seen, ...dataset.unseen].map((k) => k.motion))];
-  const train = await readStillFrames(dataset, dataset.train.framesList, dataset.seen, concepts, motions, s.framesPerVideo);
+  const train = await readStillFrames(
+    dataset,
+    dataset.train.framesList,
+    dataset.seen,
+    concepts,
+    motions,
+    s.framesPerVideo,
+  );
   // Held out: the first and the last frame of every test video (the still-frame check is colour and shape).
   const heldOut = await readStillFrames(dataset, dataset.val.framesList, dataset.seen, concepts, motions, 2);
   const tokenizer = resolveTokenizer({ vocab: dataset.vocabulary.dir });
@@ -214,7 +268,9 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
   // Every caption: colour-shape templates (motion -1), then those naming each motion.
   const entries = concepts.flatMap((c, ci) => [
     ...CAPTION_TEMPLATES.map((t) => ({ concept: ci, motion: -1, text: caption(t, c.colour, c.shape) })),
-    ...motions.flatMap((m, mi) => MOTION_CAPTION_TEMPLATES.map((t) => ({ concept: ci, motion: mi, text: caption(t, c.colour, c.shape, m) }))),
+    ...motions.flatMap((m, mi) =>
+      MOTION_CAPTION_TEMPLATES.map((t) => ({ concept: ci, motion: mi, text: caption(t, c.colour, c.shape, m) })),
+    ),
   ]);
   const captions = entries.map((e) => e.text);
   const byKey = new Map<string, number[]>();
@@ -224,19 +280,37 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
     byKey.get(key)!.push(i);
   });
   const pick = (list: number[]) => list[rng.nextInt(list.length)]!;
-  const captionTokens = fromTypedArray(Int32Array.from(tokenizer.tokenize(captions, { contextLength: config.context_length }).flat()), [captions.length, config.context_length]).to('int64').keep();
-  const prompts = classPromptTokens(tokenizer, concepts.map((c) => conceptPhrase(c.colour, c.shape)), config.context_length, config.vocab_size).keep();
+  const captionTokens = fromTypedArray(
+    Int32Array.from(tokenizer.tokenize(captions, { contextLength: config.context_length }).flat()),
+    [captions.length, config.context_length],
+  )
+    .to('int64')
+    .keep();
+  const prompts = classPromptTokens(
+    tokenizer,
+    concepts.map((c) => conceptPhrase(c.colour, c.shape)),
+    config.context_length,
+    config.vocab_size,
+  ).keep();
   const named = [...clip.namedParameters()];
   const decayed = named.filter(([name, p]) => p.ndim >= 2 && !name.includes('embedding')).map(([, p]) => p);
   const rest = named.filter(([name, p]) => !(p.ndim >= 2 && !name.includes('embedding'))).map(([, p]) => p);
-  const optimizer = new optim.AdamW([{ params: decayed, weight_decay: s.weightDecay }, { params: rest, weight_decay: 0 }], { lr: s.lr, betas: [0.9, 0.98], eps: 1e-6 });
+  const optimizer = new optim.AdamW(
+    [
+      { params: decayed, weight_decay: s.weightDecay },
+      { params: rest, weight_decay: 0 },
+    ],
+    { lr: s.lr, betas: [0.9, 0.98], eps: 1e-6 },
+  );
   const maxLogit = Math.log(100);
   const losses: number[] = [];
   const trainFrames = framesTensor(train);
   const before = stillFrameZeroShot(clip, heldOut, prompts, out);
-  log(`stage 0: ${train.count} still frames of ${dataset.train.videos} training videos, ${captions.length} captions (${concepts.length} colours x shapes, ${motions.length} motions); ` +
-    `CLIP ViT ${config.vision_layers}x${config.vision_width}/${config.vision_patch_size} @${out}, text ${config.transformer_layers}x${config.transformer_width}, embed ${config.embed_dim} (${named.reduce((n, [, p]) => n + p.numel, 0)} parameters); ` +
-    `untrained: ${before.toFixed(1)}% zero-shot on held-out still frames`);
+  log(
+    `stage 0: ${train.count} still frames of ${dataset.train.videos} training videos, ${captions.length} captions (${concepts.length} colours x shapes, ${motions.length} motions); ` +
+      `CLIP ViT ${config.vision_layers}x${config.vision_width}/${config.vision_patch_size} @${out}, text ${config.transformer_layers}x${config.transformer_width}, embed ${config.embed_dim} (${named.reduce((n, [, p]) => n + p.numel, 0)} parameters); ` +
+      `untrained: ${before.toFixed(1)}% zero-shot on held-out still frames`,
+  );
   clip.train();
   try {
     for (let step = 0; step < s.steps; step++) {
@@ -244,17 +318,24 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
       for (const group of optimizer.paramGroups) group.lr = lr;
       const indices = Array.from({ length: s.batchSize }, () => rng.nextInt(train.count));
       // Half of the captions name the motion too.
-      const captionIds = indices.map((i) => pick(byKey.get(`${train.concepts[i]}/${rng.nextFloat() < 0.5 ? train.motions[i] : -1}`)!));
+      const captionIds = indices.map((i) =>
+        pick(byKey.get(`${train.concepts[i]}/${rng.nextFloat() < 0.5 ? train.motions[i] : -1}`)!),
+      );
       const loss = tidy(() => {
         const images = unit(clip.encodeImage(imageBatch(trainFrames, train.size, indices, out, rng)));
-        const text = unit(clip.encodeText(captionTokens.indexSelect(0, fromTypedArray(Int32Array.from(captionIds)).to('int64'))).cls);
+        const text = unit(
+          clip.encodeText(captionTokens.indexSelect(0, fromTypedArray(Int32Array.from(captionIds)).to('int64'))).cls,
+        );
         const logits = clip.logit_scale.exp().mul(images.matmul(text.t()));
         // positives[i][j]: caption j fits image i (its colour and shape, and its motion or none).
         const positives = new Float32Array(s.batchSize * s.batchSize);
-        indices.forEach((image, i) => captionIds.forEach((id, j) => {
-          const e = entries[id]!;
-          if (e.concept === train.concepts[image] && (e.motion < 0 || e.motion === train.motions[image])) positives[i * s.batchSize + j] = 1;
-        }));
+        indices.forEach((image, i) =>
+          captionIds.forEach((id, j) => {
+            const e = entries[id]!;
+            if (e.concept === train.concepts[image] && (e.motion < 0 || e.motion === train.motions[image]))
+              positives[i * s.batchSize + j] = 1;
+          }),
+        );
         const fits = fromTypedArray(positives, [s.batchSize, s.batchSize]);
         // Symmetric InfoNCE: image -> caption and caption -> image, the targets spread over the positives.
         const imageToText = fits.div(fits.sum(1, true)).mul(F.logSoftmax(logits, 1)).sum(1).mean().neg();
@@ -268,7 +349,8 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
       optimizer.zeroGrad();
       noGrad(() => clip.logit_scale.clamp_(0, maxLogit));
       losses.push(loss);
-      if (options.printEvery && (step + 1) % options.printEvery === 0) log(`stage 0: step ${step + 1}/${s.steps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)}`);
+      if (options.printEvery && (step + 1) % options.printEvery === 0)
+        log(`stage 0: step ${step + 1}/${s.steps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)}`);
     }
   } finally {
     clip.eval();
@@ -281,12 +363,21 @@ export async function pretrainClip(options: PretrainOptions): Promise<PretrainRe
   const weights = path.join(options.dir, 'demo-clip.safetensors');
   saveSafetensors(weights, clip.stateDict(), { format: 'pt', made_by: 'bike demo stage 0' });
   // The tokenizer travels with the weights, as vocabularies do with real CLIP checkpoints.
-  for (const file of [dataset.vocabulary.vocabJson, dataset.vocabulary.mergesTxt]) copyFileSync(file, path.join(options.dir, path.basename(file)));
+  for (const file of [dataset.vocabulary.vocabJson, dataset.vocabulary.mergesTxt])
+    copyFileSync(file, path.join(options.dir, path.basename(file)));
   const tenth = Math.max(1, Math.floor(losses.length / 10));
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const logitScale = Math.exp(clip.logit_scale.item());
   return {
-    weights, steps: s.steps, firstLoss: mean(losses.slice(0, tenth)), lastLoss: mean(losses.slice(-tenth)), losses, images: train.count,
-    stillFrameTop1, stillFrameChance: 100 / concepts.length, stillFrameImages: heldOut.count, logitScale,
+    weights,
+    steps: s.steps,
+    firstLoss: mean(losses.slice(0, tenth)),
+    lastLoss: mean(losses.slice(-tenth)),
+    losses,
+    images: train.count,
+    stillFrameTop1,
+    stillFrameChance: 100 / concepts.length,
+    stillFrameImages: heldOut.count,
+    logitScale,
   };
 }

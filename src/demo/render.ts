@@ -43,7 +43,11 @@ function clampByte(v: number): number {
  * Start and end state of a shape in a grid cell of side `cell`: the motion decides what changes (size
  * or opacity, in one direction), the rest is jitter (the range of the change).
  */
-function change(motion: MotionKind, cell: number, rng: Rng): { from: Omit<ShapeState, 'cx' | 'cy'>; to: Omit<ShapeState, 'cx' | 'cy'> } {
+function change(
+  motion: MotionKind,
+  cell: number,
+  rng: Rng,
+): { from: Omit<ShapeState, 'cx' | 'cy'>; to: Omit<ShapeState, 'cx' | 'cy'> } {
   if (motion === 'growing' || motion === 'shrinking') {
     const small = { r: uniform(rng, 0.14, 0.2) * cell, alpha: 1 };
     const large = { r: uniform(rng, 0.42, 0.48) * cell, alpha: 1 };
@@ -105,7 +109,8 @@ export function renderVideo(spec: VideoSpec, o: RenderOptions, rng: Rng): Uint8A
   const { from, to } = change(spec.motion, cell, rng);
   const centres: [number, number][] = [];
   for (let gy = 0; gy < perSide; gy++) {
-    for (let gx = 0; gx < perSide; gx++) centres.push([(gx + 0.5 + uniform(rng, -0.08, 0.08)) * cell, (gy + 0.5 + uniform(rng, -0.08, 0.08)) * cell]);
+    for (let gx = 0; gx < perSide; gx++)
+      centres.push([(gx + 0.5 + uniform(rng, -0.08, 0.08)) * cell, (gy + 0.5 + uniform(rng, -0.08, 0.08)) * cell]);
   }
   // Progress: the change starts after a short random delay, slows down as it ends (ease-out) and is
   // over before the last frames, which hold the end state, as real motions come to rest.

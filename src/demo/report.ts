@@ -31,7 +31,8 @@ export function readMetrics(file: string): MetricRecord[] {
     if (line.trim() === '') return [];
     try {
       const record = JSON.parse(line) as MetricRecord;
-      if (typeof record !== 'object' || record === null || typeof record.kind !== 'string') throw new Error('no "kind"');
+      if (typeof record !== 'object' || record === null || typeof record.kind !== 'string')
+        throw new Error('no "kind"');
       return [record];
     } catch (error) {
       throw new Error(`${file} line ${i + 1}: not a metrics record (${(error as Error).message})`);
@@ -101,24 +102,47 @@ function numberOf(value: unknown): number {
 
 /** Loss, learning rate and validation accuracy charts of the runs. */
 function curvePlots(runs: ReportData['runs']): string[] {
-  const perIteration = (pick: (r: MetricRecord) => number | undefined) => runs.map((run): Series => ({
-    name: run.name,
-    points: run.metrics.filter((r) => r.kind === 'iteration').map((r, i) => [r.global_iteration ?? i, pick(r) ?? NaN]),
-  }));
-  const smooth = (series: Series[]): Series[] => series.map((s) => {
-    // An exponential moving average (bias-corrected) makes the noisy per-batch loss readable.
-    let avg = 0;
-    return { ...s, points: s.points.map(([x, y], i) => { avg = 0.9 * avg + 0.1 * y; return [x, avg / (1 - 0.9 ** (i + 1))] as [number, number]; }) };
-  });
+  const perIteration = (pick: (r: MetricRecord) => number | undefined) =>
+    runs.map((run): Series => ({
+      name: run.name,
+      points: run.metrics
+        .filter((r) => r.kind === 'iteration')
+        .map((r, i) => [r.global_iteration ?? i, pick(r) ?? NaN]),
+    }));
+  const smooth = (series: Series[]): Series[] =>
+    series.map((s) => {
+      // An exponential moving average (bias-corrected) makes the noisy per-batch loss readable.
+      let avg = 0;
+      return {
+        ...s,
+        points: s.points.map(([x, y], i) => {
+          avg = 0.9 * avg + 0.1 * y;
+          return [x, avg / (1 - 0.9 ** (i + 1))] as [number, number];
+        }),
+      };
+    });
   const accuracy: Series[] = runs.flatMap((run) => {
     const epochs = run.metrics.filter((r) => r.kind === 'epoch');
     return [
-      { name: `${run.name} top-1`, points: epochs.map((r) => [numberOf(r.epoch) + 1, numberOf(r.top1)] as [number, number]), dots: true },
-      { name: `${run.name} top-5`, points: epochs.map((r) => [numberOf(r.epoch) + 1, numberOf(r.top5)] as [number, number]), dots: true },
+      {
+        name: `${run.name} top-1`,
+        points: epochs.map((r) => [numberOf(r.epoch) + 1, numberOf(r.top1)] as [number, number]),
+        dots: true,
+      },
+      {
+        name: `${run.name} top-5`,
+        points: epochs.map((r) => [numberOf(r.epoch) + 1, numberOf(r.top5)] as [number, number]),
+        dots: true,
+      },
     ];
   });
   return [
-    lineChart({ title: 'Training loss (per batch, smoothed)', xLabel: 'iteration', yLabel: 'loss', series: smooth(perIteration((r) => numberOf(r.loss))) }),
+    lineChart({
+      title: 'Training loss (per batch, smoothed)',
+      xLabel: 'iteration',
+      yLabel: 'loss',
+      series: smooth(perIteration((r) => numberOf(r.loss))),
+    }),
     lineChart({ title: 'Learning rate', xLabel: 'iteration', yLabel: 'lr', series: perIteration(lrOf) }),
     lineChart({ title: 'Validation accuracy', xLabel: 'epoch', yLabel: 'percent', yRange: [0, 100], series: accuracy }),
   ];
@@ -126,7 +150,9 @@ function curvePlots(runs: ReportData['runs']): string[] {
 
 /** Base64 JPEG data URI of a frame. */
 async function dataUri(image: RgbImage): Promise<string> {
-  const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const jpeg = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
 }
 
@@ -135,20 +161,31 @@ async function sampleHtml(sample: ReportSample): Promise<string> {
   const columns = `grid-template-columns: 220px repeat(${n}, 72px)`;
   const images = await Promise.all(sample.frames.map((f) => dataUri(f.image)));
   const rows: string[] = [];
-  rows.push(`<div class="strip frames" style="${columns}" data-frames="${n}"><div class="label">frames</div>${images.map((uri, i) => `<div><img src="${uri}" alt="frame ${sample.frames[i]!.index}" class="frame-image"><div class="frame-no">#${sample.frames[i]!.index}</div></div>`).join('')}</div>`);
+  rows.push(
+    `<div class="strip frames" style="${columns}" data-frames="${n}"><div class="label">frames</div>${images.map((uri, i) => `<div><img src="${uri}" alt="frame ${sample.frames[i]!.index}" class="frame-image"><div class="frame-no">#${sample.frames[i]!.index}</div></div>`).join('')}</div>`,
+  );
   for (const s of sample.saliency) {
-    if (s.weights.length !== n) throw new Error(`report sample ${sample.video}: saliency of "${s.name}" has ${s.weights.length} weights for ${n} frames`);
+    if (s.weights.length !== n)
+      throw new Error(
+        `report sample ${sample.video}: saliency of "${s.name}" has ${s.weights.length} weights for ${n} frames`,
+      );
     const most = Math.max(1e-12, ...s.weights);
-    rows.push(`<div class="strip saliency" style="${columns}" data-frames="${n}" data-class="${escapeXml(s.name)}"><div class="label">saliency: ${escapeXml(s.name)}</div>${s.weights.map((w) => `<div class="saliency-cell" title="${w.toFixed(3)}"><div class="fill" style="height:${((100 * w) / most).toFixed(1)}%"></div><div class="w">${w.toFixed(2)}</div></div>`).join('')}</div>`);
+    rows.push(
+      `<div class="strip saliency" style="${columns}" data-frames="${n}" data-class="${escapeXml(s.name)}"><div class="label">saliency: ${escapeXml(s.name)}</div>${s.weights.map((w) => `<div class="saliency-cell" title="${w.toFixed(3)}"><div class="fill" style="height:${((100 * w) / most).toFixed(1)}%"></div><div class="w">${w.toFixed(2)}</div></div>`).join('')}</div>`,
+    );
   }
-  const tables = sample.branches.map((b) => `<table class="branch" data-branch="${escapeXml(b.branch)}"><tr><th colspan="2">${escapeXml(b.branch)}</th></tr>${b.top.map((c) => `<tr class="${c.name === sample.label ? 'hit' : ''}"><td>${escapeXml(c.name)}</td><td>${(100 * c.probability).toFixed(1)}%</td></tr>`).join('')}</table>`);
+  const tables = sample.branches.map(
+    (b) =>
+      `<table class="branch" data-branch="${escapeXml(b.branch)}"><tr><th colspan="2">${escapeXml(b.branch)}</th></tr>${b.top.map((c) => `<tr class="${c.name === sample.label ? 'hit' : ''}"><td>${escapeXml(c.name)}</td><td>${(100 * c.probability).toFixed(1)}%</td></tr>`).join('')}</table>`,
+  );
   return `<div class="sample"><h3>${escapeXml(sample.video)} <span class="truth">— true class: ${escapeXml(sample.label)}</span></h3>${rows.join('')}<div class="branches">${tables.join('')}</div></div>`;
 }
 
 /** The report's HTML. */
 export async function renderReport(data: ReportData): Promise<string> {
   const n = data.classes.length;
-  if (data.confusion.length !== n * n) throw new Error(`report: confusion matrix has ${data.confusion.length} cells for ${n} classes`);
+  if (data.confusion.length !== n * n)
+    throw new Error(`report: confusion matrix has ${data.confusion.length} cells for ${n} classes`);
   const perClass = data.classes.map((_, c) => {
     let total = 0;
     for (let p = 0; p < n; p++) total += data.confusion[c * n + p]!;
@@ -156,26 +193,52 @@ export async function renderReport(data: ReportData): Promise<string> {
   });
   const sections: string[] = [];
   sections.push(`<h1>${escapeXml(data.title)}</h1>`);
-  sections.push(`<table class="summary">${data.summary.map((s) => `<tr><td>${escapeXml(s.label)}</td><td class="value">${escapeXml(s.value)}</td></tr>`).join('')}</table>`);
+  sections.push(
+    `<table class="summary">${data.summary.map((s) => `<tr><td>${escapeXml(s.label)}</td><td class="value">${escapeXml(s.value)}</td></tr>`).join('')}</table>`,
+  );
   const pretrain = data.pretrainLoss?.length
-    ? [lineChart({ title: 'Stage 0: CLIP pre-training loss (symmetric InfoNCE)', xLabel: 'step', yLabel: 'loss', series: [{ name: 'image-caption loss', points: data.pretrainLoss.map((y, x) => [x + 1, y] as [number, number]) }] })]
+    ? [
+        lineChart({
+          title: 'Stage 0: CLIP pre-training loss (symmetric InfoNCE)',
+          xLabel: 'step',
+          yLabel: 'loss',
+          series: [
+            { name: 'image-caption loss', points: data.pretrainLoss.map((y, x) => [x + 1, y] as [number, number]) },
+          ],
+        }),
+      ]
     : [];
   sections.push(`<h2>Training</h2><div class="plots">${[...pretrain, ...curvePlots(data.runs)].join('')}</div>`);
-  sections.push(`<h2>Test videos of the seen classes</h2><div class="plots">${heatmap({
-    title: 'Confusion matrix (video branch, test videos)', rowLabels: data.classes, colLabels: data.classes, values: data.confusion,
-    rowTitle: 'true class', colTitle: 'predicted class',
-  })}${barChart({ title: 'Per-class top-1 accuracy', labels: data.classes, values: perClass, max: 100, unit: '%' })}</div>`);
+  sections.push(
+    `<h2>Test videos of the seen classes</h2><div class="plots">${heatmap({
+      title: 'Confusion matrix (video branch, test videos)',
+      rowLabels: data.classes,
+      colLabels: data.classes,
+      values: data.confusion,
+      rowTitle: 'true class',
+      colTitle: 'predicted class',
+    })}${barChart({ title: 'Per-class top-1 accuracy', labels: data.classes, values: perClass, max: 100, unit: '%' })}</div>`,
+  );
   if (data.zeroShot) {
     const z = data.zeroShot;
-    sections.push(`<h2>Zero-shot: unseen combinations of seen words</h2><div class="plots">${barChart({
-      title: 'Zero-shot top-1 per unseen class', labels: z.classes, values: z.accuracy, max: 100, unit: '%',
-      reference: { value: z.chance, label: `chance ${z.chance.toFixed(1)}%` },
-    })}</div>`);
+    sections.push(
+      `<h2>Zero-shot: unseen combinations of seen words</h2><div class="plots">${barChart({
+        title: 'Zero-shot top-1 per unseen class',
+        labels: z.classes,
+        values: z.accuracy,
+        max: 100,
+        unit: '%',
+        reference: { value: z.chance, label: `chance ${z.chance.toFixed(1)}%` },
+      })}</div>`,
+    );
   }
   if (data.samples.length > 0) {
     const samples = await Promise.all(data.samples.map(sampleHtml));
-    sections.push(`<h2>What the model looked at</h2><p class="notes">Each strip shows the frames the model sampled; below them, the weight Video Concept Spotting gave each frame for the top classes (bar height relative to the largest weight), then the top-5 classes of each branch (the true class in green).</p>${samples.join('')}`);
+    sections.push(
+      `<h2>What the model looked at</h2><p class="notes">Each strip shows the frames the model sampled; below them, the weight Video Concept Spotting gave each frame for the top classes (bar height relative to the largest weight), then the top-5 classes of each branch (the true class in green).</p>${samples.join('')}`,
+    );
   }
-  if (data.notes.length > 0) sections.push(`<h2>Notes</h2><ul class="notes">${data.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>`);
+  if (data.notes.length > 0)
+    sections.push(`<h2>Notes</h2><ul class="notes">${data.notes.map((n) => `<li>${escapeXml(n)}</li>`).join('')}</ul>`);
   return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title><style>${CSS}</style></head><body>${sections.join('\n')}</body></html>\n`;
 }

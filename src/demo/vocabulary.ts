@@ -10,7 +10,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  BYTE_TO_UNICODE, END_OF_TEXT, END_OF_WORD, START_OF_TEXT, byteCharactersInVocabularyOrder, vocabularyFromHuggingFace,
+  BYTE_TO_UNICODE,
+  END_OF_TEXT,
+  END_OF_WORD,
+  START_OF_TEXT,
+  byteCharactersInVocabularyOrder,
+  vocabularyFromHuggingFace,
 } from '../clip/bpe-vocabulary.ts';
 import { ClipTokenizer, bytePairEncode } from '../clip/tokenizer.ts';
 
@@ -33,7 +38,8 @@ function byteEncoded(word: string): string {
  */
 export function wordsOf(texts: readonly string[]): string[] {
   const words = new Set<string>();
-  for (const text of texts) for (const match of text.toLowerCase().matchAll(/[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/gu)) words.add(match[0]);
+  for (const text of texts)
+    for (const match of text.toLowerCase().matchAll(/[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/gu)) words.add(match[0]);
   return [...words].sort();
 }
 

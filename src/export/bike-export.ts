@@ -40,7 +40,14 @@ export interface BikeOnnxMeta {
   /** Side of the square frames (R). */
   inputSize: number;
   /** Resize the short side to `resizeTo`, centre-crop `inputSize`, then `(x / 255 - mean) / std` per channel (RGB). */
-  normalisation: { mean: number[]; std: number[]; scale: number; resize: number; crop: 'center'; interpolation: 'bicubic' };
+  normalisation: {
+    mean: number[];
+    std: number[];
+    scale: number;
+    resize: number;
+    crop: 'center';
+    interpolation: 'bicubic';
+  };
   logitScale: number;
   promptTemplate: string;
   contextLength: number;
@@ -81,48 +88,101 @@ export function traceBikeOnnx(model: BikeModel, options: BikeOnnxExportOptions):
   const r = options.inputSize;
   const C = options.classNames.length;
   if (options.classTokens.ndim !== 2 || options.classTokens.size(0) !== C) {
-    throw new Error(`ONNX export: class tokens have shape [${options.classTokens.shape}], expected [${C}, context_length] (one row per class)`);
+    throw new Error(
+      `ONNX export: class tokens have shape [${options.classTokens.shape}], expected [${C}, context_length] (one row per class)`,
+    );
   }
   const contextLength = options.classTokens.size(1);
   // Besides `forward`, the entry points BIKE calls without one (so a refusal names e.g. clip (CLIP)).
-  const modules = { root: model, rootName: 'model', methods: ['forward', 'encodeImage', 'encodeText', 'encodeVideos', 'similarity', 'frameSaliency', 'aggregate', 'frameWeights'] };
-  return tidy(() => noGrad(() => {
-    const classes: TextFeatures = model.classFeatures(options.classTokens);
-    const logitScale = model.logitScale().item();
-    const frames = dummyFrames([t, 3, r, r]);
-    const video = traceToOnnx('bike_video', [{ name: 'frames', tensor: frames }], (x) => {
-      const features = model.encodeVideos(x); // [1, T, D]
-      const similarity = model.similarity(features, classes); // [1, C]
-      const probabilities = F.softmax(model.logitScale().mul(similarity), -1);
-      const saliency = model.frameSaliency(features, classes); // [1, C, T]
-      return { probabilities: probabilities.squeeze(0), similarity: similarity.squeeze(0), saliency: saliency.squeeze(0), video_features: features };
-    }, modules);
-    const tokens = options.classTokens.narrow(0, 0, 1);
-    const text = traceToOnnx('bike_text', [{ name: 'tokens', tensor: tokens }], (ids) => {
-      const { cls, tokens: perToken } = model.encodeText(ids);
-      return { text_cls: cls, text_tokens: perToken };
-    }, modules);
-    const features = model.encodeVideos(frames);
-    const one: TextFeatures = { cls: classes.cls.narrow(0, 0, 1), tokens: classes.tokens.narrow(0, 0, 1) };
-    const head = traceToOnnx('bike_head', [
-      { name: 'video_features', tensor: features }, { name: 'text_cls', tensor: one.cls }, { name: 'text_tokens', tensor: one.tokens },
-    ], (v, cls, tok) => {
-      const c: TextFeatures = { cls, tokens: tok };
-      return { similarity: model.similarity(v, c).view(1), saliency: model.frameSaliency(v, c).view(1, t) };
-    }, modules);
-    const info = (file: string, g: TraceResult): OnnxGraphInfo => ({ file, inputs: g.inputs, outputs: g.outputs });
-    const meta: BikeOnnxMeta = {
-      format: 'bike-onnx', version: 1, opset: ONNX_OPSET,
-      classes: [...options.classNames], frames: t, inputSize: r,
-      normalisation: { mean: [...options.mean], std: [...options.std], scale: 255, resize: options.resizeTo, crop: 'center', interpolation: 'bicubic' },
-      logitScale, promptTemplate: options.promptTemplate, contextLength,
-      simHeader: model.video_head.simHeader, interaction: model.video_head.interaction,
-      vocabulary: ONNX_VOCABULARY_FILE,
-      graphs: { video: info('video.onnx', video), text: info('text.onnx', text), head: info('head.onnx', head) },
-    };
-    frames.dispose();
-    return { video, text, head, meta };
-  }));
+  const modules = {
+    root: model,
+    rootName: 'model',
+    methods: [
+      'forward',
+      'encodeImage',
+      'encodeText',
+      'encodeVideos',
+      'similarity',
+      'frameSaliency',
+      'aggregate',
+      'frameWeights',
+    ],
+  };
+  return tidy(() =>
+    noGrad(() => {
+      const classes: TextFeatures = model.classFeatures(options.classTokens);
+      const logitScale = model.logitScale().item();
+      const frames = dummyFrames([t, 3, r, r]);
+      const video = traceToOnnx(
+        'bike_video',
+        [{ name: 'frames', tensor: frames }],
+        (x) => {
+          const features = model.encodeVideos(x); // [1, T, D]
+          const similarity = model.similarity(features, classes); // [1, C]
+          const probabilities = F.softmax(model.logitScale().mul(similarity), -1);
+          const saliency = model.frameSaliency(features, classes); // [1, C, T]
+          return {
+            probabilities: probabilities.squeeze(0),
+            similarity: similarity.squeeze(0),
+            saliency: saliency.squeeze(0),
+            video_features: features,
+          };
+        },
+        modules,
+      );
+      const tokens = options.classTokens.narrow(0, 0, 1);
+      const text = traceToOnnx(
+        'bike_text',
+        [{ name: 'tokens', tensor: tokens }],
+        (ids) => {
+          const { cls, tokens: perToken } = model.encodeText(ids);
+          return { text_cls: cls, text_tokens: perToken };
+        },
+        modules,
+      );
+      const features = model.encodeVideos(frames);
+      const one: TextFeatures = { cls: classes.cls.narrow(0, 0, 1), tokens: classes.tokens.narrow(0, 0, 1) };
+      const head = traceToOnnx(
+        'bike_head',
+        [
+          { name: 'video_features', tensor: features },
+          { name: 'text_cls', tensor: one.cls },
+          { name: 'text_tokens', tensor: one.tokens },
+        ],
+        (v, cls, tok) => {
+          const c: TextFeatures = { cls, tokens: tok };
+          return { similarity: model.similarity(v, c).view(1), saliency: model.frameSaliency(v, c).view(1, t) };
+        },
+        modules,
+      );
+      const info = (file: string, g: TraceResult): OnnxGraphInfo => ({ file, inputs: g.inputs, outputs: g.outputs });
+      const meta: BikeOnnxMeta = {
+        format: 'bike-onnx',
+        version: 1,
+        opset: ONNX_OPSET,
+        classes: [...options.classNames],
+        frames: t,
+        inputSize: r,
+        normalisation: {
+          mean: [...options.mean],
+          std: [...options.std],
+          scale: 255,
+          resize: options.resizeTo,
+          crop: 'center',
+          interpolation: 'bicubic',
+        },
+        logitScale,
+        promptTemplate: options.promptTemplate,
+        contextLength,
+        simHeader: model.video_head.simHeader,
+        interaction: model.video_head.interaction,
+        vocabulary: ONNX_VOCABULARY_FILE,
+        graphs: { video: info('video.onnx', video), text: info('text.onnx', text), head: info('head.onnx', head) },
+      };
+      frames.dispose();
+      return { video, text, head, meta };
+    }),
+  );
 }
 
 /** Values in [-2, 2) that vary over every axis (a constant input could hide a wrong mapping). */

@@ -26,21 +26,44 @@ export interface ExportOnnxResult {
   nodes: { video: number; text: number; head: number };
 }
 
-export async function exportOnnx(model: string, outDir: string, options: ExportOnnxOptions = {}): Promise<ExportOnnxResult> {
-  const predictor = await Predictor.load({ model, labels: options.labels, config: options.config, vocab: options.vocab });
+export async function exportOnnx(
+  model: string,
+  outDir: string,
+  options: ExportOnnxOptions = {},
+): Promise<ExportOnnxResult> {
+  const predictor = await Predictor.load({
+    model,
+    labels: options.labels,
+    config: options.config,
+    vocab: options.vocab,
+  });
   try {
     const clip = predictor.model.clip as CLIP;
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: model });
     const classTokens = classPromptTokens(tokenizer, predictor.classNames, clip.contextLength, clip.vocabSize);
     const target = scaleTarget(predictor.dataset, predictor.inputSize, 'test');
-    if (target.kind !== 'short-side') throw new Error(`ONNX export: dataset ${predictor.dataset} resizes frames to a fixed ${target.width}x${target.height}; only short-side resizing is described in ${ONNX_META_FILE}`);
+    if (target.kind !== 'short-side')
+      throw new Error(
+        `ONNX export: dataset ${predictor.dataset} resizes frames to a fixed ${target.width}x${target.height}; only short-side resizing is described in ${ONNX_META_FILE}`,
+      );
     try {
       const graphs = traceBikeOnnx(predictor.model, {
-        classNames: predictor.classNames, classTokens, inputSize: predictor.inputSize, resizeTo: target.size,
-        mean: CLIP_MEAN, std: CLIP_STD, promptTemplate: PROMPT_TEMPLATE, vocabulary: tokenizer.vocabulary,
+        classNames: predictor.classNames,
+        classTokens,
+        inputSize: predictor.inputSize,
+        resizeTo: target.size,
+        mean: CLIP_MEAN,
+        std: CLIP_STD,
+        promptTemplate: PROMPT_TEMPLATE,
+        vocabulary: tokenizer.vocabulary,
       });
       const files = writeBikeOnnx(graphs, tokenizer.vocabulary, outDir);
-      return { outDir, files, meta: graphs.meta, nodes: { video: graphs.video.nodeCount, text: graphs.text.nodeCount, head: graphs.head.nodeCount } };
+      return {
+        outDir,
+        files,
+        meta: graphs.meta,
+        nodes: { video: graphs.video.nodeCount, text: graphs.text.nodeCount, head: graphs.head.nodeCount },
+      };
     } finally {
       classTokens.dispose();
     }

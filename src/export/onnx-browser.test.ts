@@ -30,13 +30,21 @@ const measured: string[] = [];
 function assertProbabilities(actual: number[], expected: number[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: class count`);
   const worst = Math.max(...actual.map((p, i) => Math.abs(p - expected[i]!)));
-  assert.ok(worst <= TOLERANCE, `${what}: max |difference| ${worst} > ${TOLERANCE} (${JSON.stringify(actual)} vs ${JSON.stringify(expected)})`);
+  assert.ok(
+    worst <= TOLERANCE,
+    `${what}: max |difference| ${worst} > ${TOLERANCE} (${JSON.stringify(actual)} vs ${JSON.stringify(expected)})`,
+  );
   measured.push(`${what}: max |probability - bike predict's| ${worst.toExponential(2)}`);
 }
 
 const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream', '.png': 'image/png',
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
+  '.png': 'image/png',
 };
 
 /** Serves `routes` (URL prefix -> folder) on 127.0.0.1; anything else is a 404. */
@@ -59,98 +67,151 @@ function serve(routes: Record<string, string>): Promise<{ server: Server; origin
     response.writeHead(404);
     response.end();
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    resolve({ server, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, origin: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` });
+    }),
+  );
 }
 
-test('bike export: ONNX Runtime in Node and in Chromium gives bike predict\'s answers; typed class names zero-shot through the text graph', { timeout: 600_000 }, async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-onnx-export-'));
-  try {
-    const dataset = await makeSyntheticDataset({ dir, trainPerClass: 4, valPerClass: 1, frames: 8, width: 48, height: 36 });
-    const config = path.join(dir, 'synthetic.yaml');
-    writeFileSync(config, tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 4, numSegments: 4 }));
-    const trained = await runBike(['train', config, '--json']);
-    assert.equal(trained.code, 0, trained.stderr);
-    const runDir = lastJson<{ runDir: string }>(trained).runDir;
-
-    const out = path.join(dir, 'onnx');
-    const exported = await runBike(['export', runDir, '--onnx', out]);
-    assert.equal(exported.code, 0, exported.stderr);
-    assert.match(exported.stdout, /wrote .*video\.onnx.*4 classes, 4 frames of 32px/);
-    const refused = await runBike(['export', runDir]);
-    assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /--onnx <out-dir> is required/);
-    const missing = await runBike(['export', path.join(dir, 'no-such-run'), '--onnx', out]);
-    assert.notEqual(missing.code, 0);
-    assert.match(missing.stderr, /no-such-run: no such file or directory/);
-
-    const video = path.join(dataset.root, 'val', 'blue_0');
-    const predicted = await runBike(['predict', video, '--model', runDir, '--top', '4', '--json']);
-    assert.equal(predicted.code, 0, predicted.stderr);
-    const prediction = lastJson<PredictJson>(predicted);
-    const expected = Array.from({ length: 4 }, (_, label) => prediction.top.find((c) => c.label === label)!.probability);
-    const top1 = prediction.top[0]!;
-
-    // Node: the same runtime code the page bundles, over onnxruntime-node.
-    const files = await readExport(async (name) => new Uint8Array(await readFile(path.join(out, name))));
-    assert.deepEqual(files.meta.classes, dataset.classNames);
-    const model = await BikeOnnxModel.create(ortNode as unknown as OrtModule, files);
-    const input = await readPredictionInput(video, { numSegments: 4, inputSize: 32, dataset: 'synthetic' });
-    assert.deepEqual(input.frameIndices, prediction.frameIndices);
-    const frames = model.prepareFrames(input.frames);
-    assert.deepEqual(Array.from(frames), Array.from(input.clip.data), 'the Node-free preparation makes bike predict\'s input');
-    const classified = await model.classify(frames);
-    assert.equal(classified.top1, top1.label);
-    assertProbabilities(classified.probabilities, expected, 'Node video graph');
-    const zeroShot = await model.zeroShot(frames, dataset.classNames);
-    assertProbabilities(zeroShot.probabilities, expected, 'Node text + head graphs');
-
-    // The runtime bundles for a browser (esbuild fails on any Node API it reaches).
-    const www = path.join(dir, 'www');
-    await build({
-      entryPoints: [path.join(REPO_ROOT, 'src/export/onnx-runtime.ts')], bundle: true, platform: 'browser', format: 'esm',
-      outfile: path.join(www, 'bike-onnx-runtime.js'), logLevel: 'error',
-    });
-    if (!chromiumAvailable()) {
-      t.diagnostic(`skipping the browser half: no Chromium at ${CHROMIUM}`);
-      return;
-    }
-    writeFileSync(path.join(www, 'index.html'), readFileSync(path.join(REPO_ROOT, 'src/export/testing/onnx-page.html')));
-    const { server, origin } = await serve({
-      '/ort/': path.join(REPO_ROOT, 'node_modules/onnxruntime-web/dist'), '/model/': out, '/video/': video, '/': www,
-    });
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+test(
+  "bike export: ONNX Runtime in Node and in Chromium gives bike predict's answers; typed class names zero-shot through the text graph",
+  { timeout: 600_000 },
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-onnx-export-'));
     try {
-      const page = await browser.newPage();
-      const external: string[] = [];
-      page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) external.push(r.url()); });
-      const frameUrls = prediction.frameIndices.map((i) => `video/img_${String(i + 1).padStart(5, '0')}.png`);
-      await page.goto(`${origin}/index.html?model=model&frames=${frameUrls.join(',')}`);
-      await page.waitForFunction('window.bikeReady === true || window.bikeError !== undefined', undefined, { timeout: 120_000 });
-      const error = await page.evaluate('window.bikeError');
-      assert.equal(error, undefined, `the page failed: ${String(error)}`);
-      const inPage = await page.evaluate('window.bikeExported') as { top1: number; name: string; probabilities: number[] };
-      assert.equal(inPage.name, top1.name, 'the page\'s top-1 is bike predict\'s');
-      assertProbabilities(inPage.probabilities, expected, 'Chromium video graph');
-      // Zero-shot: names typed into the page, in another order.
-      const typed = ['yellow', 'blue', 'red', 'green'];
-      await page.fill('#classes', typed.join(', '));
-      await page.click('#zeroshot');
-      await page.waitForSelector('#result[data-done]', { timeout: 120_000 });
-      const z = JSON.parse(await page.textContent('#result') ?? '{}') as { name: string; probabilities: number[]; error?: string };
-      assert.equal(z.error, undefined, z.error);
-      assert.equal(z.name, top1.name);
-      assertProbabilities(z.probabilities, typed.map((n) => expected[dataset.classNames.indexOf(n)]!), 'Chromium text + head graphs');
-      assert.deepEqual(external, [], 'the page loads nothing from outside the test server');
-      for (const line of measured) t.diagnostic(line);
+      const dataset = await makeSyntheticDataset({
+        dir,
+        trainPerClass: 4,
+        valPerClass: 1,
+        frames: 8,
+        width: 48,
+        height: 36,
+      });
+      const config = path.join(dir, 'synthetic.yaml');
+      writeFileSync(
+        config,
+        tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 4, numSegments: 4 }),
+      );
+      const trained = await runBike(['train', config, '--json']);
+      assert.equal(trained.code, 0, trained.stderr);
+      const runDir = lastJson<{ runDir: string }>(trained).runDir;
+
+      const out = path.join(dir, 'onnx');
+      const exported = await runBike(['export', runDir, '--onnx', out]);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.match(exported.stdout, /wrote .*video\.onnx.*4 classes, 4 frames of 32px/);
+      const refused = await runBike(['export', runDir]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /--onnx <out-dir> is required/);
+      const missing = await runBike(['export', path.join(dir, 'no-such-run'), '--onnx', out]);
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /no-such-run: no such file or directory/);
+
+      const video = path.join(dataset.root, 'val', 'blue_0');
+      const predicted = await runBike(['predict', video, '--model', runDir, '--top', '4', '--json']);
+      assert.equal(predicted.code, 0, predicted.stderr);
+      const prediction = lastJson<PredictJson>(predicted);
+      const expected = Array.from(
+        { length: 4 },
+        (_, label) => prediction.top.find((c) => c.label === label)!.probability,
+      );
+      const top1 = prediction.top[0]!;
+
+      // Node: the same runtime code the page bundles, over onnxruntime-node.
+      const files = await readExport(async (name) => new Uint8Array(await readFile(path.join(out, name))));
+      assert.deepEqual(files.meta.classes, dataset.classNames);
+      const model = await BikeOnnxModel.create(ortNode as unknown as OrtModule, files);
+      const input = await readPredictionInput(video, { numSegments: 4, inputSize: 32, dataset: 'synthetic' });
+      assert.deepEqual(input.frameIndices, prediction.frameIndices);
+      const frames = model.prepareFrames(input.frames);
+      assert.deepEqual(
+        Array.from(frames),
+        Array.from(input.clip.data),
+        "the Node-free preparation makes bike predict's input",
+      );
+      const classified = await model.classify(frames);
+      assert.equal(classified.top1, top1.label);
+      assertProbabilities(classified.probabilities, expected, 'Node video graph');
+      const zeroShot = await model.zeroShot(frames, dataset.classNames);
+      assertProbabilities(zeroShot.probabilities, expected, 'Node text + head graphs');
+
+      // The runtime bundles for a browser (esbuild fails on any Node API it reaches).
+      const www = path.join(dir, 'www');
+      await build({
+        entryPoints: [path.join(REPO_ROOT, 'src/export/onnx-runtime.ts')],
+        bundle: true,
+        platform: 'browser',
+        format: 'esm',
+        outfile: path.join(www, 'bike-onnx-runtime.js'),
+        logLevel: 'error',
+      });
+      if (!chromiumAvailable()) {
+        t.diagnostic(`skipping the browser half: no Chromium at ${CHROMIUM}`);
+        return;
+      }
+      writeFileSync(
+        path.join(www, 'index.html'),
+        readFileSync(path.join(REPO_ROOT, 'src/export/testing/onnx-page.html')),
+      );
+      const { server, origin } = await serve({
+        '/ort/': path.join(REPO_ROOT, 'node_modules/onnxruntime-web/dist'),
+        '/model/': out,
+        '/video/': video,
+        '/': www,
+      });
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      });
+      try {
+        const page = await browser.newPage();
+        const external: string[] = [];
+        page.on('request', (r) => {
+          if (!r.url().startsWith(origin) && !r.url().startsWith('blob:') && !r.url().startsWith('data:'))
+            external.push(r.url());
+        });
+        const frameUrls = prediction.frameIndices.map((i) => `video/img_${String(i + 1).padStart(5, '0')}.png`);
+        await page.goto(`${origin}/index.html?model=model&frames=${frameUrls.join(',')}`);
+        await page.waitForFunction('window.bikeReady === true || window.bikeError !== undefined', undefined, {
+          timeout: 120_000,
+        });
+        const error = await page.evaluate('window.bikeError');
+        assert.equal(error, undefined, `the page failed: ${String(error)}`);
+        const inPage = (await page.evaluate('window.bikeExported')) as {
+          top1: number;
+          name: string;
+          probabilities: number[];
+        };
+        assert.equal(inPage.name, top1.name, "the page's top-1 is bike predict's");
+        assertProbabilities(inPage.probabilities, expected, 'Chromium video graph');
+        // Zero-shot: names typed into the page, in another order.
+        const typed = ['yellow', 'blue', 'red', 'green'];
+        await page.fill('#classes', typed.join(', '));
+        await page.click('#zeroshot');
+        await page.waitForSelector('#result[data-done]', { timeout: 120_000 });
+        const z = JSON.parse((await page.textContent('#result')) ?? '{}') as {
+          name: string;
+          probabilities: number[];
+          error?: string;
+        };
+        assert.equal(z.error, undefined, z.error);
+        assert.equal(z.name, top1.name);
+        assertProbabilities(
+          z.probabilities,
+          typed.map((n) => expected[dataset.classNames.indexOf(n)]!),
+          'Chromium text + head graphs',
+        );
+        assert.deepEqual(external, [], 'the page loads nothing from outside the test server');
+        for (const line of measured) t.diagnostic(line);
+      } finally {
+        await browser.close();
+        await new Promise((resolve) => server.close(resolve));
+      }
     } finally {
-      await browser.close();
-      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

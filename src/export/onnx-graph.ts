@@ -36,7 +36,8 @@ function attribute(name: string, value: AttributeValue): onnxProto.onnx.IAttribu
   const T = onnx.AttributeProto.AttributeType;
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new Error(`ONNX export: attribute ${name} = ${value} is not an integer (use { float })`);
+    if (!Number.isInteger(value))
+      throw new Error(`ONNX export: attribute ${name} = ${value} is not an integer (use { float })`);
     return { name, type: T.INT, i: value };
   }
   if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
@@ -67,16 +68,36 @@ export class OnnxGraph {
   }
 
   /** Adds a node; returns its output names (`outputs` names, or fresh ones). */
-  node(opType: string, inputs: string[], outputs: number | string[] = 1, attributes: Record<string, AttributeValue | undefined> = {}, docString?: string): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    outputs: number | string[] = 1,
+    attributes: Record<string, AttributeValue | undefined> = {},
+    docString?: string,
+  ): string[] {
     const names = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs;
-    const attrs = Object.entries(attributes).filter(([, v]) => v !== undefined).map(([k, v]) => attribute(k, v!));
-    this.nodes.push({ opType, input: inputs, output: names, attribute: attrs, name: this.fresh(`${opType}_node`), docString });
+    const attrs = Object.entries(attributes)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => attribute(k, v!));
+    this.nodes.push({
+      opType,
+      input: inputs,
+      output: names,
+      attribute: attrs,
+      name: this.fresh(`${opType}_node`),
+      docString,
+    });
     this.opCounts.set(opType, (this.opCounts.get(opType) ?? 0) + 1);
     return names;
   }
 
   /** One-output node. */
-  op(opType: string, inputs: string[], attributes: Record<string, AttributeValue | undefined> = {}, docString?: string): string {
+  op(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, AttributeValue | undefined> = {},
+    docString?: string,
+  ): string {
     return this.node(opType, inputs, 1, attributes, docString)[0]!;
   }
 
@@ -88,7 +109,12 @@ export class OnnxGraph {
   }
 
   int64s(stem: string, values: number[], shape: number[] = [values.length]): string {
-    return this.initializer(stem, 'int64', shape, new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer));
+    return this.initializer(
+      stem,
+      'int64',
+      shape,
+      new Uint8Array(BigInt64Array.from(values.map((v) => BigInt(v))).buffer),
+    );
   }
 
   /** A scalar (rank 0) of `dtype`. */
@@ -111,7 +137,9 @@ export class OnnxGraph {
   encode(docString = ''): Uint8Array {
     const valueInfo = (v: GraphValue): onnxProto.onnx.IValueInfoProto => ({
       name: v.name,
-      type: { tensorType: { elemType: onnxElementType(v.dtype), shape: { dim: v.shape.map((d) => ({ dimValue: d })) } } },
+      type: {
+        tensorType: { elemType: onnxElementType(v.dtype), shape: { dim: v.shape.map((d) => ({ dimValue: d })) } },
+      },
     });
     const model = onnx.ModelProto.create({
       irVersion: 8,
@@ -134,12 +162,19 @@ export class OnnxGraph {
 /** Little-endian bytes of one value of `dtype`. */
 export function scalarBytes(dtype: DType, value: number): Uint8Array {
   switch (dtype) {
-    case 'float32': return new Uint8Array(Float32Array.of(value).buffer);
-    case 'float64': return new Uint8Array(Float64Array.of(value).buffer);
-    case 'int64': return new Uint8Array(BigInt64Array.of(BigInt(Math.trunc(value))).buffer);
-    case 'int32': return new Uint8Array(Int32Array.of(value).buffer);
-    case 'bool': return Uint8Array.of(value ? 1 : 0);
-    case 'uint8': return Uint8Array.of(value);
-    default: throw new Error(`ONNX export: a scalar constant of dtype ${dtype} is not supported`);
+    case 'float32':
+      return new Uint8Array(Float32Array.of(value).buffer);
+    case 'float64':
+      return new Uint8Array(Float64Array.of(value).buffer);
+    case 'int64':
+      return new Uint8Array(BigInt64Array.of(BigInt(Math.trunc(value))).buffer);
+    case 'int32':
+      return new Uint8Array(Int32Array.of(value).buffer);
+    case 'bool':
+      return Uint8Array.of(value ? 1 : 0);
+    case 'uint8':
+      return Uint8Array.of(value);
+    default:
+      throw new Error(`ONNX export: a scalar constant of dtype ${dtype} is not supported`);
   }
 }

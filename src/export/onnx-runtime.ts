@@ -45,12 +45,24 @@ const argmax = (values: ArrayLike<number>) => {
 };
 
 /** Loads the export's files with `read` (e.g. `fetch` in a page, readFile in Node). */
-export async function readExport(read: (name: string) => Promise<Uint8Array>, metaFile = 'bike-onnx.json'): Promise<ExportedFiles> {
+export async function readExport(
+  read: (name: string) => Promise<Uint8Array>,
+  metaFile = 'bike-onnx.json',
+): Promise<ExportedFiles> {
   const text = new TextDecoder();
   const meta = JSON.parse(text.decode(await read(metaFile))) as BikeOnnxMeta;
-  if (meta.format !== 'bike-onnx' || meta.version !== 1) throw new Error(`${metaFile}: not a bike-onnx version 1 description (format ${JSON.stringify(meta.format)}, version ${JSON.stringify(meta.version)})`);
+  if (meta.format !== 'bike-onnx' || meta.version !== 1)
+    throw new Error(
+      `${metaFile}: not a bike-onnx version 1 description (format ${JSON.stringify(meta.format)}, version ${JSON.stringify(meta.version)})`,
+    );
   const vocabulary = JSON.parse(text.decode(await read(meta.vocabulary)));
-  return { meta, vocabulary, video: await read(meta.graphs.video.file), text: await read(meta.graphs.text.file), head: await read(meta.graphs.head.file) };
+  return {
+    meta,
+    vocabulary,
+    video: await read(meta.graphs.video.file),
+    text: await read(meta.graphs.text.file),
+    head: await read(meta.graphs.head.file),
+  };
 }
 
 export class BikeOnnxModel {
@@ -65,7 +77,9 @@ export class BikeOnnxModel {
 
   static async create(ort: OrtModule, files: ExportedFiles): Promise<BikeOnnxModel> {
     const tokenizer = new BpeTokenizer({ ...files.vocabulary, source: files.meta.vocabulary });
-    const [video, text, head] = await Promise.all([files.video, files.text, files.head].map((m) => ort.InferenceSession.create(m)));
+    const [video, text, head] = await Promise.all(
+      [files.video, files.text, files.head].map((m) => ort.InferenceSession.create(m)),
+    );
     return new BikeOnnxModel(files.meta, ort, tokenizer, video!, text!, head!);
   }
 
@@ -82,9 +96,15 @@ export class BikeOnnxModel {
 
   /** The sampled frames (T of them, in order) as the video graph's input `[T, 3, R, R]`. */
   prepareFrames(frames: readonly RgbImage[]): Float32Array {
-    if (frames.length !== this.meta.frames) throw new Error(`prepareFrames: the model takes ${this.meta.frames} frames, got ${frames.length}`);
+    if (frames.length !== this.meta.frames)
+      throw new Error(`prepareFrames: the model takes ${this.meta.frames} frames, got ${frames.length}`);
     const { mean, std } = this.meta.normalisation;
-    return testTransform(frames, { inputSize: this.meta.inputSize, normalization: { mean, std }, testCrops: 1, stage: 'test' }).data;
+    return testTransform(frames, {
+      inputSize: this.meta.inputSize,
+      normalization: { mean, std },
+      testCrops: 1,
+      stage: 'test',
+    }).data;
   }
 
   private framesTensor(frames: Float32Array): OrtTensor {
@@ -104,7 +124,9 @@ export class BikeOnnxModel {
 
   /** Token ids of one class name's prompt, `[1, context_length]`. */
   promptTokens(name: string): BigInt64Array {
-    const row = this.tokenizer.tokenize([this.meta.promptTemplate.replace('{}', name)], { contextLength: this.meta.contextLength })[0]!;
+    const row = this.tokenizer.tokenize([this.meta.promptTemplate.replace('{}', name)], {
+      contextLength: this.meta.contextLength,
+    })[0]!;
     return BigInt64Array.from(row.map((id) => BigInt(id)));
   }
 
@@ -115,8 +137,14 @@ export class BikeOnnxModel {
     const similarity: number[] = [];
     const saliency: number[][] = [];
     for (const name of classNames) {
-      const text = await this.text.run({ tokens: new this.ort.Tensor('int64', this.promptTokens(name), [1, this.meta.contextLength]) });
-      const scored = await this.head.run({ video_features: videoFeatures, text_cls: text.text_cls!, text_tokens: text.text_tokens! });
+      const text = await this.text.run({
+        tokens: new this.ort.Tensor('int64', this.promptTokens(name), [1, this.meta.contextLength]),
+      });
+      const scored = await this.head.run({
+        video_features: videoFeatures,
+        text_cls: text.text_cls!,
+        text_tokens: text.text_tokens!,
+      });
       similarity.push((scored.similarity!.data as Float32Array)[0]!);
       saliency.push(Array.from(scored.saliency!.data as Float32Array));
     }

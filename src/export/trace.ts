@@ -22,12 +22,21 @@ import { OnnxGraph } from './onnx-graph.ts';
 import { ATEN_TO_ONNX } from './aten-onnx.ts';
 
 export class UnsupportedOpError extends Error {
-  constructor(readonly op: string, readonly module: string, detail = '', message?: string) {
-    super(message ?? `ONNX export: operator aten::${op} has no ONNX mapping${detail ? ` (${detail})` : ''}, called in module ${module}`);
+  constructor(
+    readonly op: string,
+    readonly module: string,
+    detail = '',
+    message?: string,
+  ) {
+    super(
+      message ??
+        `ONNX export: operator aten::${op} has no ONNX mapping${detail ? ` (${detail})` : ''}, called in module ${module}`,
+    );
   }
 }
 
-const isHandle = (v: unknown): v is Handle => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && native.isLive(v);
+const isHandle = (v: unknown): v is Handle =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && native.isLive(v);
 
 /** What a converter sees of one traced call. */
 export class ConvertContext {
@@ -114,7 +123,8 @@ class Tracer {
     try {
       convert(new ConvertContext(this.graph, this, op, module), args, result);
     } catch (error) {
-      throw (this.error = error instanceof UnsupportedOpError ? error : new UnsupportedOpError(op, module, (error as Error).message));
+      throw (this.error =
+        error instanceof UnsupportedOpError ? error : new UnsupportedOpError(op, module, (error as Error).message));
     }
   }
 }
@@ -145,7 +155,12 @@ function guardReads(tracer: Tracer): () => void {
     addon[key] = (h: Handle) => {
       if (tracer.names.has(h)) {
         const module = tracer.currentModule();
-        throw (tracer.error = new UnsupportedOpError(key, module, '', `ONNX export: module ${module} reads a traced tensor into JavaScript (${key === 'item' ? 'item()' : 'toTypedArray()'}); the graph would keep its trace-time value`));
+        throw (tracer.error = new UnsupportedOpError(
+          key,
+          module,
+          '',
+          `ONNX export: module ${module} reads a traced tensor into JavaScript (${key === 'item' ? 'item()' : 'toTypedArray()'}); the graph would keep its trace-time value`,
+        ));
       }
       return saved[key](h);
     };
@@ -168,7 +183,8 @@ function trackModules(root: Module, rootName: string, stack: string[], methods: 
       if (typeof original !== 'function') continue;
       const own = Object.prototype.hasOwnProperty.call(m, method);
       Object.defineProperty(m, method, {
-        configurable: true, writable: true,
+        configurable: true,
+        writable: true,
         value: function (this: unknown, ...a: unknown[]) {
           stack.push(label);
           try {
@@ -207,7 +223,9 @@ export function traceToOnnx(
     graph.addInput(info);
     return { alias, info };
   });
-  const untrack = modules ? trackModules(modules.root, modules.rootName, tracer.moduleStack, modules.methods ?? ['forward']) : () => {};
+  const untrack = modules
+    ? trackModules(modules.root, modules.rootName, tracer.moduleStack, modules.methods ?? ['forward'])
+    : () => {};
   const unguard = guardReads(tracer);
   const previous = setOpRecorder((op, args, result, inPlace) => tracer.record(op, args, result, inPlace));
   let outputs: Record<string, Tensor>;
@@ -227,5 +245,11 @@ export function traceToOnnx(
     return info;
   });
   for (const i of inputInfo) i.alias.dispose();
-  return { model: graph.encode(), inputs: inputInfo.map((i) => i.info), outputs: outputInfo, opCounts: graph.opCounts, nodeCount: graph.nodeCount };
+  return {
+    model: graph.encode(),
+    inputs: inputInfo.map((i) => i.info),
+    outputs: outputInfo,
+    opCounts: graph.opCounts,
+    nodeCount: graph.nodeCount,
+  };
 }

@@ -60,7 +60,9 @@ export function readFixtureMeta(file: string): FixtureMeta {
     throw new FixtureError(`${file}: not valid JSON (${(error as Error).message})`);
   }
   const fail = (path: string, expected: string): never => {
-    throw new FixtureError(`${file}: "${path}" must be ${expected}, got ${JSON.stringify(at(json, path))?.slice(0, 80)}`);
+    throw new FixtureError(
+      `${file}: "${path}" must be ${expected}, got ${JSON.stringify(at(json, path))?.slice(0, 80)}`,
+    );
   };
   const int = (path: string, min = 1) => {
     const v = at(json, path);
@@ -72,20 +74,27 @@ export function readFixtureMeta(file: string): FixtureMeta {
   };
   const strings = (path: string) => {
     const v = at(json, path);
-    return Array.isArray(v) && v.every((s) => typeof s === 'string') ? (v as string[]) : fail(path, 'a list of strings');
+    return Array.isArray(v) && v.every((s) => typeof s === 'string')
+      ? (v as string[])
+      : fail(path, 'a list of strings');
   };
   const oneOf = <T extends string>(path: string, options: readonly T[]): T => {
     const v = at(json, path);
     return options.includes(v as T) ? (v as T) : fail(path, `one of ${options.join(', ')}`);
   };
   const labels = at(json, 'train_labels');
-  if (!Array.isArray(labels) || !labels.every((v) => Number.isInteger(v) && v >= 0)) fail('train_labels', 'a list of class indices');
+  if (!Array.isArray(labels) || !labels.every((v) => Number.isInteger(v) && v >= 0))
+    fail('train_labels', 'a list of class indices');
   const attributeLists = at(json, 'attribute_lists');
-  if (!Array.isArray(attributeLists) || !attributeLists.every((l) => Array.isArray(l) && l.every((s) => typeof s === 'string'))) {
+  if (
+    !Array.isArray(attributeLists) ||
+    !attributeLists.every((l) => Array.isArray(l) && l.every((s) => typeof s === 'string'))
+  ) {
     fail('attribute_lists', 'a list of lists of strings');
   }
   const betas = at(json, 'solver.betas');
-  if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number')) fail('solver.betas', 'two numbers');
+  if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number'))
+    fail('solver.betas', 'two numbers');
   const bool = (path: string, absent: boolean) => {
     const v = at(json, path);
     return v === undefined ? absent : typeof v === 'boolean' ? v : fail(path, 'true or false');
@@ -105,17 +114,31 @@ export function readFixtureMeta(file: string): FixtureMeta {
     prompts: strings('prompts'),
     train_labels: labels as number[],
     attribute_lists: attributeLists as string[][],
-    multiview: { videos: int('multiview.videos'), test_crops: int('multiview.test_crops'), test_clips: int('multiview.test_clips') },
+    multiview: {
+      videos: int('multiview.videos'),
+      test_crops: int('multiview.test_crops'),
+      test_clips: int('multiview.test_clips'),
+    },
     solver: {
-      optim: oneOf('solver.optim', ['adamw', 'adam', 'sgd']), lr: num('solver.lr'), clip_ratio: num('solver.clip_ratio'),
-      weight_decay: num('solver.weight_decay'), betas: betas as [number, number], eps: num('solver.eps'),
-      type: oneOf('solver.type', ['cosine', 'multistep']), epochs: int('solver.epochs'), lr_warmup_step: int('solver.lr_warmup_step', 0),
-      fix_text: bool('solver.fix_text', false), fix_video: bool('solver.fix_video', false), loss_type: oneOf('solver.loss_type', LOSS_TYPES),
+      optim: oneOf('solver.optim', ['adamw', 'adam', 'sgd']),
+      lr: num('solver.lr'),
+      clip_ratio: num('solver.clip_ratio'),
+      weight_decay: num('solver.weight_decay'),
+      betas: betas as [number, number],
+      eps: num('solver.eps'),
+      type: oneOf('solver.type', ['cosine', 'multistep']),
+      epochs: int('solver.epochs'),
+      lr_warmup_step: int('solver.lr_warmup_step', 0),
+      fix_text: bool('solver.fix_text', false),
+      fix_video: bool('solver.fix_video', false),
+      loss_type: oneOf('solver.loss_type', LOSS_TYPES),
     },
     adamw_steps: typeof steps === 'string' ? steps : fail('adamw_steps', 'a description string'),
     video_head: {
-      sim_header: oneOf('video_head.sim_header', SIM_HEADERS), interaction: oneOf('video_head.interaction', INTERACTIONS),
-      temporal_layers: int('video_head.temporal_layers'), heads: int('video_head.heads'),
+      sim_header: oneOf('video_head.sim_header', SIM_HEADERS),
+      interaction: oneOf('video_head.interaction', INTERACTIONS),
+      temporal_layers: int('video_head.temporal_layers'),
+      heads: int('video_head.heads'),
     },
   };
 }
@@ -146,7 +169,10 @@ export function loadBikeFixture(dir: string): BikeFixture {
   const weights = loadSafetensors(join(dir, 'weights.safetensors'));
   for (const t of [...io.values(), ...weights.values()]) t.keep();
   return {
-    dir, meta, io, weights,
+    dir,
+    meta,
+    io,
+    weights,
     get(name) {
       const t = io.get(name);
       if (!t) throw new FixtureError(`${ioPath}: tensor "${name}" is missing`);
@@ -190,7 +216,9 @@ export function loadFixtureModel(fixture: BikeFixture): BikeModel {
 
 /** `weights.safetensors` tensors under `prefix`, with the prefix removed. */
 export function weightsUnder(fixture: BikeFixture, prefix: string): Map<string, Tensor> {
-  return new Map([...fixture.weights].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return new Map(
+    [...fixture.weights].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]),
+  );
 }
 
 /** Frees a model's parameters and buffers now rather than at garbage collection. */

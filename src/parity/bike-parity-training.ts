@@ -34,29 +34,53 @@ function gradientResults(fixture: BikeFixture, model: BikeModel): ParityResult[]
     grad.dispose();
   }
   // The parameters the fixture gives no gradient for must be frozen and untouched by backward.
-  const stray = [...params].filter(([name, p]) => !covered.has(name) && (name.startsWith('clip.') || name.startsWith('video_head.')) && (p.requiresGrad || p.grad !== null));
-  results.push(stray.length
-    ? { name: 'grad: parameters without expect.grad', ok: false, detail: `${stray.length} got a gradient or require one, e.g. ${stray.slice(0, 3).map(([n]) => n).join(', ')}` }
-    : { name: 'grad: parameters without expect.grad', ok: true, detail: `every other CLIP and head parameter is frozen and got no gradient (fix_text ${fixture.meta.solver.fix_text}, fix_video ${fixture.meta.solver.fix_video})` });
+  const stray = [...params].filter(
+    ([name, p]) =>
+      !covered.has(name) &&
+      (name.startsWith('clip.') || name.startsWith('video_head.')) &&
+      (p.requiresGrad || p.grad !== null),
+  );
+  results.push(
+    stray.length
+      ? {
+          name: 'grad: parameters without expect.grad',
+          ok: false,
+          detail: `${stray.length} got a gradient or require one, e.g. ${stray
+            .slice(0, 3)
+            .map(([n]) => n)
+            .join(', ')}`,
+        }
+      : {
+          name: 'grad: parameters without expect.grad',
+          ok: true,
+          detail: `every other CLIP and head parameter is frozen and got no gradient (fix_text ${fixture.meta.solver.fix_text}, fix_video ${fixture.meta.solver.fix_video})`,
+        },
+  );
   return results;
 }
 
 export function trainingParityChecks(fixture: BikeFixture, model: BikeModel): ParityResult[] {
   const results: ParityResult[] = [];
   let gradientsReady = false;
-  results.push(...guarded('expect.grad.*', () => {
-    model.train();
-    model.freeze({ fixText: fixture.meta.solver.fix_text, fixVideo: fixture.meta.solver.fix_video });
-    model.zeroGrad();
-    backwardOnFrames(fixture, model, fixture.get('input.frames'));
-    gradientsReady = true;
-    return gradientResults(fixture, model);
-  }));
+  results.push(
+    ...guarded('expect.grad.*', () => {
+      model.train();
+      model.freeze({ fixText: fixture.meta.solver.fix_text, fixVideo: fixture.meta.solver.fix_video });
+      model.zeroGrad();
+      backwardOnFrames(fixture, model, fixture.get('input.frames'));
+      gradientsReady = true;
+      return gradientResults(fixture, model);
+    }),
+  );
   if (!gradientsReady) return results;
   const steps = runFixtureOptimizerSteps(fixture, model);
   results.push(...steps);
   if (steps.some((r) => r.name === 'expect.adamw.* / expect.after_adamw.*' && !r.ok)) {
-    results.push({ name: 'expect.multiview.*', ok: false, detail: 'needs the parameters after the AdamW steps, which failed' });
+    results.push({
+      name: 'expect.multiview.*',
+      ok: false,
+      detail: 'needs the parameters after the AdamW steps, which failed',
+    });
   } else {
     results.push(...multiviewChecks(fixture, model));
   }
@@ -69,18 +93,32 @@ export function trainingParityChecks(fixture: BikeFixture, model: BikeModel): Pa
  */
 function multiviewChecks(fixture: BikeFixture, model: BikeModel): ParityResult[] {
   model.eval();
-  return guarded('expect.multiview.*', () => noGrad(() => tidy(() => {
-    const { test_crops, test_clips, videos } = fixture.meta.multiview;
-    const views = test_crops * test_clips;
-    const frames = fixture.get('input.multiview_frames');
-    const expectedRows = videos * views * fixture.meta.num_segments;
-    if (frames.size(0) !== expectedRows) {
-      throw new Error(`input.multiview_frames has ${frames.size(0)} frames, meta.json multiview says ${videos} videos x ${views} views x ${fixture.meta.num_segments} frames = ${expectedRows}`);
-    }
-    const similarity = model.predict(frames, model.classFeatures(fixture.get('input.text_tokens')));
-    return [
-      compareTensor('expect.multiview.raw_similarity (after the AdamW steps)', similarity, fixture.get('expect.multiview.raw_similarity')),
-      compareTensor(`expect.multiview.final_scores (${test_crops} crops x ${test_clips} clips)`, aggregateViews(similarity, views), fixture.get('expect.multiview.final_scores')),
-    ];
-  })));
+  return guarded('expect.multiview.*', () =>
+    noGrad(() =>
+      tidy(() => {
+        const { test_crops, test_clips, videos } = fixture.meta.multiview;
+        const views = test_crops * test_clips;
+        const frames = fixture.get('input.multiview_frames');
+        const expectedRows = videos * views * fixture.meta.num_segments;
+        if (frames.size(0) !== expectedRows) {
+          throw new Error(
+            `input.multiview_frames has ${frames.size(0)} frames, meta.json multiview says ${videos} videos x ${views} views x ${fixture.meta.num_segments} frames = ${expectedRows}`,
+          );
+        }
+        const similarity = model.predict(frames, model.classFeatures(fixture.get('input.text_tokens')));
+        return [
+          compareTensor(
+            'expect.multiview.raw_similarity (after the AdamW steps)',
+            similarity,
+            fixture.get('expect.multiview.raw_similarity'),
+          ),
+          compareTensor(
+            `expect.multiview.final_scores (${test_crops} crops x ${test_clips} clips)`,
+            aggregateViews(similarity, views),
+            fixture.get('expect.multiview.final_scores'),
+          ),
+        ];
+      }),
+    ),
+  );
 }

@@ -10,7 +10,13 @@ import { bikeParityChecks } from './bike-parity.ts';
 import { buildFixtureModel, disposeFixture, loadBikeFixture, loadFixtureModel } from './bike-fixture.ts';
 import { parseStepPlan } from './fixture-optimizer-steps.ts';
 
-const FIXTURE = path.resolve(fileURLToPath(new URL('../../', import.meta.url)), '..', 'shared', 'fixtures', 'bike-reference');
+const FIXTURE = path.resolve(
+  fileURLToPath(new URL('../../', import.meta.url)),
+  '..',
+  'shared',
+  'fixtures',
+  'bike-reference',
+);
 
 test('every bike check passes on the reference fixture and every expectation is covered', async () => {
   const results = await bikeParityChecks(FIXTURE);
@@ -19,7 +25,9 @@ test('every bike check passes on the reference fixture and every expectation is 
   const names = results.map((r) => r.name).join('\n');
   const io = loadSafetensors(path.join(FIXTURE, 'io.safetensors'));
   // encode_* belong to the CLIP group; the per-iteration schedule to the optimizer group.
-  const ours = [...io.keys()].filter((k) => k.startsWith('expect.') && !k.startsWith('expect.encode_') && !k.startsWith('expect.lr_schedule_'));
+  const ours = [...io.keys()].filter(
+    (k) => k.startsWith('expect.') && !k.startsWith('expect.encode_') && !k.startsWith('expect.lr_schedule_'),
+  );
   for (const t of io.values()) t.dispose();
   const uncovered = ours.filter((k) => !names.includes(k));
   assert.deepEqual(uncovered, []);
@@ -41,10 +49,14 @@ test('a directory without the fixture files gives one skipped result', async () 
 test('a wrong expectation fails its check, and only that one', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-parity-'));
   try {
-    for (const file of ['meta.json', 'weights.safetensors']) symlinkSync(path.join(FIXTURE, file), path.join(dir, file));
+    for (const file of ['meta.json', 'weights.safetensors'])
+      symlinkSync(path.join(FIXTURE, file), path.join(dir, file));
     const io = loadSafetensors(path.join(FIXTURE, 'io.safetensors'));
     const original = io.get('expect.logits.transf_dp')!;
-    io.set('expect.logits.transf_dp', noGrad(() => original.add(1e-3)));
+    io.set(
+      'expect.logits.transf_dp',
+      noGrad(() => original.add(1e-3)),
+    );
     saveSafetensors(path.join(dir, 'io.safetensors'), io);
     for (const t of io.values()) t.dispose();
     const results = await bikeParityChecks(dir);
@@ -64,22 +76,30 @@ test('the original checkpoint format (torch.save zip) loads into BikeModel and g
   const root = loadPtFile(path.join(FIXTURE, 'checkpoint_official.pt')) as Record<string, Record<string, Tensor>>;
   assert.equal(typeof root.epoch, 'number');
   const fromCheckpoint = buildFixtureModel(fixture.meta);
-  const target = fromCheckpoint.loadOriginalStateDicts(new Map(Object.entries(root.model_state_dict!)), new Map(Object.entries(root.fusion_model_state_dict!)));
+  const target = fromCheckpoint.loadOriginalStateDicts(
+    new Map(Object.entries(root.model_state_dict!)),
+    new Map(Object.entries(root.fusion_model_state_dict!)),
+  );
   assert.equal(target, 'video_head');
   const reference = loadFixtureModel(fixture);
-  tidy(() => noGrad(() => {
-    fromCheckpoint.eval();
-    reference.eval();
-    const frames = fixture.get('input.frames');
-    const a = fromCheckpoint.predict(frames, fromCheckpoint.classFeatures(fixture.get('input.text_tokens')));
-    const b = reference.predict(frames, reference.classFeatures(fixture.get('input.text_tokens')));
-    assert.equal(a.sub(b).abs().max().item(), 0);
-    assert.ok(a.sub(fixture.get('expect.logits.transf_vcs')).abs().max().item() < 1e-5);
-  }));
+  tidy(() =>
+    noGrad(() => {
+      fromCheckpoint.eval();
+      reference.eval();
+      const frames = fixture.get('input.frames');
+      const a = fromCheckpoint.predict(frames, fromCheckpoint.classFeatures(fixture.get('input.text_tokens')));
+      const b = reference.predict(frames, reference.classFeatures(fixture.get('input.text_tokens')));
+      assert.equal(a.sub(b).abs().max().item(), 0);
+      assert.ok(a.sub(fixture.get('expect.logits.transf_vcs')).abs().max().item() < 1e-5);
+    }),
+  );
   disposeFixture(fixture);
 });
 
 test('the AdamW step plan is read from meta.json text', () => {
-  assert.deepEqual(parseStepPlan('3 steps; before step s (0,1,2) the scheduler is stepped to epoch 1+s; step 0 uses ...'), { steps: 3, firstEpoch: 1 });
+  assert.deepEqual(
+    parseStepPlan('3 steps; before step s (0,1,2) the scheduler is stepped to epoch 1+s; step 0 uses ...'),
+    { steps: 3, firstEpoch: 1 },
+  );
   assert.throws(() => parseStepPlan('three steps'), /adamw_steps: expected "<N> steps;/);
 });

@@ -19,7 +19,14 @@ import { groundTruthMatrix, symmetricLoss } from '../bike/losses.ts';
 import { attributeSentence, attributeSentenceTokens, DEFAULT_TOPK_ATTRIBUTES } from '../bike/attribute-sentence.ts';
 import type { BikeModel } from '../bike/bike-model.ts';
 import {
-  buildFixtureModel, disposeFixture, disposeModule, loadBikeFixture, loadFixtureModel, missingFixtureFiles, weightsUnder, type BikeFixture,
+  buildFixtureModel,
+  disposeFixture,
+  disposeModule,
+  loadBikeFixture,
+  loadFixtureModel,
+  missingFixtureFiles,
+  weightsUnder,
+  type BikeFixture,
 } from './bike-fixture.ts';
 import { compareExact, compareTensor, guarded } from './compare.ts';
 import { trainingParityChecks } from './bike-parity-training.ts';
@@ -27,8 +34,12 @@ import { trainingParityChecks } from './bike-parity-training.ts';
 function fixtureHead(fixture: BikeFixture, simHeader: SimHeader, interaction: Interaction): VideoHead {
   const { meta } = fixture;
   const head = new VideoHead({
-    simHeader, interaction, embedDim: meta.clip_config.embed_dim, contextLength: meta.clip_config.context_length,
-    layers: meta.video_head.temporal_layers, heads: meta.video_head.heads,
+    simHeader,
+    interaction,
+    embedDim: meta.clip_config.embed_dim,
+    contextLength: meta.clip_config.context_length,
+    layers: meta.video_head.temporal_layers,
+    heads: meta.video_head.heads,
   });
   if (simHeader === 'Transf') head.loadStateDict(weightsUnder(fixture, 'video_head.'));
   return head;
@@ -60,42 +71,75 @@ export function inference(name: string, check: () => ParityResult | ParityResult
 /** The head, interactions, logits, ground truth and losses on the fixture's own CLIP outputs. */
 function headChecks(fixture: BikeFixture): ParityResult[] {
   const results: ParityResult[] = [];
-  results.push(...inference('expect.logit_scale_exp', () =>
-    compareTensor('expect.logit_scale_exp', fixture.weights.get('clip.logit_scale')!.exp(), fixture.get('expect.logit_scale_exp'))));
+  results.push(
+    ...inference('expect.logit_scale_exp', () =>
+      compareTensor(
+        'expect.logit_scale_exp',
+        fixture.weights.get('clip.logit_scale')!.exp(),
+        fixture.get('expect.logit_scale_exp'),
+      ),
+    ),
+  );
 
-  results.push(...inference('expect.video_head.transf_agg', () => {
-    const head = fixtureHead(fixture, 'Transf', fixture.meta.video_head.interaction);
-    const aggregated = head.aggregate(fixtureVideoFeatures(fixture));
-    disposeModule(head);
-    return compareTensor('expect.video_head.transf_agg', aggregated, fixture.get('expect.video_head.transf_agg'));
-  }));
+  results.push(
+    ...inference('expect.video_head.transf_agg', () => {
+      const head = fixtureHead(fixture, 'Transf', fixture.meta.video_head.interaction);
+      const aggregated = head.aggregate(fixtureVideoFeatures(fixture));
+      disposeModule(head);
+      return compareTensor('expect.video_head.transf_agg', aggregated, fixture.get('expect.video_head.transf_agg'));
+    }),
+  );
 
   for (const key of fixture.expectedNames('logits.')) {
-    results.push(...inference(key, () => {
-      const { simHeader, interaction } = parseHeadVariant(key);
-      const head = fixtureHead(fixture, simHeader, interaction);
-      const logits = head.forward(fixtureVideoFeatures(fixture), fixture.get('expect.encode_text.tokens'), fixture.get('expect.encode_text.cls'));
-      disposeModule(head);
-      return compareTensor(`${key} (${simHeader} + ${interaction}, on expect.encode_*)`, logits, fixture.get(key));
-    }));
+    results.push(
+      ...inference(key, () => {
+        const { simHeader, interaction } = parseHeadVariant(key);
+        const head = fixtureHead(fixture, simHeader, interaction);
+        const logits = head.forward(
+          fixtureVideoFeatures(fixture),
+          fixture.get('expect.encode_text.tokens'),
+          fixture.get('expect.encode_text.cls'),
+        );
+        disposeModule(head);
+        return compareTensor(`${key} (${simHeader} + ${interaction}, on expect.encode_*)`, logits, fixture.get(key));
+      }),
+    );
   }
 
-  results.push(...inference('expect.train.*', () => {
-    const labels = fixture.get('input.train_labels');
-    const head = fixtureHead(fixture, fixture.meta.video_head.sim_header, fixture.meta.video_head.interaction);
-    const text = (name: string) => fixture.get(name).indexSelect(0, labels);
-    const similarity = head.forward(fixtureVideoFeatures(fixture), text('expect.encode_text.tokens'), text('expect.encode_text.cls'));
-    disposeModule(head);
-    const logits = fixture.weights.get('clip.logit_scale')!.exp().mul(similarity);
-    const groundTruth = groundTruthMatrix(labels);
-    return [
-      compareExact('input.train_labels (vs meta.json train_labels)', labels, tensor(fixture.meta.train_labels, { dtype: 'int64' })),
-      compareTensor('expect.train.logits (on expect.encode_*)', logits, fixture.get('expect.train.logits')),
-      compareExact('expect.train.ground_truth', groundTruth, fixture.get('expect.train.ground_truth')),
-      compareTensor('expect.train.nce_loss (on expect.encode_*)', symmetricLoss(logits, groundTruth, 'NCE'), fixture.get('expect.train.nce_loss')),
-      compareTensor('expect.train.ds_loss (on expect.encode_*)', symmetricLoss(logits, groundTruth, 'DS'), fixture.get('expect.train.ds_loss')),
-    ];
-  }));
+  results.push(
+    ...inference('expect.train.*', () => {
+      const labels = fixture.get('input.train_labels');
+      const head = fixtureHead(fixture, fixture.meta.video_head.sim_header, fixture.meta.video_head.interaction);
+      const text = (name: string) => fixture.get(name).indexSelect(0, labels);
+      const similarity = head.forward(
+        fixtureVideoFeatures(fixture),
+        text('expect.encode_text.tokens'),
+        text('expect.encode_text.cls'),
+      );
+      disposeModule(head);
+      const logits = fixture.weights.get('clip.logit_scale')!.exp().mul(similarity);
+      const groundTruth = groundTruthMatrix(labels);
+      return [
+        compareExact(
+          'input.train_labels (vs meta.json train_labels)',
+          labels,
+          tensor(fixture.meta.train_labels, { dtype: 'int64' }),
+        ),
+        compareTensor('expect.train.logits (on expect.encode_*)', logits, fixture.get('expect.train.logits')),
+        compareExact('expect.train.ground_truth', groundTruth, fixture.get('expect.train.ground_truth')),
+        compareTensor(
+          'expect.train.nce_loss (on expect.encode_*)',
+          symmetricLoss(logits, groundTruth, 'NCE'),
+          fixture.get('expect.train.nce_loss'),
+        ),
+        compareTensor(
+          'expect.train.ds_loss (on expect.encode_*)',
+          symmetricLoss(logits, groundTruth, 'DS'),
+          fixture.get('expect.train.ds_loss'),
+        ),
+      ];
+    }),
+  );
   return results;
 }
 
@@ -104,20 +148,29 @@ function endToEndChecks(fixture: BikeFixture, model: BikeModel): ParityResult[] 
   const results: ParityResult[] = [];
   model.eval();
   const key = metaHeadKey(fixture);
-  results.push(...inference(`${key} (from frames)`, () => {
-    const classes = model.classFeatures(fixture.get('input.text_tokens'));
-    const similarity = model.predict(fixture.get('input.frames'), classes);
-    return compareTensor(`${key} (from input.frames and input.text_tokens)`, similarity, fixture.get(key));
-  }));
-  results.push(...inference('expect.train.* (from frames)', () => {
-    const step = model.trainingStep(fixture.get('input.frames'), fixture.get('input.train_labels'), fixture.get('input.text_tokens'), 'NCE');
-    const ds = symmetricLoss(step.logits, step.groundTruth, 'DS');
-    return [
-      compareTensor('expect.train.logits (from frames)', step.logits, fixture.get('expect.train.logits')),
-      compareTensor('expect.train.nce_loss (from frames)', step.loss, fixture.get('expect.train.nce_loss')),
-      compareTensor('expect.train.ds_loss (from frames)', ds, fixture.get('expect.train.ds_loss')),
-    ];
-  }));
+  results.push(
+    ...inference(`${key} (from frames)`, () => {
+      const classes = model.classFeatures(fixture.get('input.text_tokens'));
+      const similarity = model.predict(fixture.get('input.frames'), classes);
+      return compareTensor(`${key} (from input.frames and input.text_tokens)`, similarity, fixture.get(key));
+    }),
+  );
+  results.push(
+    ...inference('expect.train.* (from frames)', () => {
+      const step = model.trainingStep(
+        fixture.get('input.frames'),
+        fixture.get('input.train_labels'),
+        fixture.get('input.text_tokens'),
+        'NCE',
+      );
+      const ds = symmetricLoss(step.logits, step.groundTruth, 'DS');
+      return [
+        compareTensor('expect.train.logits (from frames)', step.logits, fixture.get('expect.train.logits')),
+        compareTensor('expect.train.nce_loss (from frames)', step.loss, fixture.get('expect.train.nce_loss')),
+        compareTensor('expect.train.ds_loss (from frames)', ds, fixture.get('expect.train.ds_loss')),
+      ];
+    }),
+  );
   return results;
 }
 
@@ -126,28 +179,46 @@ function attributeChecks(fixture: BikeFixture, model: BikeModel): ParityResult[]
   const results: ParityResult[] = [];
   const vocabulary = defaultVocabularyPath(fixture.dir);
   if (!existsSync(vocabulary)) {
-    results.push({ name: 'input.attribute_sentence_tokens', ok: false, skipped: true, detail: `${vocabulary} is missing` });
+    results.push({
+      name: 'input.attribute_sentence_tokens',
+      ok: false,
+      skipped: true,
+      detail: `${vocabulary} is missing`,
+    });
   } else {
-    results.push(...inference('input.attribute_sentence_tokens', () => {
-      const tokenizer = ClipTokenizer.fromOpenAiVocabulary(vocabulary);
-      const sentences = fixture.meta.attribute_lists.map((list) => attributeSentence(list, DEFAULT_TOPK_ATTRIBUTES));
-      const rows = attributeSentenceTokens(tokenizer, sentences, fixture.meta.clip_config.context_length);
-      return compareExact('input.attribute_sentence_tokens (built from meta.json attribute_lists)', tensor(rows, { dtype: 'int64' }), fixture.get('input.attribute_sentence_tokens'));
-    }));
+    results.push(
+      ...inference('input.attribute_sentence_tokens', () => {
+        const tokenizer = ClipTokenizer.fromOpenAiVocabulary(vocabulary);
+        const sentences = fixture.meta.attribute_lists.map((list) => attributeSentence(list, DEFAULT_TOPK_ATTRIBUTES));
+        const rows = attributeSentenceTokens(tokenizer, sentences, fixture.meta.clip_config.context_length);
+        return compareExact(
+          'input.attribute_sentence_tokens (built from meta.json attribute_lists)',
+          tensor(rows, { dtype: 'int64' }),
+          fixture.get('input.attribute_sentence_tokens'),
+        );
+      }),
+    );
   }
   model.eval();
-  results.push(...inference('expect.attributes.*', () => {
-    const sentences = fixture.get('input.attribute_sentence_tokens');
-    const classes = model.classFeatures(fixture.get('input.text_tokens'));
-    const logits = model.attributeSimilarity(sentences, classes);
-    const step = model.attributeTrainingStep(sentences, fixture.get('input.train_labels'), fixture.get('input.text_tokens'), 'NCE');
-    return [
-      compareTensor('expect.attributes.logits', logits, fixture.get('expect.attributes.logits')),
-      compareTensor('expect.attributes.scores', F.softmax(logits, -1), fixture.get('expect.attributes.scores')),
-      compareTensor('expect.attributes.train_logits', step.logits, fixture.get('expect.attributes.train_logits')),
-      compareTensor('expect.attributes.nce_loss', step.loss, fixture.get('expect.attributes.nce_loss')),
-    ];
-  }));
+  results.push(
+    ...inference('expect.attributes.*', () => {
+      const sentences = fixture.get('input.attribute_sentence_tokens');
+      const classes = model.classFeatures(fixture.get('input.text_tokens'));
+      const logits = model.attributeSimilarity(sentences, classes);
+      const step = model.attributeTrainingStep(
+        sentences,
+        fixture.get('input.train_labels'),
+        fixture.get('input.text_tokens'),
+        'NCE',
+      );
+      return [
+        compareTensor('expect.attributes.logits', logits, fixture.get('expect.attributes.logits')),
+        compareTensor('expect.attributes.scores', F.softmax(logits, -1), fixture.get('expect.attributes.scores')),
+        compareTensor('expect.attributes.train_logits', step.logits, fixture.get('expect.attributes.train_logits')),
+        compareTensor('expect.attributes.nce_loss', step.loss, fixture.get('expect.attributes.nce_loss')),
+      ];
+    }),
+  );
   return results;
 }
 
@@ -162,7 +233,8 @@ function checkpointChecks(fixture: BikeFixture, reference: BikeModel): ParityRes
       const value = root?.[key];
       if (!value || typeof value !== 'object') throw new Error(`${path}: "${key}" is missing or not a dict`);
       const entries = value instanceof Map ? [...value] : Object.entries(value);
-      for (const [k, t] of entries) if (!(t instanceof Tensor)) throw new Error(`${path}: ${key}["${k}"] is not a tensor`);
+      for (const [k, t] of entries)
+        if (!(t instanceof Tensor)) throw new Error(`${path}: ${key}["${k}"] is not a tensor`);
       return new Map(entries as [string, Tensor][]);
     };
     const model = buildFixtureModel(fixture.meta);
@@ -173,14 +245,21 @@ function checkpointChecks(fixture: BikeFixture, reference: BikeModel): ParityRes
       model.eval();
       reference.eval();
       const key = metaHeadKey(fixture);
-      return noGrad(() => tidy(() => {
-        const frames = fixture.get('input.frames');
-        const classes = model.classFeatures(fixture.get('input.text_tokens'));
-        const fromCheckpoint = model.predict(frames, classes);
-        const fromSafetensors = reference.predict(frames, reference.classFeatures(fixture.get('input.text_tokens')));
-        const same = compareTensor(`${name} (fusion_model_state_dict -> ${target}) vs weights.safetensors`, fromCheckpoint, fromSafetensors, { kind: 'absolute', atol: 0 });
-        return [same, compareTensor(`${name}: ${key} from frames`, fromCheckpoint, fixture.get(key))];
-      }));
+      return noGrad(() =>
+        tidy(() => {
+          const frames = fixture.get('input.frames');
+          const classes = model.classFeatures(fixture.get('input.text_tokens'));
+          const fromCheckpoint = model.predict(frames, classes);
+          const fromSafetensors = reference.predict(frames, reference.classFeatures(fixture.get('input.text_tokens')));
+          const same = compareTensor(
+            `${name} (fusion_model_state_dict -> ${target}) vs weights.safetensors`,
+            fromCheckpoint,
+            fromSafetensors,
+            { kind: 'absolute', atol: 0 },
+          );
+          return [same, compareTensor(`${name}: ${key} from frames`, fromCheckpoint, fixture.get(key))];
+        }),
+      );
     } finally {
       disposeModule(model);
       for (const t of [...modelState.values(), ...headState.values()]) t.dispose();
@@ -201,10 +280,12 @@ export async function bikeParityChecks(fixtureDir: string): Promise<ParityResult
   try {
     results.push(...headChecks(fixture));
     let model: BikeModel | null = null;
-    results.push(...guarded('bike model from weights.safetensors', () => {
-      model = loadFixtureModel(fixture);
-      return [];
-    }));
+    results.push(
+      ...guarded('bike model from weights.safetensors', () => {
+        model = loadFixtureModel(fixture);
+        return [];
+      }),
+    );
     if (model) {
       results.push(...endToEndChecks(fixture, model));
       results.push(...attributeChecks(fixture, model));

@@ -36,7 +36,8 @@ export async function clipParityChecks(fixtureDir: string): Promise<ParityResult
   const weightsPath = join(fixtureDir, 'weights.safetensors');
   const ioPath = join(fixtureDir, 'io.safetensors');
   for (const path of [weightsPath, ioPath]) {
-    if (!existsSync(path)) return CHECKS.map((c) => ({ name: `clip ${c.name}`, ok: false, skipped: true, detail: `${path} is missing` }));
+    if (!existsSync(path))
+      return CHECKS.map((c) => ({ name: `clip ${c.name}`, ok: false, skipped: true, detail: `${path} is missing` }));
   }
   return tidy(() => {
     const io = loadSafetensors(ioPath);

@@ -54,7 +54,12 @@ export interface Measurement {
 const fmt = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 /** Measures `actual` against `expected` (same length) under `tolerance`. */
-export function measure(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: Tolerance, statistic: 'max' | 'mean' = 'max'): Measurement {
+export function measure(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: Tolerance,
+  statistic: 'max' | 'mean' = 'max',
+): Measurement {
   const n = Math.min(actual.length, expected.length);
   let scale = 0;
   if (tolerance.kind === 'scaled') for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(expected[i]!));
@@ -73,44 +78,84 @@ export function measure(actual: ArrayLike<number>, expected: ArrayLike<number>, 
     }
   }
   const error = n === 0 ? 0 : statistic === 'mean' ? sum / n : largest;
-  const limit = tolerance.kind === 'exact' ? 0
-    : tolerance.kind === 'absolute' ? tolerance.atol
-    : tolerance.kind === 'relative' ? tolerance.rtol
-    : tolerance.factor * Math.max(1, scale);
-  return { ok: n > 0 && actual.length === expected.length && Number.isFinite(error) && error <= limit, error, limit, worst, scale };
+  const limit =
+    tolerance.kind === 'exact'
+      ? 0
+      : tolerance.kind === 'absolute'
+        ? tolerance.atol
+        : tolerance.kind === 'relative'
+          ? tolerance.rtol
+          : tolerance.factor * Math.max(1, scale);
+  return {
+    ok: n > 0 && actual.length === expected.length && Number.isFinite(error) && error <= limit,
+    error,
+    limit,
+    worst,
+    scale,
+  };
 }
 
 function ruleText(tolerance: Tolerance, m: Measurement, unit: string): string {
   switch (tolerance.kind) {
-    case 'exact': return 'exact';
-    case 'absolute': return `${fmt(m.limit)}${unit} absolute`;
-    case 'relative': return `${tolerance.rtol} relative`;
-    case 'scaled': return `${tolerance.factor} * max(1, max|expected| = ${fmt(m.scale)}) = ${fmt(m.limit)}`;
+    case 'exact':
+      return 'exact';
+    case 'absolute':
+      return `${fmt(m.limit)}${unit} absolute`;
+    case 'relative':
+      return `${tolerance.rtol} relative`;
+    case 'scaled':
+      return `${tolerance.factor} * max(1, max|expected| = ${fmt(m.scale)}) = ${fmt(m.limit)}`;
   }
 }
 
 /** Compares two lists of numbers under `tolerance`; never throws for bad values (a failed result instead). */
-export function compareValues(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: Tolerance, options: CompareOptions = {}): ParityResult {
+export function compareValues(
+  name: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: Tolerance,
+  options: CompareOptions = {},
+): ParityResult {
   const unit = options.unit ?? '';
   const label = options.label ?? ((i: number) => `element ${i}`);
   if (actual.length !== expected.length) {
-    return { name, ok: false, detail: `got ${actual.length} values, expected ${expected.length} (tolerance: ${tolerance.kind})` };
+    return {
+      name,
+      ok: false,
+      detail: `got ${actual.length} values, expected ${expected.length} (tolerance: ${tolerance.kind})`,
+    };
   }
   if (actual.length === 0) return { name, ok: false, detail: 'nothing to compare: no values' };
   const m = measure(actual, expected, tolerance, options.statistic);
   const rule = ruleText(tolerance, m, unit);
-  const worst = m.worst >= 0 && (!m.ok || options.label) ? `; worst ${label(m.worst)}: got ${actual[m.worst]}, expected ${expected[m.worst]}` : '';
+  const worst =
+    m.worst >= 0 && (!m.ok || options.label)
+      ? `; worst ${label(m.worst)}: got ${actual[m.worst]}, expected ${expected[m.worst]}`
+      : '';
   if (tolerance.kind === 'exact') {
     return m.ok
       ? { name, ok: true, detail: `all ${actual.length} values equal (tolerance: exact)` }
-      : { name, ok: false, detail: `${label(m.worst)}: got ${actual[m.worst]}, expected ${expected[m.worst]} (tolerance: exact)` };
+      : {
+          name,
+          ok: false,
+          detail: `${label(m.worst)}: got ${actual[m.worst]}, expected ${expected[m.worst]} (tolerance: exact)`,
+        };
   }
-  const what = options.statistic === 'mean' ? 'mean |a-b|' : tolerance.kind === 'relative' ? 'max relative error' : 'max |a-b|';
-  return { name, ok: m.ok, detail: `${what} = ${fmt(m.error)}${unit} ${m.ok ? '<=' : '>'} tolerance ${rule}; ${actual.length} values${worst}` };
+  const what =
+    options.statistic === 'mean' ? 'mean |a-b|' : tolerance.kind === 'relative' ? 'max relative error' : 'max |a-b|';
+  return {
+    name,
+    ok: m.ok,
+    detail: `${what} = ${fmt(m.error)}${unit} ${m.ok ? '<=' : '>'} tolerance ${rule}; ${actual.length} values${worst}`,
+  };
 }
 
 /** The first position where `actual` and `expected` differ, or null when they are equal (exact). */
-export function firstDifference(actual: ArrayLike<number>, expected: ArrayLike<number>, label: (index: number) => string = (i) => `position ${i}`): string | null {
+export function firstDifference(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  label: (index: number) => string = (i) => `position ${i}`,
+): string | null {
   if (actual.length !== expected.length) return `got ${actual.length} values, expected ${expected.length}`;
   for (let i = 0; i < actual.length; i++) {
     if (actual[i] !== expected[i]) return `${label(i)}: got ${actual[i]}, expected ${expected[i]}`;
@@ -119,19 +164,38 @@ export function firstDifference(actual: ArrayLike<number>, expected: ArrayLike<n
 }
 
 /** Named values, e.g. accuracies: `[what, actual, expected]` each; the worst is named in the detail. */
-export function compareNamed(name: string, pairs: readonly (readonly [string, number, number])[], tolerance: Tolerance, unit = ''): ParityResult {
-  return compareValues(name, pairs.map((p) => p[1]), pairs.map((p) => p[2]), tolerance, { unit, label: (i) => pairs[i]![0] });
+export function compareNamed(
+  name: string,
+  pairs: readonly (readonly [string, number, number])[],
+  tolerance: Tolerance,
+  unit = '',
+): ParityResult {
+  return compareValues(
+    name,
+    pairs.map((p) => p[1]),
+    pairs.map((p) => p[2]),
+    tolerance,
+    { unit, label: (i) => pairs[i]![0] },
+  );
 }
 
 /** A tensor against the fixture's: shapes, then values as float64 (or exact integers). */
-export function compareTensor(name: string, actual: Tensor, expected: Tensor, tolerance: Tolerance = SCALED): ParityResult {
+export function compareTensor(
+  name: string,
+  actual: Tensor,
+  expected: Tensor,
+  tolerance: Tolerance = SCALED,
+): ParityResult {
   if (actual.numel !== expected.numel || (actual.shape.join() !== expected.shape.join() && actual.numel !== 1)) {
     return { name, ok: false, detail: `shape [${actual.shape}] differs from the expected [${expected.shape}]` };
   }
-  const values = (t: Tensor): ArrayLike<number> => noGrad(() => tidy(() => {
-    const flat = t.detach().reshape(-1);
-    return tolerance.kind === 'exact' ? flat.toArray() : (flat.to('float64').toTypedArray() as Float64Array);
-  }));
+  const values = (t: Tensor): ArrayLike<number> =>
+    noGrad(() =>
+      tidy(() => {
+        const flat = t.detach().reshape(-1);
+        return tolerance.kind === 'exact' ? flat.toArray() : (flat.to('float64').toTypedArray() as Float64Array);
+      }),
+    );
   return compareValues(name, values(actual), values(expected), tolerance);
 }
 

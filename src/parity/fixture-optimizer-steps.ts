@@ -24,7 +24,9 @@ export function parseStepPlan(text: string): StepPlan {
   const steps = /^\s*(\d+)\s+steps?\b/.exec(text);
   const epoch = /stepped to epoch\s+(\d+)\s*\+\s*s\b/.exec(text);
   if (!steps || !epoch) {
-    throw new Error(`meta.json adamw_steps: expected "<N> steps; ... the scheduler is stepped to epoch <E>+s; ...", got ${JSON.stringify(text)}`);
+    throw new Error(
+      `meta.json adamw_steps: expected "<N> steps; ... the scheduler is stepped to epoch <E>+s; ...", got ${JSON.stringify(text)}`,
+    );
   }
   return { steps: Number(steps[1]), firstEpoch: Number(epoch[1]) };
 }
@@ -32,16 +34,31 @@ export function parseStepPlan(text: string): StepPlan {
 export function runFixtureOptimizerSteps(fixture: BikeFixture, model: BikeModel): ParityResult[] {
   const { solver } = fixture.meta;
   const name = 'expect.adamw.* / expect.after_adamw.*';
-  if (solver.optim !== 'adamw') return [{ name, ok: false, detail: `meta.json solver.optim is "${solver.optim}"; these checks follow the AdamW steps the fixture describes` }];
-  const before = noGrad(() => new Map([...model.namedParameters()].map(([n, p]) => [n, p.detach().clone().keep()] as [string, Tensor])));
+  if (solver.optim !== 'adamw')
+    return [
+      {
+        name,
+        ok: false,
+        detail: `meta.json solver.optim is "${solver.optim}"; these checks follow the AdamW steps the fixture describes`,
+      },
+    ];
+  const before = noGrad(
+    () => new Map([...model.namedParameters()].map(([n, p]) => [n, p.detach().clone().keep()] as [string, Tensor])),
+  );
   try {
     return guarded(name, () => {
       const plan = parseStepPlan(fixture.meta.adamw_steps);
       const expectedLrs = fixture.get('expect.adamw.lrs');
-      if (expectedLrs.size(0) !== plan.steps) throw new Error(`expect.adamw.lrs has ${expectedLrs.size(0)} rows; adamw_steps says ${plan.steps} steps`);
+      if (expectedLrs.size(0) !== plan.steps)
+        throw new Error(`expect.adamw.lrs has ${expectedLrs.size(0)} rows; adamw_steps says ${plan.steps} steps`);
       const groups = model.paramGroups({ lr: solver.lr, clipRatio: solver.clip_ratio });
       // PyTorch 1.13's AdamW runs one tensor at a time unless told otherwise.
-      const optimizer = new AdamW(groups, { betas: solver.betas, eps: solver.eps, weight_decay: solver.weight_decay, foreach: false });
+      const optimizer = new AdamW(groups, {
+        betas: solver.betas,
+        eps: solver.eps,
+        weight_decay: solver.weight_decay,
+        foreach: false,
+      });
       const scheduler = createLrScheduler(solver, optimizer);
       const lrs: number[][] = [];
       for (let s = 0; s < plan.steps; s++) {
@@ -54,7 +71,8 @@ export function runFixtureOptimizerSteps(fixture: BikeFixture, model: BikeModel)
         optimizer.step();
       }
       optimizer.zeroGrad();
-      for (const state of optimizer.state.values()) for (const value of Object.values(state)) if (value instanceof Tensor) value.dispose();
+      for (const state of optimizer.state.values())
+        for (const value of Object.values(state)) if (value instanceof Tensor) value.dispose();
       const lrResult = compareLrs(tensor(lrs, { dtype: 'float64' }), expectedLrs);
       const lrSum = new Map<Tensor, number>();
       groups.forEach((group, g) => {
@@ -82,7 +100,12 @@ export function parametersByName(model: BikeModel): Map<string, Tensor> {
 /** The fixture's training loss on `frames`, back-propagated into the parameters' `.grad`. */
 export function backwardOnFrames(fixture: BikeFixture, model: BikeModel, frames: Tensor): number {
   return tidy(() => {
-    const step = model.trainingStep(frames, fixture.get('input.train_labels'), fixture.get('input.text_tokens'), fixture.meta.solver.loss_type);
+    const step = model.trainingStep(
+      frames,
+      fixture.get('input.train_labels'),
+      fixture.get('input.text_tokens'),
+      fixture.meta.solver.loss_type,
+    );
     step.loss.backward();
     return step.loss.item();
   });
@@ -104,23 +127,36 @@ function keyBiasSlice(name: string, param: Tensor): { start: number; length: num
 function compareParameter(key: string, name: string, param: Tensor, expected: Tensor, lrSum: number): ParityResult {
   const slice = keyBiasSlice(name, param);
   if (!slice) return compareTensor(key, param, expected, PARAMETERS);
-  return noGrad(() => tidy(() => {
-    const { start, length } = slice;
-    const outside = [param.narrow(0, 0, start), param.narrow(0, start + length, param.size(0) - start - length)];
-    const outsideExpected = [expected.narrow(0, 0, start), expected.narrow(0, start + length, expected.size(0) - start - length)];
-    const rest = compareTensor(key, cat(outside), cat(outsideExpected), PARAMETERS);
-    const bound = lrSum + PARAMETER_TOLERANCE;
-    const keys = compareTensor(key, param.narrow(0, start, length), expected.narrow(0, start, length), { kind: 'absolute', atol: bound });
-    return {
-      name: key,
-      ok: rest.ok && keys.ok,
-      detail: `query/value biases: ${rest.detail}; key bias [${start}, ${start + length}) (zero gradient in exact arithmetic, AdamW steps on rounding noise): ${keys.detail.replace(' absolute', ` absolute (sum of the lrs applied + ${PARAMETER_TOLERANCE.toExponential(0)})`)}`,
-    };
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      const { start, length } = slice;
+      const outside = [param.narrow(0, 0, start), param.narrow(0, start + length, param.size(0) - start - length)];
+      const outsideExpected = [
+        expected.narrow(0, 0, start),
+        expected.narrow(0, start + length, expected.size(0) - start - length),
+      ];
+      const rest = compareTensor(key, cat(outside), cat(outsideExpected), PARAMETERS);
+      const bound = lrSum + PARAMETER_TOLERANCE;
+      const keys = compareTensor(key, param.narrow(0, start, length), expected.narrow(0, start, length), {
+        kind: 'absolute',
+        atol: bound,
+      });
+      return {
+        name: key,
+        ok: rest.ok && keys.ok,
+        detail: `query/value biases: ${rest.detail}; key bias [${start}, ${start + length}) (zero gradient in exact arithmetic, AdamW steps on rounding noise): ${keys.detail.replace(' absolute', ` absolute (sum of the lrs applied + ${PARAMETER_TOLERANCE.toExponential(0)})`)}`,
+      };
+    }),
+  );
 }
 
 /** Compares every `expect.after_adamw.<name>` with the parameter, and that the others did not move. */
-export function parameterResults(fixture: BikeFixture, model: BikeModel, before: Map<string, Tensor>, lrSum: Map<Tensor, number>): ParityResult[] {
+export function parameterResults(
+  fixture: BikeFixture,
+  model: BikeModel,
+  before: Map<string, Tensor>,
+  lrSum: Map<Tensor, number>,
+): ParityResult[] {
   const params = parametersByName(model);
   const results: ParityResult[] = [];
   const covered = new Set<string>();
@@ -128,14 +164,33 @@ export function parameterResults(fixture: BikeFixture, model: BikeModel, before:
     const name = key.slice('expect.after_adamw.'.length);
     covered.add(name);
     const param = params.get(name);
-    results.push(param ? compareParameter(key, name, param, fixture.get(key), lrSum.get(param) ?? 0) : { name: key, ok: false, detail: `the model has no parameter "${name}"` });
+    results.push(
+      param
+        ? compareParameter(key, name, param, fixture.get(key), lrSum.get(param) ?? 0)
+        : { name: key, ok: false, detail: `the model has no parameter "${name}"` },
+    );
   }
-  const moved = noGrad(() => [...params].filter(([name, p]) => {
-    if (covered.has(name) || !before.has(name)) return false;
-    return tidy(() => p.sub(before.get(name)!).abs().max().item()) !== 0;
-  }));
-  results.push(moved.length
-    ? { name: 'after_adamw: frozen parameters', ok: false, detail: `${moved.length} parameters without expect.after_adamw changed, e.g. ${moved.slice(0, 3).map(([n]) => n).join(', ')}` }
-    : { name: 'after_adamw: frozen parameters', ok: true, detail: `the ${before.size - covered.size} parameters without expect.after_adamw are unchanged (exact)` });
+  const moved = noGrad(() =>
+    [...params].filter(([name, p]) => {
+      if (covered.has(name) || !before.has(name)) return false;
+      return tidy(() => p.sub(before.get(name)!).abs().max().item()) !== 0;
+    }),
+  );
+  results.push(
+    moved.length
+      ? {
+          name: 'after_adamw: frozen parameters',
+          ok: false,
+          detail: `${moved.length} parameters without expect.after_adamw changed, e.g. ${moved
+            .slice(0, 3)
+            .map(([n]) => n)
+            .join(', ')}`,
+        }
+      : {
+          name: 'after_adamw: frozen parameters',
+          ok: true,
+          detail: `the ${before.size - covered.size} parameters without expect.after_adamw are unchanged (exact)`,
+        },
+  );
   return results;
 }

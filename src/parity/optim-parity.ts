@@ -32,7 +32,8 @@ function readSolver(metaPath: string): Solver {
   const solver = meta.solver;
   if (typeof solver !== 'object' || solver === null) throw new Error(`${metaPath}: missing 'solver'`);
   for (const key of ['lr', 'clip_ratio', 'epochs', 'lr_warmup_step']) {
-    if (typeof solver[key] !== 'number') throw new Error(`${metaPath}: solver.${key} must be a number, got ${JSON.stringify(solver[key])}`);
+    if (typeof solver[key] !== 'number')
+      throw new Error(`${metaPath}: solver.${key} must be a number, got ${JSON.stringify(solver[key])}`);
   }
   if (typeof solver.type !== 'string') throw new Error(`${metaPath}: solver.type must be a string`);
   return solver as unknown as Solver;
@@ -57,9 +58,15 @@ function compare(name: string, actual: number[], expected: Float32Array, columns
 
 function scheduleCheck(name: string, expected: RawTensor, solver: Solver): ParityResult {
   const [rows, columns] = expected.shape;
-  if (expected.shape.length !== 2 || columns !== 2) return { name, ok: false, detail: `shape [${expected.shape}]; expected [iterations, 2] (CLIP group, head group)` };
+  if (expected.shape.length !== 2 || columns !== 2)
+    return { name, ok: false, detail: `shape [${expected.shape}]; expected [iterations, 2] (CLIP group, head group)` };
   const perEpoch = rows! / solver.epochs;
-  if (!Number.isInteger(perEpoch)) return { name, ok: false, detail: `${rows} rows are not a whole number of iterations per epoch for meta.json solver.epochs ${solver.epochs}` };
+  if (!Number.isInteger(perEpoch))
+    return {
+      name,
+      ok: false,
+      detail: `${rows} rows are not a whole number of iterations per epoch for meta.json solver.epochs ${solver.epochs}`,
+    };
   const optimizer = { paramGroups: baseGroups(solver) };
   const scheduler = createLrScheduler(solver, optimizer);
   const lrs: number[] = [];
@@ -69,16 +76,27 @@ function scheduleCheck(name: string, expected: RawTensor, solver: Solver): Parit
       for (const group of optimizer.paramGroups) lrs.push(group.lr);
     }
   }
-  return compare(name, lrs, float32Values(expected, name), 2,
-    `${solver.type} schedule, ${solver.epochs} epochs x ${perEpoch} iterations, stepped at iteration 1 and every 10th`);
+  return compare(
+    name,
+    lrs,
+    float32Values(expected, name),
+    2,
+    `${solver.type} schedule, ${solver.epochs} epochs x ${perEpoch} iterations, stepped at iteration 1 and every 10th`,
+  );
 }
 
 function adamwLrsCheck(name: string, expected: RawTensor, solver: Solver, plan: unknown): ParityResult {
   const match = typeof plan === 'string' ? /stepped to epoch\s+(\d+)\s*\+\s*s\b/.exec(plan) : null;
-  if (!match) return { name, ok: false, detail: `meta.json adamw_steps must say "the scheduler is stepped to epoch <E>+s", got ${JSON.stringify(plan)}` };
+  if (!match)
+    return {
+      name,
+      ok: false,
+      detail: `meta.json adamw_steps must say "the scheduler is stepped to epoch <E>+s", got ${JSON.stringify(plan)}`,
+    };
   const firstEpoch = Number(match[1]);
   const [steps, columns] = expected.shape;
-  if (expected.shape.length !== 2 || columns !== 2) return { name, ok: false, detail: `shape [${expected.shape}]; expected [steps, 2]` };
+  if (expected.shape.length !== 2 || columns !== 2)
+    return { name, ok: false, detail: `shape [${expected.shape}]; expected [steps, 2]` };
   const optimizer = { paramGroups: baseGroups(solver) };
   const scheduler = createLrScheduler(solver, optimizer);
   const lrs: number[] = [];
@@ -86,17 +104,31 @@ function adamwLrsCheck(name: string, expected: RawTensor, solver: Solver, plan: 
     scheduler.step(firstEpoch + s);
     for (const group of optimizer.paramGroups) lrs.push(group.lr);
   }
-  return compare(name, lrs, float32Values(expected, name), 2, `${steps} steps at epochs ${firstEpoch}..${firstEpoch + steps! - 1}`);
+  return compare(
+    name,
+    lrs,
+    float32Values(expected, name),
+    2,
+    `${steps} steps at epochs ${firstEpoch}..${firstEpoch + steps! - 1}`,
+  );
 }
 
 /** Loads the checkpoint's optimizer state into an AdamW over stand-in parameters shaped like its state. */
 function checkpointCheck(name: string, path: string): ParityResult {
   const checkpoint = readPtFile(path) as Record<string, unknown>;
-  if (!('optimizer_state_dict' in checkpoint)) return { name, ok: false, detail: `${path} has no 'optimizer_state_dict' (keys: ${Object.keys(checkpoint).join(', ')})` };
+  if (!('optimizer_state_dict' in checkpoint))
+    return {
+      name,
+      ok: false,
+      detail: `${path} has no 'optimizer_state_dict' (keys: ${Object.keys(checkpoint).join(', ')})`,
+    };
   const saved = checkpoint.optimizer_state_dict as { state?: unknown; param_groups?: { params?: number[] }[] };
   return tidy(() => {
     const groups = Array.isArray(saved.param_groups) ? saved.param_groups : [];
-    const state = saved.state instanceof Map ? saved.state : new Map(Object.entries(saved.state ?? {}).map(([k, v]) => [Number(k), v]));
+    const state =
+      saved.state instanceof Map
+        ? saved.state
+        : new Map(Object.entries(saved.state ?? {}).map(([k, v]) => [Number(k), v]));
     const shapeOf = (id: number): number[] => {
       const entry = state.get(id) as Record<string, unknown> | undefined;
       const tensor = entry && Object.values(entry).find((v) => isRawTensor(v) && v.shape.length > 0);
@@ -105,7 +137,8 @@ function checkpointCheck(name: string, path: string): ParityResult {
     const params = groups.map((g) => ({ params: (g.params ?? []).map((id) => zeros(shapeOf(id))) }));
     const optimizer = new AdamW(params.length > 0 ? params : [zeros([1])]);
     const loaded = loadOptimizerCheckpoint(optimizer, saved, `${path} optimizer_state_dict`);
-    for (const entry of optimizer.state.values()) for (const value of Object.values(entry)) if (isTensor(value)) value.dispose();
+    for (const entry of optimizer.state.values())
+      for (const value of Object.values(entry)) if (isTensor(value)) value.dispose();
     const detail = loaded
       ? `loaded ${groups.length} parameter groups and ${state.size} parameter states into AdamW`
       : 'holds an empty dict (no optimizer state saved): accepted, nothing to restore';
@@ -137,17 +170,30 @@ export async function optimParityChecks(fixtureDir: string): Promise<ParityResul
     }
     if (solver) {
       const scheduleKey = [...io.keys()].find((k) => /^expect\.lr_schedule_\d+_per_epoch$/.test(k));
-      results.push(scheduleKey
-        ? guarded(`lr schedule (${scheduleKey})`, () => scheduleCheck(`lr schedule (${scheduleKey})`, io.get(scheduleKey)!, solver))[0]!
-        : { name: scheduleName, ok: false, skipped: true, detail: `${ioPath} has no expect.lr_schedule_<N>_per_epoch` });
+      results.push(
+        scheduleKey
+          ? guarded(`lr schedule (${scheduleKey})`, () =>
+              scheduleCheck(`lr schedule (${scheduleKey})`, io.get(scheduleKey)!, solver),
+            )[0]!
+          : {
+              name: scheduleName,
+              ok: false,
+              skipped: true,
+              detail: `${ioPath} has no expect.lr_schedule_<N>_per_epoch`,
+            },
+      );
       const adamw = io.get('expect.adamw.lrs');
-      results.push(adamw
-        ? guarded(adamwName, () => adamwLrsCheck(adamwName, adamw, solver, plan))[0]!
-        : { name: adamwName, ok: false, skipped: true, detail: `${ioPath} has no expect.adamw.lrs` });
+      results.push(
+        adamw
+          ? guarded(adamwName, () => adamwLrsCheck(adamwName, adamw, solver, plan))[0]!
+          : { name: adamwName, ok: false, skipped: true, detail: `${ioPath} has no expect.adamw.lrs` },
+      );
     }
   }
-  results.push(existsSync(checkpointPath)
-    ? guarded(checkpointName, () => checkpointCheck(checkpointName, checkpointPath))[0]!
-    : { name: checkpointName, ok: false, skipped: true, detail: `${checkpointPath} is missing` });
+  results.push(
+    existsSync(checkpointPath)
+      ? guarded(checkpointName, () => checkpointCheck(checkpointName, checkpointPath))[0]!
+      : { name: checkpointName, ok: false, skipped: true, detail: `${checkpointPath} is missing` },
+  );
   return results;
 }

@@ -22,7 +22,9 @@ test('a fixture directory without the files yields skipped results', async () =>
     const results = await preprocessParityChecks(empty);
     assert.equal(results.length, 1);
     assert.equal(results[0]!.skipped, true);
-  } finally { rmSync(empty, { recursive: true, force: true }); }
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 test('the checks fail when the frame is not the one the fixture was made from', async () => {
@@ -34,5 +36,7 @@ test('the checks fail when the frame is not the one the fixture was made from', 
     const results = await preprocessParityChecks(dir);
     const decoded = results.find((r) => r.name === 'preprocess decoded_rgb.png')!;
     assert.equal(decoded.ok, false, decoded.detail);
-  } finally { rmSync(dir, { recursive: true, force: true }); }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

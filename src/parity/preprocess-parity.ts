@@ -27,7 +27,8 @@ const POSITION_SEARCH = 2;
 type Format = keyof typeof PREPROCESS_TOLERANCE;
 
 function float32Values(tensor: RawTensor, name: string): Float32Array {
-  if (tensor.dtype !== 'float32') throw new Error(`preprocess.safetensors ${name}: dtype ${tensor.dtype}, expected float32`);
+  if (tensor.dtype !== 'float32')
+    throw new Error(`preprocess.safetensors ${name}: dtype ${tensor.dtype}, expected float32`);
   const copy = tensor.data.slice();
   return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
 }
@@ -38,20 +39,50 @@ function decodedCheck(format: Format, decoded: RgbImage, tensors: Map<string, Ra
   if (!want) return { name, ok: false, skipped: true, detail: `preprocess.safetensors has no decoded_rgb.${format}` };
   const [h, w, c] = want.shape;
   if (want.dtype !== 'uint8' || c !== 3 || h !== decoded.height || w !== decoded.width) {
-    return { name, ok: false, detail: `fixture is ${want.dtype} [${want.shape}], we decoded [${decoded.height}, ${decoded.width}, 3] uint8` };
+    return {
+      name,
+      ok: false,
+      detail: `fixture is ${want.dtype} [${want.shape}], we decoded [${decoded.height}, ${decoded.width}, 3] uint8`,
+    };
   }
-  return compareValues(name, decoded.data, want.data, { kind: 'absolute', atol: DECODE_TOLERANCE[format] }, { statistic: 'mean', unit: ' levels' });
+  return compareValues(
+    name,
+    decoded.data,
+    want.data,
+    { kind: 'absolute', atol: DECODE_TOLERANCE[format] },
+    { statistic: 'mean', unit: ' levels' },
+  );
 }
 
 /** Our view `v` of the frame moved by (dx, dy) on the resized image, normalised, flattened [3, S, S]. */
-function shiftedView(resized: RgbImage, rect: { x: number; y: number }, size: number, dx: number, dy: number): Float32Array {
+function shiftedView(
+  resized: RgbImage,
+  rect: { x: number; y: number },
+  size: number,
+  dx: number,
+  dy: number,
+): Float32Array {
   const out = new Float32Array(3 * size * size);
   const table = normalizationTable({ mean: CLIP_MEAN, std: CLIP_STD });
-  writeNormalizedFrame(out, 0, resized, { x: rect.x + dx, y: rect.y + dy, width: size, height: size }, table, false, false);
+  writeNormalizedFrame(
+    out,
+    0,
+    resized,
+    { x: rect.x + dx, y: rect.y + dy, width: size, height: size },
+    table,
+    false,
+    false,
+  );
   return out;
 }
 
-function cropChecks(format: Format, key: string, testCrops: number, frame: RgbImage, tensors: Map<string, RawTensor>): ParityResult[] {
+function cropChecks(
+  format: Format,
+  key: string,
+  testCrops: number,
+  frame: RgbImage,
+  tensors: Map<string, RawTensor>,
+): ParityResult[] {
   const name = `preprocess ${key}.${format}`;
   const want = tensors.get(`${key}.${format}`);
   if (!want) return [{ name, ok: false, skipped: true, detail: `preprocess.safetensors has no ${key}.${format}` }];
@@ -67,7 +98,15 @@ function cropChecks(format: Format, key: string, testCrops: number, frame: RgbIm
   } catch (error) {
     return [{ name, ok: false, detail: `threw "${(error as Error).message}"` }];
   }
-  const results = [compareValues(name, got, expected, { kind: 'absolute', atol: PREPROCESS_TOLERANCE[format] }, { statistic: 'mean', unit: ' normalised units' })];
+  const results = [
+    compareValues(
+      name,
+      got,
+      expected,
+      { kind: 'absolute', atol: PREPROCESS_TOLERANCE[format] },
+      { statistic: 'mean', unit: ' normalised units' },
+    ),
+  ];
 
   // Crop position: among shifts of up to 2 px, the fixture's view must be closest to the unshifted one.
   const scaled = resizedSize(frame.width, frame.height, scaleTarget('', size!, 'test'));
@@ -78,16 +117,22 @@ function cropChecks(format: Format, key: string, testCrops: number, frame: RgbIm
     for (let dy = -POSITION_SEARCH; dy <= POSITION_SEARCH; dy++) {
       for (let dx = -POSITION_SEARCH; dx <= POSITION_SEARCH; dx++) {
         const candidate = shiftedView(resized, view.rect, size!, dx, dy);
-        const d = measure(candidate, expected.subarray(v * viewValues, (v + 1) * viewValues), { kind: 'absolute', atol: 0 }, 'mean').error;
+        const d = measure(
+          candidate,
+          expected.subarray(v * viewValues, (v + 1) * viewValues),
+          { kind: 'absolute', atol: 0 },
+          'mean',
+        ).error;
         if (d < best.mean) best = { dx, dy, mean: d };
       }
     }
     results.push({
       name: `${name} view ${v} crop position`,
       ok: best.dx === 0 && best.dy === 0,
-      detail: best.dx === 0 && best.dy === 0
-        ? `crop at (${view.rect.x}, ${view.rect.y}) matches best among shifts of up to ${POSITION_SEARCH} px (tolerance: exact)`
-        : `crop at (${view.rect.x}, ${view.rect.y}); the fixture matches (${view.rect.x + best.dx}, ${view.rect.y + best.dy}) better (tolerance: exact)`,
+      detail:
+        best.dx === 0 && best.dy === 0
+          ? `crop at (${view.rect.x}, ${view.rect.y}) matches best among shifts of up to ${POSITION_SEARCH} px (tolerance: exact)`
+          : `crop at (${view.rect.x}, ${view.rect.y}); the fixture matches (${view.rect.x + best.dx}, ${view.rect.y + best.dy}) better (tolerance: exact)`,
     });
   });
   return results;

@@ -22,10 +22,13 @@ export function compareStateDict(stateDict: unknown, reference: Map<string, RawT
     return 'is not a dict with string keys';
   }
   const names = Object.keys(stateDict);
-  const expected = [...reference.keys()].filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length));
+  const expected = [...reference.keys()]
+    .filter((name) => name.startsWith(prefix))
+    .map((name) => name.slice(prefix.length));
   const missing = expected.filter((name) => !(name in stateDict));
   const extra = names.filter((name) => !reference.has(prefix + name));
-  if (missing.length || extra.length) return `names differ: missing [${missing.join(', ')}], unexpected [${extra.join(', ')}]`;
+  if (missing.length || extra.length)
+    return `names differ: missing [${missing.join(', ')}], unexpected [${extra.join(', ')}]`;
   for (const name of names) {
     const tensor = (stateDict as Record<string, unknown>)[name];
     const want = reference.get(prefix + name)!;
@@ -43,7 +46,8 @@ export async function ptReaderParityChecks(fixtureDir: string): Promise<ParityRe
   const weightsPath = join(fixtureDir, 'weights.safetensors');
   const names = STATE_DICT_PREFIXES.map(([stateDict]) => `pt reader ${stateDict}`);
   for (const path of [checkpointPath, weightsPath]) {
-    if (!existsSync(path)) return names.map((name) => ({ name, ok: false, skipped: true, detail: `${path} is missing` }));
+    if (!existsSync(path))
+      return names.map((name) => ({ name, ok: false, skipped: true, detail: `${path} is missing` }));
   }
   let checkpoint: Record<string, unknown>;
   try {
@@ -56,7 +60,11 @@ export async function ptReaderParityChecks(fixtureDir: string): Promise<ParityRe
     const fault = compareStateDict(checkpoint[stateDict], reference, prefix);
     const count = [...reference.keys()].filter((name) => name.startsWith(prefix)).length;
     return fault
-      ? { name: names[i], ok: false, detail: `${checkpointPath} ${stateDict} vs ${weightsPath} ${prefix}*: ${fault} (tolerance: exact bytes)` }
+      ? {
+          name: names[i],
+          ok: false,
+          detail: `${checkpointPath} ${stateDict} vs ${weightsPath} ${prefix}*: ${fault} (tolerance: exact bytes)`,
+        }
       : { name: names[i], ok: true, detail: `${count} tensors byte-identical to ${prefix}* (tolerance: exact bytes)` };
   });
 }

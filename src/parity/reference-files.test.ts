@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { Tensor, aten, tidy, zeros } from '../torch/index.ts';
 import { AdamW, loadOptimizerCheckpoint } from '../torch/optim/index.ts';
 import { pickleAttributes, readPtFile } from '../torch/serialization/pt-reader.ts';
-import { parseSafetensors, readSafetensorsFile, readSafetensorsFileSync, serializeSafetensors } from '../torch/serialization/safetensors-format.ts';
+import {
+  parseSafetensors,
+  readSafetensorsFile,
+  readSafetensorsFileSync,
+  serializeSafetensors,
+} from '../torch/serialization/safetensors-format.ts';
 import { loadPtFile, loadSafetensors } from '../torch/serialization/serialization.ts';
 import { compareStateDict, ptReaderParityChecks } from './pt-reader-parity.ts';
 import { DEFAULT_FIXTURE_DIR as fixtureDir } from './run.ts';
@@ -25,7 +30,12 @@ function sameTensor(a: Tensor, b: Tensor): boolean {
 
 test('the fixture checkpoint matches weights.safetensors byte for byte', async () => {
   const checkpoint = readPtFile(checkpointPath) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(checkpoint), ['epoch', 'model_state_dict', 'fusion_model_state_dict', 'optimizer_state_dict']);
+  assert.deepEqual(Object.keys(checkpoint), [
+    'epoch',
+    'model_state_dict',
+    'fusion_model_state_dict',
+    'optimizer_state_dict',
+  ]);
   assert.equal(typeof checkpoint.epoch, 'number');
   const reference = parseSafetensors(readFileSync(weightsPath), weightsPath).tensors;
   assert.equal(compareStateDict(checkpoint.model_state_dict, reference, 'clip.'), null);
@@ -46,10 +56,15 @@ test('checkpoint_official.pt state dicts equal the prefixed tensors of weights.s
     const checkpoint = loadPtFile(checkpointPath) as Record<string, unknown>;
     const weights = loadSafetensors(weightsPath);
     // The fixtures' README maps model_state_dict -> clip.*, fusion_model_state_dict -> video_head.*.
-    for (const [stateDictName, prefix] of [['model_state_dict', 'clip.'], ['fusion_model_state_dict', 'video_head.']] as const) {
+    for (const [stateDictName, prefix] of [
+      ['model_state_dict', 'clip.'],
+      ['fusion_model_state_dict', 'video_head.'],
+    ] as const) {
       const stateDict = checkpoint[stateDictName] as Record<string, Tensor>;
       assert.equal(typeof stateDict, 'object', `${stateDictName} is a dict`);
-      const fromCheckpoint = Object.keys(stateDict).map((k) => prefix + k).sort();
+      const fromCheckpoint = Object.keys(stateDict)
+        .map((k) => prefix + k)
+        .sort();
       const fromWeights = [...weights.keys()].filter((k) => k.startsWith(prefix)).sort();
       assert.ok(fromWeights.length > 0, `weights.safetensors has ${prefix}* tensors`);
       assert.deepEqual(fromCheckpoint, fromWeights, `${stateDictName} names match ${prefix}* names`);
@@ -103,10 +118,16 @@ test('reads the reference io.safetensors and weights.safetensors', async () => {
   assert.equal(Buffer.compare(Buffer.from(rewritten), original), 0);
 });
 
-test('the original BIKE checkpoint\'s optimizer_state_dict loads (it holds no optimizer state)', () => {
+test("the original BIKE checkpoint's optimizer_state_dict loads (it holds no optimizer state)", () => {
   const checkpoint = readPtFile(checkpointPath) as Record<string, unknown>;
-  const optimizer = new AdamW([{ params: [zeros([2, 2])], lr: 0.01 }, { params: [zeros([3])], lr: 0.1 }]);
+  const optimizer = new AdamW([
+    { params: [zeros([2, 2])], lr: 0.01 },
+    { params: [zeros([3])], lr: 0.1 },
+  ]);
   assert.equal(loadOptimizerCheckpoint(optimizer, checkpoint.optimizer_state_dict, checkpointPath), false);
   assert.equal(optimizer.state.size, 0);
-  assert.deepEqual(optimizer.paramGroups.map((g) => g.lr), [0.01, 0.1]);
+  assert.deepEqual(
+    optimizer.paramGroups.map((g) => g.lr),
+    [0.01, 0.1],
+  );
 });

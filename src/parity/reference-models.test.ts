@@ -44,14 +44,26 @@ test('the original checkpoint_official.pt gives the outputs of weights.safetenso
   assert.equal(fromSafetensors.format, 'prefixed-safetensors');
   assert.deepEqual(fromCheckpoint.config, fromSafetensors.config);
   const io = loadSafetensors(join(fixtureDir, 'io.safetensors'));
-  const outputs = (model: CLIP) => tidy(() => noGrad(() => {
-    model.eval();
-    const { cls, tokens } = model.encodeText(io.get('input.text_tokens')!);
-    return [model.encodeImage(io.get('input.frames')!).toArray(), cls.toArray(), tokens.toArray(), [model.logit_scale.item()]];
-  }));
+  const outputs = (model: CLIP) =>
+    tidy(() =>
+      noGrad(() => {
+        model.eval();
+        const { cls, tokens } = model.encodeText(io.get('input.text_tokens')!);
+        return [
+          model.encodeImage(io.get('input.frames')!).toArray(),
+          cls.toArray(),
+          tokens.toArray(),
+          [model.logit_scale.item()],
+        ];
+      }),
+    );
   assert.ok(maxDifference(outputs(fromCheckpoint.model), outputs(fromSafetensors.model)) <= 1e-6);
   // The video head travels beside the CLIP weights for the BIKE layer.
-  const videoHead = [...splitPrefixed(loadSafetensors(join(fixtureDir, 'weights.safetensors')), 'weights').groups.get('video_head')!.keys()].sort();
+  const videoHead = [
+    ...splitPrefixed(loadSafetensors(join(fixtureDir, 'weights.safetensors')), 'weights')
+      .groups.get('video_head')!
+      .keys(),
+  ].sort();
   assert.deepEqual([...fromCheckpoint.fusionStateDict!.keys()].sort(), videoHead);
   assert.deepEqual([...fromSafetensors.fusionStateDict!.keys()].sort(), videoHead);
   assert.deepEqual([...fromSafetensors.extra.keys()], ['sentence_head']);
@@ -61,8 +73,17 @@ test('the original checkpoint_official.pt gives the outputs of weights.safetenso
 
 test('the Transf head has the original state-dict names, which load strictly from the fixture', () => {
   const weights = loadSafetensors(join(fixtureDir, 'weights.safetensors'));
-  const headWeights = new Map([...weights].filter(([k]) => k.startsWith('video_head.')).map(([k, v]) => [k.slice('video_head.'.length), v]));
-  const head = new VideoHead({ simHeader: 'Transf', interaction: 'VCS', embedDim: 64, contextLength: 77, layers: 6, heads: 2 });
+  const headWeights = new Map(
+    [...weights].filter(([k]) => k.startsWith('video_head.')).map(([k, v]) => [k.slice('video_head.'.length), v]),
+  );
+  const head = new VideoHead({
+    simHeader: 'Transf',
+    interaction: 'VCS',
+    embedDim: 64,
+    contextLength: 77,
+    layers: 6,
+    heads: 2,
+  });
   assert.deepEqual([...head.stateDict().keys()].sort(), [...headWeights.keys()].sort());
   head.loadStateDict(headWeights);
   assert.ok(head.stateDict().get('transformer.resblocks.5.mlp.c_proj.weight'));
@@ -89,12 +110,19 @@ test('original BIKE checkpoints load with the same tensors as the fixture safete
 });
 
 test('half-class splits of the reference fixture: seed(s), permutation(C)[:C // 2]', () => {
-  const splits = JSON.parse(readFileSync(join(fixtureDir, 'zeroshot.json'), 'utf8')).splits_by_num_classes as Record<string, number[][]>;
+  const splits = JSON.parse(readFileSync(join(fixtureDir, 'zeroshot.json'), 'utf8')).splits_by_num_classes as Record<
+    string,
+    number[][]
+  >;
   assert.ok(Object.keys(splits).length > 0);
   for (const [classes, perSplit] of Object.entries(splits)) {
     const c = Number(classes);
     perSplit.forEach((expected, s) => {
-      assert.deepEqual(Array.from(new LegacyRandomState(s).permutation(c).subarray(0, Math.floor(c / 2))), expected, `C=${c} split ${s}`);
+      assert.deepEqual(
+        Array.from(new LegacyRandomState(s).permutation(c).subarray(0, Math.floor(c / 2))),
+        expected,
+        `C=${c} split ${s}`,
+      );
     });
   }
 });

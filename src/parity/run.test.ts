@@ -9,7 +9,10 @@ import { DEFAULT_FIXTURE_DIR, REPO_ROOT, runParity, runParityGroup, summaryLine 
 const SCRIPT = path.join(REPO_ROOT, 'src', 'cli', 'parity.ts');
 
 function runCli(...args: string[]): { status: number | null; lines: string[]; stderr: string } {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['--import', 'tsx', SCRIPT, ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   return { status: result.status, lines: result.stdout.trimEnd().split('\n'), stderr: result.stderr };
 }
 
@@ -20,14 +23,31 @@ test('the default fixture directory is ../shared/fixtures/bike-reference beside 
 test('every group passes on the shared reference fixtures', () => {
   const { status, lines, stderr } = runCli(DEFAULT_FIXTURE_DIR);
   const last = lines.at(-1)!;
-  assert.match(last, /^\d+ passed, 0 failed$/, `last line: ${last}\n${lines.filter((l) => l.startsWith('FAIL')).join('\n')}\n${stderr}`);
+  assert.match(
+    last,
+    /^\d+ passed, 0 failed$/,
+    `last line: ${last}\n${lines.filter((l) => l.startsWith('FAIL')).join('\n')}\n${stderr}`,
+  );
   assert.equal(status, 0);
   const checks = lines.slice(0, -1);
   assert.ok(checks.every((l) => /^(PASS|FAIL|SKIP) /.test(l)));
   assert.equal(Number(last.split(' ')[0]), checks.length);
   // One line at least from each group.
-  for (const marker of ['pt reader', 'lr schedule', 'tokenizer', 'clip expect.encode_image', 'expect.train.nce_loss', 'expect.after_adamw.', 'sampling', 'preprocess', 'zero-shot']) {
-    assert.ok(checks.some((l) => l.includes(marker)), `no check line mentions "${marker}"`);
+  for (const marker of [
+    'pt reader',
+    'lr schedule',
+    'tokenizer',
+    'clip expect.encode_image',
+    'expect.train.nce_loss',
+    'expect.after_adamw.',
+    'sampling',
+    'preprocess',
+    'zero-shot',
+  ]) {
+    assert.ok(
+      checks.some((l) => l.includes(marker)),
+      `no check line mentions "${marker}"`,
+    );
   }
 });
 
@@ -65,19 +85,33 @@ test('a bad argument or a missing directory is an error, not a report', () => {
 });
 
 test('a group that cannot load, lacks its export, returns nonsense or throws gives one failed line naming why', async () => {
-  const missing = await runParityGroup({ name: 'ghost', module: '../ghost/none-parity.ts', exportName: 'ghostParityChecks' }, DEFAULT_FIXTURE_DIR);
+  const missing = await runParityGroup(
+    { name: 'ghost', module: '../ghost/none-parity.ts', exportName: 'ghostParityChecks' },
+    DEFAULT_FIXTURE_DIR,
+  );
   assert.equal(missing.length, 1);
   assert.equal(missing[0]!.ok, false);
   assert.match(missing[0]!.name, /^ghost \(src\/ghost\/none-parity\.ts\)$/);
   assert.match(missing[0]!.detail, /could not load the module/);
-  const noExport = await runParityGroup({ name: 'x', module: './parity-result.ts', exportName: 'nothingHere' }, DEFAULT_FIXTURE_DIR);
+  const noExport = await runParityGroup(
+    { name: 'x', module: './parity-result.ts', exportName: 'nothingHere' },
+    DEFAULT_FIXTURE_DIR,
+  );
   assert.match(noExport[0]!.detail, /no exported function nothingHere/);
-  const nonsense = await runParityGroup({ name: 'x', module: './parity-result.ts', exportName: 'formatParityResult' }, DEFAULT_FIXTURE_DIR);
+  const nonsense = await runParityGroup(
+    { name: 'x', module: './parity-result.ts', exportName: 'formatParityResult' },
+    DEFAULT_FIXTURE_DIR,
+  );
   assert.match(nonsense[0]!.detail, /returned string, expected a list of results/);
-  const throws = await runParityGroup({ name: 'x', module: './bike-fixture.ts', exportName: 'readFixtureMeta' }, DEFAULT_FIXTURE_DIR);
+  const throws = await runParityGroup(
+    { name: 'x', module: './bike-fixture.ts', exportName: 'readFixtureMeta' },
+    DEFAULT_FIXTURE_DIR,
+  );
   assert.match(throws[0]!.detail, /readFixtureMeta threw: .*not valid JSON/);
   const lines: string[] = [];
-  const summary = await runParity(DEFAULT_FIXTURE_DIR, (l) => lines.push(l), [{ name: 'ghost', module: '../ghost/none-parity.ts', exportName: 'g' }]);
+  const summary = await runParity(DEFAULT_FIXTURE_DIR, (l) => lines.push(l), [
+    { name: 'ghost', module: '../ghost/none-parity.ts', exportName: 'g' },
+  ]);
   assert.deepEqual(summary, { passed: 0, failed: 1, skipped: 0 });
   assert.equal(lines.at(-1), '0 passed, 1 failed');
   assert.match(lines[0]!, /^FAIL ghost/);

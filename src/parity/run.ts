@@ -47,14 +47,25 @@ export async function runParityGroup(group: ParityGroup, fixtureDir: string): Pr
     }
     check = candidate as CheckFunction;
   } catch (error) {
-    return [{ name: where, ok: false, detail: `could not load the module: ${(error as Error).message.split('\n')[0]}` }];
+    return [
+      { name: where, ok: false, detail: `could not load the module: ${(error as Error).message.split('\n')[0]}` },
+    ];
   }
   try {
     const results = await check(fixtureDir);
-    if (!Array.isArray(results)) return [{ name: where, ok: false, detail: `${group.exportName} returned ${typeof results}, expected a list of results` }];
+    if (!Array.isArray(results))
+      return [
+        {
+          name: where,
+          ok: false,
+          detail: `${group.exportName} returned ${typeof results}, expected a list of results`,
+        },
+      ];
     return results;
   } catch (error) {
-    return [{ name: where, ok: false, detail: `${group.exportName} threw: ${(error as Error).message.split('\n')[0]}` }];
+    return [
+      { name: where, ok: false, detail: `${group.exportName} threw: ${(error as Error).message.split('\n')[0]}` },
+    ];
   }
 }
 
@@ -70,7 +81,11 @@ export function summaryLine(s: ParitySummary): string {
 }
 
 /** Runs every group, writing each result line as it comes; returns the counts. */
-export async function runParity(fixtureDir: string, write: (line: string) => void, groups: readonly ParityGroup[] = PARITY_GROUPS): Promise<ParitySummary> {
+export async function runParity(
+  fixtureDir: string,
+  write: (line: string) => void,
+  groups: readonly ParityGroup[] = PARITY_GROUPS,
+): Promise<ParitySummary> {
   const summary: ParitySummary = { passed: 0, failed: 0, skipped: 0 };
   for (const group of groups) {
     for (const result of await runParityGroup(group, fixtureDir)) {
@@ -92,7 +107,9 @@ export async function parityCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (args.length > 1) {
-    process.stderr.write(`parity: expected at most one fixture directory, got ${args.length} arguments: ${args.join(' ')}\n`);
+    process.stderr.write(
+      `parity: expected at most one fixture directory, got ${args.length} arguments: ${args.join(' ')}\n`,
+    );
     return 2;
   }
   const fixtureDir = path.resolve(args[0] ?? DEFAULT_FIXTURE_DIR);

@@ -19,7 +19,9 @@ test('the parity check fails on a wrong expectation and skips a missing fixture'
   const fixture = JSON.parse(readFileSync(join(fixtureDir, 'sampling.json'), 'utf8'));
   const dir = await mkdtemp(join(tmpdir(), 'bike-sampling-'));
   try {
-    const uniform = fixture.cases.find((c: any) => !c.dense && Array.isArray(c.test) && c.test_clips > 1 && c.num_frames > 8);
+    const uniform = fixture.cases.find(
+      (c: any) => !c.dense && Array.isArray(c.test) && c.test_clips > 1 && c.num_frames > 8,
+    );
     uniform.test[uniform.test.length - 1] += 1;
     uniform.val[0] += 1;
     const denseLong = fixture.cases.find((c: any) => c.dense && c.num_frames > fixture.sample_range + 1);

@@ -47,7 +47,11 @@ function exactResult(name: string, run: () => number[], expected: number[]): Par
 function errorResult(name: string, run: () => number[], expected: string): ParityResult {
   try {
     const got = run();
-    return { name, ok: false, detail: `original fails (${expected}) but we returned ${got.length} indices without a documented fallback` };
+    return {
+      name,
+      ok: false,
+      detail: `original fails (${expected}) but we returned ${got.length} indices without a documented fallback`,
+    };
   } catch (e) {
     return { name, ok: true, detail: `original fails (${expected}); we throw "${(e as Error).message}"` };
   }
@@ -58,7 +62,13 @@ function errorResult(name: string, run: () => number[], expected: string): Parit
  * global RNG in the original): compare the spacing of the indices, and that both starts lie in
  * the range the original draws from.
  */
-function strideResult(name: string, c: SamplingCase, options: SamplingOptions, bias: number, sampleRange: number): ParityResult {
+function strideResult(
+  name: string,
+  c: SamplingCase,
+  options: SamplingOptions,
+  bias: number,
+  sampleRange: number,
+): ParityResult {
   const expected = c.val as number[];
   let got: number[];
   try {
@@ -66,20 +76,30 @@ function strideResult(name: string, c: SamplingCase, options: SamplingOptions, b
   } catch (e) {
     return { name, ok: false, detail: `threw "${(e as Error).message}"` };
   }
-  if (got.length !== expected.length) return { name, ok: false, detail: `got ${got.length} indices, expected ${expected.length}` };
+  if (got.length !== expected.length)
+    return { name, ok: false, detail: `got ${got.length} indices, expected ${expected.length}` };
   const n = c.num_frames;
   const maxStart = Math.max(1, 1 + n - sampleRange) - 2;
   const gotStart = got[0]! - bias;
   const expectedStart = expected[0]! - bias;
   if (expectedStart < 0 || expectedStart > maxStart) {
-    return { name, ok: false, detail: `fixture start ${expectedStart} lies outside [0, ${maxStart}]: the start rule is misunderstood` };
+    return {
+      name,
+      ok: false,
+      detail: `fixture start ${expectedStart} lies outside [0, ${maxStart}]: the start rule is misunderstood`,
+    };
   }
-  if (gotStart < 0 || gotStart > maxStart) return { name, ok: false, detail: `our start ${gotStart} lies outside [0, ${maxStart}]` };
+  if (gotStart < 0 || gotStart > maxStart)
+    return { name, ok: false, detail: `our start ${gotStart} lies outside [0, ${maxStart}]` };
   for (let k = 0; k < got.length; k++) {
     const gotStep = pythonMod(got[k]! - got[0]!, n);
     const expectedStep = pythonMod(expected[k]! - expected[0]!, n);
     if (gotStep !== expectedStep) {
-      return { name, ok: false, detail: `offset of index ${k} from the start: got ${gotStep}, expected ${expectedStep} (mod ${n})` };
+      return {
+        name,
+        ok: false,
+        detail: `offset of index ${k} from the start: got ${gotStep}, expected ${expectedStep} (mod ${n})`,
+      };
     }
   }
   return {
@@ -94,12 +114,27 @@ function strideResult(name: string, c: SamplingCase, options: SamplingOptions, b
  * clip at frame 0, which must equal the first clip the original returns for the same video
  * with more clips (that clip always starts at 0).
  */
-function denseSingleClipResult(name: string, c: SamplingCase, fixture: SamplingFixture, options: SamplingOptions): ParityResult {
+function denseSingleClipResult(
+  name: string,
+  c: SamplingCase,
+  fixture: SamplingFixture,
+  options: SamplingOptions,
+): ParityResult {
   const reference = fixture.cases.find(
-    (o) => o.dense && o.num_frames === c.num_frames && o.num_segments === c.num_segments && o.test_clips > 1 && Array.isArray(o.test),
+    (o) =>
+      o.dense &&
+      o.num_frames === c.num_frames &&
+      o.num_segments === c.num_segments &&
+      o.test_clips > 1 &&
+      Array.isArray(o.test),
   );
   if (!reference) {
-    return { name, ok: true, skipped: true, detail: 'original fails (dense, 1 clip); the fixture has no multi-clip case to check the fallback against' };
+    return {
+      name,
+      ok: true,
+      skipped: true,
+      detail: 'original fails (dense, 1 clip); the fixture has no multi-clip case to check the fallback against',
+    };
   }
   const expected = (reference.test as number[]).slice(0, c.num_segments);
   const result = exactResult(name, () => testIndices(c.num_frames, { ...options, testClips: 1 }), expected);
@@ -113,7 +148,11 @@ export async function samplingParityChecks(fixtureDir: string): Promise<ParityRe
   const file = join(fixtureDir, 'sampling.json');
   if (!existsSync(file)) return [{ name: 'sampling', ok: false, skipped: true, detail: `${file} not found` }];
   const fixture = JSON.parse(readFileSync(file, 'utf8')) as SamplingFixture;
-  if (!Array.isArray(fixture.cases) || typeof fixture.index_bias !== 'number' || typeof fixture.sample_range !== 'number') {
+  if (
+    !Array.isArray(fixture.cases) ||
+    typeof fixture.index_bias !== 'number' ||
+    typeof fixture.sample_range !== 'number'
+  ) {
     return [{ name: 'sampling', ok: false, detail: `${file}: expected {index_bias, sample_range, cases: [...]}` }];
   }
   const bias = fixture.index_bias;

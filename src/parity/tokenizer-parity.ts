@@ -33,7 +33,11 @@ function rowDifference(row: readonly number[], expected: readonly number[]): str
   return firstDifference(row, padded, (i) => `position ${i}${i >= expected.length ? ' (padding)' : ''}`) ?? undefined;
 }
 
-function checkCase(tokenizer: ClipTokenizer, testCase: TokenizerCase, contextLength: number): { ok: boolean; detail: string } {
+function checkCase(
+  tokenizer: ClipTokenizer,
+  testCase: TokenizerCase,
+  contextLength: number,
+): { ok: boolean; detail: string } {
   const problems: string[] = [];
   if (testCase.ids === TOO_LONG) {
     try {
@@ -63,10 +67,16 @@ function checkCase(tokenizer: ClipTokenizer, testCase: TokenizerCase, contextLen
 
   if (problems.length > 0) return { ok: false, detail: problems.join('; ') };
   const what = testCase.ids === TOO_LONG ? 'refused as too long' : `${testCase.ids.length} ids equal`;
-  return { ok: true, detail: `${what}, truncating variant equal (${testCase.ids_truncate.length} ids); exact match required` };
+  return {
+    ok: true,
+    detail: `${what}, truncating variant equal (${testCase.ids_truncate.length} ids); exact match required`,
+  };
 }
 
-export async function tokenizerParityChecks(fixtureDir: string, vocabularyPath = defaultVocabularyPath(fixtureDir)): Promise<ParityResult[]> {
+export async function tokenizerParityChecks(
+  fixtureDir: string,
+  vocabularyPath = defaultVocabularyPath(fixtureDir),
+): Promise<ParityResult[]> {
   const fixturePath = join(fixtureDir, 'tokenizer.json');
   if (!existsSync(fixturePath)) {
     return [{ name: 'tokenizer', ok: false, skipped: true, detail: `${fixturePath} is absent` }];
@@ -82,7 +92,13 @@ export async function tokenizerParityChecks(fixtureDir: string, vocabularyPath =
   }
   const contextLength = fixture.context_length ?? 77;
   if (typeof contextLength !== 'number') {
-    return [{ name: 'tokenizer', ok: false, detail: `${fixturePath}: "context_length" must be a number, got ${JSON.stringify(contextLength)}` }];
+    return [
+      {
+        name: 'tokenizer',
+        ok: false,
+        detail: `${fixturePath}: "context_length" must be a number, got ${JSON.stringify(contextLength)}`,
+      },
+    ];
   }
   let tokenizer: ClipTokenizer;
   try {
@@ -93,7 +109,10 @@ export async function tokenizerParityChecks(fixtureDir: string, vocabularyPath =
 
   return (fixture.cases as unknown[]).map((entry, index) => {
     const testCase = entry as TokenizerCase;
-    const label = typeof testCase?.text === 'string' ? JSON.stringify(testCase.text.length > 40 ? `${testCase.text.slice(0, 40)}...` : testCase.text) : '?';
+    const label =
+      typeof testCase?.text === 'string'
+        ? JSON.stringify(testCase.text.length > 40 ? `${testCase.text.slice(0, 40)}...` : testCase.text)
+        : '?';
     const name = `tokenizer case ${index} ${label}`;
     if (typeof testCase?.text !== 'string') {
       return { name, ok: false, detail: `${fixturePath}: cases[${index}].text must be a string` };

@@ -42,10 +42,14 @@ export class Batcher {
   readonly batchSize: number;
   readonly windowMs: number;
 
-  constructor(private readonly classifier: VideoClassifier, private readonly options: BatcherOptions = {}) {
+  constructor(
+    private readonly classifier: VideoClassifier,
+    private readonly options: BatcherOptions = {},
+  ) {
     this.batchSize = options.batchSize ?? 8;
     this.windowMs = options.windowMs ?? 5;
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new RangeError(`batch size must be a positive integer, got ${this.batchSize}`);
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new RangeError(`batch size must be a positive integer, got ${this.batchSize}`);
     if (!(this.windowMs >= 0)) throw new RangeError(`batch window must be >= 0 ms, got ${this.windowMs}`);
   }
 
@@ -63,7 +67,9 @@ export class Batcher {
       group = { options, items: [], timer: null };
       this.groups.set(key, group);
     }
-    const promise = new Promise<BatchResult>((resolve, reject) => group!.items.push({ clip, since: performance.now(), resolve, reject }));
+    const promise = new Promise<BatchResult>((resolve, reject) =>
+      group!.items.push({ clip, since: performance.now(), resolve, reject }),
+    );
     if (group.items.length >= this.batchSize) this.flush(key);
     else if (!group.timer) group.timer = setTimeout(() => this.flush(key), this.windowMs);
     return promise;
@@ -80,14 +86,19 @@ export class Batcher {
     const start = performance.now();
     let results: Classification[];
     try {
-      results = this.classifier.classifyDecoded(items.map((w) => w.clip), group.options);
+      results = this.classifier.classifyDecoded(
+        items.map((w) => w.clip),
+        group.options,
+      );
     } catch (error) {
       for (const w of items) w.reject(error as Error);
       return;
     }
     const modelMs = performance.now() - start;
     this.options.onBatch?.(items.length, modelMs);
-    items.forEach((w, i) => w.resolve({ classification: results[i]!, batchSize: items.length, modelMs, queueMs: start - w.since }));
+    items.forEach((w, i) =>
+      w.resolve({ classification: results[i]!, batchSize: items.length, modelMs, queueMs: start - w.since }),
+    );
   }
 
   /** Fails every waiting clip (the server is closing). */

@@ -32,7 +32,9 @@ test('bike serve: 200 requests at concurrency 8', { timeout: 600_000 }, async (t
     const result = await runLoad(`${address}/v1/classify`, body, { total: 200, concurrency: 8 });
     (globalThis as { gc?: () => void }).gc?.();
     const growth = (process.memoryUsage().rss - before) / 2 ** 20;
-    t.diagnostic(`${formatLoad(result)} (measured under load); resident memory ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB`);
+    t.diagnostic(
+      `${formatLoad(result)} (measured under load); resident memory ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB`,
+    );
     process.stdout.write(`# ${formatLoad(result)}; rss growth ${growth.toFixed(1)} MB\n`);
     assert.deepEqual(result.errors, []);
     assert.equal(result.statuses[200], 200);

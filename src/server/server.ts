@@ -42,7 +42,12 @@ export interface ServerOptions {
 
 /** A refusal: HTTP status, a message naming what was wrong, and the field at fault. */
 export class RequestError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string, readonly reason?: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+    readonly reason?: string,
+  ) {
     super(message);
   }
 }
@@ -69,15 +74,19 @@ export function parseLabels(text: string, maxLabels: number): string[] {
     } catch (error) {
       throw new RequestError(400, `labels: not a valid JSON array (${(error as Error).message})`, 'labels');
     }
-    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new RequestError(400, 'labels: expected a JSON array of strings', 'labels');
+    if (!Array.isArray(names) || names.some((n) => typeof n !== 'string'))
+      throw new RequestError(400, 'labels: expected a JSON array of strings', 'labels');
   } else {
     names = trimmed.split(trimmed.includes('\n') ? /\r?\n/ : ',');
   }
   const list = (names as string[]).map((n) => n.trim()).filter((n) => n.length > 0);
-  if (list.length === 0) throw new RequestError(400, 'labels: the list is empty; give at least one class name', 'labels');
-  if (list.length > maxLabels) throw new RequestError(400, `labels: ${list.length} class names, at most ${maxLabels} allowed`, 'labels');
+  if (list.length === 0)
+    throw new RequestError(400, 'labels: the list is empty; give at least one class name', 'labels');
+  if (list.length > maxLabels)
+    throw new RequestError(400, `labels: ${list.length} class names, at most ${maxLabels} allowed`, 'labels');
   const long = list.find((n) => n.length > 200);
-  if (long) throw new RequestError(400, `labels: class name "${long.slice(0, 40)}..." is longer than 200 characters`, 'labels');
+  if (long)
+    throw new RequestError(400, `labels: class name "${long.slice(0, 40)}..." is longer than 200 characters`, 'labels');
   const seen = new Set<string>();
   for (const n of list) {
     if (seen.has(n)) throw new RequestError(400, `labels: "${n}" is given twice`, 'labels');
@@ -91,7 +100,11 @@ function positive(fields: Record<string, string>, name: string, integer: boolean
   if (text === undefined) return undefined;
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)) || n > max) {
-    throw new RequestError(400, `${name}: ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'} in (0, ${max}]`, name);
+    throw new RequestError(
+      400,
+      `${name}: ${JSON.stringify(text)} is not ${integer ? 'an integer' : 'a number'} in (0, ${max}]`,
+      name,
+    );
   }
   return n;
 }
@@ -124,7 +137,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   const uploadDir = options.uploadDir ?? mkdtempSync(path.join(os.tmpdir(), 'bike-serve-'));
   const metrics = new ServerMetrics();
   const batcher = new Batcher(classifier, {
-    batchSize: options.batchSize, windowMs: options.batchWindowMs,
+    batchSize: options.batchSize,
+    windowMs: options.batchWindowMs,
     onBatch: (size, ms) => {
       metrics.batchSize.observe(size);
       metrics.modelSeconds.observe(ms / 1000);
@@ -134,7 +148,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   let uploadCount = 0;
 
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1 << 20 });
-  await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: 16, fieldSize: 1 << 20, parts: 24 } });
+  await app.register(multipart, {
+    limits: { fileSize: maxUploadBytes, files: 1, fields: 16, fieldSize: 1 << 20, parts: 24 },
+  });
   // A raw body (video/*, application/octet-stream, anything not multipart or JSON) is handed over as the stream itself.
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   await app.register(fastifyStatic, { root: PUBLIC_DIR, prefix: '/' });
@@ -147,12 +163,22 @@ export async function createServer(options: ServerOptions): Promise<Server> {
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error instanceof RequestError) {
-      return reply.code(error.status).send({ error: error.message, ...(error.field ? { field: error.field } : {}), ...(error.reason ? { reason: error.reason } : {}) });
+      return reply.code(error.status).send({
+        error: error.message,
+        ...(error.field ? { field: error.field } : {}),
+        ...(error.reason ? { reason: error.reason } : {}),
+      });
     }
-    if (error.code === 'FST_FILES_LIMIT') return reply.code(400).send({ error: 'more than one file: send one video per request, as the field "file"', field: 'file' });
-    if (error.code === 'FST_FIELDS_LIMIT' || error.code === 'FST_PARTS_LIMIT') return reply.code(400).send({ error: `too many fields (${error.message})` });
+    if (error.code === 'FST_FILES_LIMIT')
+      return reply
+        .code(400)
+        .send({ error: 'more than one file: send one video per request, as the field "file"', field: 'file' });
+    if (error.code === 'FST_FIELDS_LIMIT' || error.code === 'FST_PARTS_LIMIT')
+      return reply.code(400).send({ error: `too many fields (${error.message})` });
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
-      return reply.code(413).send({ error: `upload larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`, field: 'file' });
+      return reply
+        .code(413)
+        .send({ error: `upload larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`, field: 'file' });
     }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) request.log.error(error);
@@ -165,7 +191,14 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         bytes += chunk.length;
-        if (bytes > maxUploadBytes) callback(new RequestError(413, `upload ${name}: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`, 'file'));
+        if (bytes > maxUploadBytes)
+          callback(
+            new RequestError(
+              413,
+              `upload ${name}: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`,
+              'file',
+            ),
+          );
         else callback(null, chunk);
       },
     });
@@ -178,7 +211,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     const start = performance.now();
     const fields: Record<string, string> = {};
     const check = (name: string) => {
-      if (!allowed.includes(name)) throw new RequestError(400, `unknown field "${name}"; known fields: file, ${allowed.join(', ')}`, name);
+      if (!allowed.includes(name))
+        throw new RequestError(400, `unknown field "${name}"; known fields: file, ${allowed.join(', ')}`, name);
       if (name in fields) throw new RequestError(400, `field "${name}" is given twice`, name);
     };
     let name: string | null = null;
@@ -188,17 +222,31 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         if (part.type === 'file') {
           if (part.fieldname !== 'file') {
             part.file.resume();
-            throw new RequestError(400, `unknown file field "${part.fieldname}"; send the video as the field "file"`, part.fieldname);
+            throw new RequestError(
+              400,
+              `unknown file field "${part.fieldname}"; send the video as the field "file"`,
+              part.fieldname,
+            );
           }
           name = part.filename || 'upload';
           bytes = await receive(part.file, name, file);
-          if (part.file.truncated) throw new RequestError(413, `upload ${name}: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`, 'file');
+          if (part.file.truncated)
+            throw new RequestError(
+              413,
+              `upload ${name}: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`,
+              'file',
+            );
         } else {
           check(part.fieldname);
           fields[part.fieldname] = String(part.value);
         }
       }
-      if (name === null) throw new RequestError(400, 'no file: send the video as the multipart field "file" (or as the raw request body)', 'file');
+      if (name === null)
+        throw new RequestError(
+          400,
+          'no file: send the video as the multipart field "file" (or as the raw request body)',
+          'file',
+        );
     } else {
       const query = (request.query ?? {}) as Record<string, string | string[]>;
       for (const [key, value] of Object.entries(query)) {
@@ -207,11 +255,19 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       }
       const declared = Number(request.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxUploadBytes) {
-        throw new RequestError(413, `upload of ${declared} bytes: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`, 'file');
+        throw new RequestError(
+          413,
+          `upload of ${declared} bytes: larger than --max-upload-mb (${maxUploadBytes / 2 ** 20} MB)`,
+          'file',
+        );
       }
       name = String(request.headers['x-filename'] ?? 'upload');
       if (!request.body || typeof (request.body as NodeJS.ReadableStream).pipe !== 'function') {
-        throw new RequestError(400, 'no file: send the video as the raw request body (Content-Type video/* or application/octet-stream) or as the multipart field "file"', 'file');
+        throw new RequestError(
+          400,
+          'no file: send the video as the raw request body (Content-Type video/* or application/octet-stream) or as the multipart field "file"',
+          'file',
+        );
       }
       bytes = await receive(request.body as NodeJS.ReadableStream, name, file);
     }
@@ -222,7 +278,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   function admit(reply: FastifyReply): boolean {
     if (admitted >= queueLimit) {
       metrics.rejected.inc();
-      void reply.code(503).header('Retry-After', '1').send({ error: `the queue is full (${queueLimit} requests in progress); retry after 1 s` });
+      void reply
+        .code(503)
+        .header('Retry-After', '1')
+        .send({ error: `the queue is full (${queueLimit} requests in progress); retry after 1 s` });
       return false;
     }
     admitted++;
@@ -245,7 +304,12 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     throw error;
   }
 
-  async function withUpload<T>(request: FastifyRequest, reply: FastifyReply, allowed: readonly string[], use: (upload: Upload) => Promise<T>): Promise<T | undefined> {
+  async function withUpload<T>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    allowed: readonly string[],
+    use: (upload: Upload) => Promise<T>,
+  ): Promise<T | undefined> {
     if (!admit(reply)) return undefined;
     const file = path.join(uploadDir, `upload-${process.pid}-${uploadCount++}`);
     try {
@@ -265,23 +329,30 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     if (names) metrics.labelSets.set(classifier.labelSetCache.size);
   }
 
-  app.post('/v1/classify', async (request, reply) => withUpload(request, reply, CLASSIFY_FIELDS, async (upload) => {
-    const classNames = requestLabels(upload.fields);
-    const classes = classNames?.length ?? classifier.classNames.length;
-    const topK = Math.min(positive(upload.fields, 'top', true, 1000) ?? 5, classes);
-    const decodeStart = performance.now();
-    let clip;
-    try {
-      clip = await classifier.decode(upload.file);
-    } catch (error) {
-      undecodable(error, upload);
-    }
-    const decodeMs = performance.now() - decodeStart;
-    metrics.decodeSeconds.observe(decodeMs / 1000);
-    metrics.waitingForModel.set(batcher.waiting + 1);
-    const scored = await score(clip, topK, classNames, keep(clip));
-    return { file: upload.name, bytes: upload.bytes, ...scored, timings: { ...scored.timings, uploadMs: round(upload.uploadMs), decodeMs: round(decodeMs) } };
-  }));
+  app.post('/v1/classify', async (request, reply) =>
+    withUpload(request, reply, CLASSIFY_FIELDS, async (upload) => {
+      const classNames = requestLabels(upload.fields);
+      const classes = classNames?.length ?? classifier.classNames.length;
+      const topK = Math.min(positive(upload.fields, 'top', true, 1000) ?? 5, classes);
+      const decodeStart = performance.now();
+      let clip;
+      try {
+        clip = await classifier.decode(upload.file);
+      } catch (error) {
+        undecodable(error, upload);
+      }
+      const decodeMs = performance.now() - decodeStart;
+      metrics.decodeSeconds.observe(decodeMs / 1000);
+      metrics.waitingForModel.set(batcher.waiting + 1);
+      const scored = await score(clip, topK, classNames, keep(clip));
+      return {
+        file: upload.name,
+        bytes: upload.bytes,
+        ...scored,
+        timings: { ...scored.timings, uploadMs: round(upload.uploadMs), decodeMs: round(decodeMs) },
+      };
+    }),
+  );
 
   /** Scores a decoded clip through the batcher; the response fields shared by classify and rescore. */
   async function score(clip: DecodedClip, topK: number, classNames: string[] | undefined, id: string) {
@@ -291,8 +362,10 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     afterLabels(classNames);
     const c = result.classification;
     return {
-      clip: id, mode: classifier.mode,
-      top: c.top, saliency: c.saliency,
+      clip: id,
+      mode: classifier.mode,
+      top: c.top,
+      saliency: c.saliency,
       frames: c.frameIndices.map((index, i) => ({ index, timestamp: c.timestamps ? c.timestamps[i]! : null })),
       labels: classNames ?? null,
       batch: result.batchSize,
@@ -303,19 +376,40 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   // The last uploads' decoded clips scored again against other class names, without uploading again.
   app.post('/v1/rescore', async (request, reply) => {
     const body = request.body;
-    if (!body || typeof body !== 'object' || Array.isArray(body) || typeof (body as NodeJS.ReadableStream).pipe === 'function') {
-      throw new RequestError(400, 'expected a JSON object { "clip": id from /v1/classify, "labels": [class names], "top"?: K }');
+    if (
+      !body ||
+      typeof body !== 'object' ||
+      Array.isArray(body) ||
+      typeof (body as NodeJS.ReadableStream).pipe === 'function'
+    ) {
+      throw new RequestError(
+        400,
+        'expected a JSON object { "clip": id from /v1/classify, "labels": [class names], "top"?: K }',
+      );
     }
     const fields = body as Record<string, unknown>;
     for (const key of Object.keys(fields)) {
-      if (!['clip', 'labels', 'top'].includes(key)) throw new RequestError(400, `unknown field "${key}"; known fields: clip, labels, top`, key);
+      if (!['clip', 'labels', 'top'].includes(key))
+        throw new RequestError(400, `unknown field "${key}"; known fields: clip, labels, top`, key);
     }
-    if (typeof fields.clip !== 'string') throw new RequestError(400, 'clip: expected the "clip" id a /v1/classify response gave', 'clip');
+    if (typeof fields.clip !== 'string')
+      throw new RequestError(400, 'clip: expected the "clip" id a /v1/classify response gave', 'clip');
     const clip = clips.get(fields.clip);
-    if (!clip) throw new RequestError(404, `clip ${JSON.stringify(fields.clip)}: not kept (the server keeps the last ${keptClips} uploads); upload the video again`, 'clip');
-    const classNames = fields.labels === undefined ? undefined : parseLabels(Array.isArray(fields.labels) ? JSON.stringify(fields.labels) : String(fields.labels), maxLabels);
+    if (!clip)
+      throw new RequestError(
+        404,
+        `clip ${JSON.stringify(fields.clip)}: not kept (the server keeps the last ${keptClips} uploads); upload the video again`,
+        'clip',
+      );
+    const classNames =
+      fields.labels === undefined
+        ? undefined
+        : parseLabels(Array.isArray(fields.labels) ? JSON.stringify(fields.labels) : String(fields.labels), maxLabels);
     const classes = classNames?.length ?? classifier.classNames.length;
-    const topK = Math.min(positive(fields.top === undefined ? {} : { top: String(fields.top) }, 'top', true, 1000) ?? 5, classes);
+    const topK = Math.min(
+      positive(fields.top === undefined ? {} : { top: String(fields.top) }, 'top', true, 1000) ?? 5,
+      classes,
+    );
     if (!admit(reply)) return undefined;
     try {
       return await score(clip, topK, classNames, fields.clip);
@@ -324,31 +418,54 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     }
   });
 
-  app.post('/v1/timeline', async (request, reply) => withUpload(request, reply, TIMELINE_FIELDS, async (upload) => {
-    const classNames = requestLabels(upload.fields);
-    const classes = classNames?.length ?? classifier.classNames.length;
-    const topK = Math.min(positive(upload.fields, 'top', true, 1000) ?? 3, classes);
-    const window = positive(upload.fields, 'window', false, 3600) ?? 2;
-    const stride = positive(upload.fields, 'stride', false, 3600) ?? window;
-    const start = performance.now();
-    let timeline;
-    try {
-      timeline = await classifier.timeline(upload.file, { window, stride, topK, classNames, batchSize: batcher.batchSize, maxWindows });
-    } catch (error) {
-      undecodable(error, upload);
-    }
-    afterLabels(classNames);
-    return {
-      file: upload.name, window, stride, fps: timeline.fps, frameCount: timeline.frameCount, duration: timeline.duration,
-      windows: timeline.windows.map((w) => ({ start: w.start, end: w.end, label: w.top[0]!.name, top: w.top })),
-      timings: { uploadMs: round(upload.uploadMs), totalMs: round(performance.now() - start) },
-    };
-  }));
+  app.post('/v1/timeline', async (request, reply) =>
+    withUpload(request, reply, TIMELINE_FIELDS, async (upload) => {
+      const classNames = requestLabels(upload.fields);
+      const classes = classNames?.length ?? classifier.classNames.length;
+      const topK = Math.min(positive(upload.fields, 'top', true, 1000) ?? 3, classes);
+      const window = positive(upload.fields, 'window', false, 3600) ?? 2;
+      const stride = positive(upload.fields, 'stride', false, 3600) ?? window;
+      const start = performance.now();
+      let timeline;
+      try {
+        timeline = await classifier.timeline(upload.file, {
+          window,
+          stride,
+          topK,
+          classNames,
+          batchSize: batcher.batchSize,
+          maxWindows,
+        });
+      } catch (error) {
+        undecodable(error, upload);
+      }
+      afterLabels(classNames);
+      return {
+        file: upload.name,
+        window,
+        stride,
+        fps: timeline.fps,
+        frameCount: timeline.frameCount,
+        duration: timeline.duration,
+        windows: timeline.windows.map((w) => ({ start: w.start, end: w.end, label: w.top[0]!.name, top: w.top })),
+        timings: { uploadMs: round(upload.uploadMs), totalMs: round(performance.now() - start) },
+      };
+    }),
+  );
 
   app.get('/v1/model', async () => ({
-    mode: classifier.mode, architecture: classifier.architecture, classes: classifier.classNames, frames: classifier.numSegments,
-    inputSize: classifier.inputSize, device: classifier.device, precision: classifier.precision,
-    openVocabulary: true, maxLabels, maxUploadMb: maxUploadBytes / 2 ** 20, batchSize: batcher.batchSize, queueLimit,
+    mode: classifier.mode,
+    architecture: classifier.architecture,
+    classes: classifier.classNames,
+    frames: classifier.numSegments,
+    inputSize: classifier.inputSize,
+    device: classifier.device,
+    precision: classifier.precision,
+    openVocabulary: true,
+    maxLabels,
+    maxUploadMb: maxUploadBytes / 2 ** 20,
+    batchSize: batcher.batchSize,
+    queueLimit,
   }));
 
   app.get('/healthz', async () => ({ ok: true, queue: admitted }));
@@ -360,7 +477,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
   });
 
   return {
-    app, metrics, uploadDir,
+    app,
+    metrics,
+    uploadDir,
     async listen(port, host = '127.0.0.1') {
       return app.listen({ port, host });
     },

@@ -12,7 +12,11 @@ function flatten(values: unknown): number[] {
  * Asserts `|actual - expected| <= atol + rtol * |expected|` elementwise (NaN equals NaN, infinities
  * must match), naming the first element that differs. Accepts tensors, nested arrays or numbers.
  */
-export function assertClose(actual: unknown, expected: unknown, options: { atol?: number; rtol?: number; message?: string } = {}): void {
+export function assertClose(
+  actual: unknown,
+  expected: unknown,
+  options: { atol?: number; rtol?: number; message?: string } = {},
+): void {
   const atol = options.atol ?? 1e-6;
   const rtol = options.rtol ?? 1e-5;
   const a = flatten(actual);

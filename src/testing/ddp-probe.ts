@@ -42,12 +42,24 @@ if (mode === 'die') {
   } catch (error) {
     message = (error as Error).message;
   }
-  writeFileSync(path.join(out, `rank${rank}.json`), JSON.stringify({ rank, message, seconds: (Date.now() - started) / 1000 }));
+  writeFileSync(
+    path.join(out, `rank${rank}.json`),
+    JSON.stringify({ rank, message, seconds: (Date.now() - started) / 1000 }),
+  );
   process.exit(1);
 }
 
-const dataset = { root: '/unused', trainList: '/unused', valList: '/unused', labelCsv: '/unused', classNames: ['a', 'b', 'c', 'd'] };
-const config = parseConfig(tinyConfig({ dataset, outputPath: '/unused', epochs: 1, batchSize: 2, numSegments: T }), 'probe config');
+const dataset = {
+  root: '/unused',
+  trainList: '/unused',
+  valList: '/unused',
+  labelCsv: '/unused',
+  classNames: ['a', 'b', 'c', 'd'],
+};
+const config = parseConfig(
+  tinyConfig({ dataset, outputPath: '/unused', epochs: 1, batchSize: 2, numSegments: T }),
+  'probe config',
+);
 // As the trainer: seed + rank, then rank 0's weights broadcast (DistributedDataParallel's start).
 manualSeed(1024 + rank);
 const { model } = buildNetwork(config);
@@ -56,7 +68,12 @@ model.freeze({ fixText: true, fixVideo: false });
 const optimizer = buildOptimizer(config, model, 'video');
 const trainable = model.parameters().filter((p) => p.requiresGrad);
 
-const classTokens = tensor(Array.from({ length: 4 }, (_, c) => Array.from({ length: 77 }, (_, i) => (i === 0 ? 49406 : i === 1 ? 1000 + c : i === 2 ? 49407 : 0))), { dtype: 'int64' });
+const classTokens = tensor(
+  Array.from({ length: 4 }, (_, c) =>
+    Array.from({ length: 77 }, (_, i) => (i === 0 ? 49406 : i === 1 ? 1000 + c : i === 2 ? 49407 : 0)),
+  ),
+  { dtype: 'int64' },
+);
 manualSeed(99);
 const combined = noGrad(() => randn([COMBINED_LABELS.length * T, 3, 32, 32]));
 const perRank = COMBINED_LABELS.length / worldSize;
@@ -74,7 +91,10 @@ let firstVisualGrad: number[] = [];
 model.train();
 for (let step = 0; step < 3; step++) {
   const loss = tidy(() => {
-    const { loss } = videoLoss({ model, collectives, classTokens, cachedText: null, lossType: 'NCE', device: 'cpu' }, batch);
+    const { loss } = videoLoss(
+      { model, collectives, classTokens, cachedText: null, lossType: 'NCE', device: 'cpu' },
+      batch,
+    );
     loss.backward();
     return loss.item();
   });
@@ -93,6 +113,9 @@ for (let step = 0; step < 3; step++) {
 }
 const hash = createHash('sha256');
 for (const [name, p] of model.namedParameters()) hash.update(name).update(Buffer.from(p.toRaw().data));
-writeFileSync(path.join(out, `rank${rank}.json`), JSON.stringify({ rank, worldSize, losses, firstGrad, firstVisualGrad, paramsSha256: hash.digest('hex') }));
+writeFileSync(
+  path.join(out, `rank${rank}.json`),
+  JSON.stringify({ rank, worldSize, losses, firstGrad, firstVisualGrad, paramsSha256: hash.digest('hex') }),
+);
 collectives.close();
 process.exit(0);

@@ -27,8 +27,12 @@ export function runBike(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Bi
   const child = spawnBike(args, env);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
@@ -39,6 +43,8 @@ export function lastJson<T = Record<string, unknown>>(run: BikeRun): T {
   try {
     return JSON.parse(line) as T;
   } catch {
-    throw new Error(`bike printed no JSON result (exit ${run.code}):\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-2000)}`);
+    throw new Error(
+      `bike printed no JSON result (exit ${run.code}):\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-2000)}`,
+    );
   }
 }

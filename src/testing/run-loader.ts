@@ -12,7 +12,11 @@
 import { VideoLoader, type LoaderOptions } from '../data/loader.ts';
 import type { VideoDatasetSpec } from '../data/video-dataset.ts';
 
-const cases = JSON.parse(process.argv[2] ?? '[]') as { spec: VideoDatasetSpec; options: LoaderOptions; epoch?: number }[];
+const cases = JSON.parse(process.argv[2] ?? '[]') as {
+  spec: VideoDatasetSpec;
+  options: LoaderOptions;
+  epoch?: number;
+}[];
 
 async function runCase({ spec, options, epoch }: (typeof cases)[number], k: number): Promise<void> {
   const loader = new VideoLoader(spec, options);
@@ -20,7 +24,9 @@ async function runCase({ spec, options, epoch }: (typeof cases)[number], k: numb
     let batches = 0;
     for await (const batch of loader.epoch(epoch ?? 0)) {
       batches++;
-      process.stdout.write(`${JSON.stringify({ case: k, batch: batches, indices: batch.indices, fallbacks: batch.fallbacks.length, skipped: batch.skipped.length })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ case: k, batch: batches, indices: batch.indices, fallbacks: batch.fallbacks.length, skipped: batch.skipped.length })}\n`,
+      );
     }
   } finally {
     await loader.close();

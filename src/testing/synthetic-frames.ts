@@ -34,7 +34,12 @@ export interface SyntheticDataset {
   classNames: string[];
 }
 
-async function writeVideo(folder: string, color: [number, number, number], options: SyntheticDatasetOptions, rng: Rng): Promise<void> {
+async function writeVideo(
+  folder: string,
+  color: [number, number, number],
+  options: SyntheticDatasetOptions,
+  rng: Rng,
+): Promise<void> {
   mkdirSync(folder, { recursive: true });
   const { width, height, frames } = options;
   const size = Math.floor(height / 2);
@@ -53,7 +58,9 @@ async function writeVideo(folder: string, color: [number, number, number], optio
     for (let y = y0; y < y0 + size; y++) {
       for (let c = x; c < x + size; c++) pixels.set(color, (y * width + c) * 3);
     }
-    await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(path.join(folder, `img_${String(f + 1).padStart(5, '0')}.png`));
+    await sharp(pixels, { raw: { width, height, channels: 3 } })
+      .png()
+      .toFile(path.join(folder, `img_${String(f + 1).padStart(5, '0')}.png`));
   }
 }
 
@@ -145,7 +152,7 @@ solver:
     start_epoch: 0
     epoch_offset: 0
     optim: adamw
-    lr: ${o.lr ?? 2.e-3}
+    lr: ${o.lr ?? 2e-3}
     lr_warmup_step: 0
     weight_decay: 0.0
     loss_type: NCE

@@ -25,19 +25,58 @@ export interface TinyRun {
 
 /** Writes `folder`'s `img_%05d.png` frames as an mp4 file. */
 export function framesToMp4(folder: string, output: string, fps = 8): void {
-  const run = spawnSync(process.env.BIKE_FFMPEG ?? 'ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y', '-framerate', String(fps), '-i', path.join(folder, 'img_%05d.png'),
-    '-c:v', 'mpeg4', '-q:v', '2', '-pix_fmt', 'yuv420p', output,
-  ], { encoding: 'utf8', timeout: 60_000 });
+  const run = spawnSync(
+    process.env.BIKE_FFMPEG ?? 'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-framerate',
+      String(fps),
+      '-i',
+      path.join(folder, 'img_%05d.png'),
+      '-c:v',
+      'mpeg4',
+      '-q:v',
+      '2',
+      '-pix_fmt',
+      'yuv420p',
+      output,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   if (run.status !== 0) throw new Error(`ffmpeg could not write ${output}: ${run.error?.message ?? run.stderr}`);
 }
 
 export async function makeTinyRun(dir: string, options: { epochs?: number } = {}): Promise<TinyRun> {
-  const dataset = await makeSyntheticDataset({ dir, trainPerClass: 3, valPerClass: 1, frames: 8, width: 40, height: 32 });
+  const dataset = await makeSyntheticDataset({
+    dir,
+    trainPerClass: 3,
+    valPerClass: 1,
+    frames: 8,
+    width: 40,
+    height: 32,
+  });
   const configFile = path.join(dir, 'tiny.yaml');
-  writeFileSync(configFile, tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: options.epochs ?? 1, batchSize: 4, numSegments: 4 }));
+  writeFileSync(
+    configFile,
+    tinyConfig({
+      dataset,
+      outputPath: path.join(dir, 'runs'),
+      epochs: options.epochs ?? 1,
+      batchSize: 4,
+      numSegments: 4,
+    }),
+  );
   const progress: ProgressEvent[] = [];
-  const result = await train({ config: configFile, runName: 'tiny', device: 'cpu', vocab: SHARED_VOCAB, onProgress: (e) => progress.push(e) });
+  const result = await train({
+    config: configFile,
+    runName: 'tiny',
+    device: 'cpu',
+    vocab: SHARED_VOCAB,
+    onProgress: (e) => progress.push(e),
+  });
   const frameFolder = path.join(dataset.root, 'val', 'green_0');
   const video = path.join(dir, 'green_0.mp4');
   framesToMp4(frameFolder, video);

@@ -11,17 +11,33 @@ test('CPU autocast with bfloat16 makes a matmul output bfloat16, and restores th
   assert.equal(inside.dtype, 'bfloat16');
   assert.equal(a.matmul(b).dtype, 'float32');
   // Restored also when the function throws; `enabled: false` switches it off inside an enclosing autocast.
-  assert.throws(() => autocast(() => { throw new Error('boom'); }, { device: 'cpu' }), /boom/);
+  assert.throws(
+    () =>
+      autocast(
+        () => {
+          throw new Error('boom');
+        },
+        { device: 'cpu' },
+      ),
+    /boom/,
+  );
   assert.equal(a.matmul(b).dtype, 'float32');
   const nested = autocast(() => autocast(() => a.matmul(b), { device: 'cpu', enabled: false }), { device: 'cpu' });
   assert.equal(nested.dtype, 'float32');
   const [enabled] = native.enterAutocast('cpu', false, 15);
   native.exitAutocast('cpu', enabled, 15);
   assert.equal(enabled, false);
-  assert.throws(() => autocast(() => 0, { device: 'cpu', dtype: 'float16' }), /CPU autocast supports only dtype 'bfloat16'/);
+  assert.throws(
+    () => autocast(() => 0, { device: 'cpu', dtype: 'float16' }),
+    /CPU autocast supports only dtype 'bfloat16'/,
+  );
 });
 
-function setup(options: ConstructorParameters<typeof GradScaler>[0] = {}): { p: Tensor; optimizer: SGD; scaler: GradScaler } {
+function setup(options: ConstructorParameters<typeof GradScaler>[0] = {}): {
+  p: Tensor;
+  optimizer: SGD;
+  scaler: GradScaler;
+} {
   const p = tensor([1, 2, 3]).keep().requiresGrad_(true);
   return { p, optimizer: new SGD([p], { lr: 0.5 }), scaler: new GradScaler(options) };
 }
@@ -29,7 +45,13 @@ function setup(options: ConstructorParameters<typeof GradScaler>[0] = {}): { p: 
 test('GradScaler defaults: scale 2^16, growth 2, backoff 0.5, interval 2000; scale() multiplies the loss', () => {
   const { p, scaler } = setup();
   assert.equal(scaler.getScale(), 65536);
-  assert.deepEqual(scaler.stateDict(), { scale: 65536, growth_factor: 2, backoff_factor: 0.5, growth_interval: 2000, _growth_tracker: 0 });
+  assert.deepEqual(scaler.stateDict(), {
+    scale: 65536,
+    growth_factor: 2,
+    backoff_factor: 0.5,
+    growth_interval: 2000,
+    _growth_tracker: 0,
+  });
   const loss = p.sum();
   assert.deepEqual(scaler.scale(loss).toArray(), [6 * 65536]);
 });
@@ -55,7 +77,10 @@ test('GradScaler skips the step when a gradient holds inf, and backs off the sca
 test('GradScaler steps with the unscaled gradients when they are finite', () => {
   const { p, optimizer, scaler } = setup();
   scaler.scale(p.mul(p).sum()).backward(); // d/dp sum(p^2) = 2p, times the scale
-  assert.deepEqual(p.grad!.toArray(), [2, 4, 6].map((g) => g * 65536));
+  assert.deepEqual(
+    p.grad!.toArray(),
+    [2, 4, 6].map((g) => g * 65536),
+  );
   assert.equal(scaler.step(optimizer), true);
   scaler.update();
   assert.deepEqual(p.toArray(), [1 - 0.5 * 2, 2 - 0.5 * 4, 3 - 0.5 * 6]);
@@ -84,7 +109,10 @@ test('unscale_ before clipping: gradients are unscaled once, then clipped, then 
   scaler.scale(p.mul(tensor([3, 4])).sum()).backward();
   scaler.unscale_(optimizer);
   assert.deepEqual(p.grad!.toArray(), [3, 4]);
-  assert.throws(() => scaler.unscale_(optimizer), /unscale_\(\) has already been called on this optimizer since the last update\(\)/);
+  assert.throws(
+    () => scaler.unscale_(optimizer),
+    /unscale_\(\) has already been called on this optimizer since the last update\(\)/,
+  );
   const total = clipGradNorm([p], 1);
   assert.equal(total.item(), 5);
   scaler.step(optimizer);
@@ -102,7 +130,10 @@ test('GradScaler works with AdamW and refuses float16 gradients and updates befo
   assert.throws(() => scaler.update(), /no scale exists yet: call scaler.scale\(loss\)/);
   scaler.scale(p.sum()).backward();
   p.grad = tensor([1, 1], { dtype: 'float16' });
-  assert.throws(() => scaler.step(optimizer), /attempting to unscale FP16 gradients \(parameter group 0, parameter 0\)/);
+  assert.throws(
+    () => scaler.step(optimizer),
+    /attempting to unscale FP16 gradients \(parameter group 0, parameter 0\)/,
+  );
 });
 
 test('GradScaler state save/load, and a disabled scaler is a no-op', () => {
@@ -124,7 +155,10 @@ test('GradScaler state save/load, and a disabled scaler is a no-op', () => {
   const before = p.toArray();
   assert.equal(off.step(optimizer), true);
   off.update();
-  assert.deepEqual(p.toArray(), before.map((x) => x - 0.5));
+  assert.deepEqual(
+    p.toArray(),
+    before.map((x) => x - 0.5),
+  );
   assert.equal(off.getScale(), 1);
   assert.deepEqual(off.stateDict(), {});
 });
@@ -152,5 +186,8 @@ test('clipGradNorm scales by maxNorm / (total + 1e-6) when above, returns the to
   assert.ok(Math.abs(a.grad!.toArray()[0]! + 4) < 1e-5);
   assert.equal(clipGradNorm([c], 1).item(), 0);
   c.grad = tensor([Infinity]);
-  assert.throws(() => clipGradNorm([c], 1, { errorIfNonfinite: true }), /total norm of order 2 of the gradients is non-finite/);
+  assert.throws(
+    () => clipGradNorm([c], 1, { errorIfNonfinite: true }),
+    /total norm of order 2 of the gradients is non-finite/,
+  );
 });

@@ -28,10 +28,13 @@ export interface AutocastOptions {
  */
 export function autocast<T>(fn: () => T, options: AutocastOptions = {}): T {
   const device = options.device ?? 'cuda';
-  if (device !== 'cuda' && device !== 'cpu') throw new Error(`autocast: device must be 'cuda' or 'cpu', got ${JSON.stringify(device)}`);
+  if (device !== 'cuda' && device !== 'cpu')
+    throw new Error(`autocast: device must be 'cuda' or 'cpu', got ${JSON.stringify(device)}`);
   const dtype = options.dtype ?? (device === 'cuda' ? 'float16' : 'bfloat16');
-  if (dtype !== 'float16' && dtype !== 'bfloat16') throw new Error(`autocast: dtype must be 'float16' or 'bfloat16', got ${JSON.stringify(dtype)}`);
-  if (device === 'cpu' && dtype !== 'bfloat16') throw new Error("autocast: CPU autocast supports only dtype 'bfloat16'");
+  if (dtype !== 'float16' && dtype !== 'bfloat16')
+    throw new Error(`autocast: dtype must be 'float16' or 'bfloat16', got ${JSON.stringify(dtype)}`);
+  if (device === 'cpu' && dtype !== 'bfloat16')
+    throw new Error("autocast: CPU autocast supports only dtype 'bfloat16'");
   const enabled = options.enabled ?? true;
   const [previousEnabled, previousDtype] = native.enterAutocast(device, enabled, scalarTypeCode(dtype));
   let result: T;
@@ -88,15 +91,17 @@ function hasFusedAmp(device: string): boolean {
   const kind = device.startsWith('cuda') ? 'cuda' : device;
   let known = fusedAvailable.get(kind);
   if (known === undefined) {
-    known = kind === 'cuda' || tidy(() => {
-      try {
-        const g = full([1], 1, { device });
-        amp.unscale([g.handle], full([1], 0, { device }).handle, full([1], 1, { device }).handle);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    known =
+      kind === 'cuda' ||
+      tidy(() => {
+        try {
+          const g = full([1], 1, { device });
+          amp.unscale([g.handle], full([1], 0, { device }).handle, full([1], 1, { device }).handle);
+          return true;
+        } catch {
+          return false;
+        }
+      });
     fusedAvailable.set(kind, known);
   }
   return known;
@@ -120,10 +125,14 @@ export class GradScaler {
     this.backoffFactor = options.backoffFactor ?? 0.5;
     this.growthInterval = options.growthInterval ?? 2000;
     if (this.enabled) {
-      if (!(this.growthFactor > 1.0)) throw new Error(`GradScaler: growthFactor must be > 1.0, got ${this.growthFactor}`);
-      if (!(this.backoffFactor < 1.0)) throw new Error(`GradScaler: backoffFactor must be < 1.0, got ${this.backoffFactor}`);
-      if (!Number.isInteger(this.growthInterval) || this.growthInterval <= 0) throw new Error(`GradScaler: growthInterval must be a positive integer, got ${this.growthInterval}`);
-      if (!(this.initScale > 0) || !Number.isFinite(this.initScale)) throw new Error(`GradScaler: initScale must be a positive finite number, got ${this.initScale}`);
+      if (!(this.growthFactor > 1.0))
+        throw new Error(`GradScaler: growthFactor must be > 1.0, got ${this.growthFactor}`);
+      if (!(this.backoffFactor < 1.0))
+        throw new Error(`GradScaler: backoffFactor must be < 1.0, got ${this.backoffFactor}`);
+      if (!Number.isInteger(this.growthInterval) || this.growthInterval <= 0)
+        throw new Error(`GradScaler: growthInterval must be a positive integer, got ${this.growthInterval}`);
+      if (!(this.initScale > 0) || !Number.isFinite(this.initScale))
+        throw new Error(`GradScaler: initScale must be a positive finite number, got ${this.initScale}`);
     }
   }
 
@@ -143,7 +152,9 @@ export class GradScaler {
 
   private requireScale(caller: string): Tensor {
     if (this.scaleTensor === null) {
-      throw new Error(`GradScaler.${caller}() was called but no scale exists yet: call scaler.scale(loss) earlier in the iteration`);
+      throw new Error(
+        `GradScaler.${caller}() was called but no scale exists yet: call scaler.scale(loss) earlier in the iteration`,
+      );
     }
     return this.scaleTensor;
   }
@@ -165,34 +176,42 @@ export class GradScaler {
     if (!this.enabled) return;
     const scale = this.requireScale('unscale_');
     const state = this.stateOf(optimizer);
-    if (state.stage === 'unscaled') throw new Error('unscale_() has already been called on this optimizer since the last update()');
+    if (state.stage === 'unscaled')
+      throw new Error('unscale_() has already been called on this optimizer since the last update()');
     if (state.stage === 'stepped') throw new Error('unscale_() is being called after step()');
-    noGrad(() => tidy(() => {
-      const invScale = scale.to('float64').reciprocal().to('float32');
-      const found = new Map<string, Tensor>([[scale.device, full([1], 0, { dtype: 'float32', device: scale.device })]]);
-      const invByDevice = new Map<string, Tensor>();
-      const byDeviceAndDtype = new Map<string, Tensor[]>();
-      optimizer.paramGroups.forEach((group, g) => {
-        group.params.forEach((param, i) => {
-          const grad = param.grad;
-          if (grad === null) return;
-          if (grad.dtype === 'float16') throw new Error(`GradScaler: attempting to unscale FP16 gradients (parameter group ${g}, parameter ${i}); keep the parameters in float32`);
-          const key = `${grad.device}|${grad.dtype}`;
-          const list = byDeviceAndDtype.get(key);
-          if (list) list.push(grad);
-          else byDeviceAndDtype.set(key, [grad]);
+    noGrad(() =>
+      tidy(() => {
+        const invScale = scale.to('float64').reciprocal().to('float32');
+        const found = new Map<string, Tensor>([
+          [scale.device, full([1], 0, { dtype: 'float32', device: scale.device })],
+        ]);
+        const invByDevice = new Map<string, Tensor>();
+        const byDeviceAndDtype = new Map<string, Tensor[]>();
+        optimizer.paramGroups.forEach((group, g) => {
+          group.params.forEach((param, i) => {
+            const grad = param.grad;
+            if (grad === null) return;
+            if (grad.dtype === 'float16')
+              throw new Error(
+                `GradScaler: attempting to unscale FP16 gradients (parameter group ${g}, parameter ${i}); keep the parameters in float32`,
+              );
+            const key = `${grad.device}|${grad.dtype}`;
+            const list = byDeviceAndDtype.get(key);
+            if (list) list.push(grad);
+            else byDeviceAndDtype.set(key, [grad]);
+          });
         });
-      });
-      for (const grads of byDeviceAndDtype.values()) {
-        const device = grads[0]!.device;
-        // Each gradient device gets its own copies, as PyTorch's _MultiDeviceReplicator.
-        if (!found.has(device)) found.set(device, found.get(scale.device)!.to(device));
-        if (!invByDevice.has(device)) invByDevice.set(device, invScale.to(device));
-        unscaleAndCheck(grads, found.get(device)!, invByDevice.get(device)!);
-      }
-      for (const t of found.values()) t.keep();
-      state.foundInfPerDevice = found;
-    }));
+        for (const grads of byDeviceAndDtype.values()) {
+          const device = grads[0]!.device;
+          // Each gradient device gets its own copies, as PyTorch's _MultiDeviceReplicator.
+          if (!found.has(device)) found.set(device, found.get(scale.device)!.to(device));
+          if (!invByDevice.has(device)) invByDevice.set(device, invScale.to(device));
+          unscaleAndCheck(grads, found.get(device)!, invByDevice.get(device)!);
+        }
+        for (const t of found.values()) t.keep();
+        state.foundInfPerDevice = found;
+      }),
+    );
     state.stage = 'unscaled';
   }
 
@@ -225,20 +244,38 @@ export class GradScaler {
     const scale = this.requireScale('update');
     const tracker = this.growthTracker!;
     if (newScale !== undefined) {
-      if (typeof newScale !== 'number' || !(newScale > 0)) throw new Error(`GradScaler.update: newScale must be a positive number, got ${newScale}`);
+      if (typeof newScale !== 'number' || !(newScale > 0))
+        throw new Error(`GradScaler.update: newScale must be a positive number, got ${newScale}`);
       scale.fill_(newScale);
     } else {
       const foundInfs = [...this.perOptimizer.values()].flatMap((s) => [...s.foundInfPerDevice.values()]);
-      if (foundInfs.length === 0) throw new Error('GradScaler.update: no inf checks were recorded: call step() (or unscale_()) before update()');
-      noGrad(() => tidy(() => {
-        let combined = foundInfs[0]!.to(scale.device);
-        for (const t of foundInfs.slice(1)) combined = combined.add(t.to(scale.device));
-        if (hasFusedAmp(scale.device)) {
-          amp.updateScale(scale.handle, tracker.handle, combined.handle, this.growthFactor, this.backoffFactor, this.growthInterval);
-        } else {
-          updateScaleOnHost(scale, tracker, combined.item(), this.growthFactor, this.backoffFactor, this.growthInterval);
-        }
-      }));
+      if (foundInfs.length === 0)
+        throw new Error('GradScaler.update: no inf checks were recorded: call step() (or unscale_()) before update()');
+      noGrad(() =>
+        tidy(() => {
+          let combined = foundInfs[0]!.to(scale.device);
+          for (const t of foundInfs.slice(1)) combined = combined.add(t.to(scale.device));
+          if (hasFusedAmp(scale.device)) {
+            amp.updateScale(
+              scale.handle,
+              tracker.handle,
+              combined.handle,
+              this.growthFactor,
+              this.backoffFactor,
+              this.growthInterval,
+            );
+          } else {
+            updateScaleOnHost(
+              scale,
+              tracker,
+              combined.item(),
+              this.growthFactor,
+              this.backoffFactor,
+              this.growthInterval,
+            );
+          }
+        }),
+      );
     }
     this.resetPerOptimizer();
   }
@@ -273,16 +310,22 @@ export class GradScaler {
   loadStateDict(state: GradScalerState): void {
     if (!this.enabled) return;
     if (typeof state !== 'object' || state === null || Object.keys(state).length === 0) {
-      throw new Error('GradScaler.loadStateDict: the source state dict is empty, possibly because it was saved from a disabled GradScaler');
+      throw new Error(
+        'GradScaler.loadStateDict: the source state dict is empty, possibly because it was saved from a disabled GradScaler',
+      );
     }
     const read = (key: keyof GradScalerState): number => {
       const value = state[key];
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`GradScaler.loadStateDict: '${key}' must be a finite number, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new Error(`GradScaler.loadStateDict: '${key}' must be a finite number, got ${JSON.stringify(value)}`);
       return value;
     };
     const loaded = {
-      scale: read('scale'), growthFactor: read('growth_factor'), backoffFactor: read('backoff_factor'),
-      growthInterval: read('growth_interval'), tracker: read('_growth_tracker'),
+      scale: read('scale'),
+      growthFactor: read('growth_factor'),
+      backoffFactor: read('backoff_factor'),
+      growthInterval: read('growth_interval'),
+      tracker: read('_growth_tracker'),
     };
     this.initScale = loaded.scale;
     this.scaleTensor?.fill_(loaded.scale);
@@ -301,7 +344,11 @@ export class GradScaler {
 function unscaleAndCheck(grads: Tensor[], foundInf: Tensor, invScale: Tensor): void {
   const device = grads[0]!.device;
   if (hasFusedAmp(device)) {
-    amp.unscale(grads.map((g) => g.handle), foundInf.handle, invScale.handle);
+    amp.unscale(
+      grads.map((g) => g.handle),
+      foundInf.handle,
+      invScale.handle,
+    );
     return;
   }
   const scalarInv = invScale.reshape([]);
@@ -313,7 +360,14 @@ function unscaleAndCheck(grads: Tensor[], foundInf: Tensor, invScale: Tensor): v
 }
 
 /** `_amp_update_scale_` on the host, in float32 as the kernel computes. */
-function updateScaleOnHost(scale: Tensor, tracker: Tensor, foundInf: number, growthFactor: number, backoffFactor: number, growthInterval: number): void {
+function updateScaleOnHost(
+  scale: Tensor,
+  tracker: Tensor,
+  foundInf: number,
+  growthFactor: number,
+  backoffFactor: number,
+  growthInterval: number,
+): void {
   const current = scale.item();
   if (foundInf !== 0) {
     scale.fill_(Math.fround(current * backoffFactor));

@@ -29,16 +29,31 @@ export function isGradEnabled(): boolean {
 }
 
 /** Back-propagates from `outputs` (scalars, or with matching `grads`) into the leaves' `.grad`. */
-export function backward(outputs: Tensor[], grads?: (Tensor | null)[], options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-  native.backward(outputs.map((t) => t.handle), grads ? grads.map((g) => g?.handle ?? null) : null, options.retainGraph ?? false, options.createGraph ?? false);
+export function backward(
+  outputs: Tensor[],
+  grads?: (Tensor | null)[],
+  options: { retainGraph?: boolean; createGraph?: boolean } = {},
+): void {
+  native.backward(
+    outputs.map((t) => t.handle),
+    grads ? grads.map((g) => g?.handle ?? null) : null,
+    options.retainGraph ?? false,
+    options.createGraph ?? false,
+  );
 }
 
 /** Gradients of `outputs` with respect to `inputs` (null where an input is unused), as `torch.autograd.grad`. */
-export function grad(outputs: Tensor[], inputs: Tensor[], options: { gradOutputs?: (Tensor | null)[]; retainGraph?: boolean; createGraph?: boolean } = {}): (Tensor | null)[] {
+export function grad(
+  outputs: Tensor[],
+  inputs: Tensor[],
+  options: { gradOutputs?: (Tensor | null)[]; retainGraph?: boolean; createGraph?: boolean } = {},
+): (Tensor | null)[] {
   const result = native.grad(
-    outputs.map((t) => t.handle), inputs.map((t) => t.handle),
+    outputs.map((t) => t.handle),
+    inputs.map((t) => t.handle),
     options.gradOutputs ? options.gradOutputs.map((g) => g?.handle ?? null) : null,
-    options.retainGraph, options.createGraph ?? false,
+    options.retainGraph,
+    options.createGraph ?? false,
   );
   return result.map((h) => (h === null ? null : new Tensor(h)));
 }
@@ -80,14 +95,23 @@ export function applyCustom(fn: CustomFunction, inputs: Tensor[]): Tensor[] {
   backwardFunctions.set(id, (grads) => {
     const results = fn.backward(grads, saved);
     if (!Array.isArray(results) || results.length !== inputs.length) {
-      throw new TypeError(`custom backward #${id}: expected an array of ${inputs.length} gradients (Tensor or null, one per input), got ${Array.isArray(results) ? `${results.length} entries` : describeArgument(results)}`);
+      throw new TypeError(
+        `custom backward #${id}: expected an array of ${inputs.length} gradients (Tensor or null, one per input), got ${Array.isArray(results) ? `${results.length} entries` : describeArgument(results)}`,
+      );
     }
     results.forEach((g, i) => {
-      if (g !== null && !(g instanceof Tensor)) throw new TypeError(`custom backward #${id}: gradient ${i} must be a Tensor or null, got ${describeArgument(g)}`);
+      if (g !== null && !(g instanceof Tensor))
+        throw new TypeError(
+          `custom backward #${id}: gradient ${i} must be a Tensor or null, got ${describeArgument(g)}`,
+        );
     });
     return results;
   });
-  const attached = native.customFunction(id, inputs.map((t) => t.handle), outputs.map((t) => t.handle));
+  const attached = native.customFunction(
+    id,
+    inputs.map((t) => t.handle),
+    outputs.map((t) => t.handle),
+  );
   for (const t of outputs) t.dispose();
   return attached.map((h) => new Tensor(h));
 }

@@ -88,8 +88,10 @@ export function readTorchrunEnv(env: NodeJS.ProcessEnv = process.env): TorchrunE
   const worldSize = integer('WORLD_SIZE', 1, 1 << 20);
   const rank = integer('RANK', 0, 1 << 20);
   const localRank = integer('LOCAL_RANK', 0, 1 << 20);
-  if (Number.isInteger(rank) && Number.isInteger(worldSize) && rank >= worldSize) problems.push(`RANK=${rank} is not below WORLD_SIZE=${worldSize}`);
-  if (Number.isInteger(localRank) && Number.isInteger(worldSize) && localRank >= worldSize) problems.push(`LOCAL_RANK=${localRank} is not below WORLD_SIZE=${worldSize}`);
+  if (Number.isInteger(rank) && Number.isInteger(worldSize) && rank >= worldSize)
+    problems.push(`RANK=${rank} is not below WORLD_SIZE=${worldSize}`);
+  if (Number.isInteger(localRank) && Number.isInteger(worldSize) && localRank >= worldSize)
+    problems.push(`LOCAL_RANK=${localRank} is not below WORLD_SIZE=${worldSize}`);
   if (problems.length) {
     throw new Error(`distributed environment (as torchrun sets it): ${problems.join('; ')}`);
   }
@@ -116,8 +118,10 @@ export class ProcessGroup {
    */
   static init(options: ProcessGroupOptions): ProcessGroup {
     const backend = options.backend ?? defaultBackend();
-    if (backend !== 'gloo' && backend !== 'nccl') throw new TypeError(`process group: backend must be 'gloo' or 'nccl', got '${String(backend)}'`);
-    if (typeof options.masterAddr !== 'string' || options.masterAddr === '') throw new TypeError('process group: masterAddr must be a host name or address');
+    if (backend !== 'gloo' && backend !== 'nccl')
+      throw new TypeError(`process group: backend must be 'gloo' or 'nccl', got '${String(backend)}'`);
+    if (typeof options.masterAddr !== 'string' || options.masterAddr === '')
+      throw new TypeError('process group: masterAddr must be a host name or address');
     const worldSize = checkInteger(options.worldSize, 'worldSize', 1, 1 << 20);
     const rank = checkInteger(options.rank, 'rank', 0, worldSize - 1);
     const port = checkInteger(options.masterPort, 'masterPort', 1, 65535);
@@ -134,7 +138,8 @@ export class ProcessGroup {
   }
 
   private group(what: string): GroupHandle {
-    if (this.handle === null) throw new Error(`${what}: the process group (rank ${this.rank} of ${this.worldSize}) was destroyed`);
+    if (this.handle === null)
+      throw new Error(`${what}: the process group (rank ${this.rank} of ${this.worldSize}) was destroyed`);
     return this.handle;
   }
 
@@ -144,20 +149,28 @@ export class ProcessGroup {
    */
   allReduce(tensors: Tensor | Tensor[], op: ReduceOp = 'sum'): void {
     const list = Array.isArray(tensors) ? tensors : [tensors];
-    if (!REDUCE_OPS.includes(op)) throw new TypeError(`allReduce: op must be one of ${REDUCE_OPS.join(', ')}, got '${String(op)}'`);
+    if (!REDUCE_OPS.includes(op))
+      throw new TypeError(`allReduce: op must be one of ${REDUCE_OPS.join(', ')}, got '${String(op)}'`);
     list.forEach((t, i) => {
       if (!(t instanceof Tensor)) throw new TypeError(`allReduce: tensors[${i}] is not a Tensor`);
-      if (op === 'mean' && !isFloatingDType(t.dtype)) throw new TypeError(`allReduce: 'mean' needs floating-point tensors; tensors[${i}] is ${t.dtype}`);
+      if (op === 'mean' && !isFloatingDType(t.dtype))
+        throw new TypeError(`allReduce: 'mean' needs floating-point tensors; tensors[${i}] is ${t.dtype}`);
     });
     const group = this.group('allReduce');
-    noGrad(() => tidy(() => {
-      const staged = list.map(contiguousStage);
-      native.allReduce(group, staged.map((s) => s.tensor.handle), op === 'mean' ? 'sum' : op);
-      staged.forEach((s, i) => {
-        if (op === 'mean') s.tensor.div_(this.worldSize);
-        if (s.copied) list[i]!.copy_(s.tensor);
-      });
-    }));
+    noGrad(() =>
+      tidy(() => {
+        const staged = list.map(contiguousStage);
+        native.allReduce(
+          group,
+          staged.map((s) => s.tensor.handle),
+          op === 'mean' ? 'sum' : op,
+        );
+        staged.forEach((s, i) => {
+          if (op === 'mean') s.tensor.div_(this.worldSize);
+          if (s.copied) list[i]!.copy_(s.tensor);
+        });
+      }),
+    );
   }
 
   /** Every rank's `t` (the same shape on all ranks), in rank order. */
@@ -176,13 +189,19 @@ export class ProcessGroup {
       if (!(t instanceof Tensor)) throw new TypeError(`broadcast: tensors[${i}] is not a Tensor`);
     });
     const group = this.group('broadcast');
-    noGrad(() => tidy(() => {
-      const staged = list.map(contiguousStage);
-      native.broadcast(group, staged.map((s) => s.tensor.handle), root);
-      staged.forEach((s, i) => {
-        if (s.copied) list[i]!.copy_(s.tensor);
-      });
-    }));
+    noGrad(() =>
+      tidy(() => {
+        const staged = list.map(contiguousStage);
+        native.broadcast(
+          group,
+          staged.map((s) => s.tensor.handle),
+          root,
+        );
+        staged.forEach((s, i) => {
+          if (s.copied) list[i]!.copy_(s.tensor);
+        });
+      }),
+    );
   }
 
   /** Waits until every rank reaches this call. */
@@ -197,10 +216,13 @@ export class ProcessGroup {
   allGatherWithGrad(t: Tensor): Tensor {
     const rows = t.size(0);
     const rank = this.rank;
-    const [gathered] = applyCustom({
-      forward: ([input]) => [tidy(() => cat(this.allGather(input!), 0))],
-      backward: ([grad]) => [grad === null ? null : grad.narrow(0, rank * rows, rows).contiguous()],
-    }, [t]);
+    const [gathered] = applyCustom(
+      {
+        forward: ([input]) => [tidy(() => cat(this.allGather(input!), 0))],
+        backward: ([grad]) => [grad === null ? null : grad.narrow(0, rank * rows, rows).contiguous()],
+      },
+      [t],
+    );
     return gathered!;
   }
 
@@ -218,12 +240,16 @@ export class ProcessGroup {
     const MAX_DIMS = 8;
     if (t.ndim > MAX_DIMS) throw new RangeError(`${what}: at most ${MAX_DIMS} dimensions, got [${t.shape}]`);
     tidy(() => {
-      const descriptor = tensor([t.ndim, ...t.shape, ...new Array<number>(MAX_DIMS - t.ndim).fill(0)], { dtype: 'int64' });
+      const descriptor = tensor([t.ndim, ...t.shape, ...new Array<number>(MAX_DIMS - t.ndim).fill(0)], {
+        dtype: 'int64',
+      });
       const all = native.allGather(this.group(what), descriptor.handle).map((h) => new Tensor(h).toArray());
       const shapes = all.map((d) => d.slice(1, 1 + d[0]!));
       const mismatched = shapes.map((s, r) => [s, r] as const).filter(([s]) => s.join() !== t.shape.join());
       if (mismatched.length) {
-        throw new Error(`${what}: every rank must pass the same shape; rank ${this.rank} has [${t.shape}], ${mismatched.map(([s, r]) => `rank ${r} has [${s}]`).join(', ')}`);
+        throw new Error(
+          `${what}: every rank must pass the same shape; rank ${this.rank} has [${t.shape}], ${mismatched.map(([s, r]) => `rank ${r} has [${s}]`).join(', ')}`,
+        );
       }
     });
   }

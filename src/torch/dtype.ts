@@ -3,13 +3,23 @@ import type { DType } from './serialization/raw-tensor.ts';
 export type { DType } from './serialization/raw-tensor.ts';
 
 const SCALAR_TYPE_CODES: Record<DType, number> = {
-  uint8: 0, int8: 1, int16: 2, int32: 3, int64: 4, float16: 5, float32: 6, float64: 7, bool: 11, bfloat16: 15,
+  uint8: 0,
+  int8: 1,
+  int16: 2,
+  int32: 3,
+  int64: 4,
+  float16: 5,
+  float32: 6,
+  float64: 7,
+  bool: 11,
+  bfloat16: 15,
 };
 const DTYPE_BY_CODE = new Map<number, DType>(Object.entries(SCALAR_TYPE_CODES).map(([k, v]) => [v, k as DType]));
 
 export function scalarTypeCode(dtype: DType): number {
   const code = SCALAR_TYPE_CODES[dtype];
-  if (code === undefined) throw new TypeError(`unknown dtype '${dtype}' (expected one of ${Object.keys(SCALAR_TYPE_CODES).join(', ')})`);
+  if (code === undefined)
+    throw new TypeError(`unknown dtype '${dtype}' (expected one of ${Object.keys(SCALAR_TYPE_CODES).join(', ')})`);
   return code;
 }
 

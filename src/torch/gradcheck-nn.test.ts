@@ -12,7 +12,11 @@ const long = (values: unknown) => tensor(values, { dtype: 'int64' });
 function check(name: string, fn: () => Tensor, inputs: Tensor[], options: GradcheckOptions = {}): void {
   tidy(() => {
     const report = gradcheck(fn, inputs, options);
-    assert.equal(report.checked, inputs.reduce((n, t) => n + t.numel, 0), `${name}: every element checked`);
+    assert.equal(
+      report.checked,
+      inputs.reduce((n, t) => n + t.numel, 0),
+      `${name}: every element checked`,
+    );
   });
 }
 
@@ -27,7 +31,10 @@ test('linear and conv2d (bias, stride, padding, groups)', () => {
   const kernel = f64([3, 2, 3, 3]);
   const bias = f64([3]);
   check('conv2d padding 1', () => F.conv2d(img, kernel, bias, { padding: 1 }), [img, kernel, bias]);
-  check('conv2d stride 2 no bias (CLIP patch embedding)', () => F.conv2d(img, kernel, null, { stride: 2 }), [img, kernel]);
+  check('conv2d stride 2 no bias (CLIP patch embedding)', () => F.conv2d(img, kernel, null, { stride: 2 }), [
+    img,
+    kernel,
+  ]);
   const grouped = f64([4, 1, 3, 3]);
   const img4 = f64([1, 2, 4, 4]);
   check('conv2d groups 2', () => F.conv2d(img4, grouped, null, { groups: 2, padding: 1 }), [img4, grouped]);
@@ -45,7 +52,11 @@ test('layerNorm, batchNorm in training, normalize', () => {
   const biasBn = f64([2]);
   const runningMean = zeros([2], { dtype: 'float64' });
   const runningVar = ones([2], { dtype: 'float64' });
-  check('batchNorm train', () => F.batchNorm(feat, runningMean, runningVar, weight, biasBn, true), [feat, weight, biasBn]);
+  check('batchNorm train', () => F.batchNorm(feat, runningMean, runningVar, weight, biasBn, true), [
+    feat,
+    weight,
+    biasBn,
+  ]);
   const bn = new nn.BatchNorm2d(2).to('float64');
   check('nn.BatchNorm2d train', () => bn.forward(feat), [feat, bn.weight, bn.bias]);
   check('normalize', () => F.normalize(x, -1), [x]);
@@ -69,19 +80,39 @@ test('klDiv, crossEntropy (hard, smoothed, probability targets), mseLoss', () =>
   const logits = f64([4, 5]);
   const targetLogits = f64([4, 5]);
   // BIKE's KL loss: kl_div(log_softmax(logits), softmax-normalised ground truth, batchmean)
-  check('klDiv batchmean', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'batchmean'), [logits, targetLogits]);
-  check('klDiv mean', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'mean'), [logits, targetLogits]);
-  check('klDiv none', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'none'), [logits, targetLogits]);
+  check('klDiv batchmean', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'batchmean'), [
+    logits,
+    targetLogits,
+  ]);
+  check('klDiv mean', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'mean'), [
+    logits,
+    targetLogits,
+  ]);
+  check('klDiv none', () => F.klDiv(F.logSoftmax(logits, 1), F.softmax(targetLogits, 1), 'none'), [
+    logits,
+    targetLogits,
+  ]);
   const labels = long([0, 4, 2, 2]);
   check('crossEntropy', () => F.crossEntropy(logits, labels), [logits]);
   check('crossEntropy label smoothing', () => F.crossEntropy(logits, labels, { labelSmoothing: 0.1 }), [logits]);
-  check('crossEntropy sum with ignore_index', () => F.crossEntropy(logits, long([0, -100, 2, 1]), { reduction: 'sum' }), [logits]);
-  check('crossEntropy probability targets', () => F.crossEntropy(logits, F.softmax(targetLogits, 1)), [logits, targetLogits]);
-  check('crossEntropy of a similarity matrix and its transpose', () => {
-    const sims = logits.slice(1, 0, 4);
-    const gt = long([0, 1, 2, 3]);
-    return F.crossEntropy(sims, gt).add(F.crossEntropy(sims.t(), gt)).div(2);
-  }, [logits]);
+  check(
+    'crossEntropy sum with ignore_index',
+    () => F.crossEntropy(logits, long([0, -100, 2, 1]), { reduction: 'sum' }),
+    [logits],
+  );
+  check('crossEntropy probability targets', () => F.crossEntropy(logits, F.softmax(targetLogits, 1)), [
+    logits,
+    targetLogits,
+  ]);
+  check(
+    'crossEntropy of a similarity matrix and its transpose',
+    () => {
+      const sims = logits.slice(1, 0, 4);
+      const gt = long([0, 1, 2, 3]);
+      return F.crossEntropy(sims, gt).add(F.crossEntropy(sims.t(), gt)).div(2);
+    },
+    [logits],
+  );
   const target = f64([4, 5]);
   check('mseLoss', () => F.mseLoss(logits, target), [logits, target]);
 });
@@ -89,7 +120,18 @@ test('klDiv, crossEntropy (hard, smoothed, probability targets), mseLoss', () =>
 test('embedding (repeated indices accumulate) and nn.Embedding', () => {
   manualSeed(14);
   const table = f64([6, 3]);
-  check('embedding', () => F.embedding(table, long([[1, 5, 1], [0, 1, 2]])), [table]);
+  check(
+    'embedding',
+    () =>
+      F.embedding(
+        table,
+        long([
+          [1, 5, 1],
+          [0, 1, 2],
+        ]),
+      ),
+    [table],
+  );
   const emb = new nn.Embedding(4, 2).to('float64');
   check('nn.Embedding', () => emb.forward(long([3, 3, 0])), [emb.weight]);
 });
@@ -106,8 +148,17 @@ test('scaledDotProductAttention on the composition path, with additive and boole
   const mask = f64([3, 5]);
   check('sdpa additive mask', () => F.scaledDotProductAttention(q, k, v, { mask }), [q, k, v, mask]);
   const batchMask = f64([2, 3, 5]);
-  check('sdpa per-batch additive mask', () => F.scaledDotProductAttention(q, k, v, { mask: batchMask }), [q, k, v, batchMask]);
-  const allowed = tensor([[true, false, true, true, false], [true, true, true, true, true], [false, false, true, false, false]]);
+  check('sdpa per-batch additive mask', () => F.scaledDotProductAttention(q, k, v, { mask: batchMask }), [
+    q,
+    k,
+    v,
+    batchMask,
+  ]);
+  const allowed = tensor([
+    [true, false, true, true, false],
+    [true, true, true, true, true],
+    [false, false, true, false, false],
+  ]);
   check('sdpa boolean mask', () => F.scaledDotProductAttention(q, k, v, { mask: allowed }), [q, k, v]);
   const q4 = f64([1, 2, 3, 2]);
   const k4 = f64([1, 2, 3, 2]);
@@ -124,7 +175,9 @@ test('MultiheadAttention: input and every parameter, self- and cross-attention, 
   });
   const x = f64([3, 2, 4]);
   const params = [mha.in_proj_weight, mha.in_proj_bias, mha.out_proj.weight, mha.out_proj.bias!];
-  check('mha self-attention', () => mha.forward(x), [x, ...params], { names: ['x', 'in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'] });
+  check('mha self-attention', () => mha.forward(x), [x, ...params], {
+    names: ['x', 'in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'],
+  });
   const causal = zeros([3, 3], { dtype: 'float64' }).add(-Infinity).triu(1);
   check('mha causal additive mask', () => mha.forward(x, x, x, causal), [x, ...params]);
   const ignore = ones([3, 3], { dtype: 'bool' }).triu(1);

@@ -3,7 +3,20 @@
 // are in gradcheck-nn.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randn, rand, tensor, cat, stack, einsum, manualSeed, tidy, grad, backward, applyCustom, type Tensor } from './index.ts';
+import {
+  randn,
+  rand,
+  tensor,
+  cat,
+  stack,
+  einsum,
+  manualSeed,
+  tidy,
+  grad,
+  backward,
+  applyCustom,
+  type Tensor,
+} from './index.ts';
 import { gradcheck, type GradcheckOptions } from './gradcheck.ts';
 
 const f64 = (shape: number[]) => randn(shape, { dtype: 'float64', requiresGrad: true });
@@ -19,16 +32,21 @@ function check(name: string, fn: () => Tensor, inputs: Tensor[], options: Gradch
   });
 }
 
-test('gradcheck itself fails on a wrong gradient and names the element', () => tidy(() => {
-  manualSeed(0);
-  const x = f64([3]);
-  const wrong = () => applyCustom({
-    forward: ([t]) => [t!.mul(t!)],
-    backward: ([g], [t]) => [g!.mul(t!).mul(3)], // should be 2x
-  }, [x])[0]!;
-  assert.throws(() => gradcheck(wrong, [x]), /gradcheck: input 0 \[3\] element 0: autograd .* vs finite difference/);
-  assert.throws(() => gradcheck(() => x.sum(), [x.detach().float().requiresGrad_()]), /use float64/);
-}));
+test('gradcheck itself fails on a wrong gradient and names the element', () =>
+  tidy(() => {
+    manualSeed(0);
+    const x = f64([3]);
+    const wrong = () =>
+      applyCustom(
+        {
+          forward: ([t]) => [t!.mul(t!)],
+          backward: ([g], [t]) => [g!.mul(t!).mul(3)], // should be 2x
+        },
+        [x],
+      )[0]!;
+    assert.throws(() => gradcheck(wrong, [x]), /gradcheck: input 0 \[3\] element 0: autograd .* vs finite difference/);
+    assert.throws(() => gradcheck(() => x.sum(), [x.detach().float().requiresGrad_()]), /use float64/);
+  }));
 
 test('matmul (matrix, vector, batched broadcast), mm, bmm, einsum', () => {
   manualSeed(1);
@@ -62,7 +80,13 @@ test('exp, log, sqrt, pow (scalar and tensor exponent), div, mul, sub, clamp, ta
   check('tanh', () => x.tanh(), [x]);
   check('sigmoid', () => x.sigmoid(), [x]);
   // Keep clamp/relu inputs away from their kinks, where a finite difference straddles two slopes.
-  const awayFromZero = tensor([[-1.3, 0.7, 2.1], [0.4, -0.6, -2.2]], { dtype: 'float64', requiresGrad: true });
+  const awayFromZero = tensor(
+    [
+      [-1.3, 0.7, 2.1],
+      [0.4, -0.6, -2.2],
+    ],
+    { dtype: 'float64', requiresGrad: true },
+  );
   check('relu', () => awayFromZero.relu(), [awayFromZero]);
   check('clamp', () => awayFromZero.clamp(-1, 1), [awayFromZero]);
   const scale = tensor(2.5, { dtype: 'float64', requiresGrad: true });
@@ -103,7 +127,20 @@ test('cat, stack, slice, select, narrow, index, indexSelect, gather, view/permut
   check('index boolean mask', () => x.index([tensor([true, false, true, true])]), [x]);
   check('index pairs', () => x.index([long([0, 2]), long([4, 1])]), [x]);
   check('indexSelect', () => x.indexSelect(1, long([0, 0, 4])), [x]);
-  check('gather', () => x.gather(1, long([[0, 1], [2, 2], [4, 0], [3, 3]])), [x]);
+  check(
+    'gather',
+    () =>
+      x.gather(
+        1,
+        long([
+          [0, 1],
+          [2, 2],
+          [4, 0],
+          [3, 3],
+        ]),
+      ),
+    [x],
+  );
   check('view/permute/transpose', () => x.view(2, 2, 5).permute(2, 0, 1).transpose(0, 1).contiguous(), [x]);
   check('expand/repeat', () => b.expand(4, 3).mul(b.repeat(4, 1)), [b]);
   check('chunk/split', () => x.chunk(2, 1)[1]!.mul(x.split([1, 2, 2], 1)[2]!), [x]);
@@ -111,39 +148,45 @@ test('cat, stack, slice, select, narrow, index, indexSelect, gather, view/permut
   check('where', () => x.where(x.detach().gt(0), x.mul(-3)), [x]);
 });
 
-test('grad() returns gradients without touching .grad, supports createGraph and unused inputs', () => tidy(() => {
-  const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
-  const unused = tensor([1], { dtype: 'float64', requiresGrad: true });
-  const y = x.pow(3).sum();
-  const [gx, gUnused] = grad([y], [x, unused], { createGraph: true });
-  assert.deepEqual(gx!.toArray(), [3, 12, 27], 'd/dx x^3 = 3x^2');
-  assert.equal(gUnused, null, 'an unused input gives null');
-  assert.equal(x.grad, null, 'grad() leaves .grad alone');
-  const [second] = grad([gx!.sum()], [x]);
-  assert.deepEqual(second!.toArray(), [6, 12, 18], 'second derivative 6x through createGraph');
-  const z = x.mul(2);
-  const [gz] = grad([z], [x], { gradOutputs: [tensor([1, 0, 2], { dtype: 'float64' })] });
-  assert.deepEqual(gz!.toArray(), [2, 0, 4], 'vector-Jacobian product with gradOutputs');
-}));
+test('grad() returns gradients without touching .grad, supports createGraph and unused inputs', () =>
+  tidy(() => {
+    const x = tensor([1, 2, 3], { dtype: 'float64', requiresGrad: true });
+    const unused = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const y = x.pow(3).sum();
+    const [gx, gUnused] = grad([y], [x, unused], { createGraph: true });
+    assert.deepEqual(gx!.toArray(), [3, 12, 27], 'd/dx x^3 = 3x^2');
+    assert.equal(gUnused, null, 'an unused input gives null');
+    assert.equal(x.grad, null, 'grad() leaves .grad alone');
+    const [second] = grad([gx!.sum()], [x]);
+    assert.deepEqual(second!.toArray(), [6, 12, 18], 'second derivative 6x through createGraph');
+    const z = x.mul(2);
+    const [gz] = grad([z], [x], { gradOutputs: [tensor([1, 0, 2], { dtype: 'float64' })] });
+    assert.deepEqual(gz!.toArray(), [2, 0, 4], 'vector-Jacobian product with gradOutputs');
+  }));
 
-test('backward with retainGraph runs twice and accumulates; without it the second run fails', () => tidy(() => {
-  const x = tensor([1, -2], { dtype: 'float64', requiresGrad: true });
-  const y = x.exp().sum();
-  y.backward(undefined, { retainGraph: true });
-  const once = x.grad!.toArray();
-  assert.deepEqual(once, [Math.exp(1), Math.exp(-2)]);
-  y.backward();
-  assert.deepEqual(x.grad!.toArray(), once.map((g) => 2 * g), 'gradients accumulate');
-  assert.throws(() => y.backward(), /backward through the graph a second time/);
-  x.grad = null;
-  const w = tensor([3], { dtype: 'float64', requiresGrad: true });
-  backward([x.mul(w).sum(), w.pow(2).sum()]);
-  assert.deepEqual(x.grad!.toArray(), [3, 3]);
-  assert.deepEqual(w.grad!.toArray(), [1 - 2 + 6], 'several outputs at once');
-  const mid = x.mul(2).retainGrad();
-  mid.sum().backward();
-  assert.deepEqual(mid.grad!.toArray(), [1, 1], 'retainGrad keeps a non-leaf gradient');
-}));
+test('backward with retainGraph runs twice and accumulates; without it the second run fails', () =>
+  tidy(() => {
+    const x = tensor([1, -2], { dtype: 'float64', requiresGrad: true });
+    const y = x.exp().sum();
+    y.backward(undefined, { retainGraph: true });
+    const once = x.grad!.toArray();
+    assert.deepEqual(once, [Math.exp(1), Math.exp(-2)]);
+    y.backward();
+    assert.deepEqual(
+      x.grad!.toArray(),
+      once.map((g) => 2 * g),
+      'gradients accumulate',
+    );
+    assert.throws(() => y.backward(), /backward through the graph a second time/);
+    x.grad = null;
+    const w = tensor([3], { dtype: 'float64', requiresGrad: true });
+    backward([x.mul(w).sum(), w.pow(2).sum()]);
+    assert.deepEqual(x.grad!.toArray(), [3, 3]);
+    assert.deepEqual(w.grad!.toArray(), [1 - 2 + 6], 'several outputs at once');
+    const mid = x.mul(2).retainGrad();
+    mid.sum().backward();
+    assert.deepEqual(mid.grad!.toArray(), [1, 1], 'retainGrad keeps a non-leaf gradient');
+  }));
 
 test('a custom function whose backward runs ops, with two inputs and an unused output', () => {
   manualSeed(5);
@@ -162,10 +205,14 @@ test('a custom function whose backward runs ops, with two inputs and an unused o
       return [ga, gb];
     },
   };
-  check('custom both outputs', () => {
-    const [y, z] = applyCustom(fn, [a, b]);
-    return cat([y!, z!.mul(0.5)]);
-  }, [a, b]);
+  check(
+    'custom both outputs',
+    () => {
+      const [y, z] = applyCustom(fn, [a, b]);
+      return cat([y!, z!.mul(0.5)]);
+    },
+    [a, b],
+  );
   check('custom first output only', () => applyCustom(fn, [a, b])[0]!, [a, b]);
   check('custom composed with ops', () => applyCustom(fn, [a.exp(), b.mul(2)])[0]!.pow(2), [a, b]);
 });

@@ -36,7 +36,8 @@ export function gradcheck(fn: () => Tensor, inputs: Tensor[], options: Gradcheck
   const rtol = options.rtol ?? 1e-4;
   const nameOf = (i: number) => options.names?.[i] ?? `input ${i}`;
   inputs.forEach((t, i) => {
-    if (t.dtype !== 'float64') throw new Error(`gradcheck: ${nameOf(i)} is ${t.dtype}; use float64 so that finite differences are accurate`);
+    if (t.dtype !== 'float64')
+      throw new Error(`gradcheck: ${nameOf(i)} is ${t.dtype}; use float64 so that finite differences are accurate`);
     if (!t.requiresGrad || !t.isLeaf) throw new Error(`gradcheck: ${nameOf(i)} must be a leaf that requires grad`);
   });
   return tidy(() => {
@@ -65,7 +66,9 @@ export function gradcheck(fn: () => Tensor, inputs: Tensor[], options: Gradcheck
           maxError = Math.max(maxError, error);
           checked++;
           if (!(error <= atol + rtol * Math.abs(numeric))) {
-            throw new Error(`gradcheck: ${nameOf(i)} [${input.shape}] element ${j}: autograd ${got} vs finite difference ${numeric} (error ${error}, atol ${atol}, rtol ${rtol})`);
+            throw new Error(
+              `gradcheck: ${nameOf(i)} [${input.shape}] element ${j}: autograd ${got} vs finite difference ${numeric} (error ${error}, atol ${atol}, rtol ${rtol})`,
+            );
           }
         }
       });

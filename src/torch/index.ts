@@ -11,5 +11,12 @@ export * as nn from './nn/index.ts';
 export * as optim from './optim/index.ts';
 export * from './amp.ts';
 export * from './serialization/serialization.ts';
-export { ProcessGroup, readTorchrunEnv, type Backend, type ReduceOp, type ProcessGroupOptions, type TorchrunEnv } from './distributed.ts';
+export {
+  ProcessGroup,
+  readTorchrunEnv,
+  type Backend,
+  type ReduceOp,
+  type ProcessGroupOptions,
+  type TorchrunEnv,
+} from './distributed.ts';
 export { gradcheck, type GradcheckOptions, type GradcheckReport } from './gradcheck.ts';

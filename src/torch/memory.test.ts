@@ -2,7 +2,20 @@
 // training loop whose resident memory stays flat.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tensor, randn, zeros, tidy, noGrad, scopeDepth, manualSeed, liveCustomFunctions, applyCustom, F, nn, type Tensor } from './index.ts';
+import {
+  tensor,
+  randn,
+  zeros,
+  tidy,
+  noGrad,
+  scopeDepth,
+  manualSeed,
+  liveCustomFunctions,
+  applyCustom,
+  F,
+  nn,
+  type Tensor,
+} from './index.ts';
 
 test('tidy frees intermediates and keeps what it returns, in arrays, objects and Maps', () => {
   let intermediate: Tensor | undefined;
@@ -56,10 +69,14 @@ test('keep() escapes every scope; dispose() inside a scope is harmless', () => {
 
 test('an exception inside tidy frees its tensors and closes the scope', () => {
   let created: Tensor | undefined;
-  assert.throws(() => tidy(() => {
-    created = tensor([1, 2, 3]);
-    created.matmul(zeros([5, 5])); // throws: shape mismatch
-  }), /aten::matmul/);
+  assert.throws(
+    () =>
+      tidy(() => {
+        created = tensor([1, 2, 3]);
+        created.matmul(zeros([5, 5])); // throws: shape mismatch
+      }),
+    /aten::matmul/,
+  );
   assert.equal(created!.isDisposed, true, 'tensors of the failed scope are freed');
   assert.equal(scopeDepth(), 0, 'the failed scope is closed');
   assert.throws(() => tidy((() => Promise.resolve(tensor([1]))) as () => never), /synchronous function/);
@@ -69,7 +86,12 @@ test('an exception inside tidy frees its tensors and closes the scope', () => {
 test('module parameters outlive the scope that created the module', () => {
   const layer = tidy(() => new nn.Linear(3, 2));
   assert.equal(layer.weight.isDisposed, false);
-  const out = tidy(() => layer.forward(randn([1, 3])).sum().keep());
+  const out = tidy(() =>
+    layer
+      .forward(randn([1, 3]))
+      .sum()
+      .keep(),
+  );
   assert.equal(typeof out.item(), 'number');
   out.dispose();
 });
@@ -118,8 +140,14 @@ test('10,000 training steps keep resident memory flat (growth < 50 MB after warm
   const end = mb();
   peak = Math.max(peak, end);
   assert.equal(scopeDepth(), 0);
-  assert.ok(lastLoss < firstLoss / 10, `the model learns (loss ${firstLoss} -> ${lastLoss}), so the steps did real work`);
-  assert.ok(peak - afterWarmup < 50, `resident memory grew ${(peak - afterWarmup).toFixed(1)} MB (after warm-up ${afterWarmup.toFixed(1)} MB, peak ${peak.toFixed(1)} MB)`);
+  assert.ok(
+    lastLoss < firstLoss / 10,
+    `the model learns (loss ${firstLoss} -> ${lastLoss}), so the steps did real work`,
+  );
+  assert.ok(
+    peak - afterWarmup < 50,
+    `resident memory grew ${(peak - afterWarmup).toFixed(1)} MB (after warm-up ${afterWarmup.toFixed(1)} MB, peak ${peak.toFixed(1)} MB)`,
+  );
   assert.equal(liveCustomFunctions(), customBefore);
   input.dispose();
   labels.dispose();

@@ -67,7 +67,13 @@ export interface NativeAddon {
   callVoid(id: number, ...args: unknown[]): void;
 
   backward(outputs: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean, createGraph: boolean): void;
-  grad(outputs: Handle[], inputs: Handle[], grads: (Handle | null)[] | null, retainGraph: boolean | undefined, createGraph: boolean): (Handle | null)[];
+  grad(
+    outputs: Handle[],
+    inputs: Handle[],
+    grads: (Handle | null)[] | null,
+    retainGraph: boolean | undefined,
+    createGraph: boolean,
+  ): (Handle | null)[];
   customFunction(id: number, inputs: Handle[], outputs: Handle[]): Handle[];
   setCustomBackwardHandler(fn: (id: number, grads: (Handle | null)[]) => (Handle | null)[]): void;
   takeReleasedCustomIds(): number[];
@@ -93,8 +99,14 @@ export interface NativeAddon {
   cudaMemory(device?: number): [number, number, number];
   version(): { torch: string; major: number; minor: number; cuda: boolean };
 
-
-  createProcessGroup(backend: string, host: string, port: number, rank: number, worldSize: number, timeoutMs: number): GroupHandle;
+  createProcessGroup(
+    backend: string,
+    host: string,
+    port: number,
+    rank: number,
+    worldSize: number,
+    timeoutMs: number,
+  ): GroupHandle;
   allReduce(group: GroupHandle, tensors: Handle[], op: string): void;
   allGather(group: GroupHandle, t: Handle): Handle[];
   broadcast(group: GroupHandle, tensors: Handle[], root: number): void;
@@ -119,7 +131,9 @@ const addonPath = process.env.BIKE_TORCH_ADDON
 function loadAddon(): NativeAddon {
   if (!existsSync(addonPath)) {
     if (process.env.BIKE_TORCH_ADDON) throw new Error(`BIKE_TORCH_ADDON=${process.env.BIKE_TORCH_ADDON}: no such file`);
-    throw new Error(`the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\` (in an installed package: npm rebuild bike-ts)`);
+    throw new Error(
+      `the libtorch addon is not built (${addonPath} is missing): run \`npm run setup\` (in an installed package: npm rebuild bike-ts)`,
+    );
   }
   return createRequire(import.meta.url)(addonPath) as NativeAddon;
 }
@@ -130,4 +144,6 @@ export const native: NativeAddon = loadAddon();
 // Use the cores unless OMP_NUM_THREADS says otherwise, as PyTorch does; launchers of several
 // processes per machine set OMP_NUM_THREADS to share the cores.
 const requestedThreads = Number(process.env.OMP_NUM_THREADS);
-native.setNumThreads(Number.isInteger(requestedThreads) && requestedThreads > 0 ? requestedThreads : availableParallelism());
+native.setNumThreads(
+  Number.isInteger(requestedThreads) && requestedThreads > 0 ? requestedThreads : availableParallelism(),
+);

@@ -28,7 +28,8 @@ function resolve(qualified: string): number {
   const name = `aten::${dot < 0 ? qualified : qualified.slice(0, dot)}`;
   const overload = dot < 0 ? '' : qualified.slice(dot + 1);
   id = native.opHandle(name, overload);
-  if (id < 0) throw new Error(`libtorch ${native.version().torch} has no operator ${name}${overload ? '.' + overload : ''}`);
+  if (id < 0)
+    throw new Error(`libtorch ${native.version().torch} has no operator ${name}${overload ? '.' + overload : ''}`);
   cache.set(qualified, id);
   return id;
 }

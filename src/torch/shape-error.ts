@@ -8,7 +8,9 @@ export class ShapeError extends Error {
   readonly actual: readonly number[];
 
   constructor(what: string, expected: readonly number[], actual: readonly number[], detail?: string) {
-    super(`${what}: expected shape [${expected.join(', ')}], got [${actual.join(', ')}]${detail ? ` (${detail})` : ''}`);
+    super(
+      `${what}: expected shape [${expected.join(', ')}], got [${actual.join(', ')}]${detail ? ` (${detail})` : ''}`,
+    );
     this.name = 'ShapeError';
     this.what = what;
     this.expected = expected;

@@ -6,7 +6,8 @@ import type { Handle } from './native.ts';
 const wrap = (h: Handle): Tensor => new Tensor(h);
 
 function tensorList(values: unknown, op: string): Handle[] {
-  if (!Array.isArray(values)) throw new TypeError(`${op}: expected an array of tensors, got ${describeArgument(values)}`);
+  if (!Array.isArray(values))
+    throw new TypeError(`${op}: expected an array of tensors, got ${describeArgument(values)}`);
   return values.map((t, i) => handleOf(t, op, `tensors[${i}]`));
 }
 

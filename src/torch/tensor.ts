@@ -51,7 +51,10 @@ export class Tensor {
 
   /** The native handle; throws if the tensor was disposed. */
   get handle(): Handle {
-    if (this._handle === null) throw new Error('this tensor was disposed (by dispose() or by the tidy() scope that created it; return it from tidy() or call keep() to keep it)');
+    if (this._handle === null)
+      throw new Error(
+        'this tensor was disposed (by dispose() or by the tidy() scope that created it; return it from tidy() or call keep() to keep it)',
+      );
     return this._handle;
   }
 
@@ -101,7 +104,9 @@ export class Tensor {
   // ---- conversions ----
   to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
     if (typeof target === 'string' && !isDType(target) && !isDevice(target)) {
-      throw new TypeError(`to('${target}'): not a dtype (${Object.keys(DTYPE_BYTES).join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+      throw new TypeError(
+        `to('${target}'): not a dtype (${Object.keys(DTYPE_BYTES).join(', ')}) nor a device (cpu, cuda, cuda:N)`,
+      );
     }
     const spec = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
     if (spec.device !== undefined) checkDevice(spec.device, `to('${spec.device}')`);
@@ -132,13 +137,20 @@ export class Tensor {
     if (dtype === 'float16' || dtype === 'bfloat16') return this.to('float32').toTypedArray();
     const buffer = native.toBuffer(this.handle);
     switch (dtype) {
-      case 'float32': return new Float32Array(buffer);
-      case 'float64': return new Float64Array(buffer);
-      case 'int64': return new BigInt64Array(buffer);
-      case 'int32': return new Int32Array(buffer);
-      case 'int16': return new Int16Array(buffer);
-      case 'int8': return new Int8Array(buffer);
-      default: return new Uint8Array(buffer);
+      case 'float32':
+        return new Float32Array(buffer);
+      case 'float64':
+        return new Float64Array(buffer);
+      case 'int64':
+        return new BigInt64Array(buffer);
+      case 'int32':
+        return new Int32Array(buffer);
+      case 'int16':
+        return new Int16Array(buffer);
+      case 'int8':
+        return new Int8Array(buffer);
+      default:
+        return new Uint8Array(buffer);
     }
   }
   /** Values as plain numbers, flattened row-major. */
@@ -193,53 +205,140 @@ export class Tensor {
     return this;
   }
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-    native.backward([this.handle], gradient ? [gradient.handle] : null, options.retainGraph ?? false, options.createGraph ?? false);
+    native.backward(
+      [this.handle],
+      gradient ? [gradient.handle] : null,
+      options.retainGraph ?? false,
+      options.createGraph ?? false,
+    );
   }
 
   // ---- operators ----
   add(other: Operand, alpha?: number): Tensor {
-    if (alpha === undefined || typeof other === 'number') return binaryOp('add.Tensor', 'add.Scalar', this, typeof other === 'number' && alpha !== undefined ? other * alpha : other);
+    if (alpha === undefined || typeof other === 'number')
+      return binaryOp(
+        'add.Tensor',
+        'add.Scalar',
+        this,
+        typeof other === 'number' && alpha !== undefined ? other * alpha : other,
+      );
     return wrap(callOp('add.Tensor', this.handle, handleOf(other, 'add', 'other'), alpha));
   }
-  sub(other: Operand): Tensor { return binaryOp('sub.Tensor', 'sub.Scalar', this, other); }
+  sub(other: Operand): Tensor {
+    return binaryOp('sub.Tensor', 'sub.Scalar', this, other);
+  }
   /** `value - this` */
-  rsub(value: number): Tensor { return wrap(callOp('rsub.Scalar', this.handle, value)); }
-  mul(other: Operand): Tensor { return binaryOp('mul.Tensor', 'mul.Scalar', this, other); }
-  div(other: Operand): Tensor { return binaryOp('div.Tensor', 'div.Scalar', this, other); }
-  pow(exponent: Operand): Tensor { return binaryOp('pow.Tensor_Tensor', 'pow.Tensor_Scalar', this, exponent); }
-  neg(): Tensor { return wrap(callOp('neg', this.handle)); }
-  exp(): Tensor { return wrap(callOp('exp', this.handle)); }
-  log(): Tensor { return wrap(callOp('log', this.handle)); }
-  sqrt(): Tensor { return wrap(callOp('sqrt', this.handle)); }
-  rsqrt(): Tensor { return wrap(callOp('rsqrt', this.handle)); }
-  abs(): Tensor { return wrap(callOp('abs', this.handle)); }
-  sign(): Tensor { return wrap(callOp('sign', this.handle)); }
-  sin(): Tensor { return wrap(callOp('sin', this.handle)); }
-  cos(): Tensor { return wrap(callOp('cos', this.handle)); }
-  tanh(): Tensor { return wrap(callOp('tanh', this.handle)); }
-  sigmoid(): Tensor { return wrap(callOp('sigmoid', this.handle)); }
-  relu(): Tensor { return wrap(callOp('relu', this.handle)); }
-  reciprocal(): Tensor { return wrap(callOp('reciprocal', this.handle)); }
-  floor(): Tensor { return wrap(callOp('floor', this.handle)); }
-  round(): Tensor { return wrap(callOp('round', this.handle)); }
-  clamp(min?: number | null, max?: number | null): Tensor { return wrap(callOp('clamp', this.handle, min ?? null, max ?? null)); }
-  maximum(other: Tensor): Tensor { return wrap(callOp('maximum', this.handle, handleOf(other, 'maximum', 'other'))); }
-  minimum(other: Tensor): Tensor { return wrap(callOp('minimum', this.handle, handleOf(other, 'minimum', 'other'))); }
-  eq(other: Operand): Tensor { return binaryOp('eq.Tensor', 'eq.Scalar', this, other); }
-  ne(other: Operand): Tensor { return binaryOp('ne.Tensor', 'ne.Scalar', this, other); }
-  gt(other: Operand): Tensor { return binaryOp('gt.Tensor', 'gt.Scalar', this, other); }
-  ge(other: Operand): Tensor { return binaryOp('ge.Tensor', 'ge.Scalar', this, other); }
-  lt(other: Operand): Tensor { return binaryOp('lt.Tensor', 'lt.Scalar', this, other); }
-  le(other: Operand): Tensor { return binaryOp('le.Tensor', 'le.Scalar', this, other); }
-  logicalNot(): Tensor { return wrap(callOp('logical_not', this.handle)); }
-  logicalAnd(other: Tensor): Tensor { return wrap(callOp('logical_and', this.handle, handleOf(other, 'logicalAnd', 'other'))); }
-  logicalOr(other: Tensor): Tensor { return wrap(callOp('logical_or', this.handle, handleOf(other, 'logicalOr', 'other'))); }
-  isfinite(): Tensor { return wrap(callOp('isfinite', this.handle)); }
-  all(): Tensor { return wrap(callOp('all', this.handle)); }
-  any(): Tensor { return wrap(callOp('any', this.handle)); }
-  matmul(other: Tensor): Tensor { return wrap(callOp('matmul', this.handle, handleOf(other, 'matmul', 'other'))); }
-  mm(other: Tensor): Tensor { return wrap(callOp('mm', this.handle, handleOf(other, 'mm', 'other'))); }
-  bmm(other: Tensor): Tensor { return wrap(callOp('bmm', this.handle, handleOf(other, 'bmm', 'other'))); }
+  rsub(value: number): Tensor {
+    return wrap(callOp('rsub.Scalar', this.handle, value));
+  }
+  mul(other: Operand): Tensor {
+    return binaryOp('mul.Tensor', 'mul.Scalar', this, other);
+  }
+  div(other: Operand): Tensor {
+    return binaryOp('div.Tensor', 'div.Scalar', this, other);
+  }
+  pow(exponent: Operand): Tensor {
+    return binaryOp('pow.Tensor_Tensor', 'pow.Tensor_Scalar', this, exponent);
+  }
+  neg(): Tensor {
+    return wrap(callOp('neg', this.handle));
+  }
+  exp(): Tensor {
+    return wrap(callOp('exp', this.handle));
+  }
+  log(): Tensor {
+    return wrap(callOp('log', this.handle));
+  }
+  sqrt(): Tensor {
+    return wrap(callOp('sqrt', this.handle));
+  }
+  rsqrt(): Tensor {
+    return wrap(callOp('rsqrt', this.handle));
+  }
+  abs(): Tensor {
+    return wrap(callOp('abs', this.handle));
+  }
+  sign(): Tensor {
+    return wrap(callOp('sign', this.handle));
+  }
+  sin(): Tensor {
+    return wrap(callOp('sin', this.handle));
+  }
+  cos(): Tensor {
+    return wrap(callOp('cos', this.handle));
+  }
+  tanh(): Tensor {
+    return wrap(callOp('tanh', this.handle));
+  }
+  sigmoid(): Tensor {
+    return wrap(callOp('sigmoid', this.handle));
+  }
+  relu(): Tensor {
+    return wrap(callOp('relu', this.handle));
+  }
+  reciprocal(): Tensor {
+    return wrap(callOp('reciprocal', this.handle));
+  }
+  floor(): Tensor {
+    return wrap(callOp('floor', this.handle));
+  }
+  round(): Tensor {
+    return wrap(callOp('round', this.handle));
+  }
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return wrap(callOp('clamp', this.handle, min ?? null, max ?? null));
+  }
+  maximum(other: Tensor): Tensor {
+    return wrap(callOp('maximum', this.handle, handleOf(other, 'maximum', 'other')));
+  }
+  minimum(other: Tensor): Tensor {
+    return wrap(callOp('minimum', this.handle, handleOf(other, 'minimum', 'other')));
+  }
+  eq(other: Operand): Tensor {
+    return binaryOp('eq.Tensor', 'eq.Scalar', this, other);
+  }
+  ne(other: Operand): Tensor {
+    return binaryOp('ne.Tensor', 'ne.Scalar', this, other);
+  }
+  gt(other: Operand): Tensor {
+    return binaryOp('gt.Tensor', 'gt.Scalar', this, other);
+  }
+  ge(other: Operand): Tensor {
+    return binaryOp('ge.Tensor', 'ge.Scalar', this, other);
+  }
+  lt(other: Operand): Tensor {
+    return binaryOp('lt.Tensor', 'lt.Scalar', this, other);
+  }
+  le(other: Operand): Tensor {
+    return binaryOp('le.Tensor', 'le.Scalar', this, other);
+  }
+  logicalNot(): Tensor {
+    return wrap(callOp('logical_not', this.handle));
+  }
+  logicalAnd(other: Tensor): Tensor {
+    return wrap(callOp('logical_and', this.handle, handleOf(other, 'logicalAnd', 'other')));
+  }
+  logicalOr(other: Tensor): Tensor {
+    return wrap(callOp('logical_or', this.handle, handleOf(other, 'logicalOr', 'other')));
+  }
+  isfinite(): Tensor {
+    return wrap(callOp('isfinite', this.handle));
+  }
+  all(): Tensor {
+    return wrap(callOp('all', this.handle));
+  }
+  any(): Tensor {
+    return wrap(callOp('any', this.handle));
+  }
+  matmul(other: Tensor): Tensor {
+    return wrap(callOp('matmul', this.handle, handleOf(other, 'matmul', 'other')));
+  }
+  mm(other: Tensor): Tensor {
+    return wrap(callOp('mm', this.handle, handleOf(other, 'mm', 'other')));
+  }
+  bmm(other: Tensor): Tensor {
+    return wrap(callOp('bmm', this.handle, handleOf(other, 'bmm', 'other')));
+  }
   /** Sum of all elements, or over `dim`. */
   sum(dim?: number | number[], keepdim = false, dtype?: DType): Tensor {
     const code = dtype === undefined ? undefined : scalarTypeCode(dtype);
@@ -251,22 +350,36 @@ export class Tensor {
     return wrap(callOp('mean.dim', this.handle, dims(dim), keepdim));
   }
   /** Variance over `dim` with Bessel's correction unless `unbiased` is false. */
-  var(dim: number | number[], unbiased = true, keepdim = false): Tensor { return wrap(callOp('var.correction', this.handle, dims(dim), unbiased ? 1 : 0, keepdim)); }
-  std(dim?: number | number[], unbiased = true, keepdim = false): Tensor { return wrap(callOp('std.correction', this.handle, dim === undefined ? null : dims(dim), unbiased ? 1 : 0, keepdim)); }
+  var(dim: number | number[], unbiased = true, keepdim = false): Tensor {
+    return wrap(callOp('var.correction', this.handle, dims(dim), unbiased ? 1 : 0, keepdim));
+  }
+  std(dim?: number | number[], unbiased = true, keepdim = false): Tensor {
+    return wrap(callOp('std.correction', this.handle, dim === undefined ? null : dims(dim), unbiased ? 1 : 0, keepdim));
+  }
   /** The largest element; with `dim`, use `maxDim`. */
-  max(): Tensor { return wrap(callOp('max', this.handle)); }
+  max(): Tensor {
+    return wrap(callOp('max', this.handle));
+  }
   maxDim(dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
     const [values, indices] = callOp('max.dim', this.handle, dim, keepdim);
     return { values: wrap(values), indices: wrap(indices) };
   }
-  min(): Tensor { return wrap(callOp('min', this.handle)); }
+  min(): Tensor {
+    return wrap(callOp('min', this.handle));
+  }
   minDim(dim: number, keepdim = false): { values: Tensor; indices: Tensor } {
     const [values, indices] = callOp('min.dim', this.handle, dim, keepdim);
     return { values: wrap(values), indices: wrap(indices) };
   }
-  amax(dim: number | number[], keepdim = false): Tensor { return wrap(callOp('amax', this.handle, dims(dim), keepdim)); }
-  argmax(dim?: number, keepdim = false): Tensor { return wrap(callOp('argmax', this.handle, dim ?? null, keepdim)); }
-  argmin(dim?: number, keepdim = false): Tensor { return wrap(callOp('argmin', this.handle, dim ?? null, keepdim)); }
+  amax(dim: number | number[], keepdim = false): Tensor {
+    return wrap(callOp('amax', this.handle, dims(dim), keepdim));
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return wrap(callOp('argmax', this.handle, dim ?? null, keepdim));
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return wrap(callOp('argmin', this.handle, dim ?? null, keepdim));
+  }
   topk(k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
     const [values, indices] = callOp('topk', this.handle, k, dim, largest, sorted);
     return { values: wrap(values), indices: wrap(indices) };
@@ -275,44 +388,124 @@ export class Tensor {
     const [values, indices] = callOp('sort', this.handle, dim, descending);
     return { values: wrap(values), indices: wrap(indices) };
   }
-  argsort(dim = -1, descending = false): Tensor { return wrap(callOp('argsort', this.handle, dim, descending)); }
-  cumsum(dim: number): Tensor { return wrap(callOp('cumsum', this.handle, dim)); }
-  norm(p = 2, dim?: number | number[], keepdim = false): Tensor { return wrap(callOp('norm.ScalarOpt_dim', this.handle, p, dim === undefined ? [] : dims(dim), keepdim)); }
-  where(condition: Tensor, other: Tensor): Tensor { return wrap(callOp('where.self', handleOf(condition, 'where', 'condition'), this.handle, handleOf(other, 'where', 'other'))); }
-  view(...shape: number[] | [number[]]): Tensor { return wrap(callOp('view', this.handle, shapeArgs(shape))); }
-  reshape(...shape: number[] | [number[]]): Tensor { return wrap(callOp('reshape', this.handle, shapeArgs(shape))); }
-  permute(...order: number[] | [number[]]): Tensor { return wrap(callOp('permute', this.handle, shapeArgs(order))); }
-  transpose(dim0: number, dim1: number): Tensor { return wrap(callOp('transpose.int', this.handle, dim0, dim1)); }
+  argsort(dim = -1, descending = false): Tensor {
+    return wrap(callOp('argsort', this.handle, dim, descending));
+  }
+  cumsum(dim: number): Tensor {
+    return wrap(callOp('cumsum', this.handle, dim));
+  }
+  norm(p = 2, dim?: number | number[], keepdim = false): Tensor {
+    return wrap(callOp('norm.ScalarOpt_dim', this.handle, p, dim === undefined ? [] : dims(dim), keepdim));
+  }
+  where(condition: Tensor, other: Tensor): Tensor {
+    return wrap(
+      callOp('where.self', handleOf(condition, 'where', 'condition'), this.handle, handleOf(other, 'where', 'other')),
+    );
+  }
+  view(...shape: number[] | [number[]]): Tensor {
+    return wrap(callOp('view', this.handle, shapeArgs(shape)));
+  }
+  reshape(...shape: number[] | [number[]]): Tensor {
+    return wrap(callOp('reshape', this.handle, shapeArgs(shape)));
+  }
+  permute(...order: number[] | [number[]]): Tensor {
+    return wrap(callOp('permute', this.handle, shapeArgs(order)));
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return wrap(callOp('transpose.int', this.handle, dim0, dim1));
+  }
   /** Transpose of a 2-D tensor. */
-  t(): Tensor { return wrap(callOp('transpose.int', this.handle, 0, 1)); }
-  expand(...shape: number[] | [number[]]): Tensor { return wrap(callOp('expand', this.handle, shapeArgs(shape))); }
-  expandAs(other: Tensor): Tensor { return wrap(callOp('expand_as', this.handle, handleOf(other, 'expandAs', 'other'))); }
-  repeat(...repeats: number[] | [number[]]): Tensor { return wrap(callOp('repeat', this.handle, shapeArgs(repeats))); }
-  repeatInterleave(repeats: number, dim?: number): Tensor { return wrap(callOp('repeat_interleave.self_int', this.handle, repeats, dim ?? null)); }
-  squeeze(dim?: number): Tensor { return wrap(dim === undefined ? callOp('squeeze', this.handle) : callOp('squeeze.dim', this.handle, dim)); }
-  unsqueeze(dim: number): Tensor { return wrap(callOp('unsqueeze', this.handle, dim)); }
-  flatten(startDim = 0, endDim = -1): Tensor { return wrap(callOp('flatten.using_ints', this.handle, startDim, endDim)); }
-  narrow(dim: number, start: number, length: number): Tensor { return wrap(callOp('narrow', this.handle, dim, start, length)); }
-  select(dim: number, index: number): Tensor { return wrap(callOp('select.int', this.handle, dim, index)); }
+  t(): Tensor {
+    return wrap(callOp('transpose.int', this.handle, 0, 1));
+  }
+  expand(...shape: number[] | [number[]]): Tensor {
+    return wrap(callOp('expand', this.handle, shapeArgs(shape)));
+  }
+  expandAs(other: Tensor): Tensor {
+    return wrap(callOp('expand_as', this.handle, handleOf(other, 'expandAs', 'other')));
+  }
+  repeat(...repeats: number[] | [number[]]): Tensor {
+    return wrap(callOp('repeat', this.handle, shapeArgs(repeats)));
+  }
+  repeatInterleave(repeats: number, dim?: number): Tensor {
+    return wrap(callOp('repeat_interleave.self_int', this.handle, repeats, dim ?? null));
+  }
+  squeeze(dim?: number): Tensor {
+    return wrap(dim === undefined ? callOp('squeeze', this.handle) : callOp('squeeze.dim', this.handle, dim));
+  }
+  unsqueeze(dim: number): Tensor {
+    return wrap(callOp('unsqueeze', this.handle, dim));
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return wrap(callOp('flatten.using_ints', this.handle, startDim, endDim));
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return wrap(callOp('narrow', this.handle, dim, start, length));
+  }
+  select(dim: number, index: number): Tensor {
+    return wrap(callOp('select.int', this.handle, dim, index));
+  }
   /** Python's `t[start:end:step]` along `dim`. */
-  slice(dim: number, start?: number | null, end?: number | null, step = 1): Tensor { return wrap(callOp('slice.Tensor', this.handle, dim, start ?? null, end ?? null, step)); }
-  split(size: number | number[], dim = 0): Tensor[] { return wrapAll(typeof size === 'number' ? callOp('split.Tensor', this.handle, size, dim) : callOp('split_with_sizes', this.handle, size, dim)); }
-  chunk(chunks: number, dim = 0): Tensor[] { return wrapAll(callOp('chunk', this.handle, chunks, dim)); }
-  unbind(dim = 0): Tensor[] { return wrapAll(callOp('unbind.int', this.handle, dim)); }
-  flip(...order: number[] | [number[]]): Tensor { return wrap(callOp('flip', this.handle, shapeArgs(order))); }
-  roll(shifts: number | number[], rollDims: number | number[]): Tensor { return wrap(callOp('roll', this.handle, dims(shifts), dims(rollDims))); }
-  indexSelect(dim: number, index: Tensor): Tensor { return wrap(callOp('index_select', this.handle, dim, handleOf(index, 'indexSelect', 'index'))); }
-  gather(dim: number, index: Tensor): Tensor { return wrap(callOp('gather', this.handle, dim, handleOf(index, 'gather', 'index'))); }
-  scatter(dim: number, index: Tensor, src: Tensor): Tensor { return wrap(callOp('scatter.src', this.handle, dim, handleOf(index, 'scatter', 'index'), handleOf(src, 'scatter', 'src'))); }
+  slice(dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+    return wrap(callOp('slice.Tensor', this.handle, dim, start ?? null, end ?? null, step));
+  }
+  split(size: number | number[], dim = 0): Tensor[] {
+    return wrapAll(
+      typeof size === 'number'
+        ? callOp('split.Tensor', this.handle, size, dim)
+        : callOp('split_with_sizes', this.handle, size, dim),
+    );
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    return wrapAll(callOp('chunk', this.handle, chunks, dim));
+  }
+  unbind(dim = 0): Tensor[] {
+    return wrapAll(callOp('unbind.int', this.handle, dim));
+  }
+  flip(...order: number[] | [number[]]): Tensor {
+    return wrap(callOp('flip', this.handle, shapeArgs(order)));
+  }
+  roll(shifts: number | number[], rollDims: number | number[]): Tensor {
+    return wrap(callOp('roll', this.handle, dims(shifts), dims(rollDims)));
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return wrap(callOp('index_select', this.handle, dim, handleOf(index, 'indexSelect', 'index')));
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return wrap(callOp('gather', this.handle, dim, handleOf(index, 'gather', 'index')));
+  }
+  scatter(dim: number, index: Tensor, src: Tensor): Tensor {
+    return wrap(
+      callOp('scatter.src', this.handle, dim, handleOf(index, 'scatter', 'index'), handleOf(src, 'scatter', 'src')),
+    );
+  }
   /** Advanced indexing `t[i0, i1, ...]` with index tensors (int64 or bool), null for `:`. */
-  index(indices: (Tensor | null)[]): Tensor { return wrap(callOp('index.Tensor', this.handle, indices.map((i) => (i === null ? null : handleOf(i, 'index', 'indices[]'))))); }
-  maskedSelect(mask: Tensor): Tensor { return wrap(callOp('masked_select', this.handle, handleOf(mask, 'maskedSelect', 'mask'))); }
+  index(indices: (Tensor | null)[]): Tensor {
+    return wrap(
+      callOp(
+        'index.Tensor',
+        this.handle,
+        indices.map((i) => (i === null ? null : handleOf(i, 'index', 'indices[]'))),
+      ),
+    );
+  }
+  maskedSelect(mask: Tensor): Tensor {
+    return wrap(callOp('masked_select', this.handle, handleOf(mask, 'maskedSelect', 'mask')));
+  }
   maskedFill(mask: Tensor, value: Operand): Tensor {
     const maskHandle = handleOf(mask, 'maskedFill', 'mask');
-    return wrap(typeof value === 'number' ? callOp('masked_fill.Scalar', this.handle, maskHandle, value) : callOp('masked_fill.Tensor', this.handle, maskHandle, handleOf(value, 'maskedFill', 'value')));
+    return wrap(
+      typeof value === 'number'
+        ? callOp('masked_fill.Scalar', this.handle, maskHandle, value)
+        : callOp('masked_fill.Tensor', this.handle, maskHandle, handleOf(value, 'maskedFill', 'value')),
+    );
   }
-  tril(diagonal = 0): Tensor { return wrap(callOp('tril', this.handle, diagonal)); }
-  triu(diagonal = 0): Tensor { return wrap(callOp('triu', this.handle, diagonal)); }
+  tril(diagonal = 0): Tensor {
+    return wrap(callOp('tril', this.handle, diagonal));
+  }
+  triu(diagonal = 0): Tensor {
+    return wrap(callOp('triu', this.handle, diagonal));
+  }
   // in place: return `this`
   add_(other: Operand, alpha?: number): this {
     if (alpha === undefined) return binaryOpInPlace('add_.Tensor', 'add_.Scalar', this, other);
@@ -320,18 +513,51 @@ export class Tensor {
     callOpVoid('add_.Tensor', this.handle, handleOf(other, 'add_', 'other'), alpha);
     return this;
   }
-  sub_(other: Operand): this { return binaryOpInPlace('sub_.Tensor', 'sub_.Scalar', this, other); }
-  mul_(other: Operand): this { return binaryOpInPlace('mul_.Tensor', 'mul_.Scalar', this, other); }
-  div_(other: Operand): this { return binaryOpInPlace('div_.Tensor', 'div_.Scalar', this, other); }
-  copy_(src: Tensor): this { callOpVoid('copy_', this.handle, handleOf(src, 'copy_', 'src')); return this; }
-  zero_(): this { callOpVoid('zero_', this.handle); return this; }
-  fill_(value: number): this { callOpVoid('fill_.Scalar', this.handle, value); return this; }
-  clamp_(min?: number | null, max?: number | null): this { callOpVoid('clamp_', this.handle, min ?? null, max ?? null); return this; }
-  addcmul_(a: Tensor, b: Tensor, value = 1): this { callOpVoid('addcmul_', this.handle, handleOf(a, 'addcmul_', 'a'), handleOf(b, 'addcmul_', 'b'), value); return this; }
-  addcdiv_(a: Tensor, b: Tensor, value = 1): this { callOpVoid('addcdiv_', this.handle, handleOf(a, 'addcdiv_', 'a'), handleOf(b, 'addcdiv_', 'b'), value); return this; }
-  lerp_(end: Tensor, weight: number): this { callOpVoid('lerp_.Scalar', this.handle, handleOf(end, 'lerp_', 'end'), weight); return this; }
+  sub_(other: Operand): this {
+    return binaryOpInPlace('sub_.Tensor', 'sub_.Scalar', this, other);
+  }
+  mul_(other: Operand): this {
+    return binaryOpInPlace('mul_.Tensor', 'mul_.Scalar', this, other);
+  }
+  div_(other: Operand): this {
+    return binaryOpInPlace('div_.Tensor', 'div_.Scalar', this, other);
+  }
+  copy_(src: Tensor): this {
+    callOpVoid('copy_', this.handle, handleOf(src, 'copy_', 'src'));
+    return this;
+  }
+  zero_(): this {
+    callOpVoid('zero_', this.handle);
+    return this;
+  }
+  fill_(value: number): this {
+    callOpVoid('fill_.Scalar', this.handle, value);
+    return this;
+  }
+  clamp_(min?: number | null, max?: number | null): this {
+    callOpVoid('clamp_', this.handle, min ?? null, max ?? null);
+    return this;
+  }
+  addcmul_(a: Tensor, b: Tensor, value = 1): this {
+    callOpVoid('addcmul_', this.handle, handleOf(a, 'addcmul_', 'a'), handleOf(b, 'addcmul_', 'b'), value);
+    return this;
+  }
+  addcdiv_(a: Tensor, b: Tensor, value = 1): this {
+    callOpVoid('addcdiv_', this.handle, handleOf(a, 'addcdiv_', 'a'), handleOf(b, 'addcdiv_', 'b'), value);
+    return this;
+  }
+  lerp_(end: Tensor, weight: number): this {
+    callOpVoid('lerp_.Scalar', this.handle, handleOf(end, 'lerp_', 'end'), weight);
+    return this;
+  }
   indexPut_(indices: (Tensor | null)[], values: Tensor, accumulate = false): this {
-    callOpVoid('index_put_', this.handle, indices.map((i) => (i === null ? null : handleOf(i, 'indexPut_', 'indices[]'))), handleOf(values, 'indexPut_', 'values'), accumulate);
+    callOpVoid(
+      'index_put_',
+      this.handle,
+      indices.map((i) => (i === null ? null : handleOf(i, 'indexPut_', 'indices[]'))),
+      handleOf(values, 'indexPut_', 'values'),
+      accumulate,
+    );
     return this;
   }
 }
@@ -343,7 +569,8 @@ const wrap = (h: Handle): Tensor => new Tensor(h);
 const wrapAll = (hs: Handle[]): Tensor[] => hs.map(wrap);
 const dims = (d: number | number[]) => (typeof d === 'number' ? [d] : d);
 /** `view(2, 3)` and `view([2, 3])` alike. */
-const shapeArgs = (args: number[] | [number[]]): number[] => (args.length === 1 && Array.isArray(args[0]) ? args[0] : (args as number[]));
+const shapeArgs = (args: number[] | [number[]]): number[] =>
+  args.length === 1 && Array.isArray(args[0]) ? args[0] : (args as number[]);
 
 function scalarOrHandle(value: unknown, op: string, arg: string): number | boolean | Handle {
   return typeof value === 'number' || typeof value === 'boolean' ? value : handleOf(value, op, arg);
@@ -352,7 +579,11 @@ function scalarOrHandle(value: unknown, op: string, arg: string): number | boole
 /** Calls the Tensor or the Scalar overload of a binary operator. */
 function binaryOp(tensorOp: string, scalarOp: string, self: Tensor, other: Operand): Tensor {
   const arg = scalarOrHandle(other, tensorOp.slice(0, tensorOp.indexOf('.')), 'other');
-  return wrap(typeof arg === 'number' || typeof arg === 'boolean' ? callOp(scalarOp, self.handle, arg) : callOp(tensorOp, self.handle, arg));
+  return wrap(
+    typeof arg === 'number' || typeof arg === 'boolean'
+      ? callOp(scalarOp, self.handle, arg)
+      : callOp(tensorOp, self.handle, arg),
+  );
 }
 
 /** `binaryOp` in place: returns `self`. */
@@ -385,7 +616,9 @@ export function isTensor(value: unknown): value is Tensor {
 export function describeArgument(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `${typeof value} ${String(value).slice(0, 20)}`;
+  return typeof value === 'object'
+    ? `an object (${value.constructor?.name ?? 'no prototype'})`
+    : `${typeof value} ${String(value).slice(0, 20)}`;
 }
 
 /** The handle of a tensor argument, or a TypeError naming the operation and the argument. */
@@ -408,18 +641,26 @@ function dtypeCode(options: CreateOptions, fallback: DType = 'float32'): number 
 
 /** Throws a TypeError naming `what` unless `device` is a device string this libtorch can use. */
 export function checkDevice(device: string, what: string): void {
-  if (typeof device !== 'string' || !isDevice(device)) throw new TypeError(`${what}: '${device}' is not a device (cpu, cuda, cuda:N)`);
+  if (typeof device !== 'string' || !isDevice(device))
+    throw new TypeError(`${what}: '${device}' is not a device (cpu, cuda, cuda:N)`);
   if (!device.startsWith('cuda')) return;
   const count = native.cudaDeviceCount();
   const index = device === 'cuda' ? 0 : Number(device.slice(5));
   if (index >= count) {
-    throw new Error(`${what}: '${device}' is not available (${count === 0 ? `libtorch ${native.version().torch} here has no CUDA device` : `${count} CUDA device(s)`})`);
+    throw new Error(
+      `${what}: '${device}' is not available (${count === 0 ? `libtorch ${native.version().torch} here has no CUDA device` : `${count} CUDA device(s)`})`,
+    );
   }
 }
 
 const TYPED_ARRAY_DTYPES: [new (...args: any[]) => TypedArray, DType][] = [
-  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [Int16Array, 'int16'],
-  [Int8Array, 'int8'], [Uint8Array, 'uint8'], [BigInt64Array, 'int64'],
+  [Float32Array, 'float32'],
+  [Float64Array, 'float64'],
+  [Int32Array, 'int32'],
+  [Int16Array, 'int16'],
+  [Int8Array, 'int8'],
+  [Uint8Array, 'uint8'],
+  [BigInt64Array, 'int64'],
 ];
 
 /** A tensor from a typed array (copied), shaped `shape` (default: 1-D). */
@@ -427,7 +668,8 @@ export function fromTypedArray(data: TypedArray, shape?: number[], options: Crea
   const native_dtype = TYPED_ARRAY_DTYPES.find(([ctor]) => data instanceof ctor)?.[1];
   if (!native_dtype) throw new TypeError('fromTypedArray: unsupported array type');
   const dims = shape ?? [data.length];
-  if (numelOf(dims) !== data.length) throw new RangeError(`fromTypedArray: shape [${dims}] needs ${numelOf(dims)} elements, got ${data.length}`);
+  if (numelOf(dims) !== data.length)
+    throw new RangeError(`fromTypedArray: shape [${dims}] needs ${numelOf(dims)} elements, got ${data.length}`);
   if (options.device !== undefined) checkDevice(options.device, 'fromTypedArray device');
   let t = new Tensor(native.fromBuffer(data, scalarTypeCode(native_dtype), dims, options.device));
   if (options.dtype && options.dtype !== native_dtype) {
@@ -453,9 +695,13 @@ export function tensor(values: unknown, options: CreateOptions = {}): Tensor {
     probe = probe[0];
   }
   const flat = (Array.isArray(values) ? (values as unknown[]).flat(Infinity) : [values]) as (number | boolean)[];
-  if (flat.length !== numelOf(shape)) throw new RangeError(`tensor(): ragged nested array (shape [${shape}] vs ${flat.length} values)`);
+  if (flat.length !== numelOf(shape))
+    throw new RangeError(`tensor(): ragged nested array (shape [${shape}] vs ${flat.length} values)`);
   flat.forEach((v, i) => {
-    if (typeof v !== 'number' && typeof v !== 'boolean') throw new TypeError(`tensor(): element ${i} is ${typeof v} (${String(v).slice(0, 20)}), expected a number or boolean`);
+    if (typeof v !== 'number' && typeof v !== 'boolean')
+      throw new TypeError(
+        `tensor(): element ${i} is ${typeof v} (${String(v).slice(0, 20)}), expected a number or boolean`,
+      );
   });
   const dtype = options.dtype ?? (typeof flat[0] === 'boolean' ? 'bool' : 'float32');
   dtypeCode({ dtype, device: options.device }); // rejects an unknown dtype or device before any allocation
@@ -463,13 +709,26 @@ export function tensor(values: unknown, options: CreateOptions = {}): Tensor {
   const carrier: DType = dtype === 'bool' ? 'uint8' : dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
   let data: TypedArray;
   switch (carrier) {
-    case 'int64': data = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v)))); break;
-    case 'int32': data = Int32Array.from(flat, Number); break;
-    case 'int16': data = Int16Array.from(flat, Number); break;
-    case 'int8': data = Int8Array.from(flat, Number); break;
-    case 'uint8': data = Uint8Array.from(flat, Number); break;
-    case 'float64': data = Float64Array.from(flat, Number); break;
-    default: data = Float32Array.from(flat, Number);
+    case 'int64':
+      data = BigInt64Array.from(flat, (v) => BigInt(Math.trunc(Number(v))));
+      break;
+    case 'int32':
+      data = Int32Array.from(flat, Number);
+      break;
+    case 'int16':
+      data = Int16Array.from(flat, Number);
+      break;
+    case 'int8':
+      data = Int8Array.from(flat, Number);
+      break;
+    case 'uint8':
+      data = Uint8Array.from(flat, Number);
+      break;
+    case 'float64':
+      data = Float64Array.from(flat, Number);
+      break;
+    default:
+      data = Float32Array.from(flat, Number);
   }
   const base = new Tensor(native.fromBuffer(data, scalarTypeCode(carrier), shape, options.device));
   let t = base;
@@ -499,7 +758,12 @@ export function eye(n: number, options: CreateOptions = {}): Tensor {
 export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
   const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
-  return finish(new Tensor(op.arange(start, end, step, dtypeCode(options, integral ? 'int64' : 'float32'), undefined, options.device)), options);
+  return finish(
+    new Tensor(
+      op.arange(start, end, step, dtypeCode(options, integral ? 'int64' : 'float32'), undefined, options.device),
+    ),
+    options,
+  );
 }
 export function linspace(start: number, end: number, steps: number, options: CreateOptions = {}): Tensor {
   return finish(new Tensor(op.linspace(start, end, steps, dtypeCode(options), undefined, options.device)), options);
@@ -512,7 +776,10 @@ export function randn(shape: number[], options: CreateOptions = {}): Tensor {
 }
 /** Integers in [low, high). */
 export function randint(low: number, high: number, shape: number[], options: CreateOptions = {}): Tensor {
-  return finish(new Tensor(op.randint(low, high, shape, dtypeCode(options, 'int64'), undefined, options.device)), options);
+  return finish(
+    new Tensor(op.randint(low, high, shape, dtypeCode(options, 'int64'), undefined, options.device)),
+    options,
+  );
 }
 export function randperm(n: number, options: CreateOptions = {}): Tensor {
   return finish(new Tensor(op.randperm(n, dtypeCode(options, 'int64'), undefined, options.device)), options);

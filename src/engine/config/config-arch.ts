@@ -24,7 +24,9 @@ export function describeArch(arch: ArchSpec): string {
   if (arch.kind === 'name') return arch.name;
   if (arch.kind === 'file') return arch.path;
   const h = arch.hyperparameters;
-  const vision = Array.isArray(h.vision_layers) ? `RN[${h.vision_layers.join(',')}]x${h.vision_width}` : `ViT-${h.vision_layers}x${h.vision_width}/${h.vision_patch_size}`;
+  const vision = Array.isArray(h.vision_layers)
+    ? `RN[${h.vision_layers.join(',')}]x${h.vision_width}`
+    : `ViT-${h.vision_layers}x${h.vision_width}/${h.vision_patch_size}`;
   return `CLIP(${vision}@${h.image_resolution}, text ${h.transformer_layers}x${h.transformer_width}, embed ${h.embed_dim})`;
 }
 
@@ -51,12 +53,18 @@ function checkHyperParameters(value: Record<string, unknown>, key: string): Arch
   for (const k of Object.keys(value)) {
     if (!known.includes(k)) {
       const guess = closestMatch(k, known);
-      problems.push({ key: `${key}.${k}`, message: `unknown CLIP hyper-parameter${guess ? `; did you mean ${key}.${guess}?` : `; expected ${known.join(', ')}`}` });
+      problems.push({
+        key: `${key}.${k}`,
+        message: `unknown CLIP hyper-parameter${guess ? `; did you mean ${key}.${guess}?` : `; expected ${known.join(', ')}`}`,
+      });
     }
   }
   const missing = CLIP_HYPERPARAMETER_KEYS.filter((k) => !Object.hasOwn(value, k));
   if (missing.length > 0) {
-    problems.push({ key, message: `CLIP hyper-parameters ${missing.join(', ')} missing; a mapping needs all of ${known.join(', ')}` });
+    problems.push({
+      key,
+      message: `CLIP hyper-parameters ${missing.join(', ')} missing; a mapping needs all of ${known.join(', ')}`,
+    });
   }
   const layers = value.vision_layers;
   const resnet = Array.isArray(layers);
@@ -65,10 +73,19 @@ function checkHyperParameters(value: Record<string, unknown>, key: string): Arch
     const v = value[k];
     if (k === 'vision_layers') {
       const ok = isPositiveInt(v) || (Array.isArray(v) && v.length === 4 && v.every(isPositiveInt));
-      if (!ok) problems.push({ key: `${key}.${k}`, message: `expected a positive integer (ViT) or a list of 4 positive integers (ResNet), got ${describeValue(v)}` });
+      if (!ok)
+        problems.push({
+          key: `${key}.${k}`,
+          message: `expected a positive integer (ViT) or a list of 4 positive integers (ResNet), got ${describeValue(v)}`,
+        });
     } else if (k === 'vision_patch_size') {
       if (resnet ? v !== null : !isPositiveInt(v)) {
-        problems.push({ key: `${key}.${k}`, message: resnet ? `must be empty (null) for a ResNet (vision_layers is a list), got ${describeValue(v)}` : `expected a positive integer, got ${describeValue(v)}` });
+        problems.push({
+          key: `${key}.${k}`,
+          message: resnet
+            ? `must be empty (null) for a ResNet (vision_layers is a list), got ${describeValue(v)}`
+            : `expected a positive integer, got ${describeValue(v)}`,
+        });
       }
     } else if (!isPositiveInt(v)) {
       problems.push({ key: `${key}.${k}`, message: `expected a positive integer, got ${describeValue(v)}` });
@@ -77,10 +94,16 @@ function checkHyperParameters(value: Record<string, unknown>, key: string): Arch
   if (problems.length === 0) {
     const h = value as unknown as ClipHyperParameters;
     if (h.transformer_width % h.transformer_heads !== 0) {
-      problems.push({ key: `${key}.transformer_heads`, message: `transformer_width ${h.transformer_width} is not divisible by transformer_heads ${h.transformer_heads}` });
+      problems.push({
+        key: `${key}.transformer_heads`,
+        message: `transformer_width ${h.transformer_width} is not divisible by transformer_heads ${h.transformer_heads}`,
+      });
     }
     if (!resnet && h.image_resolution % (h.vision_patch_size as number) !== 0) {
-      problems.push({ key: `${key}.vision_patch_size`, message: `image_resolution ${h.image_resolution} is not a multiple of vision_patch_size ${h.vision_patch_size}` });
+      problems.push({
+        key: `${key}.vision_patch_size`,
+        message: `image_resolution ${h.image_resolution} is not a multiple of vision_patch_size ${h.vision_patch_size}`,
+      });
     }
   }
   if (problems.length > 0) return { problems };
@@ -95,18 +118,28 @@ function checkHyperParameters(value: Record<string, unknown>, key: string): Arch
  */
 export function checkArch(value: unknown, key: string, fileExists: (path: string) => boolean): ArchCheck {
   if (typeof value === 'string') {
-    if ((CLIP_MODEL_NAMES as readonly string[]).includes(value)) return { arch: { kind: 'name', name: value as ClipModelName }, problems: [] };
+    if ((CLIP_MODEL_NAMES as readonly string[]).includes(value))
+      return { arch: { kind: 'name', name: value as ClipModelName }, problems: [] };
     if (fileExists(value)) return { arch: { kind: 'file', path: value }, problems: [] };
     const guess = closestMatch(value, CLIP_MODEL_NAMES);
     return {
-      problems: [{
-        key,
-        message: `"${value}" is neither a CLIP model name${guess ? ` (did you mean "${guess}"?)` : ''} nor an existing weights file; model names: ${CLIP_MODEL_NAMES.join(', ')}`,
-      }],
+      problems: [
+        {
+          key,
+          message: `"${value}" is neither a CLIP model name${guess ? ` (did you mean "${guess}"?)` : ''} nor an existing weights file; model names: ${CLIP_MODEL_NAMES.join(', ')}`,
+        },
+      ],
     };
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     return checkHyperParameters(value as Record<string, unknown>, key);
   }
-  return { problems: [{ key, message: `expected a CLIP model name, a weights file path or a mapping of CLIP hyper-parameters, got ${describeValue(value)}` }] };
+  return {
+    problems: [
+      {
+        key,
+        message: `expected a CLIP model name, a weights file path or a mapping of CLIP hyper-parameters, got ${describeValue(value)}`,
+      },
+    ],
+  };
 }

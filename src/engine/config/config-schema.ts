@@ -126,7 +126,12 @@ export const MAX_BATCH_VALUES = 2 ** 31 - 1;
 const ALL: readonly ConfigPurpose[] = ['train', 'test', 'train-attributes'];
 const TRAINING: readonly ConfigPurpose[] = ['train', 'train-attributes'];
 const int = (min?: number, max?: number): ValueKind => ({ type: 'int', min, max });
-const num = (min?: number, max?: number, maxExclusive = false): ValueKind => ({ type: 'number', min, max, maxExclusive });
+const num = (min?: number, max?: number, maxExclusive = false): ValueKind => ({
+  type: 'number',
+  min,
+  max,
+  maxExclusive,
+});
 const bool: ValueKind = { type: 'bool' };
 const str: ValueKind = { type: 'string' };
 const oneOf = (...values: string[]): ValueKind => ({ type: 'enum', values });
@@ -138,16 +143,56 @@ export const TOP_LEVEL_FIELDS = {
 } satisfies Record<'resume' | 'pretrain' | 'seed', FieldSpec>;
 
 export const DATA_FIELDS = {
-  dataset: { kind: str, default: null, requiredFor: ALL, doc: 'dataset name; names the output folder, "something" selects Something-Something scaling' },
-  modality: { kind: oneOf('RGB', 'video'), default: null, requiredFor: ALL, doc: 'RGB: folders of frame images; video: video files decoded directly' },
-  num_segments: { kind: int(1, MAX_NUM_SEGMENTS), default: null, requiredFor: ALL, doc: 'frames sampled per video (T)' },
-  seg_length: { kind: int(1), default: 1, unusedByOriginal: true, doc: 'frames per segment (the original always uses 1)' },
-  batch_size: { kind: int(1, MAX_BATCH_SIZE), default: null, requiredFor: ALL, doc: 'videos per batch on each process' },
-  workers: { kind: int(0, MAX_LOADER_WORKERS), default: null, requiredFor: ALL, doc: 'data-loading workers per process' },
-  num_classes: { kind: int(1), default: null, unusedByOriginal: true, doc: 'number of classes (the original counts the label list instead)' },
+  dataset: {
+    kind: str,
+    default: null,
+    requiredFor: ALL,
+    doc: 'dataset name; names the output folder, "something" selects Something-Something scaling',
+  },
+  modality: {
+    kind: oneOf('RGB', 'video'),
+    default: null,
+    requiredFor: ALL,
+    doc: 'RGB: folders of frame images; video: video files decoded directly',
+  },
+  num_segments: {
+    kind: int(1, MAX_NUM_SEGMENTS),
+    default: null,
+    requiredFor: ALL,
+    doc: 'frames sampled per video (T)',
+  },
+  seg_length: {
+    kind: int(1),
+    default: 1,
+    unusedByOriginal: true,
+    doc: 'frames per segment (the original always uses 1)',
+  },
+  batch_size: {
+    kind: int(1, MAX_BATCH_SIZE),
+    default: null,
+    requiredFor: ALL,
+    doc: 'videos per batch on each process',
+  },
+  workers: {
+    kind: int(0, MAX_LOADER_WORKERS),
+    default: null,
+    requiredFor: ALL,
+    doc: 'data-loading workers per process',
+  },
+  num_classes: {
+    kind: int(1),
+    default: null,
+    unusedByOriginal: true,
+    doc: 'number of classes (the original counts the label list instead)',
+  },
   image_tmpl: {
-    kind: str, default: null,
-    requiredWhen: { purposes: ALL, test: (c) => c.data.modality === 'RGB', because: 'data.modality is RGB (frames are read from image files)' },
+    kind: str,
+    default: null,
+    requiredWhen: {
+      purposes: ALL,
+      test: (c) => c.data.modality === 'RGB',
+      because: 'data.modality is RGB (frames are read from image files)',
+    },
     doc: 'frame file name template, Python format syntax, e.g. img_{:05d}.jpg',
   },
   train_root: { kind: str, default: null, requiredFor: TRAINING, doc: 'root folder of the training videos' },
@@ -155,60 +200,153 @@ export const DATA_FIELDS = {
   val_root: { kind: str, default: null, requiredFor: ALL, doc: 'root folder of the validation/test videos' },
   val_list: { kind: str, default: null, requiredFor: ALL, doc: 'validation/test annotation list' },
   label_list: { kind: str, default: null, requiredFor: ALL, doc: 'class names (id,name CSV)' },
-  input_size: { kind: int(1, MAX_INPUT_SIZE), default: null, requiredFor: ALL, doc: 'crop size in pixels (224 or 336)' },
+  input_size: {
+    kind: int(1, MAX_INPUT_SIZE),
+    default: null,
+    requiredFor: ALL,
+    doc: 'crop size in pixels (224 or 336)',
+  },
   random_shift: { kind: bool, default: false, doc: 'random segment offsets when training (absent: false)' },
   output_path: { kind: str, default: null, requiredFor: TRAINING, doc: 'folder for logs and checkpoints' },
   shot: { kind: int(1), default: null, doc: 'few-shot: videos kept per class for training (absent: all)' },
-  fps: { kind: num(0), default: 24, unusedByOriginal: true, doc: 'Charades frame rate (the original dataset class always uses its default 24)' },
-  index_bias: { kind: int(0), default: 1, unusedByOriginal: true, doc: 'number of the first frame file (the original dataset class always uses its default 1)' },
-  dense: { kind: bool, default: false, doc: 'dense (I3D-style) frame sampling when training/validating (absent: false)' },
-  select_topk_attributes: { kind: int(1), default: null, requiredFor: ['train-attributes'], doc: 'attribute words per video for the attribute branch' },
-  attributes_train_path: { kind: str, default: null, requiredFor: ['train-attributes'], doc: 'attribute JSON of the training videos' },
-  attributes_val_path: { kind: str, default: null, requiredFor: ['train-attributes'], doc: 'attribute JSON of the validation videos' },
+  fps: {
+    kind: num(0),
+    default: 24,
+    unusedByOriginal: true,
+    doc: 'Charades frame rate (the original dataset class always uses its default 24)',
+  },
+  index_bias: {
+    kind: int(0),
+    default: 1,
+    unusedByOriginal: true,
+    doc: 'number of the first frame file (the original dataset class always uses its default 1)',
+  },
+  dense: {
+    kind: bool,
+    default: false,
+    doc: 'dense (I3D-style) frame sampling when training/validating (absent: false)',
+  },
+  select_topk_attributes: {
+    kind: int(1),
+    default: null,
+    requiredFor: ['train-attributes'],
+    doc: 'attribute words per video for the attribute branch',
+  },
+  attributes_train_path: {
+    kind: str,
+    default: null,
+    requiredFor: ['train-attributes'],
+    doc: 'attribute JSON of the training videos',
+  },
+  attributes_val_path: {
+    kind: str,
+    default: null,
+    requiredFor: ['train-attributes'],
+    doc: 'attribute JSON of the validation videos',
+  },
 } satisfies Record<keyof DataConfig, FieldSpec>;
 
 export const NETWORK_FIELDS = {
-  arch: { kind: { type: 'arch' }, default: null, requiredFor: ALL, doc: 'CLIP model: a name (ViT-B/32 ...), a weights file, or a mapping of CLIP hyper-parameters' },
-  init: { kind: bool, default: false, doc: 'load all pretrained CLIP weights; false loads only the visual ones (absent: false)' },
-  tm: { kind: { type: 'bool-or-string' }, default: false, doc: 'temporal modelling inside the image encoder (False, or a variant name); the released model ignores it' },
+  arch: {
+    kind: { type: 'arch' },
+    default: null,
+    requiredFor: ALL,
+    doc: 'CLIP model: a name (ViT-B/32 ...), a weights file, or a mapping of CLIP hyper-parameters',
+  },
+  init: {
+    kind: bool,
+    default: false,
+    doc: 'load all pretrained CLIP weights; false loads only the visual ones (absent: false)',
+  },
+  tm: {
+    kind: { type: 'bool-or-string' },
+    default: false,
+    doc: 'temporal modelling inside the image encoder (False, or a variant name); the released model ignores it',
+  },
   drop_out: { kind: num(0, 1, true), default: null, requiredFor: ALL, doc: 'stochastic-depth rate of the encoders' },
   emb_dropout: { kind: num(0, 1, true), default: null, requiredFor: ALL, doc: 'dropout on the token embeddings' },
-  sim_header: { kind: oneOf('None', 'Transf'), default: null, requiredFor: ['train', 'test'], doc: 'temporal head: None (mean) or Transf (temporal transformer)' },
-  interaction: { kind: oneOf('DP', 'VCS'), default: null, requiredFor: ['train', 'test'], doc: 'video-text interaction: DP (dot product) or VCS (video concept spotting)' },
+  sim_header: {
+    kind: oneOf('None', 'Transf'),
+    default: null,
+    requiredFor: ['train', 'test'],
+    doc: 'temporal head: None (mean) or Transf (temporal transformer)',
+  },
+  interaction: {
+    kind: oneOf('DP', 'VCS'),
+    default: null,
+    requiredFor: ['train', 'test'],
+    doc: 'video-text interaction: DP (dot product) or VCS (video concept spotting)',
+  },
   joint_st: { kind: bool, default: false, doc: 'joint space-time attention in the image encoder (absent: false)' },
   drop: { kind: num(0), default: 0, unusedByOriginal: true, doc: 'unused by the original' },
   fix_text: { kind: bool, default: false, doc: 'freeze the text encoder (absent: false)' },
   fix_video: { kind: bool, default: false, doc: 'freeze the image encoder (absent: false)' },
-  type: { kind: str, default: null, unusedByOriginal: true, doc: 'model variant label (e.g. clip_anet); unused by the original' },
+  type: {
+    kind: str,
+    default: null,
+    unusedByOriginal: true,
+    doc: 'model variant label (e.g. clip_anet); unused by the original',
+  },
 } satisfies Record<keyof NetworkConfig, FieldSpec>;
 
 export const SOLVER_FIELDS = {
-  type: { kind: oneOf('cosine', 'multistep'), default: null, requiredFor: TRAINING, doc: 'learning-rate schedule (with linear warm-up)' },
+  type: {
+    kind: oneOf('cosine', 'multistep'),
+    default: null,
+    requiredFor: TRAINING,
+    doc: 'learning-rate schedule (with linear warm-up)',
+  },
   epochs: { kind: int(1), default: null, requiredFor: TRAINING, doc: 'training epochs' },
   start_epoch: { kind: int(0), default: null, requiredFor: TRAINING, doc: 'first epoch (resume overrides it)' },
   epoch_offset: { kind: int(0), default: 0, unusedByOriginal: true, doc: 'unused by the original' },
   optim: { kind: oneOf('adam', 'sgd', 'adamw'), default: null, requiredFor: TRAINING, doc: 'optimizer' },
-  lr: { kind: num(0), default: null, requiredFor: TRAINING, doc: 'learning rate of the heads; CLIP gets lr * clip_ratio' },
+  lr: {
+    kind: num(0),
+    default: null,
+    requiredFor: TRAINING,
+    doc: 'learning rate of the heads; CLIP gets lr * clip_ratio',
+  },
   lr_warmup_step: { kind: num(0), default: null, requiredFor: TRAINING, doc: 'warm-up length in epochs' },
   lr_decay_step: {
-    kind: { type: 'int-or-int-list', min: 1 }, default: null,
-    requiredWhen: { purposes: TRAINING, test: (c) => c.solver.type === 'multistep', because: 'solver.type is multistep' },
+    kind: { type: 'int-or-int-list', min: 1 },
+    default: null,
+    requiredWhen: {
+      purposes: TRAINING,
+      test: (c) => c.solver.type === 'multistep',
+      because: 'solver.type is multistep',
+    },
     doc: 'multistep schedule: decay every N epochs, or at the listed epochs',
   },
   momentum: {
-    kind: num(0), default: null,
+    kind: num(0),
+    default: null,
     requiredWhen: { purposes: TRAINING, test: (c) => c.solver.optim === 'sgd', because: 'solver.optim is sgd' },
     doc: 'SGD momentum',
   },
   weight_decay: {
-    kind: num(0), default: null,
-    requiredWhen: { purposes: TRAINING, test: (c) => c.solver.optim === 'sgd' || c.solver.optim === 'adamw', because: 'solver.optim is sgd or adamw' },
+    kind: num(0),
+    default: null,
+    requiredWhen: {
+      purposes: TRAINING,
+      test: (c) => c.solver.optim === 'sgd' || c.solver.optim === 'adamw',
+      because: 'solver.optim is sgd or adamw',
+    },
     doc: 'weight decay (adam always uses 0.2)',
   },
-  loss_type: { kind: oneOf('NCE', 'DS'), default: null, requiredFor: TRAINING, doc: 'NCE (KL to the label-match matrix) or DS (dual softmax)' },
+  loss_type: {
+    kind: oneOf('NCE', 'DS'),
+    default: null,
+    requiredFor: TRAINING,
+    doc: 'NCE (KL to the label-match matrix) or DS (dual softmax)',
+  },
   evaluate: { kind: bool, default: false, doc: 'only evaluate, do not train (absent: false)' },
   clip_ratio: { kind: num(0), default: null, requiredFor: TRAINING, doc: 'CLIP learning rate = lr * clip_ratio' },
-  grad_accumulation_steps: { kind: int(1), default: null, requiredFor: TRAINING, doc: 'batches whose gradients add up before an optimizer step' },
+  grad_accumulation_steps: {
+    kind: int(1),
+    default: null,
+    requiredFor: TRAINING,
+    doc: 'batches whose gradients add up before an optimizer step',
+  },
 } satisfies Record<keyof SolverConfig, FieldSpec>;
 
 export const LOGGING_FIELDS = {
@@ -229,15 +367,21 @@ export const SECTION_NAMES = Object.keys(SECTION_FIELDS) as SectionName[];
 /** Every valid dotted key path (`seed`, `data.num_segments`, ...). */
 export function allKeyPaths(): string[] {
   const paths = Object.keys(TOP_LEVEL_FIELDS);
-  for (const section of SECTION_NAMES) for (const key of Object.keys(SECTION_FIELDS[section])) paths.push(`${section}.${key}`);
+  for (const section of SECTION_NAMES)
+    for (const key of Object.keys(SECTION_FIELDS[section])) paths.push(`${section}.${key}`);
   return paths;
 }
 
 /** The spec of a dotted key path, or undefined. */
 export function fieldSpecOf(path: string): FieldSpec | undefined {
   const parts = path.split('.');
-  if (parts.length === 1 && Object.hasOwn(TOP_LEVEL_FIELDS, parts[0]!)) return (TOP_LEVEL_FIELDS as Record<string, FieldSpec>)[parts[0]!];
-  if (parts.length === 2 && (SECTION_NAMES as string[]).includes(parts[0]!) && Object.hasOwn(SECTION_FIELDS[parts[0] as SectionName], parts[1]!)) {
+  if (parts.length === 1 && Object.hasOwn(TOP_LEVEL_FIELDS, parts[0]!))
+    return (TOP_LEVEL_FIELDS as Record<string, FieldSpec>)[parts[0]!];
+  if (
+    parts.length === 2 &&
+    (SECTION_NAMES as string[]).includes(parts[0]!) &&
+    Object.hasOwn(SECTION_FIELDS[parts[0] as SectionName], parts[1]!)
+  ) {
     return SECTION_FIELDS[parts[0] as SectionName][parts[1]!];
   }
   return undefined;

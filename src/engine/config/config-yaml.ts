@@ -8,7 +8,18 @@
  * PyYAML would keep the string "1e-5" and the original would then fail; duplicate keys are refused
  * (PyYAML silently keeps the last).
  */
-import { LineCounter, parseDocument, isMap, isScalar, isPair, Scalar, type Node, type ParseOptions, type DocumentOptions, type SchemaOptions } from 'yaml';
+import {
+  LineCounter,
+  parseDocument,
+  isMap,
+  isScalar,
+  isPair,
+  Scalar,
+  type Node,
+  type ParseOptions,
+  type DocumentOptions,
+  type SchemaOptions,
+} from 'yaml';
 
 type Tags = NonNullable<SchemaOptions['customTags']>;
 type TagList = Extract<Tags, unknown[]>;
@@ -33,11 +44,12 @@ const pyYamlFalse = {
 
 const OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
   version: '1.1',
-  customTags: (tags: TagList) => [
-    ...tags.filter((t) => typeof t === 'string' || (t as { tag?: string }).tag !== BOOL_TAG),
-    pyYamlTrue,
-    pyYamlFalse,
-  ] as TagList,
+  customTags: (tags: TagList) =>
+    [
+      ...tags.filter((t) => typeof t === 'string' || (t as { tag?: string }).tag !== BOOL_TAG),
+      pyYamlTrue,
+      pyYamlFalse,
+    ] as TagList,
   uniqueKeys: true,
 };
 
@@ -56,7 +68,12 @@ export interface ParsedYaml {
   problems: YamlProblem[];
 }
 
-function recordLines(node: Node | null | undefined, prefix: string, counter: LineCounter, lines: Map<string, number>): void {
+function recordLines(
+  node: Node | null | undefined,
+  prefix: string,
+  counter: LineCounter,
+  lines: Map<string, number>,
+): void {
   if (!isMap(node)) return;
   for (const item of node.items) {
     if (!isPair(item) || !isScalar(item.key)) continue;
@@ -71,7 +88,10 @@ function recordLines(node: Node | null | undefined, prefix: string, counter: Lin
 export function parseYaml(text: string): ParsedYaml {
   const counter = new LineCounter();
   const doc = parseDocument(text, { ...OPTIONS, lineCounter: counter });
-  const problems: YamlProblem[] = doc.errors.map((e) => ({ line: e.linePos?.[0]?.line, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') }));
+  const problems: YamlProblem[] = doc.errors.map((e) => ({
+    line: e.linePos?.[0]?.line,
+    message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+  }));
   const lines = new Map<string, number>();
   if (problems.length > 0) return { value: undefined, lines, problems };
   // PyYAML's FullLoader refuses tags it does not know (`!!python/name:...`); the `yaml` package only
@@ -80,7 +100,10 @@ export function parseYaml(text: string): ParsedYaml {
     if (w.code !== 'TAG_RESOLVE_FAILED') continue;
     const tag = /Unresolved tag: (\S+)/.exec(w.message)?.[1] ?? 'unknown';
     const shown = tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag;
-    problems.push({ line: w.linePos?.[0]?.line, message: `unknown tag ${shown}: a config holds plain values only (text, numbers, booleans, lists, mappings)` });
+    problems.push({
+      line: w.linePos?.[0]?.line,
+      message: `unknown tag ${shown}: a config holds plain values only (text, numbers, booleans, lists, mappings)`,
+    });
   }
   if (problems.length > 0) return { value: undefined, lines, problems };
   recordLines(doc.contents as Node | null, '', counter, lines);
@@ -89,7 +112,15 @@ export function parseYaml(text: string): ParsedYaml {
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (error) {
     // An alias bomb (aliases of aliases, expanding exponentially) ends here, before any memory is spent.
-    return { value: undefined, lines, problems: [{ message: `aliases expand too far (${(error as Error).message}); at most ${MAX_ALIAS_COUNT} alias uses are read` }] };
+    return {
+      value: undefined,
+      lines,
+      problems: [
+        {
+          message: `aliases expand too far (${(error as Error).message}); at most ${MAX_ALIAS_COUNT} alias uses are read`,
+        },
+      ],
+    };
   }
   return { value, lines, problems };
 }

@@ -15,11 +15,25 @@ import { parseYaml } from './config-yaml.ts';
 import { MAX_BATCH_VALUES } from './config-schema.ts';
 import { closestMatch } from './edit-distance.ts';
 import {
-  SECTION_FIELDS, SECTION_NAMES, TOP_LEVEL_FIELDS, allKeyPaths, fieldSpecOf,
-  type BikeConfig, type ConfigPurpose, type FieldSpec, type SectionName,
+  SECTION_FIELDS,
+  SECTION_NAMES,
+  TOP_LEVEL_FIELDS,
+  allKeyPaths,
+  fieldSpecOf,
+  type BikeConfig,
+  type ConfigPurpose,
+  type FieldSpec,
+  type SectionName,
 } from './config-schema.ts';
 
-export type { BikeConfig, ConfigPurpose, DataConfig, NetworkConfig, SolverConfig, LoggingConfig } from './config-schema.ts';
+export type {
+  BikeConfig,
+  ConfigPurpose,
+  DataConfig,
+  NetworkConfig,
+  SolverConfig,
+  LoggingConfig,
+} from './config-schema.ts';
 export type { ArchSpec, ClipHyperParameters, ClipModelName } from './config-arch.ts';
 export { CLIP_MODEL_NAMES, CLIP_HYPERPARAMETER_KEYS, describeArch } from './config-arch.ts';
 
@@ -40,7 +54,9 @@ export function formatIssue(issue: ConfigIssue): string {
 export class ConfigError extends Error {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[]) {
-    super(`invalid config (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`);
+    super(
+      `invalid config (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
     this.issues = issues;
   }
@@ -88,7 +104,9 @@ function describe(v: unknown): string {
 }
 
 function suggestKey(key: string, section: SectionName | null): string {
-  const sameLevel = section ? Object.keys(SECTION_FIELDS[section]) : [...Object.keys(TOP_LEVEL_FIELDS), ...SECTION_NAMES];
+  const sameLevel = section
+    ? Object.keys(SECTION_FIELDS[section])
+    : [...Object.keys(TOP_LEVEL_FIELDS), ...SECTION_NAMES];
   const local = closestMatch(key, sameLevel);
   if (local) return `; did you mean ${section ? `${section}.` : ''}${local}?`;
   // A known key put in the wrong section, or a top-level key that belongs to a section.
@@ -102,19 +120,28 @@ interface Checked {
   problem?: string;
 }
 
-function checkValue(spec: FieldSpec, value: unknown, key: string, fileExists: (p: string) => boolean): Checked | { archProblems: { key: string; message: string }[] } {
+function checkValue(
+  spec: FieldSpec,
+  value: unknown,
+  key: string,
+  fileExists: (p: string) => boolean,
+): Checked | { archProblems: { key: string; message: string }[] } {
   const kind = spec.kind;
   switch (kind.type) {
     case 'int':
-      if (typeof value !== 'number' || !Number.isInteger(value)) return { problem: `expected an integer, got ${describe(value)}` };
+      if (typeof value !== 'number' || !Number.isInteger(value))
+        return { problem: `expected an integer, got ${describe(value)}` };
       if (kind.max !== undefined && (value > kind.max || value < (kind.min ?? -Infinity))) {
         return { problem: `expected an integer in ${kind.min ?? '-inf'}..${kind.max}, got ${value}` };
       }
-      if (kind.min !== undefined && value < kind.min) return { problem: `expected an integer >= ${kind.min}, got ${value}` };
+      if (kind.min !== undefined && value < kind.min)
+        return { problem: `expected an integer >= ${kind.min}, got ${value}` };
       return { value };
     case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value)) return { problem: `expected a number, got ${describe(value)}` };
-      if (kind.min !== undefined && value < kind.min) return { problem: `expected a number >= ${kind.min}, got ${value}` };
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        return { problem: `expected a number, got ${describe(value)}` };
+      if (kind.min !== undefined && value < kind.min)
+        return { problem: `expected a number >= ${kind.min}, got ${value}` };
       if (kind.max !== undefined && (kind.maxExclusive ? value >= kind.max : value > kind.max)) {
         return { problem: `expected a number ${kind.maxExclusive ? '<' : '<='} ${kind.max}, got ${value}` };
       }
@@ -126,10 +153,14 @@ function checkValue(spec: FieldSpec, value: unknown, key: string, fileExists: (p
     case 'enum': {
       if (typeof value === 'string' && kind.values.includes(value)) return { value };
       const guess = typeof value === 'string' ? closestMatch(value, kind.values) : undefined;
-      return { problem: `expected one of ${kind.values.join(', ')}, got ${describe(value)}${guess ? `; did you mean ${guess}?` : ''}` };
+      return {
+        problem: `expected one of ${kind.values.join(', ')}, got ${describe(value)}${guess ? `; did you mean ${guess}?` : ''}`,
+      };
     }
     case 'bool-or-string':
-      return typeof value === 'boolean' || typeof value === 'string' ? { value } : { problem: `expected False or a variant name, got ${describe(value)}` };
+      return typeof value === 'boolean' || typeof value === 'string'
+        ? { value }
+        : { problem: `expected False or a variant name, got ${describe(value)}` };
     case 'int-or-int-list': {
       const min = kind.min ?? -Infinity;
       const okInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= min;
@@ -146,7 +177,8 @@ function checkValue(spec: FieldSpec, value: unknown, key: string, fileExists: (p
 
 /** The config with every key at its default (what the original does when the key is absent). */
 export function defaultConfig(): BikeConfig {
-  const pick = (fields: Record<string, FieldSpec>) => Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f.default]));
+  const pick = (fields: Record<string, FieldSpec>) =>
+    Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, f.default]));
   return {
     ...(pick(TOP_LEVEL_FIELDS) as Pick<BikeConfig, 'resume' | 'pretrain' | 'seed'>),
     data: pick(SECTION_FIELDS.data) as unknown as BikeConfig['data'],
@@ -162,14 +194,19 @@ export function defaultConfig(): BikeConfig {
  */
 export function parseOverride(spec: string): { key: string; value: unknown } {
   const eq = spec.indexOf('=');
-  if (eq <= 0) throw new ConfigError([{ source: `--set ${spec}`, key: '', message: 'expected key.path=value (for example solver.lr=1.e-5)' }]);
+  if (eq <= 0)
+    throw new ConfigError([
+      { source: `--set ${spec}`, key: '', message: 'expected key.path=value (for example solver.lr=1.e-5)' },
+    ]);
   const key = spec.slice(0, eq).trim();
   const text = spec.slice(eq + 1);
   if (text.trim() === '') return { key, value: null };
   const parsed = parseYaml(text);
   if (parsed.problems.length > 0 && fieldSpecOf(key)?.kind.type === 'string') return { key, value: text };
   if (parsed.problems.length > 0) {
-    throw new ConfigError([{ source: `--set ${spec}`, key, message: `the value is not valid YAML: ${parsed.problems[0]!.message}` }]);
+    throw new ConfigError([
+      { source: `--set ${spec}`, key, message: `the value is not valid YAML: ${parsed.problems[0]!.message}` },
+    ]);
   }
   return { key, value: parsed.value };
 }
@@ -189,7 +226,13 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
   let raw: Raw = {};
   if (isMapping(parsed.value)) raw = parsed.value;
   else if (parsed.value !== null && parsed.value !== undefined) {
-    throw new ConfigError([{ source, key: '', message: `the document must be a mapping of sections (data, network, ...), got ${describe(parsed.value)}` }]);
+    throw new ConfigError([
+      {
+        source,
+        key: '',
+        message: `the document must be a mapping of sections (data, network, ...), got ${describe(parsed.value)}`,
+      },
+    ]);
   }
   const origins = new Map<string, Origin>();
   const originOf = (key: string): Origin => origins.get(key) ?? { source, line: parsed.lines.get(key) };
@@ -206,12 +249,20 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
     const origin = { source: `--set ${spec}` };
     const parts = override.key.split('.');
     if ((SECTION_NAMES as string[]).includes(override.key)) {
-      issues.push({ ...origin, key: override.key, message: `is a section; set its keys one at a time, e.g. ${allKeyPaths().find((k) => k.startsWith(`${override.key}.`))}=...` });
+      issues.push({
+        ...origin,
+        key: override.key,
+        message: `is a section; set its keys one at a time, e.g. ${allKeyPaths().find((k) => k.startsWith(`${override.key}.`))}=...`,
+      });
       continue;
     }
     if (!fieldSpecOf(override.key)) {
-      const section = parts.length === 2 && (SECTION_NAMES as string[]).includes(parts[0]!) ? (parts[0] as SectionName) : null;
-      const hint = section || parts.length === 1 ? suggestKey(parts[parts.length - 1]!, section) : `; known keys: ${allKeyPaths().join(', ')}`;
+      const section =
+        parts.length === 2 && (SECTION_NAMES as string[]).includes(parts[0]!) ? (parts[0] as SectionName) : null;
+      const hint =
+        section || parts.length === 1
+          ? suggestKey(parts[parts.length - 1]!, section)
+          : `; known keys: ${allKeyPaths().join(', ')}`;
       issues.push({ ...origin, key: override.key, message: `unknown key${hint}` });
       continue;
     }
@@ -251,7 +302,11 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
     } else if ((SECTION_NAMES as string[]).includes(key)) {
       if (value === null || value === undefined) continue;
       if (!isMapping(value)) {
-        issues.push({ ...originOf(key), key, message: `expected a mapping of ${key} settings, got ${describe(value)}` });
+        issues.push({
+          ...originOf(key),
+          key,
+          message: `expected a mapping of ${key} settings, got ${describe(value)}`,
+        });
         continue;
       }
       const fields = SECTION_FIELDS[key as SectionName];
@@ -259,7 +314,12 @@ export function parseConfig(text: string, source: string, options: ConfigOptions
       for (const [subKey, subValue] of Object.entries(value)) {
         const path = `${key}.${subKey}`;
         if (Object.hasOwn(fields, subKey)) store(target, subKey, path, fields[subKey]!, subValue);
-        else issues.push({ ...originOf(path), key: path, message: `unknown key${suggestKey(subKey, key as SectionName)}` });
+        else
+          issues.push({
+            ...originOf(path),
+            key: path,
+            message: `unknown key${suggestKey(subKey, key as SectionName)}`,
+          });
       }
     } else {
       issues.push({ ...originOf(key), key, message: `unknown key${suggestKey(key, null)}` });
@@ -279,15 +339,18 @@ function crossFieldIssues(config: BikeConfig, originOf: (key: string) => Origin)
   const { epochs, lr_warmup_step: warmup, type } = config.solver;
   if (type !== 'multistep' && epochs !== null && warmup !== null && warmup >= epochs) {
     issues.push({
-      ...originOf('solver.lr_warmup_step'), key: 'solver.lr_warmup_step',
+      ...originOf('solver.lr_warmup_step'),
+      key: 'solver.lr_warmup_step',
       message: `expected 0 <= lr_warmup_step < solver.epochs (${epochs}), got ${warmup}: the cosine schedule starts after the warm-up, which must end before training does`,
     });
   }
   const { batch_size: batch, num_segments: segments, input_size: size } = config.data;
   if (batch !== null && segments !== null && size !== null && batch * segments * 3 * size * size > MAX_BATCH_VALUES) {
     issues.push({
-      ...originOf('data.batch_size'), key: 'data.batch_size',
-      message: `a batch of ${batch} videos x ${segments} frames (data.num_segments) x 3 x ${size}^2 pixels (data.input_size) is ` +
+      ...originOf('data.batch_size'),
+      key: 'data.batch_size',
+      message:
+        `a batch of ${batch} videos x ${segments} frames (data.num_segments) x 3 x ${size}^2 pixels (data.input_size) is ` +
         `${(batch * segments * 3 * size * size).toExponential(2)} values, above the ${MAX_BATCH_VALUES} one array holds; lower data.batch_size, data.num_segments or data.input_size`,
     });
   }
@@ -302,7 +365,11 @@ export function missingRequired(config: BikeConfig, purpose: ConfigPurpose, sour
     if (spec.requiredFor?.includes(purpose)) {
       issues.push({ source, key: path, message: `required for ${purpose} but absent or empty (${spec.doc})` });
     } else if (spec.requiredWhen?.purposes.includes(purpose) && spec.requiredWhen.test(config)) {
-      issues.push({ source, key: path, message: `required because ${spec.requiredWhen.because}, but absent or empty (${spec.doc})` });
+      issues.push({
+        source,
+        key: path,
+        message: `required because ${spec.requiredWhen.because}, but absent or empty (${spec.doc})`,
+      });
     }
   };
   for (const [key, spec] of Object.entries(TOP_LEVEL_FIELDS)) check(key, spec, (config as unknown as Raw)[key]);
@@ -319,7 +386,9 @@ export function loadConfig(path: string, options: ConfigOptions = {}): BikeConfi
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError([{ source: path, key: '', message: `cannot read the config file: ${(error as Error).message}` }]);
+    throw new ConfigError([
+      { source: path, key: '', message: `cannot read the config file: ${(error as Error).message}` },
+    ]);
   }
   return parseConfig(text, path, options);
 }
@@ -328,7 +397,9 @@ export function loadConfig(path: string, options: ConfigOptions = {}): BikeConfi
 export function requireSetting<T>(value: T | null | undefined, key: string, purpose: string): T {
   if (value === null || value === undefined) {
     const spec = fieldSpecOf(key);
-    throw new ConfigError([{ source: 'config', key, message: `required for ${purpose} but not set${spec ? ` (${spec.doc})` : ''}` }]);
+    throw new ConfigError([
+      { source: 'config', key, message: `required for ${purpose} but not set${spec ? ` (${spec.doc})` : ''}` },
+    ]);
   }
   return value;
 }

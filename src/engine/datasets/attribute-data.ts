@@ -42,21 +42,30 @@ export class AttributeBatchSource {
 
   constructor(private readonly options: AttributeSourceOptions) {
     this.records = options.records;
-    if (options.records.length === 0) throw new Error(`attribute branch: no videos to ${options.training ? 'train' : 'evaluate'} on`);
+    if (options.records.length === 0)
+      throw new Error(`attribute branch: no videos to ${options.training ? 'train' : 'evaluate'} on`);
     const n = options.contextLength;
     this.ids = new BigInt64Array(options.records.length * n);
     options.records.forEach((record, i) => {
       const words = videoAttributes(options.table, record.path, options.topk, options.file);
-      const row = options.tokenizer.tokenize([attributeSentence(words, options.topk)], { contextLength: n, truncate: true })[0]!;
+      const row = options.tokenizer.tokenize([attributeSentence(words, options.topk)], {
+        contextLength: n,
+        truncate: true,
+      })[0]!;
       for (let c = 0; c < n; c++) this.ids[i * n + c] = BigInt(row[c]!);
     });
     this.sampler = new DistributedSampler({
-      datasetSize: options.records.length, worldSize: options.worldSize, rank: options.rank,
-      shuffle: options.training, seed: options.seed,
+      datasetSize: options.records.length,
+      worldSize: options.worldSize,
+      rank: options.rank,
+      shuffle: options.training,
+      seed: options.seed,
     });
     this.batchesPerEpoch = numBatches(this.sampler.numSamples, options.batchSize, options.training);
     if (this.batchesPerEpoch === 0) {
-      throw new Error(`config data.batch_size: ${this.sampler.numSamples} attribute sentences per process make no full batch of ${options.batchSize}; lower the batch size`);
+      throw new Error(
+        `config data.batch_size: ${this.sampler.numSamples} attribute sentences per process make no full batch of ${options.batchSize}; lower the batch size`,
+      );
     }
   }
 

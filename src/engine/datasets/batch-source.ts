@@ -35,7 +35,10 @@ export class LoaderBatchSource implements BatchSource {
   readonly viewsPerVideo: number;
 
   /** `onBatch` sees each batch as it is delivered (the run's record of substituted inputs). */
-  constructor(readonly loader: VideoLoader, private readonly onBatch?: (batch: Batch, epoch: number) => void) {
+  constructor(
+    readonly loader: VideoLoader,
+    private readonly onBatch?: (batch: Batch, epoch: number) => void,
+  ) {
     this.batchesPerEpoch = loader.length;
     const spec = loader.spec;
     this.viewsPerVideo = spec.mode === 'test' ? (spec.testCrops ?? 1) * (spec.testClips ?? 1) : 1;

@@ -22,7 +22,8 @@ function tokenizerAt(location: string, source: string): ClipTokenizer | null {
   if (!existsSync(location)) return null;
   const dir = statSync(location).isDirectory() ? location : null;
   if (dir) {
-    if (existsSync(path.join(dir, OPENAI_VOCAB_FILE))) return ClipTokenizer.fromOpenAiVocabulary(path.join(dir, OPENAI_VOCAB_FILE));
+    if (existsSync(path.join(dir, OPENAI_VOCAB_FILE)))
+      return ClipTokenizer.fromOpenAiVocabulary(path.join(dir, OPENAI_VOCAB_FILE));
     if (existsSync(path.join(dir, 'vocab.json')) && existsSync(path.join(dir, 'merges.txt'))) {
       return ClipTokenizer.fromHuggingFace(path.join(dir, 'vocab.json'), path.join(dir, 'merges.txt'));
     }
@@ -30,7 +31,10 @@ function tokenizerAt(location: string, source: string): ClipTokenizer | null {
   }
   if (location.endsWith('.json')) {
     const merges = path.join(path.dirname(location), 'merges.txt');
-    if (!existsSync(merges)) throw new Error(`${source} ${location}: a Hugging Face vocab.json needs merges.txt beside it (${merges} is missing)`);
+    if (!existsSync(merges))
+      throw new Error(
+        `${source} ${location}: a Hugging Face vocab.json needs merges.txt beside it (${merges} is missing)`,
+      );
     return ClipTokenizer.fromHuggingFace(location, merges);
   }
   return ClipTokenizer.fromOpenAiVocabulary(location);
@@ -64,14 +68,21 @@ export function resolveTokenizer(options: VocabularyOptions = {}): ClipTokenizer
   }
   throw new Error(
     `no CLIP BPE vocabulary: pass --vocab <${OPENAI_VOCAB_FILE} or a Hugging Face tokenizer folder>, ` +
-    'or set BIKE_CLIP_VOCAB (it is distributed with the CLIP weights)',
+      'or set BIKE_CLIP_VOCAB (it is distributed with the CLIP weights)',
   );
 }
 
 /** Token ids `[classes, contextLength]` (int64) of the class prompts; ids must fit `vocabSize`. */
-export function classPromptTokens(tokenizer: ClipTokenizer, classNames: readonly string[], contextLength: number, vocabSize: number): Tensor {
+export function classPromptTokens(
+  tokenizer: ClipTokenizer,
+  classNames: readonly string[],
+  contextLength: number,
+  vocabSize: number,
+): Tensor {
   if (tokenizer.vocabularySize > vocabSize) {
-    throw new Error(`the tokenizer's vocabulary has ${tokenizer.vocabularySize} tokens but the CLIP model's vocab_size is ${vocabSize}; network.arch vocab_size must be at least ${tokenizer.vocabularySize}`);
+    throw new Error(
+      `the tokenizer's vocabulary has ${tokenizer.vocabularySize} tokens but the CLIP model's vocab_size is ${vocabSize}; network.arch vocab_size must be at least ${tokenizer.vocabularySize}`,
+    );
   }
   const rows = classNames.map((name, i) => {
     try {

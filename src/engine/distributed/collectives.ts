@@ -48,7 +48,11 @@ export const DEFAULT_BUCKET_BYTES = 25 * 1024 * 1024;
  * divided by the world size and copied back. Parameters without a gradient are skipped (every rank runs
  * the same graph, so every rank has the same set).
  */
-export function allReduceGradients(collectives: Collectives, params: readonly Tensor[], bucketBytes = DEFAULT_BUCKET_BYTES): void {
+export function allReduceGradients(
+  collectives: Collectives,
+  params: readonly Tensor[],
+  bucketBytes = DEFAULT_BUCKET_BYTES,
+): void {
   if (collectives.worldSize === 1) return;
   const withGrad: { param: Tensor; grad: Tensor }[] = [];
   for (const param of params) {
@@ -60,21 +64,27 @@ export function allReduceGradients(collectives: Collectives, params: readonly Te
     let end = start;
     let bytes = 0;
     const dtype = withGrad[start]!.grad.dtype;
-    while (end < withGrad.length && (end === start || bytes + withGrad[end]!.grad.numel * 4 <= bucketBytes) && withGrad[end]!.grad.dtype === dtype) {
+    while (
+      end < withGrad.length &&
+      (end === start || bytes + withGrad[end]!.grad.numel * 4 <= bucketBytes) &&
+      withGrad[end]!.grad.dtype === dtype
+    ) {
       bytes += withGrad[end]!.grad.numel * 4;
       end++;
     }
     const bucket = withGrad.slice(start, end);
-    tidy(() => noGrad(() => {
-      const flat = cat(bucket.map(({ grad }) => grad.reshape(-1)));
-      collectives.allReduceSum_([flat]);
-      flat.div_(collectives.worldSize);
-      let offset = 0;
-      for (const { grad } of bucket) {
-        grad.copy_(flat.narrow(0, offset, grad.numel).view(...grad.shape));
-        offset += grad.numel;
-      }
-    }));
+    tidy(() =>
+      noGrad(() => {
+        const flat = cat(bucket.map(({ grad }) => grad.reshape(-1)));
+        collectives.allReduceSum_([flat]);
+        flat.div_(collectives.worldSize);
+        let offset = 0;
+        for (const { grad } of bucket) {
+          grad.copy_(flat.narrow(0, offset, grad.numel).view(...grad.shape));
+          offset += grad.numel;
+        }
+      }),
+    );
     start = end;
   }
   for (const { grad } of withGrad) grad.dispose();

@@ -7,7 +7,10 @@ import { native } from '../../torch/index.ts';
 import { readDistributedEnv } from './distributed-env.ts';
 
 export class DeviceError extends Error {
-  constructor(readonly device: string, message: string) {
+  constructor(
+    readonly device: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'DeviceError';
   }
@@ -17,8 +20,13 @@ export class DeviceError extends Error {
 export function resolveDevice(given?: string, env: NodeJS.ProcessEnv = process.env): string {
   const cuda = native.version().cuda && native.cudaDeviceCount() > 0;
   if (given) {
-    if (!/^(cpu|cuda(:\d+)?)$/.test(given)) throw new DeviceError(given, `--device ${JSON.stringify(given)}: expected cpu, cuda or cuda:N`);
-    if (given.startsWith('cuda') && !cuda) throw new DeviceError(given, `--device ${given}: this libtorch has no CUDA device (built for the CPU, or no GPU visible)`);
+    if (!/^(cpu|cuda(:\d+)?)$/.test(given))
+      throw new DeviceError(given, `--device ${JSON.stringify(given)}: expected cpu, cuda or cuda:N`);
+    if (given.startsWith('cuda') && !cuda)
+      throw new DeviceError(
+        given,
+        `--device ${given}: this libtorch has no CUDA device (built for the CPU, or no GPU visible)`,
+      );
     return given;
   }
   if (!cuda) return 'cpu';

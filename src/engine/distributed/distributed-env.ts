@@ -33,7 +33,10 @@ export function readDistributedEnv(env: NodeJS.ProcessEnv = process.env): Distri
 export function collectiveTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.BIKE_COLLECTIVE_TIMEOUT_S;
   if (text === undefined || text === '') return DEFAULT_COLLECTIVE_TIMEOUT_S * 1000;
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new Error(`environment variable BIKE_COLLECTIVE_TIMEOUT_S=${JSON.stringify(text)}: expected a whole number of seconds >= 1`);
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1)
+    throw new Error(
+      `environment variable BIKE_COLLECTIVE_TIMEOUT_S=${JSON.stringify(text)}: expected a whole number of seconds >= 1`,
+    );
   return Number(text) * 1000;
 }
 
@@ -114,9 +117,10 @@ export class ProcessGroupCollectives implements Collectives {
       return fn();
     } catch (error) {
       const here = hostHash();
-      const findDead = () => this.peers
-        .map((peer, rank) => ({ ...peer, rank }))
-        .filter((peer) => peer.rank !== this.rank && peer.host === here && !isRunning(peer.pid));
+      const findDead = () =>
+        this.peers
+          .map((peer, rank) => ({ ...peer, rank }))
+          .filter((peer) => peer.rank !== this.rank && peer.host === here && !isRunning(peer.pid));
       // A dying worker's sockets close before the process is gone: give it a moment to exit.
       let dead = findDead();
       const deadline = Date.now() + PEER_EXIT_GRACE_MS;
@@ -124,10 +128,13 @@ export class ProcessGroupCollectives implements Collectives {
         Atomics.wait(sleepCell, 0, 0, 50);
         dead = findDead();
       }
-      const who = dead.length > 0
-        ? `worker ${dead.map((d) => `rank ${d.rank} (pid ${d.pid})`).join(', ')} is no longer running`
-        : 'a worker on another machine stopped, or the network failed (every worker on this machine is running)';
-      throw new Error(`${what} failed on rank ${this.rank} of ${this.worldSize}: ${who}; stopping (${(error as Error).message})`);
+      const who =
+        dead.length > 0
+          ? `worker ${dead.map((d) => `rank ${d.rank} (pid ${d.pid})`).join(', ')} is no longer running`
+          : 'a worker on another machine stopped, or the network failed (every worker on this machine is running)';
+      throw new Error(
+        `${what} failed on rank ${this.rank} of ${this.worldSize}: ${who}; stopping (${(error as Error).message})`,
+      );
     }
   }
 }
@@ -140,11 +147,19 @@ export function openCollectives(env: NodeJS.ProcessEnv = process.env): Collectiv
   const d = readDistributedEnv(env);
   if (d.worldSize === 1) return new LocalCollectives();
   try {
-    return new ProcessGroupCollectives(ProcessGroup.init({
-      masterAddr: d.masterAddr, masterPort: d.masterPort, rank: d.rank, worldSize: d.worldSize, localRank: d.localRank,
-      timeoutMs: collectiveTimeoutMs(env),
-    }));
+    return new ProcessGroupCollectives(
+      ProcessGroup.init({
+        masterAddr: d.masterAddr,
+        masterPort: d.masterPort,
+        rank: d.rank,
+        worldSize: d.worldSize,
+        localRank: d.localRank,
+        timeoutMs: collectiveTimeoutMs(env),
+      }),
+    );
   } catch (error) {
-    throw new Error(`rank ${d.rank} of ${d.worldSize}: could not join the process group at ${d.masterAddr}:${d.masterPort}: ${(error as Error).message}`);
+    throw new Error(
+      `rank ${d.rank} of ${d.worldSize}: could not join the process group at ${d.masterAddr}:${d.masterPort}: ${(error as Error).message}`,
+    );
   }
 }

@@ -39,7 +39,12 @@ export interface WorkerInfo {
 }
 
 export class WorkerFailedError extends Error {
-  constructor(message: string, readonly rank: number, readonly exitCode: number | null, readonly signal: NodeJS.Signals | null) {
+  constructor(
+    message: string,
+    readonly rank: number,
+    readonly exitCode: number | null,
+    readonly signal: NodeJS.Signals | null,
+  ) {
     super(message);
     this.name = 'WorkerFailedError';
   }
@@ -63,7 +68,10 @@ export async function findFreePort(): Promise<number> {
 }
 
 /** The environment of local worker `localRank`. */
-export function workerEnvironment(options: Required<Pick<LaunchOptions, 'nproc' | 'nnodes' | 'nodeRank' | 'masterAddr' | 'masterPort'>>, localRank: number): Record<string, string> {
+export function workerEnvironment(
+  options: Required<Pick<LaunchOptions, 'nproc' | 'nnodes' | 'nodeRank' | 'masterAddr' | 'masterPort'>>,
+  localRank: number,
+): Record<string, string> {
   const rank = options.nodeRank * options.nproc + localRank;
   return {
     RANK: String(rank),
@@ -85,7 +93,8 @@ export async function launchWorkers(options: LaunchOptions): Promise<void> {
   checkCount(nnodes, '--nnodes', 1);
   checkCount(nodeRank, '--node-rank', 0);
   if (nodeRank >= nnodes) throw new Error(`--node-rank ${nodeRank}: must be below --nnodes ${nnodes}`);
-  if (nnodes > 1 && !options.masterAddr) throw new Error('--master-addr: required with --nnodes > 1 (the address of the machine with --node-rank 0)');
+  if (nnodes > 1 && !options.masterAddr)
+    throw new Error('--master-addr: required with --nnodes > 1 (the address of the machine with --node-rank 0)');
   const masterAddr = options.masterAddr ?? '127.0.0.1';
   const masterPort = options.masterPort ?? (nnodes > 1 ? 29500 : await findFreePort());
   checkCount(masterPort, '--master-port', 1);
@@ -115,7 +124,10 @@ export async function launchWorkers(options: LaunchOptions): Promise<void> {
       let remaining = options.nproc;
       for (let localRank = 0; localRank < options.nproc; localRank++) {
         const env = { ...process.env, ...options.env, ...workerEnvironment(resolved, localRank) };
-        const child = spawn(process.execPath, [...(options.execArgv ?? process.execArgv), ...options.workerArgs], { env, stdio: 'inherit' });
+        const child = spawn(process.execPath, [...(options.execArgv ?? process.execArgv), ...options.workerArgs], {
+          env,
+          stdio: 'inherit',
+        });
         const info: WorkerInfo = { rank: nodeRank * options.nproc + localRank, localRank, pid: child.pid ?? -1 };
         const entry = { child, info, done: false };
         children.push(entry);
@@ -126,10 +138,16 @@ export async function launchWorkers(options: LaunchOptions): Promise<void> {
           remaining--;
           const failed = spawnError !== undefined || signal !== null || code !== 0;
           if (failed && failure === null) {
-            const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+            const how = spawnError
+              ? `could not start (${spawnError.message})`
+              : signal
+                ? `was killed by ${signal}`
+                : `exited with code ${code}`;
             failure = new WorkerFailedError(
               `worker rank ${info.rank} (local rank ${localRank}, pid ${info.pid}) ${how}; the other workers were stopped`,
-              info.rank, code, signal,
+              info.rank,
+              code,
+              signal,
             );
             stopOthers();
           }

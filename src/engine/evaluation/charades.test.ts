@@ -15,7 +15,14 @@ import { meanAveragePrecision, runningMeanAveragePrecision } from './metrics.ts'
 
 test('bike test reports Charades mAP and the running batch average', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-charades-'));
-  const dataset = await makeSyntheticDataset({ dir, trainPerClass: 3, valPerClass: 2, frames: 8, width: 40, height: 32 });
+  const dataset = await makeSyntheticDataset({
+    dir,
+    trainPerClass: 3,
+    valPerClass: 2,
+    frames: 8,
+    width: 40,
+    height: 32,
+  });
   const config = tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 4, numSegments: 4 });
   const trainConfig = path.join(dir, 'train.yaml');
   writeFileSync(trainConfig, config);
@@ -33,7 +40,12 @@ test('bike test reports Charades mAP and the running batch average', { timeout: 
       const id = `${name.toUpperCase()}${v}`;
       const source = path.join(dataset.root, 'val', `${name}_${v}`);
       mkdirSync(path.join(charadesRoot, id), { recursive: true });
-      readdirSync(source).forEach((file, i) => copyFileSync(path.join(source, file), path.join(charadesRoot, id, `${id}-${String(i + 1).padStart(6, '0')}.png`)));
+      readdirSync(source).forEach((file, i) =>
+        copyFileSync(
+          path.join(source, file),
+          path.join(charadesRoot, id, `${id}-${String(i + 1).padStart(6, '0')}.png`),
+        ),
+      );
       // The second video of each colour also "contains" the next class.
       const actions = v === 0 ? `c00${label} 0.0 1.0` : `c00${label} 0.0 1.0;c00${(label + 1) % 4} 0.5 1.0`;
       rows.push(`${id},S,Room,5,6,Yes,script,objects,descriptions,${actions},1.0`);
@@ -41,19 +53,34 @@ test('bike test reports Charades mAP and the running batch average', { timeout: 
     }
   });
   const testCsv = path.join(dir, 'Charades_v1_test.csv');
-  writeFileSync(testCsv, `id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n${rows.join('\n')}\n`);
+  writeFileSync(
+    testCsv,
+    `id,subject,scene,quality,relevance,verified,script,objects,descriptions,actions,length\n${rows.join('\n')}\n`,
+  );
   const classes = path.join(dir, 'Charades_v1_classes.txt');
   writeFileSync(classes, `${names.map((n, i) => `c00${i} ${n}`).join('\n')}\n`);
   const charadesConfig = path.join(dir, 'charades.yaml');
-  writeFileSync(charadesConfig, config
-    .replace('dataset: synthetic', 'dataset: charades')
-    .replace(`val_root: '${dataset.root}'`, `val_root: '${charadesRoot}'`)
-    .replace(`val_list: '${dataset.valList}'`, `val_list: '${testCsv}'`)
-    .replace(`label_list: '${dataset.labelCsv}'`, `label_list: '${classes}'`)
-    .replace("image_tmpl: 'img_{:05d}.png'", "image_tmpl: '{}-{:06d}.png'"));
+  writeFileSync(
+    charadesConfig,
+    config
+      .replace('dataset: synthetic', 'dataset: charades')
+      .replace(`val_root: '${dataset.root}'`, `val_root: '${charadesRoot}'`)
+      .replace(`val_list: '${dataset.valList}'`, `val_list: '${testCsv}'`)
+      .replace(`label_list: '${dataset.labelCsv}'`, `label_list: '${classes}'`)
+      .replace("image_tmpl: 'img_{:05d}.png'", "image_tmpl: '{}-{:06d}.png'"),
+  );
 
   const scoresFile = path.join(dir, 'charades-scores.safetensors');
-  const run = await runBike(['test', charadesConfig, runDir, '--test-clips', '2', '--save-scores', scoresFile, '--json']);
+  const run = await runBike([
+    'test',
+    charadesConfig,
+    runDir,
+    '--test-clips',
+    '2',
+    '--save-scores',
+    scoresFile,
+    '--json',
+  ]);
   assert.equal(run.code, 0, run.stderr);
   const result = lastJson<{ videos: number; top1: null; charades: { mAP: number; runningMAP: number } }>(run);
   assert.equal(result.videos, 8);

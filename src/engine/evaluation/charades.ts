@@ -40,18 +40,23 @@ export async function readCharadesTestList(config: BikeConfig, numClasses: numbe
   if (!root) throw new Error('config data.val_root: required to find the Charades frame folders');
   const records: VideoRecord[] = [];
   const targets = new Uint8Array(videos.length * numClasses);
-  await Promise.all(videos.map(async (video, i) => {
-    const folder = path.join(root, video.id);
-    let frames: number;
-    try {
-      frames = (await readdir(folder)).length;
-    } catch (error) {
-      throw new Error(`${file}:${video.line}: video ${video.id}: cannot list its frame folder ${folder} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-    }
-    if (frames === 0) throw new Error(`${file}:${video.line}: video ${video.id}: the frame folder ${folder} is empty`);
-    records[i] = { path: video.id, numFrames: frames, label: 0, line: video.line };
-    targets.set(charadesMultiHot(video, numClasses), i * numClasses);
-  }));
+  await Promise.all(
+    videos.map(async (video, i) => {
+      const folder = path.join(root, video.id);
+      let frames: number;
+      try {
+        frames = (await readdir(folder)).length;
+      } catch (error) {
+        throw new Error(
+          `${file}:${video.line}: video ${video.id}: cannot list its frame folder ${folder} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        );
+      }
+      if (frames === 0)
+        throw new Error(`${file}:${video.line}: video ${video.id}: the frame folder ${folder} is empty`);
+      records[i] = { path: video.id, numFrames: frames, label: 0, line: video.line };
+      targets.set(charadesMultiHot(video, numClasses), i * numClasses);
+    }),
+  );
   return { records, targets };
 }
 
@@ -63,9 +68,17 @@ export interface CharadesMetrics {
 }
 
 /** mAP of scores `[videos, classes]` (rows for `indices` of the list) against the list's targets. */
-export function charadesMetrics(scores: Float32Array, indices: Int32Array, list: CharadesTestList, classes: number, batchVideos: number): CharadesMetrics {
+export function charadesMetrics(
+  scores: Float32Array,
+  indices: Int32Array,
+  list: CharadesTestList,
+  classes: number,
+  batchVideos: number,
+): CharadesMetrics {
   const targets = new Uint8Array(indices.length * classes);
-  indices.forEach((index, row) => targets.set(list.targets.subarray(index * classes, (index + 1) * classes), row * classes));
+  indices.forEach((index, row) =>
+    targets.set(list.targets.subarray(index * classes, (index + 1) * classes), row * classes),
+  );
   const matrix = { data: scores, rows: indices.length, cols: classes };
   const truth = { data: targets, rows: indices.length, cols: classes };
   return {

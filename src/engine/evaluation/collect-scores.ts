@@ -70,27 +70,39 @@ export async function collectScores(options: CollectOptions): Promise<ScoreColle
   let numClasses = 0;
   let correct = 0;
   let seen = 0;
-  const progress = options.logger ? new Progress(options.logger, options.label ?? 'eval', source.batchesPerEpoch, options.printFreq ?? 10) : null;
+  const progress = options.logger
+    ? new Progress(options.logger, options.label ?? 'eval', source.batchesPerEpoch, options.printFreq ?? 10)
+    : null;
   let step = 0;
   for await (const batch of source.epoch(0)) {
     const b = batch.indices.length;
     const forward = options.forward ?? (<T>(fn: () => T): T => fn());
-    const gathered = tidy(() => noGrad(() => forward(() => {
-      const frames = fromTypedArray(batch.frames, batch.shape, { device });
-      const features = model.encodeVideos(frames); // [b * views, T, D]
-      const similarity = model.similarity(features, classes).to('float32'); // [b * views, C]
-      const scores = options.aggregation === 'test' ? aggregateViews(similarity, views) : validationScores(similarity, b);
-      const labels = fromTypedArray(Int32Array.from(batch.labels), undefined, { device }).to('int64');
-      const indices = fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64');
-      const perVideo = options.keepFeatures ? features.reshape(b, views * features.size(1), features.size(2)).to('float32').contiguous() : null;
-      return {
-        scores: collectives.allGather(scores.to('float32').contiguous()),
-        labels: collectives.allGather(labels),
-        indices: collectives.allGather(indices),
-        features: perVideo ? collectives.allGather(perVideo) : null,
-        localScores: scores,
-      };
-    })));
+    const gathered = tidy(() =>
+      noGrad(() =>
+        forward(() => {
+          const frames = fromTypedArray(batch.frames, batch.shape, { device });
+          const features = model.encodeVideos(frames); // [b * views, T, D]
+          const similarity = model.similarity(features, classes).to('float32'); // [b * views, C]
+          const scores =
+            options.aggregation === 'test' ? aggregateViews(similarity, views) : validationScores(similarity, b);
+          const labels = fromTypedArray(Int32Array.from(batch.labels), undefined, { device }).to('int64');
+          const indices = fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64');
+          const perVideo = options.keepFeatures
+            ? features
+                .reshape(b, views * features.size(1), features.size(2))
+                .to('float32')
+                .contiguous()
+            : null;
+          return {
+            scores: collectives.allGather(scores.to('float32').contiguous()),
+            labels: collectives.allGather(labels),
+            indices: collectives.allGather(indices),
+            features: perVideo ? collectives.allGather(perVideo) : null,
+            localScores: scores,
+          };
+        }),
+      ),
+    );
     numClasses = gathered.scores.size(1);
     scoreRows.push(gathered.scores.toTypedArray() as Float32Array);
     labelRows.push(...gathered.labels.toArray());
@@ -111,7 +123,15 @@ export async function collectScores(options: CollectOptions): Promise<ScoreColle
   return assemble(scoreRows, labelRows, indexRows, featureRows, numClasses, framesPerVideo, featureDim);
 }
 
-function assemble(scoreRows: Float32Array[], labels: number[], indices: number[], featureRows: Float32Array[], classes: number, framesPerVideo: number, featureDim: number): ScoreCollection {
+function assemble(
+  scoreRows: Float32Array[],
+  labels: number[],
+  indices: number[],
+  featureRows: Float32Array[],
+  classes: number,
+  framesPerVideo: number,
+  featureDim: number,
+): ScoreCollection {
   const allScores = concat(scoreRows);
   const allFeatures = featureRows.length ? concat(featureRows) : null;
   // First occurrence of each dataset index, in index order (the sampler's padding repeats some).
@@ -128,10 +148,20 @@ function assemble(scoreRows: Float32Array[], labels: number[], indices: number[]
   order.forEach((index, i) => {
     const row = firstRow.get(index)!;
     scores.set(allScores.subarray(row * classes, (row + 1) * classes), i * classes);
-    if (features && allFeatures) features.set(allFeatures.subarray(row * featureSize, (row + 1) * featureSize), i * featureSize);
+    if (features && allFeatures)
+      features.set(allFeatures.subarray(row * featureSize, (row + 1) * featureSize), i * featureSize);
     outLabels[i] = labels[row]!;
   });
-  return { scores, videos, classes, labels: outLabels, indices: Int32Array.from(order), features, framesPerVideo, featureDim };
+  return {
+    scores,
+    videos,
+    classes,
+    labels: outLabels,
+    indices: Int32Array.from(order),
+    features,
+    framesPerVideo,
+    featureDim,
+  };
 }
 
 function concat(parts: Float32Array[]): Float32Array {
@@ -145,7 +175,14 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /** Top-1 / top-5 (percent) of collected scores. */
-export function topAccuracy(collection: Pick<ScoreCollection, 'scores' | 'videos' | 'classes' | 'labels'>): { top1: number; top5: number } {
-  const [top1, top5] = topkAccuracy({ data: collection.scores, rows: collection.videos, cols: collection.classes }, collection.labels, [1, 5]);
+export function topAccuracy(collection: Pick<ScoreCollection, 'scores' | 'videos' | 'classes' | 'labels'>): {
+  top1: number;
+  top5: number;
+} {
+  const [top1, top5] = topkAccuracy(
+    { data: collection.scores, rows: collection.videos, cols: collection.classes },
+    collection.labels,
+    [1, 5],
+  );
   return { top1: top1!, top5: top5! };
 }

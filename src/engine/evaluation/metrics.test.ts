@@ -1,8 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  argmaxRows, averagePrecisionPerClass, confusionMatrix, meanAveragePrecision, meanClassAccuracy, oneHot,
-  perClassAccuracy, runningMeanAveragePrecision, singleLabelMetrics, softmaxRows, topkAccuracy, type ScoreMatrix,
+  argmaxRows,
+  averagePrecisionPerClass,
+  confusionMatrix,
+  meanAveragePrecision,
+  meanClassAccuracy,
+  oneHot,
+  perClassAccuracy,
+  runningMeanAveragePrecision,
+  singleLabelMetrics,
+  softmaxRows,
+  topkAccuracy,
+  type ScoreMatrix,
 } from './metrics.ts';
 
 const close = (actual: number, expected: number, tolerance = 1e-12) =>
@@ -26,13 +36,28 @@ test('top-k accuracy resolves exact ties the way torch.topk does', () => {
 // Recorded from PyTorch 1.13 on CPU: `x.topk(k, 0, True, True)[1]` and `torch.sort(x, 0, True)[1]`.
 // Lengths 20 and 40 take std::sort's introsort path, 400 with k = 5 topk's partial_sort path (k * 64 <= n).
 const RECORDED_TIE_ORDERS = [
-  { values: [0.25, 0, 0, 0, 0, 0.25, 0, 0, 0.25, 0, 0.25, 0], k: 5, topk: [10, 8, 5, 0, 9], sort: [0, 5, 8, 10, 1, 2, 3, 4, 6, 7, 9, 11] },
+  {
+    values: [0.25, 0, 0, 0, 0, 0.25, 0, 0, 0.25, 0, 0.25, 0],
+    k: 5,
+    topk: [10, 8, 5, 0, 9],
+    sort: [0, 5, 8, 10, 1, 2, 3, 4, 6, 7, 9, 11],
+  },
   { values: [1, 1, 1, 1, 1, 1], k: 5, topk: [3, 5, 4, 0, 2], sort: [0, 1, 2, 3, 4, 5] },
   { values: [0.5, 0.5, 0, 0.5, 0, 0.5, 0], k: 3, topk: [1, 5, 3], sort: [0, 1, 3, 5, 2, 4, 6] },
-  { values: new Array<number>(20).fill(0), k: 1, topk: [12], sort: [10, 19, 18, 17, 16, 15, 14, 13, 12, 11, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1] },
   {
-    values: Array.from({ length: 40 }, (_, i) => i % 3), k: 1, topk: [11],
-    sort: [29, 20, 17, 23, 14, 26, 11, 8, 32, 5, 35, 2, 38, 31, 1, 34, 28, 25, 37, 22, 16, 13, 4, 10, 19, 7, 30, 39, 0, 3, 36, 6, 33, 9, 12, 27, 15, 24, 18, 21],
+    values: new Array<number>(20).fill(0),
+    k: 1,
+    topk: [12],
+    sort: [10, 19, 18, 17, 16, 15, 14, 13, 12, 11, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1],
+  },
+  {
+    values: Array.from({ length: 40 }, (_, i) => i % 3),
+    k: 1,
+    topk: [11],
+    sort: [
+      29, 20, 17, 23, 14, 26, 11, 8, 32, 5, 35, 2, 38, 31, 1, 34, 28, 25, 37, 22, 16, 13, 4, 10, 19, 7, 30, 39, 0, 3,
+      36, 6, 33, 9, 12, 27, 15, 24, 18, 21,
+    ],
   },
   { values: Array.from({ length: 400 }, (_, i) => i % 4), k: 5, topk: [3, 7, 15, 19, 11] },
 ];
@@ -56,7 +81,11 @@ function topkOrderSeenByAccuracy(values: number[], k: number): number[] {
 function sortOrderSeenByAveragePrecision(values: number[]): number[] {
   const n = values.length;
   const scores = { data: values.flatMap((v) => new Array<number>(n).fill(v)), rows: n, cols: n };
-  const targets = { data: Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0)), rows: n, cols: n };
+  const targets = {
+    data: Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0)),
+    rows: n,
+    cols: n,
+  };
   const ap = averagePrecisionPerClass(scores, targets);
   const order = new Array<number>(n).fill(-1);
   for (let r = 0; r < n; r++) order[Math.round(1 / ap[r]!) - 1] = r;
@@ -66,7 +95,8 @@ function sortOrderSeenByAveragePrecision(values: number[]): number[] {
 test('top-k accuracy and average precision order ties exactly as torch 1.13 topk / sort on CPU', () => {
   for (const c of RECORDED_TIE_ORDERS) {
     assert.deepEqual(topkOrderSeenByAccuracy(c.values, c.k), c.topk, `topk(${c.k}) of ${JSON.stringify(c.values)}`);
-    if (c.sort) assert.deepEqual(sortOrderSeenByAveragePrecision(c.values), c.sort, `sort of ${JSON.stringify(c.values)}`);
+    if (c.sort)
+      assert.deepEqual(sortOrderSeenByAveragePrecision(c.values), c.sort, `sort of ${JSON.stringify(c.values)}`);
   }
 });
 
@@ -137,13 +167,25 @@ test('confusion matrix and per-class accuracy', () => {
 
 test('bad inputs are refused with the shape, index or value at fault', () => {
   const scores = { data: new Float32Array(6), rows: 2, cols: 3 };
-  assert.throws(() => topkAccuracy({ data: new Float32Array(5), rows: 2, cols: 3 }, [0, 1]), /data holds 5 values but dims \[2, 3\] need 6/);
+  assert.throws(
+    () => topkAccuracy({ data: new Float32Array(5), rows: 2, cols: 3 }, [0, 1]),
+    /data holds 5 values but dims \[2, 3\] need 6/,
+  );
   assert.throws(() => topkAccuracy(scores, [0]), /1 labels for 2 score rows/);
   assert.throws(() => topkAccuracy(scores, [0, 3]), /label\[1\] = 3 is not a class index in \[0, 3\)/);
   assert.throws(() => topkAccuracy(scores, [0, 1], [0]), /k = 0/);
-  assert.throws(() => averagePrecisionPerClass(scores, { data: [0, 0, 2, 0, 0, 0], rows: 2, cols: 3 }), /targets\[0, 2\] = 2; targets must be binary/);
-  assert.throws(() => averagePrecisionPerClass(scores, { data: [0, 0, 0], rows: 1, cols: 3 }), /targets are \[1, 3\] but scores are \[2, 3\]/);
-  assert.throws(() => runningMeanAveragePrecision(scores, { data: new Array(6).fill(0), rows: 2, cols: 3 }, 0), /batchSize = 0/);
+  assert.throws(
+    () => averagePrecisionPerClass(scores, { data: [0, 0, 2, 0, 0, 0], rows: 2, cols: 3 }),
+    /targets\[0, 2\] = 2; targets must be binary/,
+  );
+  assert.throws(
+    () => averagePrecisionPerClass(scores, { data: [0, 0, 0], rows: 1, cols: 3 }),
+    /targets are \[1, 3\] but scores are \[2, 3\]/,
+  );
+  assert.throws(
+    () => runningMeanAveragePrecision(scores, { data: new Array(6).fill(0), rows: 2, cols: 3 }, 0),
+    /batchSize = 0/,
+  );
   assert.throws(() => confusionMatrix([0, 5], [0, 1], 3), /predictions: label\[1\] = 5/);
   assert.throws(() => perClassAccuracy(new Int32Array(4), 3), /holds 4 counts; expected 3x3/);
 });

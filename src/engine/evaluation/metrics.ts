@@ -28,7 +28,9 @@ function checkMatrix(m: ScoreMatrix, what: string): void {
     throw new RangeError(`${what}: dims [${m.rows}, ${m.cols}] must be non-negative integers`);
   }
   if (m.data.length !== m.rows * m.cols) {
-    throw new RangeError(`${what}: data holds ${m.data.length} values but dims [${m.rows}, ${m.cols}] need ${m.rows * m.cols}`);
+    throw new RangeError(
+      `${what}: data holds ${m.data.length} values but dims [${m.rows}, ${m.cols}] need ${m.rows * m.cols}`,
+    );
   }
 }
 
@@ -75,7 +77,10 @@ export function topkAccuracy(scores: ScoreMatrix, labels: ArrayLike<number>, ks:
   const maxk = Math.min(Math.max(...ks), scores.cols);
   const hits = new Array<number>(ks.length).fill(0);
   // `output.topk(maxk, 1, True, True)` of `utils.utils.accuracy`.
-  const predictions = scores.cols === 0 ? new Int32Array(0) : tidy(() => int32Values(scoresTensor(scores).topk(maxk, 1, true, true).indices));
+  const predictions =
+    scores.cols === 0
+      ? new Int32Array(0)
+      : tidy(() => int32Values(scoresTensor(scores).topk(maxk, 1, true, true).indices));
   for (let r = 0; r < scores.rows; r++) {
     const position = predictions.subarray(r * maxk, (r + 1) * maxk).indexOf(labels[r]!);
     ks.forEach((k, i) => {
@@ -128,12 +133,16 @@ export function softmaxRows(scores: ScoreMatrix): Float32Array {
 function checkBinaryTargets(targets: ScoreMatrix, scores: ScoreMatrix, what: string): void {
   checkMatrix(targets, `${what} targets`);
   if (targets.rows !== scores.rows || targets.cols !== scores.cols) {
-    throw new RangeError(`${what}: targets are [${targets.rows}, ${targets.cols}] but scores are [${scores.rows}, ${scores.cols}]; expected the same shape`);
+    throw new RangeError(
+      `${what}: targets are [${targets.rows}, ${targets.cols}] but scores are [${scores.rows}, ${scores.cols}]; expected the same shape`,
+    );
   }
   for (let i = 0; i < targets.data.length; i++) {
     const t = targets.data[i]!;
     if (t !== 0 && t !== 1) {
-      throw new RangeError(`${what}: targets[${Math.floor(i / targets.cols)}, ${i % targets.cols}] = ${t}; targets must be binary (0 or 1)`);
+      throw new RangeError(
+        `${what}: targets[${Math.floor(i / targets.cols)}, ${i % targets.cols}] = ${t}; targets must be binary (0 or 1)`,
+      );
     }
   }
 }
@@ -222,7 +231,10 @@ export function runningMeanAveragePrecision(scores: ScoreMatrix, targets: ScoreM
     const orders = descendingRowOrders(scoresT, scores.rows);
     const tiedClasses = orders.flatMap((order, k) => (orderHasTies(scores, k, order) ? [k] : []));
     // Only the tied classes' columns are sorted again (each column sorts on its own values alone).
-    const tiedScores = tiedClasses.length > 0 ? scoresT.indexSelect(1, fromTypedArray(BigInt64Array.from(tiedClasses, BigInt))).contiguous() : undefined;
+    const tiedScores =
+      tiedClasses.length > 0
+        ? scoresT.indexSelect(1, fromTypedArray(BigInt64Array.from(tiedClasses, BigInt))).contiguous()
+        : undefined;
     let weighted = 0;
     for (let seen = 0; seen < scores.rows;) {
       const batch = Math.min(batchSize, scores.rows - seen);
@@ -266,7 +278,11 @@ export function singleLabelMetrics(logits: ScoreMatrix, labels: ArrayLike<number
 }
 
 /** `[numClasses, numClasses]` counts, row = true label, column = predicted class. */
-export function confusionMatrix(predictions: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): Int32Array {
+export function confusionMatrix(
+  predictions: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+): Int32Array {
   if (!Number.isInteger(numClasses) || numClasses < 1) {
     throw new RangeError(`confusionMatrix: numClasses = ${numClasses} must be a positive integer`);
   }
@@ -283,7 +299,9 @@ export function confusionMatrix(predictions: ArrayLike<number>, labels: ArrayLik
  */
 export function perClassAccuracy(confusion: Int32Array, numClasses: number): Float64Array {
   if (confusion.length !== numClasses * numClasses) {
-    throw new RangeError(`perClassAccuracy: confusion holds ${confusion.length} counts; expected ${numClasses}x${numClasses}`);
+    throw new RangeError(
+      `perClassAccuracy: confusion holds ${confusion.length} counts; expected ${numClasses}x${numClasses}`,
+    );
   }
   const out = new Float64Array(numClasses);
   for (let c = 0; c < numClasses; c++) {

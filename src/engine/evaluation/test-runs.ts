@@ -10,7 +10,13 @@ import type { BikeModel } from '../../bike/bike-model.ts';
 import { unitNormalise } from '../../bike/interactions.ts';
 import { DEFAULT_VIDEO_BRANCH_WEIGHT, fuseScores } from '../../bike/scores.ts';
 import { fromTypedArray, noGrad, tidy } from '../../torch/index.ts';
-import { charadesMetrics, isCharadesTestList, readCharadesTestList, type CharadesMetrics, type CharadesTestList } from './charades.ts';
+import {
+  charadesMetrics,
+  isCharadesTestList,
+  readCharadesTestList,
+  type CharadesMetrics,
+  type CharadesTestList,
+} from './charades.ts';
 import type { Collectives } from '../distributed/collectives.ts';
 import type { BikeConfig } from '../config/config.ts';
 import { evalRecords, readClassNames, videoSource } from '../datasets/datasets.ts';
@@ -86,7 +92,11 @@ interface LoadedEvaluation {
 }
 
 /** Builds the network for the weights, runs the test protocol and gathers the scores. */
-async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, keepFeatures: boolean): Promise<LoadedEvaluation> {
+async function evaluateVideos(
+  options: EvaluationOptions,
+  logger: RunLogger,
+  keepFeatures: boolean,
+): Promise<LoadedEvaluation> {
   const { config, collectives } = options;
   const device = options.device ?? 'cpu';
   const loaded = loadModelFor('test', { config, weights: options.weights, device });
@@ -97,21 +107,55 @@ async function evaluateVideos(options: EvaluationOptions, logger: RunLogger, kee
   logger.info(plan.description);
   const classNames = await readClassNames(config);
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: loaded.weightsPath });
-  const classTokens = classPromptTokens(tokenizer, classNames, loaded.clipConfig.context_length, loaded.clipConfig.vocab_size).to(device);
-  const charades = await isCharadesTestList(config) ? await readCharadesTestList(config, classNames.length) : null;
+  const classTokens = classPromptTokens(
+    tokenizer,
+    classNames,
+    loaded.clipConfig.context_length,
+    loaded.clipConfig.vocab_size,
+  ).to(device);
+  const charades = (await isCharadesTestList(config)) ? await readCharadesTestList(config, classNames.length) : null;
   const records = charades ? charades.records : await evalRecords(config, classNames.length, true);
   const substitutions = new SubstitutionRecord(logger);
   const source = videoSource(config, records, 'test', {
-    substitutions, rank: collectives.rank, worldSize: collectives.worldSize, testCrops: options.testCrops, testClips: options.testClips, dense: options.dense, workers: options.workers,
+    substitutions,
+    rank: collectives.rank,
+    worldSize: collectives.worldSize,
+    testCrops: options.testCrops,
+    testClips: options.testClips,
+    dense: options.dense,
+    workers: options.workers,
   });
   const classes = plan.run(() => encodeClasses(model, classTokens));
   try {
-    logger.info(`test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`);
+    logger.info(
+      `test: ${records.length} videos, ${options.testCrops} crop(s) x ${options.testClips} clip(s)${options.dense ? ', dense sampling' : ''}, ${classNames.length} classes`,
+    );
     const collection = await collectScores({
-      model, source, classes, collectives, device, aggregation: 'test', keepFeatures, logger, label: 'test', printFreq: config.logging.print_freq ?? 10, forward: plan.run,
+      model,
+      source,
+      classes,
+      collectives,
+      device,
+      aggregation: 'test',
+      keepFeatures,
+      logger,
+      label: 'test',
+      printFreq: config.logging.print_freq ?? 10,
+      forward: plan.run,
     });
-    const classCls = tidy(() => noGrad(() => unitNormalise(classes.cls.to('float32')).to('cpu').toTypedArray())) as Float32Array;
-    return { model, classNames, records, collection, classCls, charades, batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize, substitutions };
+    const classCls = tidy(() =>
+      noGrad(() => unitNormalise(classes.cls.to('float32')).to('cpu').toTypedArray()),
+    ) as Float32Array;
+    return {
+      model,
+      classNames,
+      records,
+      collection,
+      classCls,
+      charades,
+      batchVideos: (config.data.batch_size ?? 1) * collectives.worldSize,
+      substitutions,
+    };
   } finally {
     classes.cls.dispose();
     classes.tokens.dispose();
@@ -128,11 +172,28 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
   const { collection } = e;
   logger.info('-----Evaluation is finished------');
   if (e.charades) {
-    const charades = charadesMetrics(collection.scores, collection.indices, e.charades, collection.classes, e.batchVideos);
-    logger.info(`Overall mAP ${charades.mAP.toFixed(3)}% (the original's running average over batches of ${e.batchVideos}: ${charades.runningMAP.toFixed(3)}%)`);
-    if (options.fuse) throw new Error(`--fuse ${options.fuse}: fusion needs single-label scores; ${options.config.data.val_list} is a multi-label Charades list`);
+    const charades = charadesMetrics(
+      collection.scores,
+      collection.indices,
+      e.charades,
+      collection.classes,
+      e.batchVideos,
+    );
+    logger.info(
+      `Overall mAP ${charades.mAP.toFixed(3)}% (the original's running average over batches of ${e.batchVideos}: ${charades.runningMAP.toFixed(3)}%)`,
+    );
+    if (options.fuse)
+      throw new Error(
+        `--fuse ${options.fuse}: fusion needs single-label scores; ${options.config.data.val_list} is a multi-label Charades list`,
+      );
     if (options.saveScores && options.collectives.rank === 0) {
-      saveScores(options.saveScores, { scores: collection.scores, labels: new Int32Array(collection.videos).fill(-1), videos: Array.from(collection.indices, (i) => e.records[i]!.path), classes: collection.classes, branch: 'video-multilabel' });
+      saveScores(options.saveScores, {
+        scores: collection.scores,
+        labels: new Int32Array(collection.videos).fill(-1),
+        videos: Array.from(collection.indices, (i) => e.records[i]!.path),
+        classes: collection.classes,
+        branch: 'video-multilabel',
+      });
       logger.info(`scores saved to ${options.saveScores}`);
     }
     return { videos: collection.videos, top1: null, top5: null, charades };
@@ -144,11 +205,19 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
   if (isActivityNet(options.config.data.dataset)) {
     const anet = singleLabelMetrics(matrix, collection.labels);
     result.activityNet = anet;
-    logger.info(`ActivityNet: top-1 ${anet.top1.toFixed(3)}% top-3 ${anet.top3.toFixed(3)}% mAP ${anet.mAP.toFixed(3)}%`);
+    logger.info(
+      `ActivityNet: top-1 ${anet.top1.toFixed(3)}% top-3 ${anet.top3.toFixed(3)}% mAP ${anet.mAP.toFixed(3)}%`,
+    );
   }
   const videos = Array.from(collection.indices, (i) => e.records[i]!.path);
   if (options.saveScores && options.collectives.rank === 0) {
-    saveScores(options.saveScores, { scores: collection.scores, labels: collection.labels, videos, classes: collection.classes, branch: 'video' });
+    saveScores(options.saveScores, {
+      scores: collection.scores,
+      labels: collection.labels,
+      videos,
+      classes: collection.classes,
+      branch: 'video',
+    });
     logger.info(`scores and labels saved to ${options.saveScores}`);
   }
   if (options.fuse) {
@@ -157,17 +226,30 @@ function finishTest(options: TestOptions, logger: RunLogger, e: LoadedEvaluation
     const weight = options.fuseWeight ?? DEFAULT_VIDEO_BRANCH_WEIGHT;
     const fused = tidy(() => {
       const shape = [collection.videos, collection.classes];
-      return fuseScores(fromTypedArray(collection.scores, shape), fromTypedArray(aligned, shape), weight).toTypedArray() as Float32Array;
+      return fuseScores(
+        fromTypedArray(collection.scores, shape),
+        fromTypedArray(aligned, shape),
+        weight,
+      ).toTypedArray() as Float32Array;
     });
-    const fusedAccuracy = topAccuracy({ scores: fused, videos: collection.videos, classes: collection.classes, labels: collection.labels });
+    const fusedAccuracy = topAccuracy({
+      scores: fused,
+      videos: collection.videos,
+      classes: collection.classes,
+      labels: collection.labels,
+    });
     result.fused = { ...fusedAccuracy, weight };
-    logger.info(`Fusion (video ${weight} / attributes ${(1 - weight).toFixed(2)}): Prec@1 ${fusedAccuracy.top1.toFixed(3)}% Prec@5 ${fusedAccuracy.top5.toFixed(3)}%`);
+    logger.info(
+      `Fusion (video ${weight} / attributes ${(1 - weight).toFixed(2)}): Prec@1 ${fusedAccuracy.top1.toFixed(3)}% Prec@5 ${fusedAccuracy.top5.toFixed(3)}%`,
+    );
   }
   return result;
 }
 
 export async function runTest(options: TestOptions): Promise<TestResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
+  const logger =
+    options.logger ??
+    new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     const evaluation = await evaluateVideos(options, logger, false);
     const result = finishTest(options, logger, evaluation);
@@ -178,10 +260,15 @@ export async function runTest(options: TestOptions): Promise<TestResult> {
 }
 
 export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult> {
-  const logger = options.logger ?? new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
+  const logger =
+    options.logger ??
+    new RunLogger({ rank: options.collectives.rank, quiet: options.quiet, onProgress: options.onProgress });
   try {
     const evaluation = await evaluateVideos(options, logger, true);
-    if (evaluation.charades) throw new Error(`bike zeroshot: ${options.config.data.val_list} is a multi-label Charades list; the zero-shot protocol needs one label per video`);
+    if (evaluation.charades)
+      throw new Error(
+        `bike zeroshot: ${options.config.data.val_list} is a multi-label Charades list; the zero-shot protocol needs one label per video`,
+      );
     const base = finishTest(options, logger, evaluation);
     const c = evaluation.collection;
     const video = { data: c.features!, videos: c.videos, frames: c.framesPerVideo, dim: c.featureDim };
@@ -194,7 +281,12 @@ export async function runZeroShot(options: TestOptions): Promise<ZeroShotResult>
     logger.info(`Top1: mean ${half.top1Mean.toFixed(3)}%, std ${half.top1Std.toFixed(3)}%`);
     logger.info(`Top5: mean ${half.top5Mean.toFixed(3)}%, std ${half.top5Std.toFixed(3)}%`);
     const substitutions = evaluation.substitutions.finish('zero-shot');
-    return { ...base, full, half: { ...half, pickedClasses: half.pickedClasses.map((picked) => Array.from(picked)) }, substitutions };
+    return {
+      ...base,
+      full,
+      half: { ...half, pickedClasses: half.pickedClasses.map((picked) => Array.from(picked)) },
+      substitutions,
+    };
   } finally {
     if (!options.logger) logger.close();
   }

@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { frameAveragedScores, halfClassSplit, meanAndStd, zeroShotFullClasses, zeroShotHalfClasses, type ClassFeatures, type FrameFeatures } from './zeroshot.ts';
-
+import {
+  frameAveragedScores,
+  halfClassSplit,
+  meanAndStd,
+  zeroShotFullClasses,
+  zeroShotHalfClasses,
+  type ClassFeatures,
+  type FrameFeatures,
+} from './zeroshot.ts';
 
 /** One-hot class features in `dim` dimensions, and videos whose frames point (mostly) at a class. */
 function toyProblem(classes: number, framesOf: number[][]): { video: FrameFeatures; text: ClassFeatures } {
@@ -10,12 +17,19 @@ function toyProblem(classes: number, framesOf: number[][]): { video: FrameFeatur
   for (let c = 0; c < classes; c++) text.data[c * dim + c] = 1;
   const frames = framesOf[0]!.length;
   const video = { data: new Float32Array(framesOf.length * frames * dim), videos: framesOf.length, frames, dim };
-  framesOf.forEach((perFrame, v) => perFrame.forEach((c, f) => { video.data[(v * frames + f) * dim + c] = 0.05; }));
+  framesOf.forEach((perFrame, v) =>
+    perFrame.forEach((c, f) => {
+      video.data[(v * frames + f) * dim + c] = 0.05;
+    }),
+  );
   return { video, text };
 }
 
 test('scores: softmax of 100 * frame . class over the chosen classes, averaged over frames', () => {
-  const { video, text } = toyProblem(3, [[0, 0], [1, 2]]);
+  const { video, text } = toyProblem(3, [
+    [0, 0],
+    [1, 2],
+  ]);
   const all = frameAveragedScores(video, text);
   assert.deepEqual([all.rows, all.cols], [2, 3]);
   const e = Math.exp(5);
@@ -45,7 +59,10 @@ test('full and half-classes accuracy on a toy problem', () => {
     const wrong = picked.has(3) ? 1 : 0;
     assert.equal(acc, (100 * (kept - wrong)) / kept, `split ${s}`);
   });
-  assert.ok(half.top5.every((a) => a === 100), 'two classes per split: top-5 always hits');
+  assert.ok(
+    half.top5.every((a) => a === 100),
+    'two classes per split: top-5 always hits',
+  );
   const { mean, std } = meanAndStd(half.top1);
   assert.equal(half.top1Mean, mean);
   assert.equal(half.top1Std, std);
@@ -70,10 +87,22 @@ test('shape and label errors name what is wrong', () => {
   const { video, text } = toyProblem(3, [[0], [1]]);
   assert.throws(() => zeroShotFullClasses(video, text, [0]), /1 labels for 2 videos/);
   assert.throws(() => zeroShotFullClasses(video, text, [0, 3]), /label\[1\] = 3 is not a class index in \[0, 3\)/);
-  assert.throws(() => zeroShotFullClasses(video, { ...text, dim: 2, data: new Float32Array(6) }, [0, 1]), /class features have dim 2 but video features have dim 3/);
-  assert.throws(() => zeroShotFullClasses({ ...video, frames: 2 }, text, [0, 1]), /hold 6 values; \[2, 2, 3\] needs 12/);
-  assert.throws(() => zeroShotHalfClasses(video, text, [0, 0]), /split \d: no video has a label among the picked classes/);
+  assert.throws(
+    () => zeroShotFullClasses(video, { ...text, dim: 2, data: new Float32Array(6) }, [0, 1]),
+    /class features have dim 2 but video features have dim 3/,
+  );
+  assert.throws(
+    () => zeroShotFullClasses({ ...video, frames: 2 }, text, [0, 1]),
+    /hold 6 values; \[2, 2, 3\] needs 12/,
+  );
+  assert.throws(
+    () => zeroShotHalfClasses(video, text, [0, 0]),
+    /split \d: no video has a label among the picked classes/,
+  );
   assert.throws(() => frameAveragedScores(video, text, [0, 2]), /frameAveragedScores: video index 2 outside \[0, 2\)/);
-  assert.throws(() => frameAveragedScores(video, text, [0], [1, -1]), /frameAveragedScores: class index -1 outside \[0, 3\)/);
+  assert.throws(
+    () => frameAveragedScores(video, text, [0], [1, -1]),
+    /frameAveragedScores: class index -1 outside \[0, 3\)/,
+  );
   assert.throws(() => frameAveragedScores(video, text, [0.5]), /video index 0.5/);
 });

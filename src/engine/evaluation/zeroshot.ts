@@ -60,17 +60,27 @@ export function halfClassSplit(numClasses: number, split: number): Int32Array {
 
 function checkFeatures(video: FrameFeatures, text: ClassFeatures): void {
   const { videos, frames, dim } = video;
-  for (const [name, v] of [['videos', videos], ['frames', frames], ['dim', dim], ['classes', text.classes]] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`zero-shot features: ${name} = ${v} must be a positive integer`);
+  for (const [name, v] of [
+    ['videos', videos],
+    ['frames', frames],
+    ['dim', dim],
+    ['classes', text.classes],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`zero-shot features: ${name} = ${v} must be a positive integer`);
   }
   if (video.data.length !== videos * frames * dim) {
-    throw new RangeError(`zero-shot video features hold ${video.data.length} values; [${videos}, ${frames}, ${dim}] needs ${videos * frames * dim}`);
+    throw new RangeError(
+      `zero-shot video features hold ${video.data.length} values; [${videos}, ${frames}, ${dim}] needs ${videos * frames * dim}`,
+    );
   }
   if (text.dim !== dim) {
     throw new RangeError(`zero-shot features: class features have dim ${text.dim} but video features have dim ${dim}`);
   }
   if (text.data.length !== text.classes * text.dim) {
-    throw new RangeError(`zero-shot class features hold ${text.data.length} values; [${text.classes}, ${text.dim}] needs ${text.classes * text.dim}`);
+    throw new RangeError(
+      `zero-shot class features hold ${text.data.length} values; [${text.classes}, ${text.dim}] needs ${text.classes * text.dim}`,
+    );
   }
 }
 
@@ -84,7 +94,8 @@ function indexTensor(indices: ArrayLike<number>, size: number, what: string): Te
   const out = new BigInt64Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i]!;
-    if (!Number.isInteger(k) || k < 0 || k >= size) throw new RangeError(`frameAveragedScores: ${what} index ${k} outside [0, ${size})`);
+    if (!Number.isInteger(k) || k < 0 || k >= size)
+      throw new RangeError(`frameAveragedScores: ${what} index ${k} outside [0, ${size})`);
     out[i] = BigInt(k);
   }
   return fromTypedArray(out);
@@ -153,10 +164,16 @@ export function meanAndStd(values: readonly number[]): { mean: number; std: numb
 }
 
 /** Half-classes zero-shot accuracy over `splits` random class halves (the original uses 10). */
-export function zeroShotHalfClasses(video: FrameFeatures, text: ClassFeatures, labels: ArrayLike<number>, splits = 10): HalfClassesResult {
+export function zeroShotHalfClasses(
+  video: FrameFeatures,
+  text: ClassFeatures,
+  labels: ArrayLike<number>,
+  splits = 10,
+): HalfClassesResult {
   checkFeatures(video, text);
   checkLabels(labels, video, text);
-  if (!Number.isInteger(splits) || splits < 1) throw new RangeError(`zeroShotHalfClasses: splits = ${splits} must be a positive integer`);
+  if (!Number.isInteger(splits) || splits < 1)
+    throw new RangeError(`zeroShotHalfClasses: splits = ${splits} must be a positive integer`);
   const top1: number[] = [];
   const top5: number[] = [];
   const pickedClasses: Int32Array[] = [];
@@ -167,7 +184,9 @@ export function zeroShotHalfClasses(video: FrameFeatures, text: ClassFeatures, l
     const rows: number[] = [];
     for (let i = 0; i < labels.length; i++) if (pickedSet.has(labels[i]!)) rows.push(i);
     if (rows.length === 0) {
-      throw new RangeError(`zero-shot half-classes split ${split}: no video has a label among the picked classes [${Array.from(picked).join(', ')}]`);
+      throw new RangeError(
+        `zero-shot half-classes split ${split}: no video has a label among the picked classes [${Array.from(picked).join(', ')}]`,
+      );
     }
     const subclasses = [...new Set(rows.map((i) => labels[i]!))].sort((a, b) => a - b);
     const position = new Map(subclasses.map((c, i) => [c, i]));

@@ -54,12 +54,18 @@ export function readLexicon(file: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`--lexicon ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(
+      `--lexicon ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   const first = text.split(/\r?\n/).find((l) => l.trim() !== '') ?? '';
-  const words = /^id,/.test(first) || /^c\d+\s/.test(first)
-    ? parseClassList(text, file).classes.map((c) => c.name)
-    : text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const words =
+    /^id,/.test(first) || /^c\d+\s/.test(first)
+      ? parseClassList(text, file).classes.map((c) => c.name)
+      : text
+          .split(/\r?\n/)
+          .map((l) => l.trim())
+          .filter((l) => l !== '');
   if (words.length === 0) throw new Error(`--lexicon ${file}: no words (expected one word or phrase per line)`);
   return words;
 }
@@ -72,12 +78,18 @@ export async function generateAttributes(options: AttributeGenerationOptions): P
   const classNames = await readClassNames(config);
   const lexicon = options.lexicon ? readLexicon(options.lexicon) : classNames;
   if (topk > lexicon.length) throw new Error(`--topk ${topk}: the lexicon has only ${lexicon.length} words`);
-  const { clip } = loadModelFor('clip', { weights: options.weights, numSegments: config.data.num_segments ?? 8, device });
+  const { clip } = loadModelFor('clip', {
+    weights: options.weights,
+    numSegments: config.data.num_segments ?? 8,
+    device,
+  });
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: options.weights });
-  const lexiconFeatures = tidy(() => noGrad(() => {
-    const tokens = classPromptTokens(tokenizer, lexicon, clip.contextLength, clip.vocabSize).to(device);
-    return unitNormalise(clip.encodeText(tokens).cls).keep();
-  }));
+  const lexiconFeatures = tidy(() =>
+    noGrad(() => {
+      const tokens = classPromptTokens(tokenizer, lexicon, clip.contextLength, clip.vocabSize).to(device);
+      return unitNormalise(clip.encodeText(tokens).cls).keep();
+    }),
+  );
   const targets: { list: 'train_list' | 'val_list'; output: string | null | undefined }[] = [
     { list: 'train_list', output: options.trainOut ?? config.data.attributes_train_path },
     { list: 'val_list', output: options.valOut ?? config.data.attributes_val_path },
@@ -88,9 +100,22 @@ export async function generateAttributes(options: AttributeGenerationOptions): P
       const listFile = config.data[target.list];
       if (!listFile) continue;
       if (!target.output) {
-        throw new Error(`no output file for ${target.list}: set data.attributes_${target.list === 'train_list' ? 'train' : 'val'}_path in the config or pass --${target.list === 'train_list' ? 'train' : 'val'}-out`);
+        throw new Error(
+          `no output file for ${target.list}: set data.attributes_${target.list === 'train_list' ? 'train' : 'val'}_path in the config or pass --${target.list === 'train_list' ? 'train' : 'val'}-out`,
+        );
       }
-      const records = await evalRecords({ ...config, data: { ...config.data, val_list: listFile, val_root: target.list === 'train_list' ? config.data.train_root : config.data.val_root } }, classNames.length, true);
+      const records = await evalRecords(
+        {
+          ...config,
+          data: {
+            ...config.data,
+            val_list: listFile,
+            val_root: target.list === 'train_list' ? config.data.train_root : config.data.val_root,
+          },
+        },
+        classNames.length,
+        true,
+      );
       const table = await attributesOf(options, clip, lexiconFeatures, lexicon, records, target.list, topk, logger);
       if (collectives.rank === 0) {
         writeFileAtomic(target.output, formatAttributes(table));
@@ -98,7 +123,8 @@ export async function generateAttributes(options: AttributeGenerationOptions): P
       }
       result.files.push({ list: listFile, output: target.output, videos: table.size });
     }
-    if (result.files.length === 0) throw new Error('config data.train_list and data.val_list are both empty: no videos to describe');
+    if (result.files.length === 0)
+      throw new Error('config data.train_list and data.val_list are both empty: no videos to describe');
     return result;
   } finally {
     lexiconFeatures.dispose();
@@ -107,13 +133,23 @@ export async function generateAttributes(options: AttributeGenerationOptions): P
 }
 
 async function attributesOf(
-  options: AttributeGenerationOptions, clip: CLIP, lexiconFeatures: Tensor, lexicon: string[],
-  records: VideoRecord[], list: 'train_list' | 'val_list', topk: number, logger: RunLogger,
+  options: AttributeGenerationOptions,
+  clip: CLIP,
+  lexiconFeatures: Tensor,
+  lexicon: string[],
+  records: VideoRecord[],
+  list: 'train_list' | 'val_list',
+  topk: number,
+  logger: RunLogger,
 ): Promise<AttributeTable> {
   const { config, collectives } = options;
   const device = options.device ?? 'cpu';
   const root = list === 'train_list' ? config.data.train_root : config.data.val_root;
-  const source = videoSource({ ...config, data: { ...config.data, val_root: root } }, records, 'val', { rank: collectives.rank, worldSize: collectives.worldSize, workers: options.workers });
+  const source = videoSource({ ...config, data: { ...config.data, val_root: root } }, records, 'val', {
+    rank: collectives.rank,
+    worldSize: collectives.worldSize,
+    workers: options.workers,
+  });
   const t = config.data.num_segments!;
   const table: AttributeTable = new Map();
   const progress = new Progress(logger, `attributes ${list}`, source.batchesPerEpoch, config.logging.print_freq ?? 10);
@@ -121,19 +157,24 @@ async function attributesOf(
   try {
     for await (const batch of source.epoch(0)) {
       const b = batch.indices.length;
-      const { words, indices } = tidy(() => noGrad(() => {
-        const frames = fromTypedArray(batch.frames, batch.shape, { device });
-        const video = unitNormalise(clip.encodeImage(frames).view(b, t, -1).mean(1));
-        const top = video.matmul(lexiconFeatures.t()).topk(topk, -1);
-        return {
-          words: collectives.allGather(top.indices.contiguous()),
-          indices: collectives.allGather(fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64')),
-        };
-      }));
+      const { words, indices } = tidy(() =>
+        noGrad(() => {
+          const frames = fromTypedArray(batch.frames, batch.shape, { device });
+          const video = unitNormalise(clip.encodeImage(frames).view(b, t, -1).mean(1));
+          const top = video.matmul(lexiconFeatures.t()).topk(topk, -1);
+          return {
+            words: collectives.allGather(top.indices.contiguous()),
+            indices: collectives.allGather(
+              fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64'),
+            ),
+          };
+        }),
+      );
       const ids = words.toArray();
       indices.toArray().forEach((index, row) => {
         const path = records[index]!.path;
-        if (!table.has(path)) table.set(path, { classname_topk: ids.slice(row * topk, (row + 1) * topk).map((w) => lexicon[w]!) });
+        if (!table.has(path))
+          table.set(path, { classname_topk: ids.slice(row * topk, (row + 1) * topk).map((w) => lexicon[w]!) });
       });
       words.dispose();
       indices.dispose();

@@ -31,7 +31,8 @@ export interface DecodePoolOptions {
 }
 
 function rebuild(error: { name: string; message: string; file?: string; reason?: string; kind?: string }): Error {
-  if (error.name === 'MediaError' && error.file !== undefined && error.reason !== undefined) return new MediaError(error.kind === 'image' ? 'image' : 'video', error.file, error.reason);
+  if (error.name === 'MediaError' && error.file !== undefined && error.reason !== undefined)
+    return new MediaError(error.kind === 'image' ? 'image' : 'video', error.file, error.reason);
   const e = error.name === 'RangeError' ? new RangeError(error.message) : new Error(error.message);
   if (error.name !== 'RangeError') e.name = error.name;
   return e;
@@ -45,7 +46,8 @@ export class DecodePool {
   private readonly timeoutMs: number;
 
   constructor(options: DecodePoolOptions) {
-    if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`DecodePool: workers must be a positive integer, got ${options.workers}`);
+    if (!Number.isInteger(options.workers) || options.workers < 1)
+      throw new RangeError(`DecodePool: workers must be a positive integer, got ${options.workers}`);
     this.timeoutMs = options.timeoutMs ?? 120_000;
     for (let i = 0; i < options.workers; i++) this.slots.push(this.start());
   }
@@ -57,14 +59,23 @@ export class DecodePool {
   private start(): Slot {
     const worker = import.meta.url.endsWith('.js')
       ? new Worker(new URL('./decode-worker.js', import.meta.url))
-      : new Worker(new URL('../../data/loader-worker-boot.mjs', import.meta.url), { workerData: { entry: new URL('./decode-worker.ts', import.meta.url).href } });
+      : new Worker(new URL('../../data/loader-worker-boot.mjs', import.meta.url), {
+          workerData: { entry: new URL('./decode-worker.ts', import.meta.url).href },
+        });
     const slot: Slot = { worker, busy: 0 };
-    worker.on('message', (message: { id: number; result?: unknown; error?: { name: string; message: string; file?: string; reason?: string } }) => {
-      const job = this.settle(message.id);
-      if (!job) return;
-      if (message.error) job.reject(rebuild(message.error));
-      else job.resolve(message.result);
-    });
+    worker.on(
+      'message',
+      (message: {
+        id: number;
+        result?: unknown;
+        error?: { name: string; message: string; file?: string; reason?: string };
+      }) => {
+        const job = this.settle(message.id);
+        if (!job) return;
+        if (message.error) job.reject(rebuild(message.error));
+        else job.resolve(message.result);
+      },
+    );
     worker.on('error', (error) => this.fail(slot, new Error(`decode worker failed: ${error.message}`)));
     worker.on('exit', (code) => {
       if (!this.closed) this.fail(slot, new Error(`decode worker exited with code ${code}`));
@@ -103,7 +114,11 @@ export class DecodePool {
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(slot, new MediaError('video', job.file, `decoding took longer than ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+      const timer = setTimeout(
+        () =>
+          this.fail(slot, new MediaError('video', job.file, `decoding took longer than ${this.timeoutMs / 1000} s`)),
+        this.timeoutMs,
+      );
       this.pending.set(id, { slot, resolve: resolve as (value: unknown) => void, reject, timer });
       slot.busy++;
       slot.worker.ref();

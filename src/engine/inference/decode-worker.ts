@@ -14,13 +14,20 @@ parentPort!.on('message', async (job: DecodeJob & { id: number }) => {
       parentPort!.postMessage({ id: job.id, result: clip }, [clip.clip.data.buffer as ArrayBuffer]);
     } else {
       const timeline = await readTimeline(job.file, { ...job.read, ...job.timeline });
-      parentPort!.postMessage({ id: job.id, result: timeline }, timeline.clips.map((c) => c.clip.data.buffer as ArrayBuffer));
+      parentPort!.postMessage(
+        { id: job.id, result: timeline },
+        timeline.clips.map((c) => c.clip.data.buffer as ArrayBuffer),
+      );
     }
   } catch (error) {
     const e = error as Error;
     parentPort!.postMessage({
       id: job.id,
-      error: { name: e.name, message: e.message, ...(e instanceof MediaError ? { file: e.file, reason: e.reason } : {}) },
+      error: {
+        name: e.name,
+        message: e.message,
+        ...(e instanceof MediaError ? { file: e.file, reason: e.reason } : {}),
+      },
     });
   }
 });

@@ -30,11 +30,15 @@ export function frameFolderLayout(dir: string): FrameFolderLayout {
   if (images.length === 0) throw new Error(`${dir}: the folder has no frame images (${IMAGE_EXTENSIONS.join(', ')})`);
   const parsed = images.map((name) => ({ name, match: /^(.*?)(\d+)(\.[^.]+)$/.exec(name) }));
   const unnumbered = parsed.find((p) => !p.match);
-  if (unnumbered) throw new Error(`${dir}: frame file ${unnumbered.name} has no frame number (expected names like img_00001.jpg)`);
+  if (unnumbered)
+    throw new Error(`${dir}: frame file ${unnumbered.name} has no frame number (expected names like img_00001.jpg)`);
   const first = parsed[0]!.match!;
   const [prefix, extension] = [first[1]!, first[3]!];
   const other = parsed.find((p) => p.match![1] !== prefix || p.match![3] !== extension);
-  if (other) throw new Error(`${dir}: frame files are named differently (${parsed[0]!.name} and ${other.name}); expected one naming such as img_00001.jpg`);
+  if (other)
+    throw new Error(
+      `${dir}: frame files are named differently (${parsed[0]!.name} and ${other.name}); expected one naming such as img_00001.jpg`,
+    );
   const numbers = parsed.map((p) => Number(p.match![2]));
   const widths = new Set(parsed.map((p) => p.match![2]!.length));
   const padded = widths.size === 1 && parsed.some((p) => p.match![2]!.length > 1 && p.match![2]!.startsWith('0'));
@@ -43,7 +47,9 @@ export function frameFolderLayout(dir: string): FrameFolderLayout {
   const firstIndex = Math.min(...numbers);
   const lastIndex = Math.max(...numbers);
   if (lastIndex - firstIndex + 1 !== numbers.length) {
-    throw new Error(`${dir}: frame numbers ${firstIndex}..${lastIndex} have gaps (${numbers.length} files); expected consecutive frames`);
+    throw new Error(
+      `${dir}: frame numbers ${firstIndex}..${lastIndex} have gaps (${numbers.length} files); expected consecutive frames`,
+    );
   }
   return { template: `${escape(prefix)}${digits}${escape(extension)}`, firstIndex, frameCount: numbers.length };
 }
@@ -81,8 +87,15 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
     if (stat.isDirectory()) {
       kind = 'frames';
       const layout = frameFolderLayout(input);
-      const indices = testIndices(layout.frameCount, { numSegments: options.numSegments, indexBias: layout.firstIndex, testClips: 1 });
-      const loaded = await loadFrameFolder({ root: path.dirname(input), directory: path.basename(input), template: layout.template }, indices);
+      const indices = testIndices(layout.frameCount, {
+        numSegments: options.numSegments,
+        indexBias: layout.firstIndex,
+        testClips: 1,
+      });
+      const loaded = await loadFrameFolder(
+        { root: path.dirname(input), directory: path.basename(input), template: layout.template },
+        indices,
+      );
       if (loaded.report.fallbacks.length > 0) {
         const f = loaded.report.fallbacks[0]!;
         throw new Error(`frame ${f.path} cannot be decoded (${f.reason})`);
@@ -95,13 +108,22 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
       frameIndices = testIndices(info.frameCount, { numSegments: options.numSegments, indexBias: 0, testClips: 1 });
       frames = await readVideoFrames(input, frameIndices, info);
     }
-    const clip = testTransform(frames, { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' });
+    const clip = testTransform(frames, {
+      inputSize: options.inputSize,
+      dataset: options.dataset,
+      testCrops: 1,
+      stage: 'test',
+    });
     return { input, kind, frameIndices, frames, clip };
   } catch (error) {
     if (error instanceof MediaError) throw error;
     const message = (error as Error).message;
     const prefix = `${input}: `;
-    throw new MediaError(stat.isDirectory() ? 'image' : 'video', input, message.startsWith(prefix) ? message.slice(prefix.length) : message);
+    throw new MediaError(
+      stat.isDirectory() ? 'image' : 'video',
+      input,
+      message.startsWith(prefix) ? message.slice(prefix.length) : message,
+    );
   }
 }
 
@@ -109,17 +131,36 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
  * Already decoded frames (all frames of a video, in order) as `readPredictionInput` gives a video:
  * `num_segments` of them sampled with the test sampler, then the test transform.
  */
-export function predictionInputFromFrames(frames: readonly RgbImage[], options: ReadInputOptions & { input?: string }): PredictionInput {
+export function predictionInputFromFrames(
+  frames: readonly RgbImage[],
+  options: ReadInputOptions & { input?: string },
+): PredictionInput {
   const input = options.input ?? '<frames>';
   if (frames.length === 0) throw new MediaError('image', input, 'no frames given');
   frames.forEach((frame, i) => {
     const expected = frame.width * frame.height * 3;
-    if (!Number.isInteger(frame.width) || !Number.isInteger(frame.height) || frame.width < 1 || frame.height < 1 || frame.data?.length !== expected) {
-      throw new ShapeError(`${input} frame ${i}`, [frame.height, frame.width, 3], [frame.data?.length ?? 0], `an RGB frame of ${frame.width}x${frame.height} needs ${expected} bytes`);
+    if (
+      !Number.isInteger(frame.width) ||
+      !Number.isInteger(frame.height) ||
+      frame.width < 1 ||
+      frame.height < 1 ||
+      frame.data?.length !== expected
+    ) {
+      throw new ShapeError(
+        `${input} frame ${i}`,
+        [frame.height, frame.width, 3],
+        [frame.data?.length ?? 0],
+        `an RGB frame of ${frame.width}x${frame.height} needs ${expected} bytes`,
+      );
     }
   });
   const frameIndices = testIndices(frames.length, { numSegments: options.numSegments, indexBias: 0, testClips: 1 });
   const sampled = frameIndices.map((i) => frames[i]!);
-  const clip = testTransform(sampled, { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' });
+  const clip = testTransform(sampled, {
+    inputSize: options.inputSize,
+    dataset: options.dataset,
+    testCrops: 1,
+    stage: 'test',
+  });
   return { input, kind: 'frames', frameIndices, frames: sampled, clip };
 }

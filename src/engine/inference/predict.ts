@@ -85,7 +85,9 @@ function readLabels(file: string, key: string): string[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`${key} ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new Error(
+      `${key} ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   return namesOf(parseClassList(text, file));
 }
@@ -120,16 +122,23 @@ export class Predictor {
 
   /** Builds the model and encodes the class prompts once. */
   static async load(options: PredictorOptions): Promise<Predictor> {
-    if (!options.model === !options.clip) throw new Error('predict: give either trained weights (--model) or CLIP weights (--clip), not both or neither');
+    if (!options.model === !options.clip)
+      throw new Error('predict: give either trained weights (--model) or CLIP weights (--clip), not both or neither');
     const device = options.device ?? 'cpu';
     const location = (options.model ?? options.clip)!;
-    if (!existsSync(location)) throw new WeightsError(location, `${options.model ? '--model' : '--clip'} ${location}: no such file or directory`);
+    if (!existsSync(location))
+      throw new WeightsError(
+        location,
+        `${options.model ? '--model' : '--clip'} ${location}: no such file or directory`,
+      );
     let model: BikeModel;
     let config: BikeConfig | undefined;
     let weightsPath: string;
     if (options.model) {
       const loaded = loadModelFor('predict', {
-        weights: options.model, what: '--model', config: options.config ? loadConfig(options.config, { purpose: 'test' }) : undefined,
+        weights: options.model,
+        what: '--model',
+        config: options.config ? loadConfig(options.config, { purpose: 'test' }) : undefined,
       });
       ({ model, config, weightsPath } = loaded);
     } else {
@@ -147,15 +156,23 @@ export class Predictor {
       classNames = [...options.classNames];
     } else {
       const labelsFile = options.labels ?? config?.data.label_list;
-      if (!labelsFile) throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
+      if (!labelsFile)
+        throw new Error('predict: --labels <id,name csv> is required with --clip (the class names to choose from)');
       classNames = readLabels(labelsFile, options.labels ? '--labels' : 'config data.label_list');
     }
     const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath });
     const clip = model.clip as CLIP;
     return new Predictor(
-      model, classNames, tokenizer, model.numSegments,
-      config?.data.input_size ?? clip.config.image_resolution, config?.data.dataset ?? '', options.model ? 'trained' : 'zero-shot', device,
-      config?.network.arch ? describeArch(config.network.arch) : describeVision(clip.config), plan,
+      model,
+      classNames,
+      tokenizer,
+      model.numSegments,
+      config?.data.input_size ?? clip.config.image_resolution,
+      config?.data.dataset ?? '',
+      options.model ? 'trained' : 'zero-shot',
+      device,
+      config?.network.arch ? describeArch(config.network.arch) : describeVision(clip.config),
+      plan,
     );
   }
 
@@ -186,12 +203,19 @@ export class Predictor {
   /** Classifies one video file or frame folder. */
   async predict(input: string, options: PredictOptions = {}): Promise<Prediction & { decoded: PredictionInput }> {
     checkTop(options);
-    const decoded = await readPredictionInput(input, { numSegments: this.numSegments, inputSize: this.inputSize, dataset: this.dataset });
+    const decoded = await readPredictionInput(input, {
+      numSegments: this.numSegments,
+      inputSize: this.inputSize,
+      dataset: this.dataset,
+    });
     return { ...this.predictDecoded(decoded, options), decoded };
   }
 
   /** Classifies frames already sampled and transformed (`readPredictionInput`, `predictionInputFromFrames`). */
-  predictDecoded(decoded: Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>, options: PredictOptions = {}): Prediction {
+  predictDecoded(
+    decoded: Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>,
+    options: PredictOptions = {},
+  ): Prediction {
     return this.predictBatch([decoded], options)[0]!;
   }
 
@@ -216,7 +240,12 @@ export class Predictor {
     batch.forEach((d) => {
       const [frames, c, h, w] = d.clip.shape;
       if (frames !== t || c !== channels || h !== height || w !== width) {
-        throw new ShapeError(`${d.input} clip`, [t, channels, height, width], [...d.clip.shape], `a batch of clips of ${t} frames of ${channels}x${height}x${width}`);
+        throw new ShapeError(
+          `${d.input} clip`,
+          [t, channels, height, width],
+          [...d.clip.shape],
+          `a batch of clips of ${t} frames of ${channels}x${height}x${width}`,
+        );
       }
     });
     let data: Float32Array;
@@ -226,25 +255,40 @@ export class Predictor {
       batch.forEach((d, i) => data.set(d.clip.data, i * t * frameSize));
     }
     const c = names.length;
-    const { probabilities, weights } = tidy(() => noGrad(() => {
-      const frames = fromTypedArray(data, [batch.length * t, channels, height, width], { device: this.device });
-      // The encoders run in the chosen precision; the scores and the softmax over time that gives the
-      // saliency are computed in float32 from their outputs (bf16 would round weights that sum to 1).
-      const features = this.plan.run(() => this.model.encodeVideos(frames)).to('float32'); // [B, T, D]
-      const classes32 = { cls: classes.cls.to('float32'), tokens: classes.tokens.to('float32') };
-      const similarity = this.model.similarity(features, classes32); // [B, C]
-      const probs = F.softmax(this.model.logitScale().to('float32').mul(similarity), -1).to('cpu');
-      const saliency = this.model.frameSaliency(features, classes32).to('float32').to('cpu'); // [B, C, T]
-      return { probabilities: probs.toTypedArray() as Float32Array, weights: saliency.toTypedArray() as Float32Array };
-    }));
+    const { probabilities, weights } = tidy(() =>
+      noGrad(() => {
+        const frames = fromTypedArray(data, [batch.length * t, channels, height, width], { device: this.device });
+        // The encoders run in the chosen precision; the scores and the softmax over time that gives the
+        // saliency are computed in float32 from their outputs (bf16 would round weights that sum to 1).
+        const features = this.plan.run(() => this.model.encodeVideos(frames)).to('float32'); // [B, T, D]
+        const classes32 = { cls: classes.cls.to('float32'), tokens: classes.tokens.to('float32') };
+        const similarity = this.model.similarity(features, classes32); // [B, C]
+        const probs = F.softmax(this.model.logitScale().to('float32').mul(similarity), -1).to('cpu');
+        const saliency = this.model.frameSaliency(features, classes32).to('float32').to('cpu'); // [B, C, T]
+        return {
+          probabilities: probs.toTypedArray() as Float32Array,
+          weights: saliency.toTypedArray() as Float32Array,
+        };
+      }),
+    );
     return batch.map((decoded, b) => {
       const probs = Array.from(probabilities.subarray(b * c, (b + 1) * c));
-      const order = probs.map((p, i) => [p, i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).map(([, i]) => i);
+      const order = probs
+        .map((p, i) => [p, i] as const)
+        .sort((x, y) => y[0] - x[0] || x[1] - y[1])
+        .map(([, i]) => i);
       const base = b * c * t;
       return {
-        input: decoded.input, kind: decoded.kind, mode: this.mode, frameIndices: decoded.frameIndices,
+        input: decoded.input,
+        kind: decoded.kind,
+        mode: this.mode,
+        frameIndices: decoded.frameIndices,
         top: order.slice(0, top).map((label) => ({ label, name: names[label]!, probability: probs[label]! })),
-        saliency: order.slice(0, saliencyCount).map((label) => ({ label, name: names[label]!, weights: Array.from(weights.subarray(base + label * t, base + (label + 1) * t)) })),
+        saliency: order.slice(0, saliencyCount).map((label) => ({
+          label,
+          name: names[label]!,
+          weights: Array.from(weights.subarray(base + label * t, base + (label + 1) * t)),
+        })),
         probabilities: probs,
         precision: this.plan.description,
       };
@@ -304,12 +348,18 @@ export class Predictor {
 /** `ViT-<layers>L-<width>W/<patch>` or `RN<layers>-<width>W` of a CLIP config (names the size of weights with no arch name). */
 function describeVision(config: CLIP['config']): string {
   const layers = Array.isArray(config.vision_layers) ? config.vision_layers.join('-') : String(config.vision_layers);
-  return config.vision_patch_size ? `ViT-${layers}L-${config.vision_width}W/${config.vision_patch_size}` : `RN${layers}-${config.vision_width}W`;
+  return config.vision_patch_size
+    ? `ViT-${layers}L-${config.vision_width}W/${config.vision_patch_size}`
+    : `RN${layers}-${config.vision_width}W`;
 }
 
 function checkTop(options: PredictOptions): void {
-  if (options.top !== undefined && (!Number.isInteger(options.top) || options.top < 1)) throw new Error(`predict: top must be a positive integer, got ${options.top}`);
-  if (options.saliencyClasses !== undefined && (!Number.isInteger(options.saliencyClasses) || options.saliencyClasses < 0)) {
+  if (options.top !== undefined && (!Number.isInteger(options.top) || options.top < 1))
+    throw new Error(`predict: top must be a positive integer, got ${options.top}`);
+  if (
+    options.saliencyClasses !== undefined &&
+    (!Number.isInteger(options.saliencyClasses) || options.saliencyClasses < 0)
+  ) {
     throw new Error(`predict: saliencyClasses must be a non-negative integer, got ${options.saliencyClasses}`);
   }
 }

@@ -68,17 +68,27 @@ export async function readClip(file: string, options: ReadInputOptions): Promise
   const read = await readPredictionInput(file, options);
   const fps = read.kind === 'video' ? await probeFrameRate(file) : null;
   return {
-    input: file, kind: read.kind, frameIndices: read.frameIndices, fps,
-    timestamps: fps ? read.frameIndices.map((i) => i / fps) : null, clip: read.clip,
+    input: file,
+    kind: read.kind,
+    frameIndices: read.frameIndices,
+    fps,
+    timestamps: fps ? read.frameIndices.map((i) => i / fps) : null,
+    clip: read.clip,
   };
 }
 
 function checkSeconds(value: number | undefined, name: string): void {
-  if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new RangeError(`timeline: ${name} must be a positive number of seconds, got ${value}`);
+  if (value !== undefined && !(Number.isFinite(value) && value > 0))
+    throw new RangeError(`timeline: ${name} must be a positive number of seconds, got ${value}`);
 }
 
 /** The windows of a video of `frameCount` frames at `fps`: each start every `stride` seconds, the last one ending at the video's end. */
-export function timelineWindows(frameCount: number, fps: number, numSegments: number, options: TimelineOptions): TimelineWindow[] {
+export function timelineWindows(
+  frameCount: number,
+  fps: number,
+  numSegments: number,
+  options: TimelineOptions,
+): TimelineWindow[] {
   checkSeconds(options.window, 'window');
   checkSeconds(options.stride, 'stride');
   const maxWindows = options.maxWindows ?? 512;
@@ -88,18 +98,24 @@ export function timelineWindows(frameCount: number, fps: number, numSegments: nu
   for (let s = 0; s + windowFrames <= frameCount; s += strideFrames) {
     starts.push(s);
     if (starts.length > maxWindows) {
-      throw new RangeError(`timeline: more than ${maxWindows} windows of ${options.window} s every ${options.stride ?? options.window} s in ${(frameCount / fps).toFixed(1)} s of video; choose a longer stride`);
+      throw new RangeError(
+        `timeline: more than ${maxWindows} windows of ${options.window} s every ${options.stride ?? options.window} s in ${(frameCount / fps).toFixed(1)} s of video; choose a longer stride`,
+      );
     }
   }
   if (starts.at(-1)! + windowFrames < frameCount) starts.push(frameCount - windowFrames);
   return starts.map((s) => ({
-    start: s / fps, end: (s + windowFrames) / fps,
+    start: s / fps,
+    end: (s + windowFrames) / fps,
     frameIndices: testIndices(windowFrames, { numSegments, indexBias: 0, testClips: 1 }).map((i) => i + s),
   }));
 }
 
 /** Decodes every window's frames of a video file (once each) and transforms each window's clip. */
-export async function readTimeline(file: string, options: ReadInputOptions & TimelineOptions): Promise<DecodedTimeline> {
+export async function readTimeline(
+  file: string,
+  options: ReadInputOptions & TimelineOptions,
+): Promise<DecodedTimeline> {
   refuseImages(file);
   try {
     const info = await probeVideo(file);
@@ -110,8 +126,15 @@ export async function readTimeline(file: string, options: ReadInputOptions & Tim
     const frames = await readVideoFrames(file, wanted, info);
     const byIndex = new Map(wanted.map((n, i) => [n, frames[i]!]));
     const clips = windows.map((w): DecodedClip => ({
-      input: file, kind: 'video', frameIndices: w.frameIndices, fps, timestamps: w.frameIndices.map((i) => i / fps),
-      clip: testTransform(w.frameIndices.map((i) => byIndex.get(i)!), { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' }),
+      input: file,
+      kind: 'video',
+      frameIndices: w.frameIndices,
+      fps,
+      timestamps: w.frameIndices.map((i) => i / fps),
+      clip: testTransform(
+        w.frameIndices.map((i) => byIndex.get(i)!),
+        { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' },
+      ),
     }));
     return { input: file, fps, frameCount: info.frameCount, duration: info.frameCount / fps, windows, clips };
   } catch (error) {

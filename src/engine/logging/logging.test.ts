@@ -11,7 +11,17 @@ import { defaultConfig } from '../config/config.ts';
 
 function fakeStream(tty: boolean) {
   const chunks: string[] = [];
-  return { chunks, stream: { isTTY: tty, columns: 200, write: (s: string) => { chunks.push(s); return true; } } };
+  return {
+    chunks,
+    stream: {
+      isTTY: tty,
+      columns: 200,
+      write: (s: string) => {
+        chunks.push(s);
+        return true;
+      },
+    },
+  };
 }
 
 test('rank 0 logs to the terminal, log.txt and metrics.jsonl; other ranks write nothing', () => {
@@ -22,7 +32,10 @@ test('rank 0 logs to the terminal, log.txt and metrics.jsonl; other ranks write 
   logger.metrics({ kind: 'iteration', loss: 0.5, bad: NaN });
   logger.close();
   assert.deepEqual(chunks, ['hello\n']);
-  assert.match(readFileSync(path.join(dir, 'log.txt'), 'utf8'), /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] BIKE INFO: hello\n$/);
+  assert.match(
+    readFileSync(path.join(dir, 'log.txt'), 'utf8'),
+    /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] BIKE INFO: hello\n$/,
+  );
   const record = JSON.parse(readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8'));
   assert.equal(record.loss, 0.5);
   assert.equal(record.bad, 'NaN');
@@ -42,11 +55,22 @@ test('progress: a redrawn bar on a terminal, plain lines every print_freq otherw
   const tty = fakeStream(true);
   const logger = new RunLogger({ stream: tty.stream });
   const progress = new Progress(logger, 'epoch 0', 4, 2, (i) => `line ${i}`);
-  for (let i = 0; i < 4; i++) progress.update(i, { loss: 1.5, lossAverage: 1.25, lr: 5e-5, dataSeconds: 0.01, computeSeconds: 0.2, etaSeconds: 3725 });
+  for (let i = 0; i < 4; i++)
+    progress.update(i, {
+      loss: 1.5,
+      lossAverage: 1.25,
+      lr: 5e-5,
+      dataSeconds: 0.01,
+      computeSeconds: 0.2,
+      etaSeconds: 3725,
+    });
   progress.done();
   logger.close();
   const text = tty.chunks.join('');
-  assert.match(text, /\r\x1b\[Kepoch 0 \[##########\.{10}\] 2\/4  eta 1:02:05  loss 1\.5000 \(1\.2500\)  lr 5\.00e-5  data 0\.010s  compute 0\.200s/);
+  assert.match(
+    text,
+    /\r\x1b\[Kepoch 0 \[##########\.{10}\] 2\/4  eta 1:02:05  loss 1\.5000 \(1\.2500\)  lr 5\.00e-5  data 0\.010s  compute 0\.200s/,
+  );
   assert.match(text, /line 0\n/);
   assert.match(text, /line 2\n/);
   assert.ok(!text.includes('line 1'));
@@ -77,7 +101,10 @@ test('the run directory is output_path/dataset/arch/<time>', () => {
   config.data.output_path = 'exps';
   config.data.dataset = 'k400';
   config.network.arch = { kind: 'name', name: 'ViT-B/32' };
-  assert.equal(runDirectoryPath(config, { logTime: '20240101_000000' }), path.join('exps', 'k400', 'ViT-B', '32', '20240101_000000'));
+  assert.equal(
+    runDirectoryPath(config, { logTime: '20240101_000000' }),
+    path.join('exps', 'k400', 'ViT-B', '32', '20240101_000000'),
+  );
   assert.equal(archPathPart({ kind: 'file', path: '/w/ViT-L-14.pt' }), 'ViT-L-14');
   assert.throws(() => runDirectoryPath(config, { logTime: '../x' }), /--log-time/);
   config.data.output_path = null;

@@ -169,8 +169,14 @@ export class Progress {
 
   /** Reports step `step` (0-based) done. */
   update(step: number, fields: ProgressFields): void {
-    const event: ProgressEvent = { phase: this.label, step: step + 1, total: this.total, metrics: progressMetrics(fields) };
-    if (step % this.printFreq === 0) this.logger.info(this.formatLine ? this.formatLine(step, fields) : progressBar(event));
+    const event: ProgressEvent = {
+      phase: this.label,
+      step: step + 1,
+      total: this.total,
+      metrics: progressMetrics(fields),
+    };
+    if (step % this.printFreq === 0)
+      this.logger.info(this.formatLine ? this.formatLine(step, fields) : progressBar(event));
     this.logger.progress(event);
   }
 
@@ -197,7 +203,8 @@ export function progressBar(e: ProgressEvent): string {
   const filled = e.total > 0 ? Math.min(width, Math.round((e.step / e.total) * width)) : 0;
   const parts = [`${e.phase} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${e.step}/${e.total}`];
   if (m.etaSeconds !== undefined) parts.push(`eta ${formatDuration(m.etaSeconds)}`);
-  if (m.loss !== undefined) parts.push(`loss ${m.loss.toFixed(4)}${m.lossAverage !== undefined ? ` (${m.lossAverage.toFixed(4)})` : ''}`);
+  if (m.loss !== undefined)
+    parts.push(`loss ${m.loss.toFixed(4)}${m.lossAverage !== undefined ? ` (${m.lossAverage.toFixed(4)})` : ''}`);
   if (m.lr !== undefined) parts.push(`lr ${m.lr.toExponential(2)}`);
   if (m.dataSeconds !== undefined) parts.push(`data ${m.dataSeconds.toFixed(3)}s`);
   if (m.computeSeconds !== undefined) parts.push(`compute ${m.computeSeconds.toFixed(3)}s`);

@@ -21,7 +21,9 @@ export function archPathPart(arch: ArchSpec): string {
   if (arch.kind === 'name') return arch.name;
   if (arch.kind === 'file') return path.basename(arch.path).replace(/\.[^.]*$/, '') || 'weights';
   const h = arch.hyperparameters;
-  const vision = Array.isArray(h.vision_layers) ? `rn${h.vision_layers.join('-')}x${h.vision_width}` : `vit${h.vision_layers}x${h.vision_width}p${h.vision_patch_size}`;
+  const vision = Array.isArray(h.vision_layers)
+    ? `rn${h.vision_layers.join('-')}x${h.vision_width}`
+    : `vit${h.vision_layers}x${h.vision_width}p${h.vision_patch_size}`;
   return `custom-${vision}-r${h.image_resolution}-txt${h.transformer_layers}x${h.transformer_width}-e${h.embed_dim}`;
 }
 
@@ -36,11 +38,15 @@ export interface RunDirectoryOptions {
 export function runDirectoryPath(config: BikeConfig, options: RunDirectoryOptions = {}): string {
   const outputPath = config.data.output_path;
   const dataset = config.data.dataset;
-  if (!outputPath) throw new Error('config data.output_path: required to name the run directory (output_path/dataset/arch/<time>)');
-  if (!dataset) throw new Error('config data.dataset: required to name the run directory (output_path/dataset/arch/<time>)');
-  if (!config.network.arch) throw new Error('config network.arch: required to name the run directory (output_path/dataset/arch/<time>)');
+  if (!outputPath)
+    throw new Error('config data.output_path: required to name the run directory (output_path/dataset/arch/<time>)');
+  if (!dataset)
+    throw new Error('config data.dataset: required to name the run directory (output_path/dataset/arch/<time>)');
+  if (!config.network.arch)
+    throw new Error('config network.arch: required to name the run directory (output_path/dataset/arch/<time>)');
   const time = options.logTime ?? logTimeNow();
-  if (!time || time.includes('..') || path.isAbsolute(time)) throw new Error(`--log-time ${JSON.stringify(time)}: expected a plain folder name`);
+  if (!time || time.includes('..') || path.isAbsolute(time))
+    throw new Error(`--log-time ${JSON.stringify(time)}: expected a plain folder name`);
   const leaf = options.suffix ? `${time}-${options.suffix}` : time;
   return path.join(outputPath, dataset, archPathPart(config.network.arch), leaf);
 }

@@ -9,34 +9,75 @@ import { SubstitutionRecord } from './substitutions.ts';
 test('substituted inputs: one warning per file, every replacement counted, the summary in log.txt and metrics.jsonl', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-substitutions-'));
   const warnings: string[] = [];
-  t.mock.method(process.stderr, 'write', (text: string) => { warnings.push(text); return true; });
+  t.mock.method(process.stderr, 'write', (text: string) => {
+    warnings.push(text);
+    return true;
+  });
   try {
     const logger = new RunLogger({ dir, rank: 0, quiet: true });
     const record = new SubstitutionRecord(logger);
-    const frame = (n: number) => ({ index: n, path: `/data/v1/img_${n}.jpg`, reason: `image /data/v1/img_${n}.jpg: cannot read (ENOENT)`, replacement: '/data/v1/img_1.jpg' });
+    const frame = (n: number) => ({
+      index: n,
+      path: `/data/v1/img_${n}.jpg`,
+      reason: `image /data/v1/img_${n}.jpg: cannot read (ENOENT)`,
+      replacement: '/data/v1/img_1.jpg',
+    });
     record.note('test', { fallbacks: [frame(9), frame(9), frame(12)], skipped: [] }, '/data');
-    record.note('test', { fallbacks: [frame(9)], skipped: [{ index: 3, path: 'v3.mp4', reason: 'video /data/v3.mp4: has no video frames' }] }, '/data');
-    record.note('train', { fallbacks: [], skipped: [{ index: 3, path: 'v3.mp4', reason: 'video /data/v3.mp4: has no video frames' }] }, '/data');
+    record.note(
+      'test',
+      {
+        fallbacks: [frame(9)],
+        skipped: [{ index: 3, path: 'v3.mp4', reason: 'video /data/v3.mp4: has no video frames' }],
+      },
+      '/data',
+    );
+    record.note(
+      'train',
+      { fallbacks: [], skipped: [{ index: 3, path: 'v3.mp4', reason: 'video /data/v3.mp4: has no video frames' }] },
+      '/data',
+    );
     const summary = record.finish('test');
     logger.close();
     t.mock.restoreAll();
 
     assert.equal(warnings.length, 3, `one warning per file:\n${warnings.join('')}`);
-    assert.match(warnings[0]!, /^warning: test: frame \/data\/v1\/img_9\.jpg cannot be read \(image \/data\/v1\/img_9\.jpg: cannot read \(ENOENT\)\); \/data\/v1\/img_1\.jpg is used in its place/);
-    assert.match(warnings[2]!, /^warning: test: video \/data\/v3\.mp4 cannot be read \(video \/data\/v3\.mp4: has no video frames\); the next video in the list is used/);
+    assert.match(
+      warnings[0]!,
+      /^warning: test: frame \/data\/v1\/img_9\.jpg cannot be read \(image \/data\/v1\/img_9\.jpg: cannot read \(ENOENT\)\); \/data\/v1\/img_1\.jpg is used in its place/,
+    );
+    assert.match(
+      warnings[2]!,
+      /^warning: test: video \/data\/v3\.mp4 cannot be read \(video \/data\/v3\.mp4: has no video frames\); the next video in the list is used/,
+    );
     assert.equal(summary.frames, 4);
     assert.equal(summary.videos, 2);
-    assert.deepEqual(summary.files.map((f) => [f.kind, f.file, f.count]), [['frame', '/data/v1/img_9.jpg', 3], ['frame', '/data/v1/img_12.jpg', 1], ['video', '/data/v3.mp4', 2]]);
+    assert.deepEqual(
+      summary.files.map((f) => [f.kind, f.file, f.count]),
+      [
+        ['frame', '/data/v1/img_9.jpg', 3],
+        ['frame', '/data/v1/img_12.jpg', 1],
+        ['video', '/data/v3.mp4', 2],
+      ],
+    );
 
     const log = readFileSync(path.join(dir, 'log.txt'), 'utf8');
     assert.match(log, /BIKE WARNING: test: frame \/data\/v1\/img_9\.jpg cannot be read/);
-    assert.match(log, /BIKE INFO: test: inputs replaced: 4 frame\(s\) of 2 unreadable file\(s\) by frame 1 of their video; 2 time\(s\) one of 1 unreadable video\(s\) by the next one/);
+    assert.match(
+      log,
+      /BIKE INFO: test: inputs replaced: 4 frame\(s\) of 2 unreadable file\(s\) by frame 1 of their video; 2 time\(s\) one of 1 unreadable video\(s\) by the next one/,
+    );
     assert.match(log, /frame \/data\/v1\/img_9\.jpg: replaced 3 time\(s\) by \/data\/v1\/img_1\.jpg/);
-    const records = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const records = readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const substitutions = records.find((r) => r.kind === 'substitutions')!;
     assert.equal(substitutions.stage, 'test');
     assert.equal(substitutions.frames, 4);
-    assert.deepEqual((substitutions.files as { count: number }[]).map((f) => f.count), [3, 1, 2]);
+    assert.deepEqual(
+      (substitutions.files as { count: number }[]).map((f) => f.count),
+      [3, 1, 2],
+    );
   } finally {
     t.mock.restoreAll();
     rmSync(dir, { recursive: true, force: true });
@@ -45,7 +86,17 @@ test('substituted inputs: one warning per file, every replacement counted, the s
 
 test('a run without substitutions says so', (t) => {
   const lines: string[] = [];
-  const logger = new RunLogger({ rank: 0, quiet: false, stream: { write: (s: string) => { lines.push(s); return true; }, isTTY: false } as unknown as NodeJS.WriteStream });
+  const logger = new RunLogger({
+    rank: 0,
+    quiet: false,
+    stream: {
+      write: (s: string) => {
+        lines.push(s);
+        return true;
+      },
+      isTTY: false,
+    } as unknown as NodeJS.WriteStream,
+  });
   const summary = new SubstitutionRecord(logger).finish('zero-shot');
   assert.deepEqual(summary, { frames: 0, videos: 0, files: [] });
   assert.match(lines.join(''), /zero-shot: no input was replaced/);

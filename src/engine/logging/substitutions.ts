@@ -45,7 +45,8 @@ export class SubstitutionRecord {
   /** Records a batch's substitutions (`root`: the folder the list's video paths are relative to). */
   note(stage: string, batch: BatchSubstitutions, root: string): void {
     for (const f of batch.fallbacks) this.add(stage, 'frame', f.path, f.replacement, f.reason);
-    for (const s of batch.skipped) this.add(stage, 'video', path.join(root, s.path), 'the next video in the list', s.reason);
+    for (const s of batch.skipped)
+      this.add(stage, 'video', path.join(root, s.path), 'the next video in the list', s.reason);
   }
 
   private add(stage: string, kind: SubstitutedFile['kind'], file: string, replacement: string, reason: string): void {
@@ -56,12 +57,15 @@ export class SubstitutionRecord {
       return;
     }
     this.files.set(key, { kind, file, replacement, reason, count: 1 });
-    this.logger.warn(`${stage}: ${kind} ${file} cannot be read (${reason}); ${replacement} is used in its place (warned once per file; the run's summary counts every replacement)`);
+    this.logger.warn(
+      `${stage}: ${kind} ${file} cannot be read (${reason}); ${replacement} is used in its place (warned once per file; the run's summary counts every replacement)`,
+    );
   }
 
   summary(): SubstitutionSummary {
     const files = [...this.files.values()].map((f) => ({ ...f }));
-    const total = (kind: SubstitutedFile['kind']) => files.filter((f) => f.kind === kind).reduce((a, f) => a + f.count, 0);
+    const total = (kind: SubstitutedFile['kind']) =>
+      files.filter((f) => f.kind === kind).reduce((a, f) => a + f.count, 0);
     return { frames: total('frame'), videos: total('video'), files };
   }
 
@@ -74,13 +78,25 @@ export class SubstitutionRecord {
       const frameFiles = summary.files.filter((f) => f.kind === 'frame').length;
       const videoFiles = summary.files.length - frameFiles;
       const parts = [];
-      if (frameFiles > 0) parts.push(`${summary.frames} frame(s) of ${frameFiles} unreadable file(s) by frame 1 of their video`);
-      if (videoFiles > 0) parts.push(`${summary.videos} time(s) one of ${videoFiles} unreadable video(s) by the next one`);
+      if (frameFiles > 0)
+        parts.push(`${summary.frames} frame(s) of ${frameFiles} unreadable file(s) by frame 1 of their video`);
+      if (videoFiles > 0)
+        parts.push(`${summary.videos} time(s) one of ${videoFiles} unreadable video(s) by the next one`);
       this.logger.info(`${stage}: inputs replaced: ${parts.join('; ')}`);
-      for (const f of summary.files.slice(0, LISTED_FILES)) this.logger.info(`  ${f.kind} ${f.file}: replaced ${f.count} time(s) by ${f.replacement} (${f.reason})`);
-      if (summary.files.length > LISTED_FILES) this.logger.info(`  ... and ${summary.files.length - LISTED_FILES} more files (the run's metrics record lists them all)`);
+      for (const f of summary.files.slice(0, LISTED_FILES))
+        this.logger.info(`  ${f.kind} ${f.file}: replaced ${f.count} time(s) by ${f.replacement} (${f.reason})`);
+      if (summary.files.length > LISTED_FILES)
+        this.logger.info(
+          `  ... and ${summary.files.length - LISTED_FILES} more files (the run's metrics record lists them all)`,
+        );
     }
-    this.logger.metrics({ kind: 'substitutions', stage, frames: summary.frames, videos: summary.videos, files: summary.files });
+    this.logger.metrics({
+      kind: 'substitutions',
+      stage,
+      frames: summary.frames,
+      videos: summary.videos,
+      files: summary.files,
+    });
     return summary;
   }
 }

@@ -8,7 +8,18 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoi
 import { readTrainedWeights, disposeWeights } from './model-weights.ts';
 
 function state(epoch: number): CheckpointState {
-  return { epoch, iteration: 10 * (epoch + 1), bestMetric: 42.5, metricName: 'top1', branch: 'video', optimizer: { steps: 3 }, scheduler: { last: 1.5 }, scaler: null, rng: { data: [1, 2, 3, 4] }, config: { seed: 1 } };
+  return {
+    epoch,
+    iteration: 10 * (epoch + 1),
+    bestMetric: 42.5,
+    metricName: 'top1',
+    branch: 'video',
+    optimizer: { steps: 3 },
+    scheduler: { last: 1.5 },
+    scaler: null,
+    rng: { data: [1, 2, 3, 4] },
+    config: { seed: 1 },
+  };
 }
 
 test('a checkpoint round-trips its tensors and state, and a second save replaces the first', () => {
@@ -29,7 +40,13 @@ test('a checkpoint round-trips its tensors and state, and a second save replaces
   assert.equal(loaded.tensors.get('rng.torch_cpu')!.dtype, 'uint8');
   const firstWeights = loaded.sidecar.weights;
 
-  tensors.set('model.w', tensor([[9, 9, 9], [9, 9, 9]]));
+  tensors.set(
+    'model.w',
+    tensor([
+      [9, 9, 9],
+      [9, 9, 9],
+    ]),
+  );
   saveCheckpoint(dir, 'last', tensors, state(1));
   const second = loadCheckpoint(file);
   assert.equal(second.sidecar.epoch, 1);
@@ -57,7 +74,16 @@ test('a damaged or missing weights file is refused by name', () => {
 
 test('readTrainedWeights reads our checkpoints and run directories', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bike-ckpt-'));
-  saveCheckpoint(dir, 'last', new Map([['model.a', tensor([1])], ['fusion_model.b', tensor([2])], ['optimizer.x', tensor([3])]]), state(4));
+  saveCheckpoint(
+    dir,
+    'last',
+    new Map([
+      ['model.a', tensor([1])],
+      ['fusion_model.b', tensor([2])],
+      ['optimizer.x', tensor([3])],
+    ]),
+    state(4),
+  );
   const fromDir = readTrainedWeights(dir);
   assert.equal(fromDir.format, 'checkpoint');
   assert.equal(fromDir.epoch, 4);
@@ -65,5 +91,8 @@ test('readTrainedWeights reads our checkpoints and run directories', () => {
   assert.deepEqual([...fromDir.head!.keys()], ['b']);
   disposeWeights(fromDir);
   assert.throws(() => readTrainedWeights(path.join(dir, 'nothing.pt')), /no such file/);
-  assert.throws(() => readTrainedWeights(mkdtempSync(path.join(tmpdir(), 'bike-empty-'))), /no best\.json or last\.json/);
+  assert.throws(
+    () => readTrainedWeights(mkdtempSync(path.join(tmpdir(), 'bike-empty-'))),
+    /no best\.json or last\.json/,
+  );
 });

@@ -15,7 +15,17 @@
  * `model_state_dict` / `fusion_model_state_dict`), `optimizer.<...>`, `rng.torch_cpu`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fromRaw, type Tensor } from '../../torch/index.ts';
 import type { RawTensor } from '../../torch/serialization/raw-tensor.ts';
@@ -70,7 +80,10 @@ function fsyncDirectory(dir: string): void {
 
 /** Writes `bytes` to `target` through a flushed temporary file and a rename. */
 export function writeFileAtomic(target: string, bytes: Uint8Array | string): void {
-  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`,
+  );
   const fd = openSync(temporary, 'wx');
   try {
     const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
@@ -79,14 +92,22 @@ export function writeFileAtomic(target: string, bytes: Uint8Array | string): voi
     fsyncSync(fd);
   } catch (error) {
     closeSync(fd);
-    try { unlinkSync(temporary); } catch { /* already gone */ }
+    try {
+      unlinkSync(temporary);
+    } catch {
+      /* already gone */
+    }
     throw new Error(`writing ${target}: ${(error as Error).message}`, { cause: error });
   }
   closeSync(fd);
   try {
     renameSync(temporary, target);
   } catch (error) {
-    try { unlinkSync(temporary); } catch { /* already gone */ }
+    try {
+      unlinkSync(temporary);
+    } catch {
+      /* already gone */
+    }
     throw new Error(`writing ${target}: ${(error as Error).message}`, { cause: error });
   }
 }
@@ -99,8 +120,14 @@ export function sidecarPath(dir: string, name: string): string {
  * Saves a checkpoint `<dir>/<name>.json` (+ its weights file). Tensors are copied to host memory
  * first, so training may continue changing them afterwards. Returns the sidecar path.
  */
-export function saveCheckpoint(dir: string, name: string, tensors: Map<string, Tensor>, state: CheckpointState): string {
-  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw new Error(`checkpoint name ${JSON.stringify(name)}: expected letters, digits, _ or -`);
+export function saveCheckpoint(
+  dir: string,
+  name: string,
+  tensors: Map<string, Tensor>,
+  state: CheckpointState,
+): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(name))
+    throw new Error(`checkpoint name ${JSON.stringify(name)}: expected letters, digits, _ or -`);
   const raws = new Map<string, RawTensor>();
   for (const [key, t] of tensors) {
     if (t.isDisposed) throw new Error(`checkpoint ${name}: tensor "${key}" was disposed before it was saved`);
@@ -110,13 +137,23 @@ export function saveCheckpoint(dir: string, name: string, tensors: Map<string, T
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const weights = `${name}.${randomBytes(4).toString('hex')}.safetensors`;
   writeFileAtomic(path.join(dir, weights), bytes);
-  const sidecar: CheckpointSidecar = { format: CHECKPOINT_FORMAT, weights, sha256, savedAt: new Date().toISOString(), ...state };
+  const sidecar: CheckpointSidecar = {
+    format: CHECKPOINT_FORMAT,
+    weights,
+    sha256,
+    savedAt: new Date().toISOString(),
+    ...state,
+  };
   const target = sidecarPath(dir, name);
   writeFileAtomic(target, `${JSON.stringify(sidecar, jsonSafe, 2)}\n`);
   fsyncDirectory(dir);
   for (const file of readdirSync(dir)) {
     if (file !== weights && file.startsWith(`${name}.`) && file.endsWith('.safetensors')) {
-      try { unlinkSync(path.join(dir, file)); } catch { /* removed concurrently */ }
+      try {
+        unlinkSync(path.join(dir, file));
+      } catch {
+        /* removed concurrently */
+      }
     }
   }
   return target;
@@ -149,8 +186,12 @@ export function readSidecar(file: string): CheckpointSidecar {
   for (const key of ['weights', 'sha256'] as const) {
     if (typeof s[key] !== 'string') throw new Error(`checkpoint ${file}: "${key}" must be a string`);
   }
-  if (typeof s.epoch !== 'number' || !Number.isInteger(s.epoch)) throw new Error(`checkpoint ${file}: "epoch" must be an integer`);
-  if (path.basename(s.weights!) !== s.weights) throw new Error(`checkpoint ${file}: "weights" must be a file name in the same folder, got ${JSON.stringify(s.weights)}`);
+  if (typeof s.epoch !== 'number' || !Number.isInteger(s.epoch))
+    throw new Error(`checkpoint ${file}: "epoch" must be an integer`);
+  if (path.basename(s.weights!) !== s.weights)
+    throw new Error(
+      `checkpoint ${file}: "weights" must be a file name in the same folder, got ${JSON.stringify(s.weights)}`,
+    );
   return s as CheckpointSidecar;
 }
 
@@ -164,7 +205,9 @@ export function loadCheckpoint(file: string): LoadedCheckpoint {
   const bytes = readFileSync(weightsPath);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 !== sidecar.sha256) {
-    throw new Error(`checkpoint ${file}: weights file ${weightsPath} has SHA-256 ${sha256}, the sidecar records ${sidecar.sha256} (the file was changed or is damaged)`);
+    throw new Error(
+      `checkpoint ${file}: weights file ${weightsPath} has SHA-256 ${sha256}, the sidecar records ${sidecar.sha256} (the file was changed or is damaged)`,
+    );
   }
   const contents = parseSafetensors(bytes, weightsPath);
   const tensors = new Map<string, Tensor>();

@@ -76,7 +76,13 @@ function reading<T>(file: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof WeightsError || error instanceof StateDictError || error instanceof ConfigError || !(error instanceof Error)) throw error;
+    if (
+      error instanceof WeightsError ||
+      error instanceof StateDictError ||
+      error instanceof ConfigError ||
+      !(error instanceof Error)
+    )
+      throw error;
     throw new WeightsError(file, error.message, { cause: error });
   }
 }
@@ -111,29 +117,49 @@ function loadTrainedModel(options: TrainedModelOptions): LoadedTrainedModel {
   try {
     let config = options.config;
     if (!config) {
-      if (!weights.sidecar?.config) throw new WeightsError(options.weights, `${what} ${options.weights}: the weights carry no config (not a bike checkpoint); pass the run's config (--config <the run's yaml>)`);
+      if (!weights.sidecar?.config)
+        throw new WeightsError(
+          options.weights,
+          `${what} ${options.weights}: the weights carry no config (not a bike checkpoint); pass the run's config (--config <the run's yaml>)`,
+        );
       config = weights.sidecar.config as BikeConfig;
     }
     if (weights.sidecar && weights.sidecar.branch !== 'video') {
-      throw new WeightsError(options.weights, `${what} ${options.weights}: a ${weights.sidecar.branch}-branch checkpoint; the video branch's run is needed (fuse attribute scores with --fuse)`);
+      throw new WeightsError(
+        options.weights,
+        `${what} ${options.weights}: a ${weights.sidecar.branch}-branch checkpoint; the video branch's run is needed (fuse attribute scores with --fuse)`,
+      );
     }
     const built = buildNetworkForWeights(config, weights.model, weights.source);
     const model = built.model;
     try {
       if (weights.head && weights.head.size > 0) {
         if ([...weights.head.keys()].some((k) => k.startsWith('query_fc.'))) {
-          throw new WeightsError(weights.source, `${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`);
+          throw new WeightsError(
+            weights.source,
+            `${what} ${weights.source}: they hold the attribute branch's sentence head; use the video branch's own checkpoint, and fuse attribute scores with --fuse`,
+          );
         }
         model.video_head.loadStateDict(weights.head);
       } else if (model.video_head.parameters().length > 0) {
-        throw new WeightsError(weights.source, `${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`);
+        throw new WeightsError(
+          weights.source,
+          `${what} ${weights.source}: no video head weights (fusion_model_state_dict), but network.sim_header ${config.network.sim_header} has parameters`,
+        );
       }
       if (options.frozen ?? true) {
         model.eval();
         model.requiresGrad_(false);
       }
       if (options.device && options.device !== 'cpu') model.to(options.device);
-      return { model, config, clipConfig: built.clipConfig, weightsPath: weights.source, epoch: weights.epoch, format: weights.format };
+      return {
+        model,
+        config,
+        clipConfig: built.clipConfig,
+        weightsPath: weights.source,
+        epoch: weights.epoch,
+        format: weights.format,
+      };
     } catch (error) {
       for (const t of model.stateDict().values()) t.dispose();
       throw error;
@@ -146,8 +172,13 @@ function loadTrainedModel(options: TrainedModelOptions): LoadedTrainedModel {
 /** The parameter-free video head of the zero-shot setting around a CLIP: mean over frames, concept spotting. */
 export function zeroShotModel(clip: CLIP, numSegments: number): BikeModel {
   const model = new BikeModel(clip, {
-    numSegments, simHeader: 'None', interaction: 'VCS', embedDim: clip.config.embed_dim, contextLength: clip.contextLength,
-    temporalLayers: ORIGINAL_TEMPORAL_LAYERS, temporalHeads: 1,
+    numSegments,
+    simHeader: 'None',
+    interaction: 'VCS',
+    embedDim: clip.config.embed_dim,
+    contextLength: clip.contextLength,
+    temporalLayers: ORIGINAL_TEMPORAL_LAYERS,
+    temporalHeads: 1,
   });
   model.eval();
   model.requiresGrad_(false);
@@ -159,7 +190,10 @@ export type ModelPurpose = 'test' | 'predict' | 'clip';
 /** Weights to a ready model for `purpose` (see the file comment). */
 export function loadModelFor(purpose: 'test' | 'predict', options: TrainedModelOptions): LoadedTrainedModel;
 export function loadModelFor(purpose: 'clip', options: ClipOnlyOptions): LoadedClipOnly;
-export function loadModelFor(purpose: ModelPurpose, options: TrainedModelOptions | ClipOnlyOptions): LoadedTrainedModel | LoadedClipOnly {
+export function loadModelFor(
+  purpose: ModelPurpose,
+  options: TrainedModelOptions | ClipOnlyOptions,
+): LoadedTrainedModel | LoadedClipOnly {
   if (purpose === 'clip') return loadClipOnly(options as ClipOnlyOptions);
   return loadTrainedModel(options as TrainedModelOptions);
 }
@@ -177,17 +211,25 @@ export function loadWeightsInto(model: BikeModel, location: string, options: Loa
   const { key } = options;
   let weights: TrainedWeights;
   try {
-    weights = readTrainedWeights(location, { headPrefix: options.branch === 'attributes' ? 'sentence_head.' : undefined });
+    weights = readTrainedWeights(location, {
+      headPrefix: options.branch === 'attributes' ? 'sentence_head.' : undefined,
+    });
   } catch (error) {
     throw new WeightsError(location, `config ${key}: ${(error as Error).message}`, { cause: error });
   }
   try {
     const head = weights.head && weights.head.size > 0 ? weights.head : null;
     const loaded = model.loadOriginalStateDicts(weights.model, head);
-    options.log?.(`=> loaded ${key} '${weights.source}' (${weights.format}${weights.epoch !== null ? `, epoch ${weights.epoch}` : ''}; head: ${loaded ?? 'none'})`);
+    options.log?.(
+      `=> loaded ${key} '${weights.source}' (${weights.format}${weights.epoch !== null ? `, epoch ${weights.epoch}` : ''}; head: ${loaded ?? 'none'})`,
+    );
   } catch (error) {
     disposeWeights(weights);
-    throw new WeightsError(weights.source, `config ${key}: ${weights.source} does not fit the network of this config: ${(error as Error).message}`, { cause: error });
+    throw new WeightsError(
+      weights.source,
+      `config ${key}: ${weights.source} does not fit the network of this config: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   return weights;
 }

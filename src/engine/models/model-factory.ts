@@ -25,8 +25,15 @@ import { requireSetting, type BikeConfig } from '../config/config.ts';
 
 /** File names of OpenAI's released weights (the last part of the download URLs). */
 export const OPENAI_WEIGHT_FILES: Record<string, string> = {
-  RN50: 'RN50.pt', RN101: 'RN101.pt', RN50x4: 'RN50x4.pt', RN50x16: 'RN50x16.pt', RN50x64: 'RN50x64.pt',
-  'ViT-B/32': 'ViT-B-32.pt', 'ViT-B/16': 'ViT-B-16.pt', 'ViT-L/14': 'ViT-L-14.pt', 'ViT-L/14-336px': 'ViT-L-14-336px.pt',
+  RN50: 'RN50.pt',
+  RN101: 'RN101.pt',
+  RN50x4: 'RN50x4.pt',
+  RN50x16: 'RN50x16.pt',
+  RN50x64: 'RN50x64.pt',
+  'ViT-B/32': 'ViT-B-32.pt',
+  'ViT-B/16': 'ViT-B-16.pt',
+  'ViT-L/14': 'ViT-L-14.pt',
+  'ViT-L/14-336px': 'ViT-L-14-336px.pt',
 };
 
 export function clipCacheDirectory(env: NodeJS.ProcessEnv = process.env): string {
@@ -50,7 +57,8 @@ export interface BuiltNetwork {
 
 function readWeights(file: string): { stateDict: Map<string, Tensor>; config: ClipConfig } {
   const weights = readClipWeights(file);
-  for (const group of [weights.fusionStateDict, ...weights.extra.values()]) for (const t of group?.values() ?? []) t.dispose();
+  for (const group of [weights.fusionStateDict, ...weights.extra.values()])
+    for (const t of group?.values() ?? []) t.dispose();
   return { stateDict: weights.stateDict, config: clipConfigOf(weights) };
 }
 
@@ -59,10 +67,14 @@ export function temporalHeads(clipConfig: ClipConfig, simHeader: string): number
   const heads = originalTemporalHeads(clipConfig.transformer_width);
   if (simHeader === 'Transf') {
     if (heads < 1) {
-      throw new Error(`network.sim_header Transf: the temporal transformer gets transformer_width // 64 = ${heads} heads (transformer_width ${clipConfig.transformer_width}); use transformer_width >= 64 or sim_header None`);
+      throw new Error(
+        `network.sim_header Transf: the temporal transformer gets transformer_width // 64 = ${heads} heads (transformer_width ${clipConfig.transformer_width}); use transformer_width >= 64 or sim_header None`,
+      );
     }
     if (clipConfig.embed_dim % heads !== 0) {
-      throw new Error(`network.sim_header Transf: embed_dim ${clipConfig.embed_dim} is not divisible by the temporal transformer's ${heads} heads (transformer_width // 64)`);
+      throw new Error(
+        `network.sim_header Transf: embed_dim ${clipConfig.embed_dim} is not divisible by the temporal transformer's ${heads} heads (transformer_width // 64)`,
+      );
     }
   }
   return Math.max(1, heads);
@@ -75,9 +87,16 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
   const arch = requireSetting(network.arch, 'network.arch', 'building the network');
   const numSegments = requireSetting(config.data.num_segments, 'data.num_segments', 'building the network');
   if (network.tm !== false && network.tm !== 'False') {
-    throw new Error(`config network.tm: ${JSON.stringify(network.tm)} (temporal modelling inside the image encoder) is not part of the released BIKE model; set it to False`);
+    throw new Error(
+      `config network.tm: ${JSON.stringify(network.tm)} (temporal modelling inside the image encoder) is not part of the released BIKE model; set it to False`,
+    );
   }
-  const clipOptions = { dropout: network.drop_out ?? 0, embDropout: network.emb_dropout ?? 0, joint: network.joint_st, T: numSegments };
+  const clipOptions = {
+    dropout: network.drop_out ?? 0,
+    embDropout: network.emb_dropout ?? 0,
+    joint: network.joint_st,
+    T: numSegments,
+  };
 
   let weights: Map<string, Tensor> | null = null;
   let weightsPath: string | null = null;
@@ -96,7 +115,7 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
     } else if (network.init) {
       throw new Error(
         `config network.arch ${arch.name} with network.init True needs OpenAI's ${arch.name} weights: nothing is downloaded here; ` +
-        `put them at ${file} (or set BIKE_CLIP_CACHE), or give network.arch the path of a weights file`,
+          `put them at ${file} (or set BIKE_CLIP_CACHE), or give network.arch the path of a weights file`,
       );
     } else {
       clipConfig = clipArchitecture(arch.name);
@@ -114,7 +133,9 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
         // The original's pretrain=False: only the image encoder's weights, loaded non-strictly.
         const visual = new Map([...weights].filter(([name]) => name.includes('visual')));
         clip.loadStateDict(visual, { strict: false });
-        log(`CLIP: loaded the image encoder's ${visual.size} pretrained tensors from ${weightsPath} (network.init is False: the rest is randomly initialised)`);
+        log(
+          `CLIP: loaded the image encoder's ${visual.size} pretrained tensors from ${weightsPath} (network.init is False: the rest is randomly initialised)`,
+        );
       }
     } finally {
       for (const t of weights.values()) t.dispose();
@@ -122,8 +143,12 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
   }
   // train_attributes.py builds no video head; ours has one, parameter-free unless the config asks for more.
   const attributes = options.attributeBranch ?? false;
-  const simHeader = attributes ? network.sim_header ?? 'None' : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
-  const interaction = attributes ? network.interaction ?? 'DP' : requireSetting(network.interaction, 'network.interaction', 'building the network');
+  const simHeader = attributes
+    ? (network.sim_header ?? 'None')
+    : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
+  const interaction = attributes
+    ? (network.interaction ?? 'DP')
+    : requireSetting(network.interaction, 'network.interaction', 'building the network');
   const model = new BikeModel(clip, {
     numSegments,
     simHeader,
@@ -142,18 +167,32 @@ export function buildNetwork(config: BikeConfig, options: BuildOptions = {}): Bu
  * inferred from the weights themselves (`build_model`), so no pretrained CLIP file is needed; the
  * heads follow the config. The weights are loaded strictly (every name and shape must match).
  */
-export function buildNetworkForWeights(config: BikeConfig, clipStateDict: Map<string, Tensor>, source: string, options: BuildOptions = {}): BuiltNetwork {
+export function buildNetworkForWeights(
+  config: BikeConfig,
+  clipStateDict: Map<string, Tensor>,
+  source: string,
+  options: BuildOptions = {},
+): BuiltNetwork {
   const network = config.network;
   const numSegments = requireSetting(config.data.num_segments, 'data.num_segments', 'building the network');
   const clipConfig = inferClipConfig(clipStateDict, source);
-  const clip = new CLIP(clipConfig, { dropout: network.drop_out ?? 0, embDropout: network.emb_dropout ?? 0, joint: network.joint_st, T: numSegments });
+  const clip = new CLIP(clipConfig, {
+    dropout: network.drop_out ?? 0,
+    embDropout: network.emb_dropout ?? 0,
+    joint: network.joint_st,
+    T: numSegments,
+  });
   loadClipStateDict(clip, clipStateDict, source);
   const attributes = options.attributeBranch ?? false;
-  const simHeader = attributes ? network.sim_header ?? 'None' : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
+  const simHeader = attributes
+    ? (network.sim_header ?? 'None')
+    : requireSetting(network.sim_header, 'network.sim_header', 'building the network');
   const model = new BikeModel(clip, {
     numSegments,
     simHeader,
-    interaction: attributes ? network.interaction ?? 'DP' : requireSetting(network.interaction, 'network.interaction', 'building the network'),
+    interaction: attributes
+      ? (network.interaction ?? 'DP')
+      : requireSetting(network.interaction, 'network.interaction', 'building the network'),
     embedDim: clipConfig.embed_dim,
     contextLength: clipConfig.context_length,
     temporalLayers: ORIGINAL_TEMPORAL_LAYERS,

@@ -11,7 +11,14 @@ import path from 'node:path';
 import { fromRaw, Tensor } from '../../torch/index.ts';
 import { readClipWeights } from '../../clip/load.ts';
 import { parseSafetensors } from '../../torch/serialization/safetensors-format.ts';
-import { HEAD_PREFIX, MODEL_PREFIX, loadCheckpoint, sidecarPath, withoutPrefix, type CheckpointSidecar } from './checkpoint.ts';
+import {
+  HEAD_PREFIX,
+  MODEL_PREFIX,
+  loadCheckpoint,
+  sidecarPath,
+  withoutPrefix,
+  type CheckpointSidecar,
+} from './checkpoint.ts';
 
 export interface TrainedWeights {
   /** CLIP state dict. */
@@ -46,7 +53,15 @@ function loadOurWeightsFile(file: string): TrainedWeights | null {
   const all = new Map<string, Tensor>();
   for (const [name, raw] of contents.tensors) all.set(name, fromRaw(raw).keep());
   const head = withoutPrefix(all, HEAD_PREFIX);
-  return { model: withoutPrefix(all, MODEL_PREFIX), head: head.size ? head : null, epoch: null, sidecar: null, all, format: 'safetensors', source: file };
+  return {
+    model: withoutPrefix(all, MODEL_PREFIX),
+    head: head.size ? head : null,
+    epoch: null,
+    sidecar: null,
+    all,
+    format: 'safetensors',
+    source: file,
+  };
 }
 
 /** Everything else through CLIP's weight reader (original checkpoints, `clip.`-prefixed safetensors, ...). */
@@ -56,11 +71,15 @@ function loadOtherWeights(file: string, headPrefix: string | undefined): Trained
   const wanted = headPrefix?.replace(/\.$/, '');
   if (wanted && wanted !== 'video_head') {
     const group = weights.extra.get(wanted);
-    if (!group) throw new Error(`weights ${file}: no "${wanted}." tensors (groups present: ${['video_head', ...weights.extra.keys()].join(', ')})`);
+    if (!group)
+      throw new Error(
+        `weights ${file}: no "${wanted}." tensors (groups present: ${['video_head', ...weights.extra.keys()].join(', ')})`,
+      );
     head = group;
   }
   const all = new Map<string, Tensor>();
-  for (const group of [weights.stateDict, weights.fusionStateDict, ...weights.extra.values()]) for (const [k, t] of group ?? []) all.set(`${all.size}:${k}`, t);
+  for (const group of [weights.stateDict, weights.fusionStateDict, ...weights.extra.values()])
+    for (const [k, t] of group ?? []) all.set(`${all.size}:${k}`, t);
   const format = weights.format === 'bike-checkpoint' ? 'original' : 'safetensors';
   return { model: weights.stateDict, head, epoch: weights.epoch ?? null, sidecar: null, all, format, source: file };
 }

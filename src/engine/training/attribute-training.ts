@@ -35,12 +35,17 @@ export function attributeLoss(ctx: AttributeLossContext, batch: AttributeBatch):
   if (!head) throw new Error('attribute branch: the model has no sentence head');
   const labels = fromTypedArray(batch.labels, undefined, { device: ctx.device }).to('int64');
   const sentences = unitNormalise(model.encodeText(tokensOf(batch, ctx.device)).cls);
-  const promptCls = ctx.cachedText ? ctx.cachedText.cls.indexSelect(0, labels) : model.encodeText(ctx.classTokens.indexSelect(0, labels)).cls;
+  const promptCls = ctx.cachedText
+    ? ctx.cachedText.cls.indexSelect(0, labels)
+    : model.encodeText(ctx.classTokens.indexSelect(0, labels)).cls;
   const prompts = unitNormalise(promptCls);
   const allSentences = collectives.allGatherWithGrad(sentences);
   const allPrompts = collectives.allGatherWithGrad(prompts);
   const logits = model.logitScale().mul(head.forward(allPrompts, allSentences));
-  const groundTruth = groundTruthMatrix(collectives.allGather(labels), logits.dtype === 'float64' ? 'float64' : 'float32');
+  const groundTruth = groundTruthMatrix(
+    collectives.allGather(labels),
+    logits.dtype === 'float64' ? 'float64' : 'float32',
+  );
   return { loss: symmetricLoss(logits.to(groundTruth.dtype), groundTruth, ctx.lossType), rows: logits.size(0) };
 }
 
@@ -58,23 +63,30 @@ export async function collectAttributeScores(options: {
   model.eval();
   const firstRow = new Map<number, { scores: Float32Array; label: number }>();
   let numClasses = 0;
-  const progress = options.logger ? new Progress(options.logger, 'attributes eval', source.batchesPerEpoch, options.printFreq ?? 10) : null;
+  const progress = options.logger
+    ? new Progress(options.logger, 'attributes eval', source.batchesPerEpoch, options.printFreq ?? 10)
+    : null;
   let step = 0;
   for await (const batch of source.epoch(0)) {
     const b = batch.labels.length;
-    const gathered = tidy(() => noGrad(() => {
-      const scores = validationScores(model.attributeSimilarity(tokensOf(batch, device), classes), b).contiguous();
-      return {
-        scores: collectives.allGather(scores).to('float32'),
-        labels: collectives.allGather(fromTypedArray(batch.labels, undefined, { device }).to('int64')),
-        indices: collectives.allGather(fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64')),
-      };
-    }));
+    const gathered = tidy(() =>
+      noGrad(() => {
+        const scores = validationScores(model.attributeSimilarity(tokensOf(batch, device), classes), b).contiguous();
+        return {
+          scores: collectives.allGather(scores).to('float32'),
+          labels: collectives.allGather(fromTypedArray(batch.labels, undefined, { device }).to('int64')),
+          indices: collectives.allGather(
+            fromTypedArray(Int32Array.from(batch.indices), undefined, { device }).to('int64'),
+          ),
+        };
+      }),
+    );
     numClasses = gathered.scores.size(1);
     const scores = gathered.scores.toTypedArray() as Float32Array;
     const labels = gathered.labels.toArray();
     gathered.indices.toArray().forEach((index, row) => {
-      if (!firstRow.has(index)) firstRow.set(index, { scores: scores.slice(row * numClasses, (row + 1) * numClasses), label: labels[row]! });
+      if (!firstRow.has(index))
+        firstRow.set(index, { scores: scores.slice(row * numClasses, (row + 1) * numClasses), label: labels[row]! });
     });
     for (const t of Object.values(gathered)) t.dispose();
     progress?.update(step++, {});
@@ -84,8 +96,13 @@ export async function collectAttributeScores(options: {
   const out = new Float32Array(order.length * numClasses);
   order.forEach((index, i) => out.set(firstRow.get(index)!.scores, i * numClasses));
   return {
-    scores: out, videos: order.length, classes: numClasses,
+    scores: out,
+    videos: order.length,
+    classes: numClasses,
     labels: Int32Array.from(order, (index) => firstRow.get(index)!.label),
-    indices: Int32Array.from(order), features: null, framesPerVideo: 0, featureDim: 0,
+    indices: Int32Array.from(order),
+    features: null,
+    framesPerVideo: 0,
+    featureDim: 0,
   };
 }

@@ -63,11 +63,17 @@ export async function runTrainingEpoch<B>(
   const losses = new AverageMeter();
   const maxIteration = ctx.totalEpochs * batchesPerEpoch;
   const lastLr = () => optimizer.paramGroups[optimizer.paramGroups.length - 1]!.lr;
-  const progress = new Progress(logger, `epoch ${epoch}`, batchesPerEpoch, ctx.printFreq, (i) =>
-    `Epoch: [${epoch}][${i}/${batchesPerEpoch}], lr: ${pythonExponent(lastLr())}, eta: ${formatDuration(etaSeconds(batchTime.average, epoch * batchesPerEpoch + i, maxIteration))}\t` +
-    `Time ${batchTime.value.toFixed(3)} (${batchTime.average.toFixed(3)})\t` +
-    `Data ${dataTime.value.toFixed(3)} (${dataTime.average.toFixed(3)})\t` +
-    `Loss ${losses.value.toFixed(4)} (${losses.average.toFixed(4)})`);
+  const progress = new Progress(
+    logger,
+    `epoch ${epoch}`,
+    batchesPerEpoch,
+    ctx.printFreq,
+    (i) =>
+      `Epoch: [${epoch}][${i}/${batchesPerEpoch}], lr: ${pythonExponent(lastLr())}, eta: ${formatDuration(etaSeconds(batchTime.average, epoch * batchesPerEpoch + i, maxIteration))}\t` +
+      `Time ${batchTime.value.toFixed(3)} (${batchTime.average.toFixed(3)})\t` +
+      `Data ${dataTime.value.toFixed(3)} (${dataTime.average.toFixed(3)})\t` +
+      `Loss ${losses.value.toFixed(4)} (${losses.average.toFixed(4)})`,
+  );
   const started = performance.now();
   let end = performance.now();
   let i = 0;
@@ -94,19 +100,31 @@ export async function runTrainingEpoch<B>(
       optimizer.zeroGrad();
     }
     if (!Number.isFinite(value) && !plan.scaler) {
-      throw new Error(`epoch ${epoch}, iteration ${i}: the loss is ${value}; training diverged (lower solver.lr, or check the data)`);
+      throw new Error(
+        `epoch ${epoch}, iteration ${i}: the loss is ${value}; training diverged (lower solver.lr, or check the data)`,
+      );
     }
     losses.update(value, rows);
     batchTime.update((performance.now() - end) / 1000);
     end = performance.now();
     const computeSeconds = batchTime.value - dataTime.value;
     logger.metrics({
-      kind: 'iteration', epoch, iteration: i, global_iteration: epoch * batchesPerEpoch + i,
-      loss: value, loss_avg: losses.average, lr: optimizer.paramGroups.map((g) => g.lr),
-      data_time: dataTime.value, batch_time: batchTime.value,
+      kind: 'iteration',
+      epoch,
+      iteration: i,
+      global_iteration: epoch * batchesPerEpoch + i,
+      loss: value,
+      loss_avg: losses.average,
+      lr: optimizer.paramGroups.map((g) => g.lr),
+      data_time: dataTime.value,
+      batch_time: batchTime.value,
     });
     progress.update(i, {
-      loss: value, lossAverage: losses.average, lr: lastLr(), dataSeconds: dataTime.value, computeSeconds,
+      loss: value,
+      lossAverage: losses.average,
+      lr: lastLr(),
+      dataSeconds: dataTime.value,
+      computeSeconds,
       etaSeconds: etaSeconds(batchTime.average, epoch * batchesPerEpoch + i, maxIteration),
     });
     i++;

@@ -3,10 +3,16 @@
  * from the `solver` keys, and the training loop's rule for stepping it (at iteration 1 and every 10th,
  * with `epoch + i / iterations_per_epoch`). The schedules themselves are src/torch/optim/lr-scheduler.ts.
  */
-import { WarmupCosineAnnealingLR, WarmupMultiStepLR, type LRScheduler, type SchedulableOptimizer } from '../../torch/optim/lr-scheduler.ts';
+import {
+  WarmupCosineAnnealingLR,
+  WarmupMultiStepLR,
+  type LRScheduler,
+  type SchedulableOptimizer,
+} from '../../torch/optim/lr-scheduler.ts';
 
 function finite(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${name} must be a finite number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new Error(`${name} must be a finite number, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -32,11 +38,15 @@ export function createLrScheduler(solver: ScheduleSettings, optimizer: Schedulab
     else if (typeof step === 'number' && Number.isInteger(step) && step > 0) {
       milestones = Array.from({ length: Math.floor(epochs / step) }, (_, i) => step * (i + 1));
     } else {
-      throw new Error(`solver 'lr_decay_step' must be a list of epochs or a positive integer for type 'multistep', got ${JSON.stringify(step)}`);
+      throw new Error(
+        `solver 'lr_decay_step' must be a list of epochs or a positive integer for type 'multistep', got ${JSON.stringify(step)}`,
+      );
     }
     return new WarmupMultiStepLR(optimizer, milestones, { warmupEpochs });
   }
-  throw new Error(`unknown lr scheduler: solver 'type' is ${JSON.stringify(solver.type)} (expected 'cosine' or 'multistep')`);
+  throw new Error(
+    `unknown lr scheduler: solver 'type' is ${JSON.stringify(solver.type)} (expected 'cosine' or 'multistep')`,
+  );
 }
 
 /** Whether the original training loop steps the schedule at 0-based iteration `i`: the 1st and every 10th. */
@@ -48,8 +58,14 @@ export function bikeSchedulerStepsAt(iteration: number): boolean {
  * The original loop's `lr_scheduler.step(epoch + i / len(train_loader))` at iterations where it steps;
  * returns whether it stepped.
  */
-export function stepBikeSchedule(scheduler: LRScheduler, epoch: number, iteration: number, iterationsPerEpoch: number): boolean {
-  if (!Number.isInteger(iterationsPerEpoch) || iterationsPerEpoch <= 0) throw new Error(`iterationsPerEpoch must be a positive integer, got ${iterationsPerEpoch}`);
+export function stepBikeSchedule(
+  scheduler: LRScheduler,
+  epoch: number,
+  iteration: number,
+  iterationsPerEpoch: number,
+): boolean {
+  if (!Number.isInteger(iterationsPerEpoch) || iterationsPerEpoch <= 0)
+    throw new Error(`iterationsPerEpoch must be a positive integer, got ${iterationsPerEpoch}`);
   if (!bikeSchedulerStepsAt(iteration)) return false;
   scheduler.step(epoch + iteration / iterationsPerEpoch);
   return true;

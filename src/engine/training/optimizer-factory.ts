@@ -14,8 +14,17 @@ import { requireSetting, type BikeConfig } from '../config/config.ts';
 
 export function buildOptimizer(config: BikeConfig, model: BikeModel, branch: 'video' | 'attributes'): Optimizer {
   const solver = config.solver;
-  const recipe = optimizerRecipe({ optim: requireSetting(solver.optim, 'solver.optim', 'training'), weight_decay: solver.weight_decay, momentum: solver.momentum });
-  const groups = model.paramGroups({ lr: requireSetting(solver.lr, 'solver.lr', 'training'), clipRatio: requireSetting(solver.clip_ratio, 'solver.clip_ratio', 'training'), branch })
+  const recipe = optimizerRecipe({
+    optim: requireSetting(solver.optim, 'solver.optim', 'training'),
+    weight_decay: solver.weight_decay,
+    momentum: solver.momentum,
+  });
+  const groups = model
+    .paramGroups({
+      lr: requireSetting(solver.lr, 'solver.lr', 'training'),
+      clipRatio: requireSetting(solver.clip_ratio, 'solver.clip_ratio', 'training'),
+      branch,
+    })
     .map((g) => ({ params: g.params, lr: g.lr }));
   switch (recipe.kind) {
     case 'adamw':
@@ -29,10 +38,13 @@ export function buildOptimizer(config: BikeConfig, model: BikeModel, branch: 'vi
 
 export function buildSchedule(config: BikeConfig, optimizer: Optimizer): LRScheduler {
   const solver = config.solver;
-  return createLrScheduler({
-    type: requireSetting(solver.type, 'solver.type', 'training'),
-    epochs: requireSetting(solver.epochs, 'solver.epochs', 'training'),
-    lr_warmup_step: requireSetting(solver.lr_warmup_step, 'solver.lr_warmup_step', 'training'),
-    lr_decay_step: solver.lr_decay_step ?? undefined,
-  }, optimizer);
+  return createLrScheduler(
+    {
+      type: requireSetting(solver.type, 'solver.type', 'training'),
+      epochs: requireSetting(solver.epochs, 'solver.epochs', 'training'),
+      lr_warmup_step: requireSetting(solver.lr_warmup_step, 'solver.lr_warmup_step', 'training'),
+      lr_decay_step: solver.lr_decay_step ?? undefined,
+    },
+    optimizer,
+  );
 }

@@ -43,20 +43,43 @@ export function planPrecision(precision: Precision, device: string): PrecisionPl
   const cuda = device.startsWith('cuda');
   const plain = <T>(fn: () => T): T => fn();
   if (precision === 'fp32') {
-    return { precision, device, forward: plain, scaler: null, clipDtype: 'float32', description: 'fp32: float32 weights and arithmetic' };
+    return {
+      precision,
+      device,
+      forward: plain,
+      scaler: null,
+      clipDtype: 'float32',
+      description: 'fp32: float32 weights and arithmetic',
+    };
   }
   if (precision === 'fp16') {
-    if (!cuda) throw new Error(`--precision fp16 keeps CLIP in float16, which needs a CUDA device (this run uses ${device}); use amp or fp32`);
-    return { precision, device, forward: plain, scaler: null, clipDtype: 'float16', description: 'fp16: CLIP weights in float16 as the original, no loss scaling' };
+    if (!cuda)
+      throw new Error(
+        `--precision fp16 keeps CLIP in float16, which needs a CUDA device (this run uses ${device}); use amp or fp32`,
+      );
+    return {
+      precision,
+      device,
+      forward: plain,
+      scaler: null,
+      clipDtype: 'float16',
+      description: 'fp16: CLIP weights in float16 as the original, no loss scaling',
+    };
   }
   if (!cuda) {
     return {
-      precision, device, forward: plain, scaler: null, clipDtype: 'float32',
-      description: 'amp on the CPU: float32 (no autocast, no loss scaling); CUDA runs use float16 autocast with dynamic loss scaling',
+      precision,
+      device,
+      forward: plain,
+      scaler: null,
+      clipDtype: 'float32',
+      description:
+        'amp on the CPU: float32 (no autocast, no loss scaling); CUDA runs use float16 autocast with dynamic loss scaling',
     };
   }
   return {
-    precision, device,
+    precision,
+    device,
     forward: <T>(fn: () => T): T => autocast(fn, { device: 'cuda', dtype: 'float16' }),
     scaler: new GradScaler(),
     clipDtype: 'float32',
@@ -94,7 +117,12 @@ export function cpuBf16Support(cpuinfo?: string): CpuBf16Support {
     }
   }
   const line = text.split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? '';
-  const present = new Set(line.slice(line.indexOf(':') + 1).trim().split(/\s+/));
+  const present = new Set(
+    line
+      .slice(line.indexOf(':') + 1)
+      .trim()
+      .split(/\s+/),
+  );
   const flags = BF16_FLAGS.filter((f) => present.has(f));
   return { native: flags.length > 0, flags };
 }
@@ -122,7 +150,11 @@ export interface InferencePlan {
  * without native support), `fp16` float16 autocast (CUDA only: libtorch 1.13's CPU autocast has
  * only bfloat16), `fp32` plain float32.
  */
-export function planInference(requested: InferencePrecision, device: string, cpu: CpuBf16Support = cpuBf16Support()): InferencePlan {
+export function planInference(
+  requested: InferencePrecision,
+  device: string,
+  cpu: CpuBf16Support = cpuBf16Support(),
+): InferencePlan {
   const cuda = device.startsWith('cuda');
   let precision: InferencePlan['precision'];
   let why: string;
@@ -133,15 +165,24 @@ export function planInference(requested: InferencePrecision, device: string, cpu
   } else {
     precision = requested;
     why = 'as asked';
-    if (precision === 'fp16' && !cuda) throw new Error(`--precision fp16 needs a CUDA device (this run uses ${device}); CPU autocast supports bf16 only: use bf16, fp32 or auto`);
-    if (precision === 'bf16' && !cuda && !cpu.native) why = 'as asked; this CPU has no native bfloat16, so it is emulated and slower than fp32';
+    if (precision === 'fp16' && !cuda)
+      throw new Error(
+        `--precision fp16 needs a CUDA device (this run uses ${device}); CPU autocast supports bf16 only: use bf16, fp32 or auto`,
+      );
+    if (precision === 'bf16' && !cuda && !cpu.native)
+      why = 'as asked; this CPU has no native bfloat16, so it is emulated and slower than fp32';
   }
   const autocastDevice = cuda ? 'cuda' : 'cpu';
   const dtype = precision === 'bf16' ? 'bfloat16' : 'float16';
   const what = precision === 'fp32' ? 'float32' : `${dtype} autocast (${autocastDevice}), LayerNorm in float32`;
   return {
-    requested, precision, device,
-    run: precision === 'fp32' ? <T>(fn: () => T): T => fn() : <T>(fn: () => T): T => autocast(fn, { device: autocastDevice, dtype }),
+    requested,
+    precision,
+    device,
+    run:
+      precision === 'fp32'
+        ? <T>(fn: () => T): T => fn()
+        : <T>(fn: () => T): T => autocast(fn, { device: autocastDevice, dtype }),
     prepare(model: Module): void {
       if (precision === 'fp32') return;
       for (const [, m] of model.namedModules()) {

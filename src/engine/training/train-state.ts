@@ -33,8 +33,15 @@ export function packOptimizerState(stateDict: OptimizerStateDict): PackedOptimiz
 /** Rebuilds the state dict from `packOptimizerState`'s output (`source` names the checkpoint in errors). */
 export function unpackOptimizerState(tensors: Map<string, Tensor>, json: unknown, source: string): OptimizerStateDict {
   const packed = json as PackedOptimizerState['json'] | null;
-  if (!packed || typeof packed !== 'object' || !Array.isArray(packed.param_groups) || typeof packed.state !== 'object') {
-    throw new Error(`checkpoint ${source}: "optimizer" must hold param_groups and state (it was saved by another program?)`);
+  if (
+    !packed ||
+    typeof packed !== 'object' ||
+    !Array.isArray(packed.param_groups) ||
+    typeof packed.state !== 'object'
+  ) {
+    throw new Error(
+      `checkpoint ${source}: "optimizer" must hold param_groups and state (it was saved by another program?)`,
+    );
   }
   const state: Record<number, ParamState> = {};
   for (const [index, scalars] of Object.entries(packed.state)) state[Number(index)] = { ...scalars };
@@ -43,7 +50,8 @@ export function unpackOptimizerState(tensors: Map<string, Tensor>, json: unknown
     const rest = name.slice(STATE_PREFIX.length);
     const dot = rest.indexOf('.');
     const index = Number(rest.slice(0, dot));
-    if (dot < 0 || !Number.isInteger(index)) throw new Error(`checkpoint ${source}: tensor "${name}" is not optimizer.state.<index>.<key>`);
+    if (dot < 0 || !Number.isInteger(index))
+      throw new Error(`checkpoint ${source}: tensor "${name}" is not optimizer.state.<index>.<key>`);
     (state[index] ??= {})[rest.slice(dot + 1)] = t;
   }
   return { state, param_groups: packed.param_groups } as OptimizerStateDict;
@@ -67,7 +75,10 @@ export function torchRngStates(device: string): Map<string, Tensor> {
 /** Restores libtorch's generators from a checkpoint (the CPU's, and `device`'s when saved). */
 export function restoreTorchRngState(tensors: Map<string, Tensor>, source: string, device = 'cpu'): void {
   const state = tensors.get(TORCH_RNG_TENSOR);
-  if (!state) throw new Error(`checkpoint ${source}: no "${TORCH_RNG_TENSOR}" tensor (libtorch's random-number state) to resume from`);
+  if (!state)
+    throw new Error(
+      `checkpoint ${source}: no "${TORCH_RNG_TENSOR}" tensor (libtorch's random-number state) to resume from`,
+    );
   native.setRngState(state.handle);
   const cuda = device.startsWith('cuda') ? tensors.get(cudaRngTensorName(device)) : undefined;
   if (cuda) native.setRngState(cuda.handle, device);

@@ -39,10 +39,26 @@ async function validate(session: TrainingSession): Promise<ScoreCollection> {
   const classes = encodeClasses(model, session.classTokens);
   try {
     if (session.branch === 'attributes') {
-      return await collectAttributeScores({ model, source: session.val.source as AttributeBatchSource, classes, collectives, device, logger, printFreq: config.logging.print_freq ?? 10 });
+      return await collectAttributeScores({
+        model,
+        source: session.val.source as AttributeBatchSource,
+        classes,
+        collectives,
+        device,
+        logger,
+        printFreq: config.logging.print_freq ?? 10,
+      });
     }
     return await collectScores({
-      model, source: session.val.source as BatchSource, classes, collectives, device, aggregation: 'val', logger, label: 'validate', printFreq: config.logging.print_freq ?? 10,
+      model,
+      source: session.val.source as BatchSource,
+      classes,
+      collectives,
+      device,
+      aggregation: 'val',
+      logger,
+      label: 'validate',
+      printFreq: config.logging.print_freq ?? 10,
     });
   } finally {
     classes.cls.dispose();
@@ -51,7 +67,11 @@ async function validate(session: TrainingSession): Promise<ScoreCollection> {
 }
 
 /** Every tensor of a checkpoint: weights, optimizer state, pending gradients, libtorch's RNG state. */
-function checkpointTensors(session: TrainingSession): { tensors: Map<string, Tensor>; optimizerJson: unknown; owned: Tensor[] } {
+function checkpointTensors(session: TrainingSession): {
+  tensors: Map<string, Tensor>;
+  optimizerJson: unknown;
+  owned: Tensor[];
+} {
   const { model, optimizer, branch } = session;
   const head = branch === 'attributes' ? model.sentence_head! : model.video_head;
   const packed = packOptimizerState(optimizer.stateDict());
@@ -61,13 +81,15 @@ function checkpointTensors(session: TrainingSession): { tensors: Map<string, Ten
     ...withPrefix(head.stateDict(), HEAD_PREFIX),
     ...packed.tensors,
   ]);
-  optimizer.paramGroups.flatMap((g) => g.params).forEach((p, i) => {
-    const grad = p.grad;
-    if (grad) {
-      tensors.set(`grad.${i}`, grad);
-      owned.push(grad);
-    }
-  });
+  optimizer.paramGroups
+    .flatMap((g) => g.params)
+    .forEach((p, i) => {
+      const grad = p.grad;
+      if (grad) {
+        tensors.set(`grad.${i}`, grad);
+        owned.push(grad);
+      }
+    });
   for (const [name, state] of torchRngStates(session.device)) {
     owned.push(state);
     tensors.set(name, state);
@@ -75,11 +97,21 @@ function checkpointTensors(session: TrainingSession): { tensors: Map<string, Ten
   return { tensors, optimizerJson: packed.json, owned };
 }
 
-function save(session: TrainingSession, name: 'last' | 'best', epoch: number, iteration: number, bestMetric: number): string {
+function save(
+  session: TrainingSession,
+  name: 'last' | 'best',
+  epoch: number,
+  iteration: number,
+  bestMetric: number,
+): string {
   const { tensors, optimizerJson, owned } = checkpointTensors(session);
   try {
     return saveCheckpoint(session.runDir, name, tensors, {
-      epoch, iteration, bestMetric, metricName: 'top1', branch: session.branch,
+      epoch,
+      iteration,
+      bestMetric,
+      metricName: 'top1',
+      branch: session.branch,
       optimizer: optimizerJson,
       scheduler: session.schedule.stateDict(),
       scaler: session.plan.scaler ? session.plan.scaler.stateDict() : null,
@@ -96,7 +128,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, logger, model, collectives } = session;
   const epochs = config.solver.epochs!;
   const evalFreq = config.logging.eval_freq!;
-  const result: TrainResult = { runDir: session.runDir, epochs: [], bestMetric: session.bestMetric, lastCheckpoint: null, bestCheckpoint: null };
+  const result: TrainResult = {
+    runDir: session.runDir,
+    epochs: [],
+    bestMetric: session.bestMetric,
+    lastCheckpoint: null,
+    bestCheckpoint: null,
+  };
   try {
     const report = (scores: ScoreCollection, epoch: number) => {
       const { top1, top5 } = topAccuracy(scores);
@@ -112,17 +150,56 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       return result;
     }
     const ctx: EpochContext = {
-      optimizer: session.optimizer, schedule: session.schedule, plan: session.plan, collectives,
-      trainable: session.trainable, accumulationSteps: config.solver.grad_accumulation_steps!,
-      logger, printFreq: config.logging.print_freq!, totalEpochs: epochs,
+      optimizer: session.optimizer,
+      schedule: session.schedule,
+      plan: session.plan,
+      collectives,
+      trainable: session.trainable,
+      accumulationSteps: config.solver.grad_accumulation_steps!,
+      logger,
+      printFreq: config.logging.print_freq!,
+      totalEpochs: epochs,
     };
     for (let epoch = session.startEpoch; epoch < epochs; epoch++) {
       model.train();
-      const summary = session.branch === 'video'
-        ? await runTrainingEpoch(ctx, (session.train.source as BatchSource).epoch(epoch), session.train.source.batchesPerEpoch, epoch,
-          (batch: VideoBatch) => videoLoss({ model, collectives, classTokens: session.classTokens, cachedText: session.cachedText, lossType: session.lossType, device: session.device }, batch))
-        : await runTrainingEpoch(ctx, (session.train.source as AttributeBatchSource).epoch(epoch), session.train.source.batchesPerEpoch, epoch,
-          (batch) => attributeLoss({ model, collectives, classTokens: session.classTokens, cachedText: session.cachedText, lossType: session.lossType, device: session.device }, batch));
+      const summary =
+        session.branch === 'video'
+          ? await runTrainingEpoch(
+              ctx,
+              (session.train.source as BatchSource).epoch(epoch),
+              session.train.source.batchesPerEpoch,
+              epoch,
+              (batch: VideoBatch) =>
+                videoLoss(
+                  {
+                    model,
+                    collectives,
+                    classTokens: session.classTokens,
+                    cachedText: session.cachedText,
+                    lossType: session.lossType,
+                    device: session.device,
+                  },
+                  batch,
+                ),
+            )
+          : await runTrainingEpoch(
+              ctx,
+              (session.train.source as AttributeBatchSource).epoch(epoch),
+              session.train.source.batchesPerEpoch,
+              epoch,
+              (batch) =>
+                attributeLoss(
+                  {
+                    model,
+                    collectives,
+                    classTokens: session.classTokens,
+                    cachedText: session.cachedText,
+                    lossType: session.lossType,
+                    device: session.device,
+                  },
+                  batch,
+                ),
+            );
       const record: EpochResult = { epoch, loss: summary.loss, top1: null, top5: null };
       if ((epoch + 1) % evalFreq === 0) {
         const scores = await validate(session);
@@ -146,7 +223,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         // Other ranks wait for the checkpoint, so a crash right after an epoch never loses it.
         collectives.barrier();
       }
-      logger.metrics({ kind: 'epoch', epoch, loss: summary.loss, top1: record.top1, top5: record.top5, best_top1: result.bestMetric, seconds: summary.seconds, lr: session.optimizer.paramGroups.map((g) => g.lr) });
+      logger.metrics({
+        kind: 'epoch',
+        epoch,
+        loss: summary.loss,
+        top1: record.top1,
+        top5: record.top5,
+        best_top1: result.bestMetric,
+        seconds: summary.seconds,
+        lr: session.optimizer.paramGroups.map((g) => g.lr),
+      });
       result.epochs.push(record);
     }
     session.substitutions.finish('training');
@@ -160,10 +246,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 function writeAttributeScores(session: TrainingSession, scores: ScoreCollection): void {
   const file = attributeScoresPath(session.runDir);
   saveScores(file, {
-    scores: scores.scores, labels: scores.labels, classes: scores.classes, branch: 'attributes',
+    scores: scores.scores,
+    labels: scores.labels,
+    classes: scores.classes,
+    branch: 'attributes',
     videos: Array.from(scores.indices, (i) => session.val.records[i]!.path),
   });
-  session.logger.info(`attribute scores of the validation videos saved to ${path.relative(process.cwd(), file) || file}`);
+  session.logger.info(
+    `attribute scores of the validation videos saved to ${path.relative(process.cwd(), file) || file}`,
+  );
 }
 
 async function closeSession(session: TrainingSession): Promise<void> {

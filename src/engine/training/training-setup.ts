@@ -88,9 +88,12 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
 
   const logTime = options.logTime ?? process.env.BIKE_LOG_TIME;
   const runOptions = { logTime, suffix: branch === 'attributes' ? 'attributes' : undefined };
-  const runDir = rank === 0 ? createRunDirectory(config, options.configFile, runOptions) : runDirectoryPath(config, runOptions);
+  const runDir =
+    rank === 0 ? createRunDirectory(config, options.configFile, runOptions) : runDirectoryPath(config, runOptions);
   const logger = new RunLogger({ dir: runDir, rank, quiet: options.quiet, onProgress: options.onProgress });
-  logger.info(`[INFO] ${collectives.worldSize > 1 ? `distributed training on ${collectives.worldSize} processes` : 'single-process training'} (${branch} branch, ${device})`);
+  logger.info(
+    `[INFO] ${collectives.worldSize > 1 ? `distributed training on ${collectives.worldSize} processes` : 'single-process training'} (${branch} branch, ${device})`,
+  );
   logger.info(`config: ${JSON.stringify(config)}`);
   logger.info(`storing name: ${runDir}`);
 
@@ -103,42 +106,75 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
 
   const classNames = await readClassNames(config);
   const tokenizer = resolveTokenizer({ vocab: options.vocab, weightsPath: built.weightsPath });
-  const classTokens = classPromptTokens(tokenizer, classNames, built.clipConfig.context_length, built.clipConfig.vocab_size).to(device).keep();
+  const classTokens = classPromptTokens(
+    tokenizer,
+    classNames,
+    built.clipConfig.context_length,
+    built.clipConfig.vocab_size,
+  )
+    .to(device)
+    .keep();
   const substitutions = new SubstitutionRecord(logger);
   const sourceOptions = { rank, worldSize: collectives.worldSize, workers: options.workers, substitutions };
   let train: TrainingSession['train'];
   let val: TrainingSession['val'];
   if (branch === 'video') {
     const picked = await trainRecords(config, classNames.length);
-    if (picked.fewShot) logger.info(`few-shot: ${config.data.shot} videos per class (${picked.fewShot.length} videos), repeated to ${picked.records.length} per epoch`);
+    if (picked.fewShot)
+      logger.info(
+        `few-shot: ${config.data.shot} videos per class (${picked.fewShot.length} videos), repeated to ${picked.records.length} per epoch`,
+      );
     const valRecords = await evalRecords(config, classNames.length, false);
     train = { source: videoSource(config, picked.records, 'train', sourceOptions), records: picked.records };
     val = { source: videoSource(config, valRecords, 'val', sourceOptions), records: valRecords };
   } else {
     const topk = requireSetting(config.data.select_topk_attributes, 'data.select_topk_attributes', 'training');
-    const make = async (records: VideoRecord[], key: 'attributes_train_path' | 'attributes_val_path', training: boolean) => {
+    const make = async (
+      records: VideoRecord[],
+      key: 'attributes_train_path' | 'attributes_val_path',
+      training: boolean,
+    ) => {
       const file = requireSetting(config.data[key], `data.${key}`, 'training');
-      const table = await readAttributes(file).catch((error: Error) => { throw new Error(`config data.${key}: ${error.message}`); });
+      const table = await readAttributes(file).catch((error: Error) => {
+        throw new Error(`config data.${key}: ${error.message}`);
+      });
       return new AttributeBatchSource({
-        records, table, file, topk, tokenizer, contextLength: built.clipConfig.context_length,
-        batchSize: requireSetting(config.data.batch_size, 'data.batch_size', 'training'), training, seed: config.seed ?? 0, rank, worldSize: collectives.worldSize,
+        records,
+        table,
+        file,
+        topk,
+        tokenizer,
+        contextLength: built.clipConfig.context_length,
+        batchSize: requireSetting(config.data.batch_size, 'data.batch_size', 'training'),
+        training,
+        seed: config.seed ?? 0,
+        rank,
+        worldSize: collectives.worldSize,
       });
     };
-    const trainList = (await trainRecords({ ...config, data: { ...config.data, shot: null } }, classNames.length)).records;
+    const trainList = (await trainRecords({ ...config, data: { ...config.data, shot: null } }, classNames.length))
+      .records;
     const valList = await evalRecords(config, classNames.length, false);
     train = { source: await make(trainList, 'attributes_train_path', true), records: trainList };
     val = { source: await make(valList, 'attributes_val_path', false), records: valList };
   }
-  logger.info(`classes: ${classNames.length}; training videos: ${train.records.length} (${train.source.batchesPerEpoch} batches per process); validation videos: ${val.records.length}`);
+  logger.info(
+    `classes: ${classNames.length}; training videos: ${train.records.length} (${train.source.batchesPerEpoch} batches per process); validation videos: ${val.records.length}`,
+  );
 
-  if (config.pretrain) disposeWeights(loadWeightsInto(model, config.pretrain, { key: 'pretrain', branch, log: (m) => logger.info(m) }));
-  const frozen = model.freeze({ fixText: branch === 'attributes' || config.network.fix_text, fixVideo: branch === 'video' && config.network.fix_video });
+  if (config.pretrain)
+    disposeWeights(loadWeightsInto(model, config.pretrain, { key: 'pretrain', branch, log: (m) => logger.info(m) }));
+  const frozen = model.freeze({
+    fixText: branch === 'attributes' || config.network.fix_text,
+    fixVideo: branch === 'video' && config.network.fix_video,
+  });
   if (frozen.length) logger.info(`frozen CLIP parameters: ${frozen.length}`);
   const optimizer = buildOptimizer(config, model, branch);
   const schedule = buildSchedule(config, optimizer);
 
   let startEpoch = requireSetting(config.solver.start_epoch, 'solver.start_epoch', 'training');
   let bestMetric = 0;
+  // eslint-disable-next-line no-useless-assignment -- the initial value is the path where nothing is assigned below
   let sidecar: CheckpointSidecar | null = null;
   if (config.resume) {
     const weights = loadWeightsInto(model, config.resume, { key: 'resume', branch, log: (m) => logger.info(m) });
@@ -146,14 +182,23 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
       if (weights.epoch !== null) startEpoch = weights.epoch + 1;
       sidecar = weights.sidecar;
       if (sidecar) {
-        if (sidecar.branch !== branch) throw new Error(`config resume: ${weights.source} is a ${sidecar.branch}-branch checkpoint; this run trains the ${branch} branch`);
-        optimizer.loadStateDict(unpackOptimizerState(weights.all, sidecar.optimizer, weights.source), `checkpoint ${weights.source} optimizer`);
+        if (sidecar.branch !== branch)
+          throw new Error(
+            `config resume: ${weights.source} is a ${sidecar.branch}-branch checkpoint; this run trains the ${branch} branch`,
+          );
+        optimizer.loadStateDict(
+          unpackOptimizerState(weights.all, sidecar.optimizer, weights.source),
+          `checkpoint ${weights.source} optimizer`,
+        );
         schedule.loadStateDict(sidecar.scheduler as Record<string, unknown>);
-        if (plan.scaler && sidecar.scaler && Object.keys(sidecar.scaler).length > 0) plan.scaler.loadStateDict(sidecar.scaler as object);
+        if (plan.scaler && sidecar.scaler && Object.keys(sidecar.scaler).length > 0)
+          plan.scaler.loadStateDict(sidecar.scaler as object);
         bestMetric = sidecar.bestMetric ?? 0;
         restorePendingGradients(optimizer, weights.all);
       }
-      logger.info(`=> resuming at epoch ${startEpoch}${sidecar ? ` (optimizer, schedule${plan.scaler ? ', loss scaler' : ''} and random state restored; best so far ${bestMetric})` : ''}`);
+      logger.info(
+        `=> resuming at epoch ${startEpoch}${sidecar ? ` (optimizer, schedule${plan.scaler ? ', loss scaler' : ''} and random state restored; best so far ${bestMetric})` : ''}`,
+      );
       if (sidecar) restoreTorchRngState(weights.all, weights.source, device);
     } finally {
       disposeWeights(weights);
@@ -162,21 +207,45 @@ export async function setUpTraining(options: TrainOptions): Promise<TrainingSess
   broadcastModule(collectives, [...model.parameters(), ...[...model.namedBuffers()].map(([, b]) => b)]);
 
   const network = config.network;
-  const cacheable = canCacheText(branch === 'attributes' || network.fix_text, network.drop_out ?? 0, network.emb_dropout ?? 0);
+  const cacheable = canCacheText(
+    branch === 'attributes' || network.fix_text,
+    network.drop_out ?? 0,
+    network.emb_dropout ?? 0,
+  );
   let cachedText: TextFeatures | null = null;
   if (cacheable) {
-    cachedText = tidy(() => noGrad(() => {
-      const features = model.classFeatures(classTokens);
-      return { cls: features.cls.keep(), tokens: features.tokens.keep() };
-    }));
+    cachedText = tidy(() =>
+      noGrad(() => {
+        const features = model.classFeatures(classTokens);
+        return { cls: features.cls.keep(), tokens: features.tokens.keep() };
+      }),
+    );
     logger.info('class text features computed once (text encoder frozen)');
   }
   const trainable = model.parameters().filter((p) => p.requiresGrad);
   logger.info(`trainable parameters: ${trainable.reduce((n, p) => n + p.numel, 0)}`);
   return {
-    options, config, branch, device, collectives, logger, runDir, model, plan, optimizer, schedule,
-    classNames, classTokens, cachedText, lossType: requireSetting(config.solver.loss_type, 'solver.loss_type', 'training'),
-    train, val, substitutions, startEpoch, bestMetric, trainable,
+    options,
+    config,
+    branch,
+    device,
+    collectives,
+    logger,
+    runDir,
+    model,
+    plan,
+    optimizer,
+    schedule,
+    classNames,
+    classTokens,
+    cachedText,
+    lossType: requireSetting(config.solver.loss_type, 'solver.loss_type', 'training'),
+    train,
+    val,
+    substitutions,
+    startEpoch,
+    bestMetric,
+    trainable,
   };
 }
 

@@ -34,7 +34,9 @@ export function videoLoss(ctx: VideoLossContext, batch: VideoBatch): { loss: Ten
   const labels = fromTypedArray(Int32Array.from(batch.labels), undefined, { device: ctx.device }).to('int64');
   const video = model.encodeVideos(frames);
   if (video.size(0) !== labels.size(0)) {
-    throw new Error(`training batch: ${video.size(0)} clips of ${model.numSegments} frames but ${labels.size(0)} labels (frames shape [${batch.shape}])`);
+    throw new Error(
+      `training batch: ${video.size(0)} clips of ${model.numSegments} frames but ${labels.size(0)} labels (frames shape [${batch.shape}])`,
+    );
   }
   const text: TextFeatures = ctx.cachedText
     ? { cls: ctx.cachedText.cls.indexSelect(0, labels), tokens: ctx.cachedText.tokens.indexSelect(0, labels) }

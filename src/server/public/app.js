@@ -3,7 +3,18 @@
 'use strict';
 const $ = (id) => document.getElementById(id);
 const state = { clip: null, file: null, url: null };
-const COLOURS = ['#e63946', '#457b9d', '#2a9d8f', '#e9c46a', '#8d5fd3', '#f4a261', '#1d3557', '#6a994e', '#bc4749', '#577590'];
+const COLOURS = [
+  '#e63946',
+  '#457b9d',
+  '#2a9d8f',
+  '#e9c46a',
+  '#8d5fd3',
+  '#f4a261',
+  '#1d3557',
+  '#6a994e',
+  '#bc4749',
+  '#577590',
+];
 
 function setStatus(text, error) {
   const status = $('status');
@@ -13,8 +24,13 @@ function setStatus(text, error) {
 
 async function call(url, options) {
   const response = await fetch(url, options);
+  // eslint-disable-next-line no-useless-assignment -- the initial value is the path where nothing is assigned below
   let body = null;
-  try { body = await response.json(); } catch (_) { body = { error: `${response.status} ${response.statusText}` }; }
+  try {
+    body = await response.json();
+  } catch (_) {
+    body = { error: `${response.status} ${response.statusText}` };
+  }
   if (!response.ok) throw new Error(body.error || `${response.status}`);
   return body;
 }
@@ -64,7 +80,7 @@ async function showStrip(frames, saliency) {
     bar.title = `frame ${f.index}: ${weights[i].toFixed(3)}`;
     const fill = document.createElement('div');
     fill.className = 'fill';
-    fill.style.height = `${(100 * weights[i] / most).toFixed(1)}%`;
+    fill.style.height = `${((100 * weights[i]) / most).toFixed(1)}%`;
     bar.appendChild(fill);
     const label = document.createElement('span');
     label.textContent = f.timestamp === null ? `#${f.index}` : `${f.timestamp.toFixed(2)} s`;
@@ -75,11 +91,19 @@ async function showStrip(frames, saliency) {
   const probe = document.createElement('video');
   probe.muted = true;
   probe.src = state.url;
-  await new Promise((resolve) => { probe.onloadeddata = resolve; probe.onerror = resolve; setTimeout(resolve, 5000); });
+  await new Promise((resolve) => {
+    probe.onloadeddata = resolve;
+    probe.onerror = resolve;
+    setTimeout(resolve, 5000);
+  });
   for (let i = 0; i < frames.length; i++) {
     const t = frames[i].timestamp;
     if (t === null || !(probe.videoWidth > 0)) continue;
-    await new Promise((resolve) => { probe.onseeked = resolve; probe.currentTime = t + 1e-3; setTimeout(resolve, 2000); });
+    await new Promise((resolve) => {
+      probe.onseeked = resolve;
+      probe.currentTime = t + 1e-3;
+      setTimeout(resolve, 2000);
+    });
     const ctx = canvases[i].getContext('2d');
     ctx.drawImage(probe, 0, 0, canvases[i].width, canvases[i].height);
     canvases[i].setAttribute('data-drawn', 'true');
@@ -94,15 +118,21 @@ function showTimeline(timeline) {
   const labels = [...new Set(timeline.windows.map((w) => w.label))];
   const colour = (label) => COLOURS[labels.indexOf(label) % COLOURS.length];
   // Each stretch of time takes the label of the latest window starting before it.
-  const cuts = timeline.windows.map((w, i) => ({ start: w.start, end: i + 1 < timeline.windows.length ? timeline.windows[i + 1].start : timeline.duration, label: w.label }));
+  const cuts = timeline.windows.map((w, i) => ({
+    start: w.start,
+    end: i + 1 < timeline.windows.length ? timeline.windows[i + 1].start : timeline.duration,
+    label: w.label,
+  }));
   for (const c of cuts) {
     const seg = document.createElement('div');
     seg.className = 'segment';
     seg.setAttribute('data-label', c.label);
     seg.title = `${c.start.toFixed(1)}-${c.end.toFixed(1)} s: ${c.label}`;
-    seg.style.width = `${(100 * (c.end - c.start) / timeline.duration).toFixed(3)}%`;
+    seg.style.width = `${((100 * (c.end - c.start)) / timeline.duration).toFixed(3)}%`;
     seg.style.background = colour(c.label);
-    seg.onclick = () => { $('player').currentTime = c.start; };
+    seg.onclick = () => {
+      $('player').currentTime = c.start;
+    };
     band.appendChild(seg);
   }
   for (const label of labels) {
@@ -117,7 +147,8 @@ function showTimeline(timeline) {
 function showResult(result) {
   state.clip = result.clip;
   showBars(result.top);
-  $('timings').textContent = `decode ${result.timings.decodeMs} ms, model ${result.timings.modelMs} ms (batch of ${result.batch})`;
+  $('timings').textContent =
+    `decode ${result.timings.decodeMs} ms, model ${result.timings.modelMs} ms (batch of ${result.batch})`;
   document.body.setAttribute('data-state', 'classified');
   return showStrip(result.frames, result.saliency[0]);
 }
@@ -155,11 +186,18 @@ async function classify(file) {
 
 async function rescore(event) {
   event.preventDefault();
-  const labels = $('labels').value.split('\n').map((s) => s.trim()).filter(Boolean);
+  const labels = $('labels')
+    .value.split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!state.clip) return setStatus('classify a video first', true);
   document.body.setAttribute('data-state', 'working');
   try {
-    const result = await call('/v1/rescore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clip: state.clip, labels, top: 5 }) });
+    const result = await call('/v1/rescore', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clip: state.clip, labels, top: 5 }),
+    });
     await showResult(result);
     setStatus(`re-scored against ${labels.length} class names: ${result.top[0].name}`);
     document.body.setAttribute('data-state', 'rescored');
@@ -169,9 +207,14 @@ async function rescore(event) {
   }
 }
 
-$('file').addEventListener('change', () => { if ($('file').files[0]) classify($('file').files[0]); });
+$('file').addEventListener('change', () => {
+  if ($('file').files[0]) classify($('file').files[0]);
+});
 const drop = $('drop');
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragover', (e) => {
+  e.preventDefault();
+  drop.classList.add('over');
+});
 drop.addEventListener('dragleave', () => drop.classList.remove('over'));
 drop.addEventListener('drop', (e) => {
   e.preventDefault();
@@ -179,7 +222,11 @@ drop.addEventListener('drop', (e) => {
   if (e.dataTransfer.files[0]) classify(e.dataTransfer.files[0]);
 });
 $('rescore').addEventListener('submit', rescore);
-call('/v1/model').then((m) => {
-  $('model').textContent = `${m.mode === 'trained' ? 'trained BIKE' : 'zero-shot CLIP'} ${m.architecture}, ${m.classes.length} classes, ${m.frames} frames per clip, ${m.device} ${m.precision}`;
-  $('labels').value = m.classes.slice(0, 10).join('\n');
-}, (error) => setStatus(`model: ${error.message}`, true));
+call('/v1/model').then(
+  (m) => {
+    $('model').textContent =
+      `${m.mode === 'trained' ? 'trained BIKE' : 'zero-shot CLIP'} ${m.architecture}, ${m.classes.length} classes, ${m.frames} frames per clip, ${m.device} ${m.precision}`;
+    $('labels').value = m.classes.slice(0, 10).join('\n');
+  },
+  (error) => setStatus(`model: ${error.message}`, true),
+);

@@ -23,7 +23,8 @@ export async function makeServeHarness(dir: string): Promise<ServeHarness> {
   let n = 1;
   for (const clip of ['red_0', 'red_0', 'green_0', 'green_0']) {
     const folder = path.join(run.dataset.root, 'val', clip);
-    for (const f of readdirSync(folder).sort()) copyFileSync(path.join(folder, f), path.join(long, `img_${String(n++).padStart(5, '0')}.png`));
+    for (const f of readdirSync(folder).sort())
+      copyFileSync(path.join(folder, f), path.join(long, `img_${String(n++).padStart(5, '0')}.png`));
   }
   const longVideo = path.join(dir, 'long.mp4');
   framesToMp4(long, longVideo, 8);
@@ -40,8 +41,15 @@ export function uploadAndHangUp(address: string, route: string, declared: number
   const url = new URL(address);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname, () => {
-      socket.write(`POST ${route} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: video/mp4\r\nContent-Length: ${declared}\r\n\r\n`);
-      socket.write(Buffer.alloc(sent, 7), () => setTimeout(() => { socket.destroy(); resolve(); }, 100));
+      socket.write(
+        `POST ${route} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: video/mp4\r\nContent-Length: ${declared}\r\n\r\n`,
+      );
+      socket.write(Buffer.alloc(sent, 7), () =>
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 100),
+      );
     });
     socket.on('error', reject);
   });
@@ -52,7 +60,9 @@ export function slowUpload(address: string, route: string): Promise<{ finish: ()
   const url = new URL(address);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(url.port), url.hostname, () => {
-      socket.write(`POST ${route} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: video/mp4\r\nContent-Length: 1000\r\n\r\n`);
+      socket.write(
+        `POST ${route} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: video/mp4\r\nContent-Length: 1000\r\n\r\n`,
+      );
       socket.write(Buffer.alloc(10, 1), () => resolve({ finish: () => socket.destroy() }));
     });
     socket.on('error', reject);

@@ -16,9 +16,14 @@ export class MultiheadAttention extends Module {
   out_proj: Linear;
   readonly headDim: number;
 
-  constructor(readonly embedDim: number, readonly numHeads: number, readonly dropout = 0) {
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    readonly dropout = 0,
+  ) {
     super();
-    if (embedDim % numHeads !== 0) throw new Error(`MultiheadAttention: embed_dim ${embedDim} is not divisible by num_heads ${numHeads}`);
+    if (embedDim % numHeads !== 0)
+      throw new Error(`MultiheadAttention: embed_dim ${embedDim} is not divisible by num_heads ${numHeads}`);
     this.headDim = embedDim / numHeads;
     // PyTorch's order: parameters registered first, out_proj built (drawing its default init), then
     // `_reset_parameters` fills in_proj_weight; so a seeded init draws the same numbers.
@@ -54,11 +59,17 @@ export class MultiheadAttention extends Module {
     }
     const S = k.size(0);
     // [L, N, E] -> [N*H, L, d], as PyTorch's multi_head_attention_forward.
-    const heads = (t: Tensor, len: number) => t.contiguous().view(len, N * H, this.headDim).transpose(0, 1);
+    const heads = (t: Tensor, len: number) =>
+      t
+        .contiguous()
+        .view(len, N * H, this.headDim)
+        .transpose(0, 1);
     let attnMask = mask ?? null;
     if (attnMask && attnMask.dtype === 'bool') attnMask = attnMask.logicalNot();
     const out = F.scaledDotProductAttention(heads(q, L), heads(k, S), heads(v, S), {
-      mask: attnMask, dropout: this.dropout, training: this.training,
+      mask: attnMask,
+      dropout: this.dropout,
+      training: this.training,
     });
     return this.out_proj.forward(out.transpose(0, 1).contiguous().view(L, N, E));
   }
@@ -81,8 +92,19 @@ export class MultiheadAttention extends Module {
   private fused(query: Tensor): Tensor {
     // The op is batch-first: [L, N, E] -> [N, L, E] (for CLIP's layout a free transpose).
     const batchFirst = query.transpose(0, 1).contiguous();
-    const [out, weights] = nativeMha(batchFirst.handle, batchFirst.handle, batchFirst.handle, this.embedDim, this.numHeads,
-      this.in_proj_weight.handle, this.in_proj_bias.handle, this.out_proj.weight.handle, this.out_proj.bias!.handle, null, false) as unknown[];
+    const [out, weights] = nativeMha(
+      batchFirst.handle,
+      batchFirst.handle,
+      batchFirst.handle,
+      this.embedDim,
+      this.numHeads,
+      this.in_proj_weight.handle,
+      this.in_proj_bias.handle,
+      this.out_proj.weight.handle,
+      this.out_proj.bias!.handle,
+      null,
+      false,
+    ) as unknown[];
     if (weights) new Tensor(weights as never).dispose();
     return new Tensor(out as never).transpose(0, 1);
   }

@@ -7,7 +7,11 @@ import { defaultBias, defaultWeight, normal } from './init.ts';
 export class Linear extends Module {
   weight: Tensor;
   bias: Tensor | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias = true,
+  ) {
     super();
     this.weight = this.registerParameter('weight', defaultWeight([outFeatures, inFeatures]));
     this.bias = bias ? this.registerParameter('bias', defaultBias(outFeatures, [outFeatures, inFeatures])) : null;
@@ -29,7 +33,7 @@ export class Conv2d extends Module {
     super();
     const shape = [outChannels, inChannels / (options.groups ?? 1), kernelSize, kernelSize];
     this.weight = this.registerParameter('weight', defaultWeight(shape));
-    this.bias = options.bias ?? true ? this.registerParameter('bias', defaultBias(outChannels, shape)) : null;
+    this.bias = (options.bias ?? true) ? this.registerParameter('bias', defaultBias(outChannels, shape)) : null;
   }
   forward(x: Tensor): Tensor {
     return F.conv2d(x, this.weight, this.bias, this.options);
@@ -39,7 +43,10 @@ export class Conv2d extends Module {
 export class LayerNorm extends Module {
   weight: Tensor;
   bias: Tensor;
-  constructor(readonly normalizedShape: number, readonly eps = 1e-5) {
+  constructor(
+    readonly normalizedShape: number,
+    readonly eps = 1e-5,
+  ) {
     super();
     this.weight = this.registerParameter('weight', ones([normalizedShape]));
     this.bias = this.registerParameter('bias', zeros([normalizedShape]));
@@ -55,7 +62,11 @@ export class BatchNorm2d extends Module {
   running_mean: Tensor;
   running_var: Tensor;
   num_batches_tracked: Tensor;
-  constructor(readonly numFeatures: number, readonly eps = 1e-5, readonly momentum = 0.1) {
+  constructor(
+    readonly numFeatures: number,
+    readonly eps = 1e-5,
+    readonly momentum = 0.1,
+  ) {
     super();
     this.weight = this.registerParameter('weight', ones([numFeatures]));
     this.bias = this.registerParameter('bias', zeros([numFeatures]));
@@ -65,13 +76,25 @@ export class BatchNorm2d extends Module {
   }
   forward(x: Tensor): Tensor {
     if (this.training) this.num_batches_tracked.add_(1);
-    return F.batchNorm(x, this.running_mean, this.running_var, this.weight, this.bias, this.training, this.momentum, this.eps);
+    return F.batchNorm(
+      x,
+      this.running_mean,
+      this.running_var,
+      this.weight,
+      this.bias,
+      this.training,
+      this.momentum,
+      this.eps,
+    );
   }
 }
 
 export class Embedding extends Module {
   weight: Tensor;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+  ) {
     super();
     this.weight = this.registerParameter('weight', normal([numEmbeddings, embeddingDim], 1));
   }

@@ -18,7 +18,13 @@ test('withoutInitialization draws nothing: the generator is where it was, and in
   assert.notDeepEqual(randn([4]).toArray(), expected, 'a normal build draws (so the check above can fail)');
   assert.equal(drawn.weight.shape[0], 32);
   // An error inside still leaves the scope.
-  assert.throws(() => nn.init.withoutInitialization(() => { throw new Error('boom'); }), /boom/);
+  assert.throws(
+    () =>
+      nn.init.withoutInitialization(() => {
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   assert.equal(nn.init.initializationSkipped(), false);
 });
 
@@ -26,7 +32,10 @@ test('loadStateDict with assign adopts same-dtype tensors without a copy and cas
   const layer = new nn.Linear(3, 2);
   layer.requiresGrad_(false);
   const oldWeight = layer.weight;
-  const weight = tensor([[1, 2, 3], [4, 5, 6]]);
+  const weight = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   const bias = tensor([0.5, -0.5], { dtype: 'float64' });
   layer.loadStateDict({ weight, bias }, { assign: true });
   assert.equal(layer.weight, weight, 'the same tensor, not a copy');
@@ -39,6 +48,9 @@ test('loadStateDict with assign adopts same-dtype tensors without a copy and cas
   assert.deepEqual(layer.forward(tensor([[1, 0, 0]])).toArray(), [1.5, 3.5]);
   // Checks come first: a wrong shape changes nothing.
   const before = layer.weight;
-  assert.throws(() => layer.loadStateDict({ weight: zeros([3, 3]), bias: zeros([2]) }, { assign: true }), /shape mismatches: weight/);
+  assert.throws(
+    () => layer.loadStateDict({ weight: zeros([3, 3]), bias: zeros([2]) }, { assign: true }),
+    /shape mismatches: weight/,
+  );
   assert.equal(layer.weight, before);
 });

@@ -70,7 +70,9 @@ export abstract class Module {
   }
   /** Number of parameter elements (all, or only trainable ones). */
   parameterCount(trainableOnly = false): number {
-    return this.parameters().filter((p) => !trainableOnly || p.requiresGrad).reduce((n, p) => n + p.numel, 0);
+    return this.parameters()
+      .filter((p) => !trainableOnly || p.requiresGrad)
+      .reduce((n, p) => n + p.numel, 0);
   }
 
   train(mode = true): this {
@@ -98,7 +100,10 @@ export abstract class Module {
    * tensors become the parameters and buffers themselves (cast first where dtype or device differ), no
    * copy made: the module owns them afterwards and disposes the tensors they replace.
    */
-  loadStateDict(source: StateDict | Record<string, Tensor>, options: { strict?: boolean; assign?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+  loadStateDict(
+    source: StateDict | Record<string, Tensor>,
+    options: { strict?: boolean; assign?: boolean } = {},
+  ): { missing: string[]; unexpected: string[] } {
     const strict = options.strict ?? true;
     const entries = source instanceof Map ? source : new Map(Object.entries(source));
     const own = this.stateDict();
@@ -107,14 +112,20 @@ export abstract class Module {
     const mismatched: string[] = [];
     for (const [name, target] of own) {
       const value = entries.get(name);
-      if (value && value.shape.join(',') !== target.shape.join(',')) mismatched.push(`${name}: checkpoint [${value.shape}] vs model [${target.shape}]`);
+      if (value && value.shape.join(',') !== target.shape.join(','))
+        mismatched.push(`${name}: checkpoint [${value.shape}] vs model [${target.shape}]`);
     }
     if (mismatched.length || (strict && (missing.length || unexpected.length))) {
       const parts = [];
       if (missing.length) parts.push(`missing keys: ${missing.join(', ')}`);
       if (unexpected.length) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
       if (mismatched.length) parts.push(`shape mismatches: ${mismatched.join('; ')}`);
-      throw new StateDictError(`loadStateDict (${this.constructor.name}): ${parts.join('; ')}`, missing, unexpected, mismatched);
+      throw new StateDictError(
+        `loadStateDict (${this.constructor.name}): ${parts.join('; ')}`,
+        missing,
+        unexpected,
+        mismatched,
+      );
     }
     if (options.assign) {
       for (const [prefix, m] of this.namedModules()) m.assignOwn(prefix, entries);
@@ -135,7 +146,10 @@ export abstract class Module {
       for (const [name, old] of store) {
         const value = old ? entries.get(prefix ? `${prefix}.${name}` : name) : undefined;
         if (!old || !value || value === old) continue;
-        const cast = value.dtype === old.dtype && value.device === old.device ? value : noGrad(() => value.to(old.device).to(old.dtype));
+        const cast =
+          value.dtype === old.dtype && value.device === old.device
+            ? value
+            : noGrad(() => value.to(old.device).to(old.dtype));
         const kept = isParam ? parameter(cast, old.requiresGrad) : cast.keep();
         store.set(name, kept);
         if (self[name] === old) self[name] = kept;

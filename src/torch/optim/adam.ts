@@ -11,12 +11,28 @@ import { aten } from '../ops.ts';
 import { noGrad } from '../autograd.ts';
 import { tidy } from '../scope.ts';
 import {
-  Optimizer, checkBoolean, checkForeach, checkInitialLr, checkNumber, checkUnsupportedOff,
-  type ParamGroup, type ParamGroupInput, type ParamState,
+  Optimizer,
+  checkBoolean,
+  checkForeach,
+  checkInitialLr,
+  checkNumber,
+  checkUnsupportedOff,
+  type ParamGroup,
+  type ParamGroupInput,
+  type ParamState,
 } from './optimizer.ts';
 import {
-  bucketBy, foreachAdd, foreachAddScalar_, foreachAddcdiv_, foreachAddcmul_, foreachAdd_, foreachDiv_,
-  foreachMaximum_, foreachMul_, foreachNeg, foreachSqrt,
+  bucketBy,
+  foreachAdd,
+  foreachAddScalar_,
+  foreachAddcdiv_,
+  foreachAddcmul_,
+  foreachAdd_,
+  foreachDiv_,
+  foreachMaximum_,
+  foreachMul_,
+  foreachNeg,
+  foreachSqrt,
 } from './foreach.ts';
 import { pythonPow } from './python-math.ts';
 
@@ -83,14 +99,19 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
     if (typeof state.step !== 'number') throw new Error(`${where}: missing 'step'`);
     const keys = ['exp_avg', 'exp_avg_sq', ...(group.amsgrad ? ['max_exp_avg_sq'] : [])];
     for (const key of keys) {
-      if (!(state[key] instanceof Tensor)) throw new Error(`${where}: '${key}' must be a tensor${key === 'max_exp_avg_sq' ? ' (the group has amsgrad on)' : ''}`);
+      if (!(state[key] instanceof Tensor))
+        throw new Error(
+          `${where}: '${key}' must be a tensor${key === 'max_exp_avg_sq' ? ' (the group has amsgrad on)' : ''}`,
+        );
     }
   }
 
   step(): void {
-    noGrad(() => tidy(() => {
-      for (const group of this.paramGroups) this.stepGroup(group);
-    }));
+    noGrad(() =>
+      tidy(() => {
+        for (const group of this.paramGroups) this.stepGroup(group);
+      }),
+    );
   }
 
   private stepGroup(group: AdamGroup): void {
@@ -104,7 +125,9 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
         if (group.amsgrad) state.max_exp_avg_sq = newZerosLike(param);
         this.state.set(param, state);
       } else if (group.amsgrad && !(state.max_exp_avg_sq instanceof Tensor)) {
-        throw new Error(`${this.name}: a parameter of a group with amsgrad on has no 'max_exp_avg_sq' state (amsgrad was turned on after it was first stepped)`);
+        throw new Error(
+          `${this.name}: a parameter of a group with amsgrad on has no 'max_exp_avg_sq' state (amsgrad was turned on after it was first stepped)`,
+        );
       }
       entries.push({ param, grad, state });
     }
@@ -168,7 +191,12 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
 }
 
 /** Python-float bias corrections: `step_size = lr / (1 - beta1**t)`, `sqrt(1 - beta2**t)`. */
-export function biasCorrections(lr: number, beta1: number, beta2: number, step: number): { stepSize: number; bc2Sqrt: number } {
+export function biasCorrections(
+  lr: number,
+  beta1: number,
+  beta2: number,
+  step: number,
+): { stepSize: number; bc2Sqrt: number } {
   const bc1 = 1 - pythonPow(beta1, step);
   const bc2 = 1 - pythonPow(beta2, step);
   return { stepSize: lr / bc1, bc2Sqrt: Math.sqrt(bc2) };
@@ -176,28 +204,56 @@ export function biasCorrections(lr: number, beta1: number, beta2: number, step: 
 
 /** `torch.optim.AdamW` (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2). */
 export class AdamW extends AdamFamily {
-  protected get name(): string { return 'AdamW'; }
-  protected get decoupledWeightDecay(): boolean { return true; }
-  protected get unsupportedKeys(): string[] { return ['capturable']; }
+  protected get name(): string {
+    return 'AdamW';
+  }
+  protected get decoupledWeightDecay(): boolean {
+    return true;
+  }
+  protected get unsupportedKeys(): string[] {
+    return ['capturable'];
+  }
 
   constructor(params: Tensor[] | ParamGroupInput<AdamGroup>[], options: AdamOptions = {}) {
     super(params, {
-      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, amsgrad: false,
-      foreach: null, maximize: false, capturable: false, ...options,
+      lr: 1e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weight_decay: 1e-2,
+      amsgrad: false,
+      foreach: null,
+      maximize: false,
+      capturable: false,
+      ...options,
     } as Omit<AdamGroup, 'params'>);
   }
 }
 
 /** `torch.optim.Adam` (defaults lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0). */
 export class Adam extends AdamFamily {
-  protected get name(): string { return 'Adam'; }
-  protected get decoupledWeightDecay(): boolean { return false; }
-  protected get unsupportedKeys(): string[] { return ['capturable', 'differentiable', 'fused']; }
+  protected get name(): string {
+    return 'Adam';
+  }
+  protected get decoupledWeightDecay(): boolean {
+    return false;
+  }
+  protected get unsupportedKeys(): string[] {
+    return ['capturable', 'differentiable', 'fused'];
+  }
 
   constructor(params: Tensor[] | ParamGroupInput<AdamGroup>[], options: AdamOptions = {}) {
     super(params, {
-      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0, amsgrad: false,
-      maximize: false, foreach: null, capturable: false, differentiable: false, fused: false, ...options,
+      lr: 1e-3,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weight_decay: 0,
+      amsgrad: false,
+      maximize: false,
+      foreach: null,
+      capturable: false,
+      differentiable: false,
+      fused: false,
+      ...options,
     } as Omit<AdamGroup, 'params'>);
   }
 }

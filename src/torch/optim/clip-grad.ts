@@ -22,7 +22,14 @@ export interface ClipGradNormOptions {
 
 /** `torch.norm(t, p)`: over every dimension, as Python's `torch.norm` passes them. */
 function fullNorm(t: Tensor, p: number): Tensor {
-  return new Tensor(norm(t.handle, p, Array.from({ length: t.ndim }, (_, i) => i), false));
+  return new Tensor(
+    norm(
+      t.handle,
+      p,
+      Array.from({ length: t.ndim }, (_, i) => i),
+      false,
+    ),
+  );
 }
 
 /**
@@ -31,25 +38,31 @@ function fullNorm(t: Tensor, p: number): Tensor {
  */
 export function clipGradNorm(params: Tensor[] | Tensor, maxNorm: number, options: ClipGradNormOptions = {}): Tensor {
   const normType = options.normType ?? 2;
-  if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm)) throw new TypeError(`clipGradNorm: maxNorm must be a number, got ${String(maxNorm)}`);
-  if (typeof normType !== 'number' || Number.isNaN(normType)) throw new TypeError(`clipGradNorm: normType must be a number, got ${String(normType)}`);
+  if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm))
+    throw new TypeError(`clipGradNorm: maxNorm must be a number, got ${String(maxNorm)}`);
+  if (typeof normType !== 'number' || Number.isNaN(normType))
+    throw new TypeError(`clipGradNorm: normType must be a number, got ${String(normType)}`);
   const list = Array.isArray(params) ? params : [params];
-  return noGrad(() => tidy(() => {
-    const grads = list.map((p) => p.grad).filter((g): g is Tensor => g !== null);
-    if (grads.length === 0) return tensor(0);
-    const device = grads[0]!.device;
-    let total: Tensor;
-    if (normType === Infinity) {
-      const norms = grads.map((g) => g.abs().max().to(device));
-      total = norms.length === 1 ? norms[0]! : stack(norms).max();
-    } else {
-      total = fullNorm(stack(grads.map((g) => fullNorm(g, normType).to(device))), normType);
-    }
-    if (options.errorIfNonfinite && !Number.isFinite(total.item())) {
-      throw new Error(`clipGradNorm: the total norm of order ${normType} of the gradients is non-finite (${total.item()}), so it cannot be clipped; pass errorIfNonfinite: false to scale by it anyway`);
-    }
-    const coef = total.add(1e-6).reciprocal().mul(maxNorm).clamp(null, 1);
-    for (const g of grads) mulInPlace(g.handle, coef.to(g.device).handle);
-    return total;
-  }));
+  return noGrad(() =>
+    tidy(() => {
+      const grads = list.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+      if (grads.length === 0) return tensor(0);
+      const device = grads[0]!.device;
+      let total: Tensor;
+      if (normType === Infinity) {
+        const norms = grads.map((g) => g.abs().max().to(device));
+        total = norms.length === 1 ? norms[0]! : stack(norms).max();
+      } else {
+        total = fullNorm(stack(grads.map((g) => fullNorm(g, normType).to(device))), normType);
+      }
+      if (options.errorIfNonfinite && !Number.isFinite(total.item())) {
+        throw new Error(
+          `clipGradNorm: the total norm of order ${normType} of the gradients is non-finite (${total.item()}), so it cannot be clipped; pass errorIfNonfinite: false to scale by it anyway`,
+        );
+      }
+      const coef = total.add(1e-6).reciprocal().mul(maxNorm).clamp(null, 1);
+      for (const g of grads) mulInPlace(g.handle, coef.to(g.device).handle);
+      return total;
+    }),
+  );
 }

@@ -42,14 +42,16 @@ export interface WarmupOptions {
 function perGroup(value: number | number[], groups: number, name: string): number[] {
   if (typeof value === 'number') return new Array<number>(groups).fill(value);
   if (Array.isArray(value)) {
-    if (value.length !== groups) throw new Error(`${name}: length of [${value}] (${value.length}) != ${groups} parameter groups`);
+    if (value.length !== groups)
+      throw new Error(`${name}: length of [${value}] (${value.length}) != ${groups} parameter groups`);
     return [...value];
   }
   throw new Error(`${name}: expected a number or a list of numbers, got ${JSON.stringify(value)}`);
 }
 
 function finite(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${name} must be a finite number, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new Error(`${name} must be a finite number, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -84,7 +86,10 @@ export abstract class WarmupLR implements LRScheduler {
       for (const group of groups) if (group.initial_lr === undefined) group.initial_lr = group.lr;
     } else {
       groups.forEach((group, i) => {
-        if (group.initial_lr === undefined) throw new Error(`param 'initial_lr' is not specified in param_groups[${i}] when resuming a schedule (lastEpoch ${lastEpoch})`);
+        if (group.initial_lr === undefined)
+          throw new Error(
+            `param 'initial_lr' is not specified in param_groups[${i}] when resuming a schedule (lastEpoch ${lastEpoch})`,
+          );
       });
     }
     this.baseLrs = groups.map((group) => group.initial_lr!);
@@ -122,11 +127,16 @@ export abstract class WarmupLR implements LRScheduler {
       throw new Error(`LR scheduler step: epoch must be a finite number, got ${String(epoch)}`);
     }
     const groups = this.optimizer.paramGroups;
-    if (groups.length !== this.numGroups) throw new Error(`LR scheduler built for ${this.numGroups} parameter groups; the optimizer now has ${groups.length}`);
+    if (groups.length !== this.numGroups)
+      throw new Error(
+        `LR scheduler built for ${this.numGroups} parameter groups; the optimizer now has ${groups.length}`,
+      );
     this.stepCount += 1;
     this.lastEpoch = epoch === undefined ? this.lastEpoch + 1 : epoch;
     const lrs = this.computeLrs();
-    groups.forEach((group, g) => { group.lr = lrs[g]!; });
+    groups.forEach((group, g) => {
+      group.lr = lrs[g]!;
+    });
     this.lastLr = groups.map((group) => group.lr);
   }
 
@@ -156,11 +166,21 @@ export abstract class WarmupLR implements LRScheduler {
   loadStateDict(state: Record<string, unknown>): void {
     if (typeof state !== 'object' || state === null) throw new Error('LR scheduler state must be an object');
     const where = (key: string) => `LR scheduler state '${key}'`;
-    for (const key of ['num_groups', 'warmup_epochs', 'warmup_powers', 'warmup_lrs', 'base_lrs', 'last_epoch', '_step_count', '_last_lr']) {
+    for (const key of [
+      'num_groups',
+      'warmup_epochs',
+      'warmup_powers',
+      'warmup_lrs',
+      'base_lrs',
+      'last_epoch',
+      '_step_count',
+      '_last_lr',
+    ]) {
       if (!(key in state)) throw new Error(`${where(key)} is missing`);
     }
     const n = finite(state.num_groups, where('num_groups'));
-    if (n !== this.numGroups) throw new Error(`${where('num_groups')} is ${n}; this scheduler drives ${this.numGroups} parameter groups`);
+    if (n !== this.numGroups)
+      throw new Error(`${where('num_groups')} is ${n}; this scheduler drives ${this.numGroups} parameter groups`);
     const loaded = {
       warmupEpochs: numberList(state.warmup_epochs, n, where('warmup_epochs')),
       warmupPowers: numberList(state.warmup_powers, n, where('warmup_powers')),
@@ -180,13 +200,20 @@ export class WarmupCosineAnnealingLR extends WarmupLR {
   protected totalEpoch: number;
   protected finalFactor: number;
 
-  constructor(optimizer: SchedulableOptimizer, totalEpoch: number, options: WarmupOptions & { finalFactor?: number } = {}) {
+  constructor(
+    optimizer: SchedulableOptimizer,
+    totalEpoch: number,
+    options: WarmupOptions & { finalFactor?: number } = {},
+  ) {
     super(optimizer, options);
     this.totalEpoch = finite(totalEpoch, 'WarmupCosineAnnealingLR total_epoch');
     this.finalFactor = finite(options.finalFactor ?? 0, 'WarmupCosineAnnealingLR final_factor');
     this.warmupEpochs.forEach((w, g) => {
       // The original divides by (total_epoch - warmup_epoch) once warm-up ends.
-      if (w >= this.totalEpoch) throw new Error(`WarmupCosineAnnealingLR: warmup_epochs[${g}] (${w}) must be below total_epoch (${this.totalEpoch})`);
+      if (w >= this.totalEpoch)
+        throw new Error(
+          `WarmupCosineAnnealingLR: warmup_epochs[${g}] (${w}) must be below total_epoch (${this.totalEpoch})`,
+        );
     });
     this.initialStep();
   }
@@ -224,12 +251,18 @@ function bisectRight(values: number[], x: number): number {
 }
 
 function checkMilestones(milestones: unknown, maxWarmup: number, name: string): number[] {
-  if (!Array.isArray(milestones) || milestones.length === 0 || !milestones.every((m) => typeof m === 'number' && Number.isFinite(m))) {
+  if (
+    !Array.isArray(milestones) ||
+    milestones.length === 0 ||
+    !milestones.every((m) => typeof m === 'number' && Number.isFinite(m))
+  ) {
     throw new Error(`${name}: milestones must be a non-empty list of numbers, got ${JSON.stringify(milestones)}`);
   }
   const sorted = [...milestones].sort((a, b) => a - b);
-  if (sorted.some((m, i) => m !== milestones[i])) throw new Error(`${name}: milestones should be a list of increasing integers, got [${milestones}]`);
-  if (milestones[0] <= maxWarmup) throw new Error(`${name}: milestones[0] (${milestones[0]}) <= max(warmup_epochs) (${maxWarmup})`);
+  if (sorted.some((m, i) => m !== milestones[i]))
+    throw new Error(`${name}: milestones should be a list of increasing integers, got [${milestones}]`);
+  if (milestones[0] <= maxWarmup)
+    throw new Error(`${name}: milestones[0] (${milestones[0]}) <= max(warmup_epochs) (${maxWarmup})`);
   return [...milestones];
 }
 

@@ -6,7 +6,12 @@
  */
 import { Tensor, isTensor } from '../tensor.ts';
 import { isFloatingDType } from '../dtype.ts';
-import { normalizeOptimizerStateDict, type NormalizedOptimizerState, type OptimizerStateDict, type ParamState } from './state-dict.ts';
+import {
+  normalizeOptimizerStateDict,
+  type NormalizedOptimizerState,
+  type OptimizerStateDict,
+  type ParamState,
+} from './state-dict.ts';
 
 export type { OptimizerStateDict, ParamState, StateValue, SavedParamGroup } from './state-dict.ts';
 
@@ -40,9 +45,14 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
    * @param params a list of tensors (one group) or of groups `{params, ...overrides}`
    * @param defaults hyper-parameters for keys a group leaves out; `lr: undefined` makes `lr` required per group
    */
-  constructor(params: Tensor[] | ParamGroupInput<G>[], readonly defaults: Omit<HyperParameters<G>, 'lr'> & { lr: number | undefined }) {
+  constructor(
+    params: Tensor[] | ParamGroupInput<G>[],
+    readonly defaults: Omit<HyperParameters<G>, 'lr'> & { lr: number | undefined },
+  ) {
     if (!Array.isArray(params) || params.length === 0) throw new TypeError('optimizer got an empty parameter list');
-    const groups = params.every((p) => isTensor(p)) ? [{ params: params as Tensor[] }] : (params as ParamGroupInput<G>[]);
+    const groups = params.every((p) => isTensor(p))
+      ? [{ params: params as Tensor[] }]
+      : (params as ParamGroupInput<G>[]);
     for (const group of groups) this.addParamGroup(group as ParamGroupInput<G>);
   }
 
@@ -65,12 +75,14 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     input.params.forEach((p, i) => {
       if (!isTensor(p)) throw new TypeError(`${where}: params[${i}] is not a Tensor`);
       if (p.isDisposed) throw new Error(`${where}: params[${i}] was disposed`);
-      if (!p.isLeaf) throw new Error(`${where}: params[${i}] is not a leaf tensor (an optimizer can only update leaves)`);
+      if (!p.isLeaf)
+        throw new Error(`${where}: params[${i}] is not a leaf tensor (an optimizer can only update leaves)`);
       if (seen.has(p)) throw new Error(`${where}: params[${i}] already appears in this or an earlier group`);
       seen.add(p);
     });
     const group = { ...this.defaults, ...input, params: [...input.params] } as unknown as G;
-    if (group.lr === undefined) throw new Error(`${where} didn't specify a value of required optimization parameter lr`);
+    if (group.lr === undefined)
+      throw new Error(`${where} didn't specify a value of required optimization parameter lr`);
     for (const [key, value] of Object.entries(group)) {
       if (key !== 'params' && Array.isArray(value)) (group as unknown as Record<string, unknown>)[key] = [...value];
     }
@@ -124,21 +136,30 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     } finally {
       for (const t of saved.converted) if (!owned.has(t)) t.dispose();
     }
-    for (const entry of this.state.values()) for (const value of Object.values(entry)) if (isTensor(value)) value.dispose();
+    for (const entry of this.state.values())
+      for (const value of Object.values(entry)) if (isTensor(value)) value.dispose();
     this.state.clear();
     for (const [param, entry] of built.state) this.state.set(param, entry);
     this.paramGroups.splice(0, this.paramGroups.length, ...built.groups);
   }
 
-  private buildLoadedState(saved: NormalizedOptimizerState, owned: Set<Tensor>, sourceName: string): { groups: G[]; state: Map<Tensor, ParamState> } {
+  private buildLoadedState(
+    saved: NormalizedOptimizerState,
+    owned: Set<Tensor>,
+    sourceName: string,
+  ): { groups: G[]; state: Map<Tensor, ParamState> } {
     if (saved.param_groups.length !== this.paramGroups.length) {
-      throw new Error(`${sourceName} has ${saved.param_groups.length} parameter groups; this ${this.name} has ${this.paramGroups.length}`);
+      throw new Error(
+        `${sourceName} has ${saved.param_groups.length} parameter groups; this ${this.name} has ${this.paramGroups.length}`,
+      );
     }
     const paramById = new Map<number, { param: Tensor; group: number; position: number }>();
     saved.param_groups.forEach((savedGroup, g) => {
       const params = this.paramGroups[g]!.params;
       if (savedGroup.params.length !== params.length) {
-        throw new Error(`${sourceName}: param_groups[${g}] holds ${savedGroup.params.length} parameters; this ${this.name}'s group ${g} holds ${params.length}`);
+        throw new Error(
+          `${sourceName}: param_groups[${g}] holds ${savedGroup.params.length} parameters; this ${this.name}'s group ${g} holds ${params.length}`,
+        );
       }
       savedGroup.params.forEach((id, position) => {
         if (paramById.has(id)) throw new Error(`${sourceName}: parameter index ${id} appears twice in param_groups`);
@@ -155,7 +176,10 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     const state = new Map<Tensor, ParamState>();
     for (const [id, entry] of saved.state) {
       const target = paramById.get(id);
-      if (!target) throw new Error(`${sourceName}: state[${id}] names no parameter (param_groups list ${paramById.size} parameters)`);
+      if (!target)
+        throw new Error(
+          `${sourceName}: state[${id}] names no parameter (param_groups list ${paramById.size} parameters)`,
+        );
       const where = `${sourceName}: state[${id}] (group ${target.group}, parameter ${target.position})`;
       const { param } = target;
       this.validateState(entry, groups[target.group]!, where);
@@ -168,7 +192,10 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
         if (value.shape.join(',') !== param.shape.join(',')) {
           throw new Error(`${where}.${key} has shape [${value.shape}]; the parameter has shape [${param.shape}]`);
         }
-        const cast = value.to({ dtype: isFloatingDType(param.dtype) ? param.dtype : value.dtype, device: param.device });
+        const cast = value.to({
+          dtype: isFloatingDType(param.dtype) ? param.dtype : value.dtype,
+          device: param.device,
+        });
         // A tensor converted from the source's bytes is already ours; anything else is copied.
         const own = cast !== value ? cast : saved.converted.has(value) ? value : value.clone();
         owned.add(own.keep());
@@ -192,14 +219,16 @@ export function checkNumber(group: ParamGroup, key: string, where: string, min =
 
 export function checkBoolean(group: ParamGroup, key: string, where: string): boolean {
   const value = field(group, key);
-  if (typeof value !== 'boolean') throw new Error(`${where}: '${key}' must be true or false, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'boolean')
+    throw new Error(`${where}: '${key}' must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** `foreach`: null (automatic: multi-tensor kernels), true, or false (one tensor at a time). */
 export function checkForeach(group: ParamGroup, where: string): void {
   const value = field(group, 'foreach');
-  if (value !== null && typeof value !== 'boolean') throw new Error(`${where}: 'foreach' must be null, true or false, got ${JSON.stringify(value)}`);
+  if (value !== null && typeof value !== 'boolean')
+    throw new Error(`${where}: 'foreach' must be null, true or false, got ${JSON.stringify(value)}`);
 }
 
 /** PyTorch options this port does not implement must be off (absent or false). */
@@ -223,8 +252,19 @@ export function checkInitialLr(group: ParamGroup, where: string): void {
  * the reference BIKE checkpoint holds, carries no optimizer state: the optimizer is left as it is and
  * the result is false. `source` names the checkpoint in errors.
  */
-export function loadOptimizerCheckpoint<G extends ParamGroup>(optimizer: Optimizer<G>, value: unknown, source: string): boolean {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Map) && Object.keys(value).length === 0) return false;
+export function loadOptimizerCheckpoint<G extends ParamGroup>(
+  optimizer: Optimizer<G>,
+  value: unknown,
+  source: string,
+): boolean {
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Map) &&
+    Object.keys(value).length === 0
+  )
+    return false;
   optimizer.loadStateDict(value as Record<string, unknown>, source);
   return true;
 }

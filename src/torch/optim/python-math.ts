@@ -19,7 +19,7 @@ function twoProduct(a: number, b: number): [number, number] {
   const p = a * b;
   const [ah, al] = split(a);
   const [bh, bl] = split(b);
-  const e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  const e = ah * bh - p + ah * bl + al * bh + al * bl;
   return [p, e];
 }
 
@@ -37,7 +37,8 @@ const TINY = 2 ** -900;
 
 /** `base ** exponent` as CPython returns it (correctly rounded for integer exponents up to 2^31). */
 export function pythonPow(base: number, exponent: number): number {
-  if (!Number.isInteger(exponent) || exponent < 0 || exponent > 2 ** 31 || !Number.isFinite(base)) return base ** exponent;
+  if (!Number.isInteger(exponent) || exponent < 0 || exponent > 2 ** 31 || !Number.isFinite(base))
+    return base ** exponent;
   let rh = 1;
   let rl = 0;
   let bh = base;
@@ -47,7 +48,8 @@ export function pythonPow(base: number, exponent: number): number {
     if (n & 1) [rh, rl] = ddMultiply(rh, rl, bh, bl);
     n = Math.floor(n / 2);
     if (n > 0) [bh, bl] = ddMultiply(bh, bl, bh, bl);
-    if (Math.abs(rh) < TINY || Math.abs(bh) < TINY || !Number.isFinite(rh) || !Number.isFinite(bh)) return base ** exponent;
+    if (Math.abs(rh) < TINY || Math.abs(bh) < TINY || !Number.isFinite(rh) || !Number.isFinite(bh))
+      return base ** exponent;
   }
   return rh + rl;
 }

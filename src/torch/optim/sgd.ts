@@ -7,8 +7,15 @@ import { Tensor } from '../tensor.ts';
 import { noGrad } from '../autograd.ts';
 import { tidy } from '../scope.ts';
 import {
-  Optimizer, checkBoolean, checkForeach, checkInitialLr, checkNumber, checkUnsupportedOff,
-  type ParamGroup, type ParamGroupInput, type ParamState,
+  Optimizer,
+  checkBoolean,
+  checkForeach,
+  checkInitialLr,
+  checkNumber,
+  checkUnsupportedOff,
+  type ParamGroup,
+  type ParamGroupInput,
+  type ParamState,
 } from './optimizer.ts';
 import { bucketBy, foreachAdd, foreachAdd_, foreachMul_, foreachNeg } from './foreach.ts';
 
@@ -33,13 +40,22 @@ interface Entry {
 }
 
 export class SGD extends Optimizer<SgdGroup> {
-  protected get name(): string { return 'SGD'; }
+  protected get name(): string {
+    return 'SGD';
+  }
 
   constructor(params: Tensor[] | ParamGroupInput<SgdGroup>[], options: SgdOptions = {}) {
     const { lr, ...rest } = options;
     super(params, {
-      lr, momentum: 0, dampening: 0, weight_decay: 0, nesterov: false, maximize: false,
-      foreach: null, differentiable: false, ...rest,
+      lr,
+      momentum: 0,
+      dampening: 0,
+      weight_decay: 0,
+      nesterov: false,
+      maximize: false,
+      foreach: null,
+      differentiable: false,
+      ...rest,
     });
   }
 
@@ -53,7 +69,9 @@ export class SGD extends Optimizer<SgdGroup> {
     checkBoolean(group, 'nesterov', where);
     checkBoolean(group, 'maximize', where);
     if (group.nesterov && (group.momentum <= 0 || group.dampening !== 0)) {
-      throw new Error(`${where}: Nesterov momentum requires a momentum > 0 and zero dampening (momentum ${group.momentum}, dampening ${group.dampening})`);
+      throw new Error(
+        `${where}: Nesterov momentum requires a momentum > 0 and zero dampening (momentum ${group.momentum}, dampening ${group.dampening})`,
+      );
     }
     checkForeach(group, where);
     checkInitialLr(group, where);
@@ -68,9 +86,11 @@ export class SGD extends Optimizer<SgdGroup> {
   }
 
   step(): void {
-    noGrad(() => tidy(() => {
-      for (const group of this.paramGroups) this.stepGroup(group);
-    }));
+    noGrad(() =>
+      tidy(() => {
+        for (const group of this.paramGroups) this.stepGroup(group);
+      }),
+    );
   }
 
   private stepGroup(group: SgdGroup): void {
@@ -83,7 +103,9 @@ export class SGD extends Optimizer<SgdGroup> {
     }
     if (entries.length === 0) return;
     if (group.foreach === false) for (const entry of entries) this.updateOne(entry, group);
-    else for (const bucket of bucketBy(entries, (e) => `${e.param.device}|${e.param.dtype}`)) this.updateMany(bucket, group);
+    else
+      for (const bucket of bucketBy(entries, (e) => `${e.param.device}|${e.param.dtype}`))
+        this.updateMany(bucket, group);
     // As PyTorch: every parameter that had a gradient records its buffer (None without momentum).
     for (const { param, buffer } of entries) this.state.set(param, { momentum_buffer: buffer });
   }

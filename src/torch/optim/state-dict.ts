@@ -31,8 +31,14 @@ export interface NormalizedOptimizerState {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Map)
-    && !isTensor(value) && !isRawTensor(value);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Map) &&
+    !isTensor(value) &&
+    !isRawTensor(value)
+  );
 }
 
 export function isRawTensor(value: unknown): value is RawTensor {
@@ -52,7 +58,8 @@ function describe(value: unknown): string {
 
 function integerKey(key: unknown, where: string): number {
   const n = typeof key === 'string' && /^\d+$/.test(key) ? Number(key) : key;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`${where}: key ${String(key)} is not a parameter index (a non-negative integer)`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new Error(`${where}: key ${String(key)} is not a parameter index (a non-negative integer)`);
   return n;
 }
 
@@ -61,12 +68,14 @@ function stepNumber(value: unknown, where: string): number {
   let n = value;
   if (isRawTensor(value) || isTensor(value)) {
     const numel = value.shape.reduce((a, b) => a * b, 1);
-    if (numel !== 1) throw new Error(`${where}.step must be a number or a 1-element tensor, got shape [${value.shape}]`);
+    if (numel !== 1)
+      throw new Error(`${where}.step must be a number or a 1-element tensor, got shape [${value.shape}]`);
     const t = isTensor(value) ? value : fromRaw(value);
     n = t.item();
     if (t !== value) t.dispose();
   }
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new Error(`${where}.step must be a non-negative number, got ${describe(value)}`);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0)
+    throw new Error(`${where}.step must be a non-negative number, got ${describe(value)}`);
   return n;
 }
 
@@ -75,18 +84,24 @@ function stepNumber(value: unknown, where: string): number {
  * every error. Values other than tensors, numbers and null are refused.
  */
 export function normalizeOptimizerStateDict(source: unknown, name: string): NormalizedOptimizerState {
-  if (!isPlainObject(source)) throw new Error(`${name}: expected an optimizer state dict {state, param_groups}, got ${describe(source)}`);
+  if (!isPlainObject(source))
+    throw new Error(`${name}: expected an optimizer state dict {state, param_groups}, got ${describe(source)}`);
   for (const key of ['state', 'param_groups']) {
-    if (!(key in source)) throw new Error(`${name}: missing key '${key}' (expected {state, param_groups}; found keys: ${Object.keys(source).join(', ') || 'none'})`);
+    if (!(key in source))
+      throw new Error(
+        `${name}: missing key '${key}' (expected {state, param_groups}; found keys: ${Object.keys(source).join(', ') || 'none'})`,
+      );
   }
   const converted = new Set<Tensor>();
   try {
     const groupsValue = source.param_groups;
-    if (!Array.isArray(groupsValue)) throw new Error(`${name}: 'param_groups' must be a list, got ${describe(groupsValue)}`);
+    if (!Array.isArray(groupsValue))
+      throw new Error(`${name}: 'param_groups' must be a list, got ${describe(groupsValue)}`);
     const param_groups = groupsValue.map((group, g): SavedParamGroup => {
       const where = `${name}: param_groups[${g}]`;
       if (!isPlainObject(group)) throw new Error(`${where} must be an object, got ${describe(group)}`);
-      if (!Array.isArray(group.params)) throw new Error(`${where}.params must be a list of parameter indices, got ${describe(group.params)}`);
+      if (!Array.isArray(group.params))
+        throw new Error(`${where}.params must be a list of parameter indices, got ${describe(group.params)}`);
       const params = group.params.map((id, i) => integerKey(id, `${where}.params[${i}]`));
       const copy: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(group)) copy[key] = Array.isArray(value) ? [...value] : value;
@@ -94,9 +109,14 @@ export function normalizeOptimizerStateDict(source: unknown, name: string): Norm
     });
 
     const stateValue = source.state;
-    const entries: [unknown, unknown][] = stateValue instanceof Map ? [...stateValue.entries()]
-      : isPlainObject(stateValue) ? Object.entries(stateValue)
-      : (() => { throw new Error(`${name}: 'state' must be a dict keyed by parameter index, got ${describe(stateValue)}`); })();
+    const entries: [unknown, unknown][] =
+      stateValue instanceof Map
+        ? [...stateValue.entries()]
+        : isPlainObject(stateValue)
+          ? Object.entries(stateValue)
+          : (() => {
+              throw new Error(`${name}: 'state' must be a dict keyed by parameter index, got ${describe(stateValue)}`);
+            })();
     const state = new Map<number, ParamState>();
     for (const [rawKey, entry] of entries) {
       const id = integerKey(rawKey, `${name}: state`);

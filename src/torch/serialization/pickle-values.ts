@@ -22,8 +22,12 @@ export interface PickleCallable {
 }
 
 export function isPickleCallable(value: unknown): value is PickleCallable {
-  return typeof value === 'object' && value !== null && typeof (value as PickleCallable).call === 'function'
-    && typeof (value as PickleCallable).qualifiedName === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as PickleCallable).call === 'function' &&
+    typeof (value as PickleCallable).qualifiedName === 'string'
+  );
 }
 
 /**
@@ -84,7 +88,8 @@ export function toPlainValue(root: unknown, convertLeaf: LeafConverter, source: 
     if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
     const done = converted.get(value);
     if (done !== undefined) return done;
-    if (depth > MAX_NESTING) throw new Error(`pickle ${source}: value at ${path || 'the root'} is nested more than ${MAX_NESTING} deep`);
+    if (depth > MAX_NESTING)
+      throw new Error(`pickle ${source}: value at ${path || 'the root'} is nested more than ${MAX_NESTING} deep`);
     if (Array.isArray(value)) {
       const out: unknown[] = [];
       converted.set(value, out);
@@ -96,7 +101,8 @@ export function toPlainValue(root: unknown, convertLeaf: LeafConverter, source: 
       if ([...value.entries.keys()].every((key) => typeof key === 'string')) {
         const object: Record<string, unknown> = {};
         converted.set(value, object);
-        for (const [key, item] of value.entries) setOwn(object, key as string, visit(item, keyPath(path, key), depth + 1));
+        for (const [key, item] of value.entries)
+          setOwn(object, key as string, visit(item, keyPath(path, key), depth + 1));
         out = object;
       } else {
         const map = new Map<unknown, unknown>();
@@ -108,7 +114,8 @@ export function toPlainValue(root: unknown, convertLeaf: LeafConverter, source: 
       }
       if (value.attributes) {
         const attributes: Record<string, unknown> = {};
-        for (const [name, item] of value.attributes) setOwn(attributes, name, visit(item, `${path}.${name}`, depth + 1));
+        for (const [name, item] of value.attributes)
+          setOwn(attributes, name, visit(item, `${path}.${name}`, depth + 1));
         Object.defineProperty(out, PICKLE_ATTRIBUTES, { value: attributes, enumerable: false });
       }
       return out;

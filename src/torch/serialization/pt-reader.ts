@@ -17,15 +17,25 @@ export { LoadedTensor, isLoadedTensor } from './pt-tensor.ts';
 export { pickleAttributes } from './pickle-values.ts';
 
 const STORAGE_DTYPES: Record<string, DType> = {
-  FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8',
-  ByteStorage: 'uint8', BoolStorage: 'bool',
+  FloatStorage: 'float32',
+  DoubleStorage: 'float64',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
 };
 
 /** A `torch.<X>Storage` class: only ever named inside a persistent id, never called. */
 class StorageType implements PickleCallable {
   readonly isClass = true;
-  constructor(readonly qualifiedName: string, readonly dtype: DType) {}
+  constructor(
+    readonly qualifiedName: string,
+    readonly dtype: DType,
+  ) {}
   call(): never {
     throw new Error('storage classes are only valid inside persistent ids');
   }
@@ -66,8 +76,13 @@ function rebuildTensor(args: unknown[]): StridedTensorRecord {
 
 /** `_rebuild_parameter(data, requires_grad, backward_hooks)` and the `_with_state` variant: the data is the value. */
 function rebuildParameter(args: unknown[], withState: boolean): StridedTensorRecord {
-  expectArgs(args, withState ? [4] : [3], withState ? '(data, requires_grad, backward_hooks, state)' : '(data, requires_grad, backward_hooks)');
-  if (!(args[0] instanceof StridedTensorRecord)) throw new Error(`data must be a tensor, got ${describePickleValue(args[0])}`);
+  expectArgs(
+    args,
+    withState ? [4] : [3],
+    withState ? '(data, requires_grad, backward_hooks, state)' : '(data, requires_grad, backward_hooks)',
+  );
+  if (!(args[0] instanceof StridedTensorRecord))
+    throw new Error(`data must be a tensor, got ${describePickleValue(args[0])}`);
   return args[0];
 }
 
@@ -78,7 +93,8 @@ function orderedDict(args: unknown[]): PickleDict {
   expectArgs(args, [1], '() or ([(key, value), ...])');
   if (!Array.isArray(args[0])) throw new Error(`expects a list of pairs, got ${describePickleValue(args[0])}`);
   for (const pair of args[0]) {
-    if (!Array.isArray(pair) || pair.length !== 2) throw new Error(`expects (key, value) pairs, got ${describePickleValue(pair)}`);
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new Error(`expects (key, value) pairs, got ${describePickleValue(pair)}`);
     dict.entries.set(pair[0], pair[1]);
   }
   return dict;
@@ -87,10 +103,18 @@ function orderedDict(args: unknown[]): PickleDict {
 const ALLOWED_GLOBALS = new Map<string, PickleCallable>([
   ['collections.OrderedDict', callable('collections.OrderedDict', true, orderedDict)],
   ['torch._utils._rebuild_tensor_v2', callable('torch._utils._rebuild_tensor_v2', false, rebuildTensor)],
-  ['torch._utils._rebuild_parameter', callable('torch._utils._rebuild_parameter', false, (a) => rebuildParameter(a, false))],
-  ['torch._utils._rebuild_parameter_with_state',
-    callable('torch._utils._rebuild_parameter_with_state', false, (a) => rebuildParameter(a, true))],
-  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, PickleCallable] => [`torch.${name}`, new StorageType(`torch.${name}`, dtype)]),
+  [
+    'torch._utils._rebuild_parameter',
+    callable('torch._utils._rebuild_parameter', false, (a) => rebuildParameter(a, false)),
+  ],
+  [
+    'torch._utils._rebuild_parameter_with_state',
+    callable('torch._utils._rebuild_parameter_with_state', false, (a) => rebuildParameter(a, true)),
+  ],
+  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, PickleCallable] => [
+    `torch.${name}`,
+    new StorageType(`torch.${name}`, dtype),
+  ]),
 ]);
 
 /** The qualified names (`module.name`) a checkpoint pickle may use. */
@@ -107,7 +131,12 @@ export const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 /** A `data/<key>` record, read (and for DEFLATE, inflated) only when a tensor is materialised from it. */
 class ArchiveStorage implements PtStorage {
   private cached?: Uint8Array;
-  constructor(readonly key: string, readonly dtype: DType, readonly numel: number, private readonly load: () => Uint8Array) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: DType,
+    readonly numel: number,
+    private readonly load: () => Uint8Array,
+  ) {}
   get bytes(): Uint8Array {
     this.cached ??= this.load();
     return this.cached;
@@ -119,15 +148,26 @@ class ArchiveStorage implements PtStorage {
  * read: shorter is refused, and so is a compressed entry that would inflate to more than the storage
  * needs (a few megabytes of DEFLATE can declare gigabytes). `records` shares one read between dtype views.
  */
-export function archiveStorage(archive: ZipArchive, entryName: string, key: string, dtype: DType, numel: number, records: Map<string, Uint8Array>): PtStorage {
+export function archiveStorage(
+  archive: ZipArchive,
+  entryName: string,
+  key: string,
+  dtype: DType,
+  numel: number,
+  records: Map<string, Uint8Array>,
+): PtStorage {
   if (!archive.has(entryName)) throw new Error(`storage '${key}' has no archive entry '${entryName}'`);
   const entry = archive.entry(entryName);
   const needed = numel * DTYPE_BYTES[dtype];
   if (entry.uncompressedSize < needed) {
-    throw new Error(`storage '${entryName}' holds ${entry.uncompressedSize} bytes, but ${numel} x ${dtype} needs ${needed}`);
+    throw new Error(
+      `storage '${entryName}' holds ${entry.uncompressedSize} bytes, but ${numel} x ${dtype} needs ${needed}`,
+    );
   }
   if (entry.method !== ZIP_METHOD_STORED && entry.uncompressedSize > needed) {
-    throw new Error(`storage '${entryName}' is compressed and declares ${entry.uncompressedSize} bytes, more than the ${needed} bytes of its ${numel} x ${dtype}; refused before inflating`);
+    throw new Error(
+      `storage '${entryName}' is compressed and declares ${entry.uncompressedSize} bytes, more than the ${needed} bytes of its ${numel} x ${dtype}; refused before inflating`,
+    );
   }
   return new ArchiveStorage(key, dtype, numel, () => {
     let bytes = records.get(entryName);
@@ -143,7 +183,9 @@ export function archiveStorage(archive: ZipArchive, entryName: string, key: stri
 export function findPrefix(archive: ZipArchive): string {
   const pickles = archive.names().filter((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (pickles.length !== 1) {
-    throw new Error(`${archive.source}: expected exactly one '<prefix>/data.pkl' entry (a torch.save zip checkpoint), found ${pickles.length ? pickles.join(', ') : 'none'}`);
+    throw new Error(
+      `${archive.source}: expected exactly one '<prefix>/data.pkl' entry (a torch.save zip checkpoint), found ${pickles.length ? pickles.join(', ') : 'none'}`,
+    );
   }
   return pickles[0].slice(0, -'data.pkl'.length);
 }
@@ -152,7 +194,10 @@ export function checkByteOrder(archive: ZipArchive, prefix: string): void {
   const name = `${prefix}byteorder`;
   if (!archive.has(name)) return; // Older PyTorch versions omit it; their files are little-endian in practice.
   const order = new TextDecoder().decode(archive.read(name)).trim();
-  if (order === 'big') throw new Error(`${archive.source}: the checkpoint was saved big-endian ('${name}' says "big"); only little-endian checkpoints are supported`);
+  if (order === 'big')
+    throw new Error(
+      `${archive.source}: the checkpoint was saved big-endian ('${name}' says "big"); only little-endian checkpoints are supported`,
+    );
   if (order !== 'little') throw new Error(`${archive.source}: '${name}' says "${order}"; expected "little"`);
 }
 
@@ -168,7 +213,8 @@ export function storageLoader(archive: ZipArchive, directory: string): (pid: unk
       throw new Error(`expected ('storage', storage_type, key, location, numel), got ${describePickleValue(pid)}`);
     }
     const [, storageType, key, , numelValue] = pid;
-    if (!(storageType instanceof StorageType)) throw new Error(`storage type must be a torch.<X>Storage class, got ${describePickleValue(storageType)}`);
+    if (!(storageType instanceof StorageType))
+      throw new Error(`storage type must be a torch.<X>Storage class, got ${describePickleValue(storageType)}`);
     if (typeof key !== 'string') throw new Error(`storage key must be a string, got ${describePickleValue(key)}`);
     const numel = nonNegativeInteger(numelValue, `storage '${key}' numel`);
     // One record may be viewed with several dtypes (tensor.view(dtype) saved beside its source).
@@ -189,7 +235,9 @@ export interface ReadPtOptions {
 /** Reads a torch.save zip checkpoint held in memory; `source` names it in errors. */
 export function readPtBuffer(bytes: Uint8Array, source: string, options: ReadPtOptions = {}): unknown {
   if (bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5) {
-    throw new Error(`${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`);
+    throw new Error(
+      `${source}: this is a legacy (pre-1.6, non-zip) torch.save file; re-save it with a newer PyTorch (the zip format)`,
+    );
   }
   const archive = new ZipArchive(bytes, source);
   const prefix = findPrefix(archive);
@@ -202,10 +250,17 @@ export function readPtBuffer(bytes: Uint8Array, source: string, options: ReadPtO
     resolveGlobal: resolveAllowedGlobal,
     persistentLoad,
   });
-  return toPlainValue(root, (value, path) => {
-    if (value instanceof StridedTensorRecord) return materializeTensor(value, `${source} ${path || '(root)'}`, options);
-    throw new Error(`${source} ${path || '(root)'}: ${describePickleValue(value)} cannot be represented as a plain value`);
-  }, source);
+  return toPlainValue(
+    root,
+    (value, path) => {
+      if (value instanceof StridedTensorRecord)
+        return materializeTensor(value, `${source} ${path || '(root)'}`, options);
+      throw new Error(
+        `${source} ${path || '(root)'}: ${describePickleValue(value)} cannot be represented as a plain value`,
+      );
+    },
+    source,
+  );
 }
 
 /** Reads a torch.save zip checkpoint (`.pt`/`.pth`) from disk. See the file comment for the value mapping. */

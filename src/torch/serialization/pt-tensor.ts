@@ -26,7 +26,11 @@ export class StridedTensorRecord {
 
 /** A tensor read from a checkpoint: a RawTensor that owns its bytes. `instanceof` tells it from a dict. */
 export class LoadedTensor implements RawTensor {
-  constructor(readonly dtype: DType, readonly shape: number[], readonly data: Uint8Array) {}
+  constructor(
+    readonly dtype: DType,
+    readonly shape: number[],
+    readonly data: Uint8Array,
+  ) {}
 }
 
 export function isLoadedTensor(value: unknown): value is LoadedTensor {
@@ -50,7 +54,14 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
 }
 
 /** Copies the strided elements into row-major order, one innermost row at a time. */
-function gatherStrided(source: Uint8Array, elementBytes: number, offset: number, shape: number[], stride: number[], out: Uint8Array): void {
+function gatherStrided(
+  source: Uint8Array,
+  elementBytes: number,
+  offset: number,
+  shape: number[],
+  stride: number[],
+  out: Uint8Array,
+): void {
   const ndim = shape.length;
   const rowLength = shape[ndim - 1];
   const rowStride = stride[ndim - 1];
@@ -88,10 +99,16 @@ export const MAX_REPEATED_VIEW_BYTES = 64 * 1024 * 1024;
  * With `views`, a contiguous tensor's data is a view of the storage (no copy), for callers that copy
  * it into libtorch right away; otherwise every tensor owns its bytes.
  */
-export function materializeTensor(record: StridedTensorRecord, where: string, options: { views?: boolean } = {}): LoadedTensor {
+export function materializeTensor(
+  record: StridedTensorRecord,
+  where: string,
+  options: { views?: boolean } = {},
+): LoadedTensor {
   const { storage, storageOffset, shape, stride } = record;
   const fail = (what: string): never => {
-    throw new Error(`${where}: tensor (storage '${storage.key}', ${storage.dtype}, shape [${shape}], stride [${stride}], offset ${storageOffset}) ${what}`);
+    throw new Error(
+      `${where}: tensor (storage '${storage.key}', ${storage.dtype}, shape [${shape}], stride [${stride}], offset ${storageOffset}) ${what}`,
+    );
   };
   const elementBytes = DTYPE_BYTES[storage.dtype];
   const numel = numelOf(shape);
@@ -103,7 +120,9 @@ export function materializeTensor(record: StridedTensorRecord, where: string, op
   }
   const outputBytes = numel * elementBytes;
   if (numel > storage.numel && outputBytes > MAX_REPEATED_VIEW_BYTES) {
-    fail(`has ${numel} elements viewing a storage of ${storage.numel} (a stride-0 or overlapping view) and would expand to ${outputBytes} bytes, past the ${MAX_REPEATED_VIEW_BYTES}-byte limit for such views`);
+    fail(
+      `has ${numel} elements viewing a storage of ${storage.numel} (a stride-0 or overlapping view) and would expand to ${outputBytes} bytes, past the ${MAX_REPEATED_VIEW_BYTES}-byte limit for such views`,
+    );
   }
   if (outputBytes > bufferConstants.MAX_LENGTH) fail(`needs ${outputBytes} bytes, more than one buffer can hold`);
   const begin = storageOffset * elementBytes;

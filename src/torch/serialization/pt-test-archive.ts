@@ -8,37 +8,93 @@ import { crc32, deflateRawSync } from 'node:zlib';
 export class PickleWriter {
   private readonly parts: number[] = [];
 
-  raw(...bytes: number[]): this { this.parts.push(...bytes); return this; }
-  private u32(value: number): this { return this.raw(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff); }
-  private text(value: string): number[] { return [...Buffer.from(value, 'utf8')]; }
+  raw(...bytes: number[]): this {
+    this.parts.push(...bytes);
+    return this;
+  }
+  private u32(value: number): this {
+    return this.raw(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
+  }
+  private text(value: string): number[] {
+    return [...Buffer.from(value, 'utf8')];
+  }
 
-  proto(version = 2): this { return this.raw(0x80, version); }
-  stop(): this { return this.raw(0x2e); }
-  mark(): this { return this.raw(0x28); }
-  none(): this { return this.raw(0x4e); }
-  bool(value: boolean): this { return this.raw(value ? 0x88 : 0x89); }
-  emptyDict(): this { return this.raw(0x7d); }
-  emptyList(): this { return this.raw(0x5d); }
-  emptyTuple(): this { return this.raw(0x29); }
-  tuple(): this { return this.raw(0x74); }
-  tuple1(): this { return this.raw(0x85); }
-  tuple2(): this { return this.raw(0x86); }
-  setitem(): this { return this.raw(0x73); }
-  setitems(): this { return this.raw(0x75); }
-  appends(): this { return this.raw(0x65); }
-  reduce(): this { return this.raw(0x52); }
-  build(): this { return this.raw(0x62); }
-  binpersid(): this { return this.raw(0x51); }
-  stackGlobal(): this { return this.raw(0x93); }
-  memoize(): this { return this.raw(0x94); }
-  frame(length: number): this { return this.raw(0x95, length & 0xff, (length >> 8) & 0xff, 0, 0, 0, 0, 0, 0); }
-  shortBinbytes(value: Uint8Array): this { return this.raw(0x43, value.length, ...value); }
+  proto(version = 2): this {
+    return this.raw(0x80, version);
+  }
+  stop(): this {
+    return this.raw(0x2e);
+  }
+  mark(): this {
+    return this.raw(0x28);
+  }
+  none(): this {
+    return this.raw(0x4e);
+  }
+  bool(value: boolean): this {
+    return this.raw(value ? 0x88 : 0x89);
+  }
+  emptyDict(): this {
+    return this.raw(0x7d);
+  }
+  emptyList(): this {
+    return this.raw(0x5d);
+  }
+  emptyTuple(): this {
+    return this.raw(0x29);
+  }
+  tuple(): this {
+    return this.raw(0x74);
+  }
+  tuple1(): this {
+    return this.raw(0x85);
+  }
+  tuple2(): this {
+    return this.raw(0x86);
+  }
+  setitem(): this {
+    return this.raw(0x73);
+  }
+  setitems(): this {
+    return this.raw(0x75);
+  }
+  appends(): this {
+    return this.raw(0x65);
+  }
+  reduce(): this {
+    return this.raw(0x52);
+  }
+  build(): this {
+    return this.raw(0x62);
+  }
+  binpersid(): this {
+    return this.raw(0x51);
+  }
+  stackGlobal(): this {
+    return this.raw(0x93);
+  }
+  memoize(): this {
+    return this.raw(0x94);
+  }
+  frame(length: number): this {
+    return this.raw(0x95, length & 0xff, (length >> 8) & 0xff, 0, 0, 0, 0, 0, 0);
+  }
+  shortBinbytes(value: Uint8Array): this {
+    return this.raw(0x43, value.length, ...value);
+  }
   binunicode8(value: string): this {
     const bytes = this.text(value);
-    return this.raw(0x8d).u32(bytes.length).u32(0).raw(...bytes);
+    return this.raw(0x8d)
+      .u32(bytes.length)
+      .u32(0)
+      .raw(...bytes);
   }
-  binput(index: number): this { return this.raw(0x71, index); }
-  binget(index: number): this { return this.raw(0x68, index); }
+  binput(index: number): this {
+    return this.raw(0x71, index);
+  }
+  binget(index: number): this {
+    return this.raw(0x68, index);
+  }
   binfloat(value: number): this {
     const bytes = Buffer.alloc(8);
     bytes.writeDoubleBE(value);
@@ -46,7 +102,9 @@ export class PickleWriter {
   }
   binunicode(value: string): this {
     const bytes = this.text(value);
-    return this.raw(0x58).u32(bytes.length).raw(...bytes);
+    return this.raw(0x58)
+      .u32(bytes.length)
+      .raw(...bytes);
   }
   shortBinunicode(value: string): this {
     const bytes = this.text(value);
@@ -62,17 +120,24 @@ export class PickleWriter {
     do {
       bytes.push(Number(rest & 0xffn));
       rest >>= 8n;
-    } while (!(rest === 0n && (bytes[bytes.length - 1] & 0x80) === 0) && !(rest === -1n && (bytes[bytes.length - 1] & 0x80) !== 0));
+    } while (
+      !(rest === 0n && (bytes[bytes.length - 1] & 0x80) === 0) &&
+      !(rest === -1n && (bytes[bytes.length - 1] & 0x80) !== 0)
+    );
     return this.raw(0x8a, bytes.length, ...bytes);
   }
-  global(module: string, name: string): this { return this.raw(0x63, ...this.text(`${module}\n${name}\n`)); }
+  global(module: string, name: string): this {
+    return this.raw(0x63, ...this.text(`${module}\n${name}\n`));
+  }
   intTuple(values: number[]): this {
     this.mark();
     for (const v of values) this.int(v);
     return this.tuple();
   }
 
-  bytes(): Uint8Array { return Uint8Array.from(this.parts); }
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
 }
 
 export interface TensorSpec {
@@ -87,7 +152,14 @@ export interface TensorSpec {
 /** `_rebuild_tensor_v2((persistent storage id), offset, shape, stride, False, OrderedDict())`, as torch.save writes it. */
 export function writeTensor(p: PickleWriter, spec: TensorSpec): PickleWriter {
   p.global('torch._utils', '_rebuild_tensor_v2').mark();
-  p.mark().binunicode('storage').global('torch', spec.storageClass).binunicode(spec.key).binunicode('cpu').int(spec.storageNumel).tuple().binpersid();
+  p.mark()
+    .binunicode('storage')
+    .global('torch', spec.storageClass)
+    .binunicode(spec.key)
+    .binunicode('cpu')
+    .int(spec.storageNumel)
+    .tuple()
+    .binpersid();
   p.int(spec.offset).intTuple(spec.shape).intTuple(spec.stride).bool(false);
   p.global('collections', 'OrderedDict').emptyTuple().reduce();
   return p.tuple().reduce();
@@ -181,10 +253,13 @@ export function buildZip(entries: ZipInput[], options: { zip64?: boolean } = {})
 
 /** A torch.save-style archive: `archive/data.pkl`, `archive/data/<key>`, `archive/version`, `archive/byteorder`. */
 export function buildPtArchive(
-  pickle: Uint8Array, storages: Record<string, Uint8Array>, options: { byteorder?: string; deflate?: boolean; zip64?: boolean } = {},
+  pickle: Uint8Array,
+  storages: Record<string, Uint8Array>,
+  options: { byteorder?: string; deflate?: boolean; zip64?: boolean } = {},
 ): Uint8Array {
   const entries: ZipInput[] = [{ name: 'archive/data.pkl', data: pickle }];
-  for (const [key, data] of Object.entries(storages)) entries.push({ name: `archive/data/${key}`, data, deflate: options.deflate });
+  for (const [key, data] of Object.entries(storages))
+    entries.push({ name: `archive/data/${key}`, data, deflate: options.deflate });
   entries.push({ name: 'archive/version', data: Buffer.from('3\n') });
   entries.push({ name: 'archive/byteorder', data: Buffer.from(options.byteorder ?? 'little') });
   return buildZip(entries, { zip64: options.zip64 });

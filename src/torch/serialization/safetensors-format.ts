@@ -20,13 +20,29 @@ export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const METADATA_KEY = '__metadata__';
 
 const DTYPE_FROM_CODE: Record<string, DType> = {
-  F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16',
-  I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
+  F32: 'float32',
+  F64: 'float64',
+  F16: 'float16',
+  BF16: 'bfloat16',
+  I64: 'int64',
+  I32: 'int32',
+  I16: 'int16',
+  I8: 'int8',
+  U8: 'uint8',
+  BOOL: 'bool',
 };
 
 const CODE_FROM_DTYPE: Record<DType, string> = {
-  float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16',
-  int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
+  float32: 'F32',
+  float64: 'F64',
+  float16: 'F16',
+  bfloat16: 'BF16',
+  int64: 'I64',
+  int32: 'I32',
+  int16: 'I16',
+  int8: 'I8',
+  uint8: 'U8',
+  bool: 'BOOL',
 };
 
 export interface SafetensorsContents {
@@ -79,7 +95,9 @@ export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: number, so
   const headerLengthBig = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   const available = fileSize - 8;
   if (headerLengthBig > BigInt(available)) {
-    fail(`header length ${headerLengthBig} is larger than the ${available} bytes that follow it (truncated or not a safetensors file)`);
+    fail(
+      `header length ${headerLengthBig} is larger than the ${available} bytes that follow it (truncated or not a safetensors file)`,
+    );
   }
   if (headerLengthBig > BigInt(MAX_HEADER_BYTES)) {
     fail(`header length ${headerLengthBig} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
@@ -94,7 +112,11 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   const tensors = new Map<string, RawTensor>();
   for (const { name, dtype, shape, begin, end } of header.entries) {
     // A plain Uint8Array view (not a Buffer, whose slice() would alias instead of copying).
-    tensors.set(name, { dtype, shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + header.dataStart + begin, end - begin) });
+    tensors.set(name, {
+      dtype,
+      shape,
+      data: new Uint8Array(bytes.buffer, bytes.byteOffset + header.dataStart + begin, end - begin),
+    });
   }
   return { tensors, metadata: header.metadata };
 }
@@ -130,9 +152,11 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   if (duplicate !== undefined) {
     const [top, ...inner] = duplicate;
     const what = top === METADATA_KEY ? `"${METADATA_KEY}"` : `tensor "${top}"`;
-    fail(inner.length === 0
-      ? `${what} appears twice in the header (the reference reader refuses duplicated names)`
-      : `${what} has the field ${inner.map((k) => `"${k}"`).join('.')} twice`);
+    fail(
+      inner.length === 0
+        ? `${what} appears twice in the header (the reference reader refuses duplicated names)`
+        : `${what} has the field ${inner.map((k) => `"${k}"`).join('.')} twice`,
+    );
   }
 
   const metadata = parseMetadata(header[METADATA_KEY], fail);
@@ -164,7 +188,14 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
       failTensor(`data_offsets must be [begin, end], got ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as unknown[];
-    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < 0) {
+    if (
+      typeof begin !== 'number' ||
+      typeof end !== 'number' ||
+      !Number.isSafeInteger(begin) ||
+      !Number.isSafeInteger(end) ||
+      begin < 0 ||
+      end < 0
+    ) {
       failTensor(`data_offsets ${JSON.stringify(offsets)} must be non-negative integers`);
     }
     const b = begin as number;
@@ -176,7 +207,9 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
 
     const expectedBytes = numelOf(dims) * DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(expectedBytes) || e - b !== expectedBytes) {
-      failTensor(`size mismatch: shape ${JSON.stringify(dims)} of ${code} needs ${expectedBytes} bytes but data_offsets [${b}, ${e}] span ${e - b}`);
+      failTensor(
+        `size mismatch: shape ${JSON.stringify(dims)} of ${code} needs ${expectedBytes} bytes but data_offsets [${b}, ${e}] span ${e - b}`,
+      );
     }
     entries.push({ name, dtype, shape: dims.slice(), begin: b, end: e });
     extents.push({ name, begin: b, end: e });
@@ -188,7 +221,9 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   for (const extent of extents) {
     if (extent.begin === extent.end) continue;
     if (previous && extent.begin < previous.end) {
-      fail(`tensors "${previous.name}" [${previous.begin}, ${previous.end}] and "${extent.name}" [${extent.begin}, ${extent.end}] overlap`);
+      fail(
+        `tensors "${previous.name}" [${previous.begin}, ${previous.end}] and "${extent.name}" [${extent.begin}, ${extent.end}] overlap`,
+      );
     }
     previous = extent;
   }
@@ -206,24 +241,36 @@ function firstDuplicateKey(text: string): string[] | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const frame = frames[frames.length - 1];
-    if (c === 0x22) { // '"'
+    if (c === 0x22) {
+      // '"'
       let end = i + 1;
       while (text.charCodeAt(end) !== 0x22) end += text.charCodeAt(end) === 0x5c ? 2 : 1;
       if (frame?.keys && frame.expectKey) {
         const key = JSON.parse(text.slice(i, end + 1)) as string;
-        if (frame.keys.has(key)) return [...frames.slice(0, -1).filter((f) => f.keys).map((f) => f.key ?? ''), key];
+        if (frame.keys.has(key))
+          return [
+            ...frames
+              .slice(0, -1)
+              .filter((f) => f.keys)
+              .map((f) => f.key ?? ''),
+            key,
+          ];
         frame.keys.add(key);
         frame.key = key;
         frame.expectKey = false;
       }
       i = end;
-    } else if (c === 0x7b) { // '{'
+    } else if (c === 0x7b) {
+      // '{'
       frames.push({ keys: new Set(), expectKey: true });
-    } else if (c === 0x5b) { // '['
+    } else if (c === 0x5b) {
+      // '['
       frames.push({ expectKey: false });
-    } else if (c === 0x7d || c === 0x5d) { // '}' ']'
+    } else if (c === 0x7d || c === 0x5d) {
+      // '}' ']'
       frames.pop();
-    } else if (c === 0x2c && frame?.keys) { // ','
+    } else if (c === 0x2c && frame?.keys) {
+      // ','
       frame.expectKey = true;
     }
   }
@@ -275,17 +322,23 @@ export function serializeSafetensors(tensors: TensorCollection, metadata?: Recor
   }
   let offset = 0;
   for (const [name, tensor] of entries) {
-    if (name === METADATA_KEY) throw new Error(`serializeSafetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
+    if (name === METADATA_KEY)
+      throw new Error(`serializeSafetensors: "${METADATA_KEY}" is reserved and cannot name a tensor`);
     const code = CODE_FROM_DTYPE[tensor.dtype];
-    if (code === undefined) throw new Error(`serializeSafetensors: tensor "${name}" has unknown dtype ${JSON.stringify(tensor.dtype)}`);
+    if (code === undefined)
+      throw new Error(`serializeSafetensors: tensor "${name}" has unknown dtype ${JSON.stringify(tensor.dtype)}`);
     for (const dim of tensor.shape) {
       if (!Number.isSafeInteger(dim) || dim < 0) {
-        throw new Error(`serializeSafetensors: tensor "${name}" shape ${JSON.stringify(tensor.shape)} must hold non-negative integers`);
+        throw new Error(
+          `serializeSafetensors: tensor "${name}" shape ${JSON.stringify(tensor.shape)} must hold non-negative integers`,
+        );
       }
     }
     const expectedBytes = numelOf(tensor.shape) * DTYPE_BYTES[tensor.dtype];
     if (tensor.data.byteLength !== expectedBytes) {
-      throw new Error(`serializeSafetensors: tensor "${name}" shape ${JSON.stringify(tensor.shape)} of ${tensor.dtype} needs ${expectedBytes} bytes, data has ${tensor.data.byteLength}`);
+      throw new Error(
+        `serializeSafetensors: tensor "${name}" shape ${JSON.stringify(tensor.shape)} of ${tensor.dtype} needs ${expectedBytes} bytes, data has ${tensor.data.byteLength}`,
+      );
     }
     const info = `{"dtype":"${code}","shape":${JSON.stringify(tensor.shape)},"data_offsets":[${offset},${offset + expectedBytes}]}`;
     headerParts.push(`${JSON.stringify(name)}:${info}`);
@@ -315,7 +368,11 @@ function temporaryPathBeside(path: string): string {
  * Writes a safetensors file atomically: the bytes go to a temporary file in the same directory,
  * are flushed, then renamed over `path`, so readers never see a half-written file.
  */
-export async function writeSafetensorsFile(path: string, tensors: TensorCollection, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: TensorCollection,
+  metadata?: Record<string, string>,
+): Promise<void> {
   const bytes = serializeSafetensors(tensors, metadata);
   const temporary = temporaryPathBeside(path);
   try {
@@ -333,7 +390,11 @@ export async function writeSafetensorsFile(path: string, tensors: TensorCollecti
   }
 }
 
-export function writeSafetensorsFileSync(path: string, tensors: TensorCollection, metadata?: Record<string, string>): void {
+export function writeSafetensorsFileSync(
+  path: string,
+  tensors: TensorCollection,
+  metadata?: Record<string, string>,
+): void {
   const bytes = serializeSafetensors(tensors, metadata);
   const temporary = temporaryPathBeside(path);
   try {
@@ -346,7 +407,11 @@ export function writeSafetensorsFileSync(path: string, tensors: TensorCollection
     }
     renameSync(temporary, path);
   } catch (error) {
-    try { unlinkSync(temporary); } catch { /* already gone */ }
+    try {
+      unlinkSync(temporary);
+    } catch {
+      /* already gone */
+    }
     throw new Error(`writing safetensors ${path}: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -35,7 +35,8 @@ function readExactly(fd: number, length: number, position: number, path: string)
   let done = 0;
   while (done < length) {
     const n = readSync(fd, out, done, length - done, position + done);
-    if (n === 0) throw new Error(`safetensors ${path}: the file ends after ${position + done} bytes, inside its header`);
+    if (n === 0)
+      throw new Error(`safetensors ${path}: the file ends after ${position + done} bytes, inside its header`);
     done += n;
   }
   return out;
@@ -46,7 +47,10 @@ function readExactly(fd: number, length: number, position: number, path: string)
  * JavaScript; each tensor's bytes are read from the file straight into its libtorch storage (one read
  * of the file in all, no copies in between), after the header has been checked against the file size.
  */
-export function loadSafetensorsWithMetadata(path: string, options: LoadOptions = {}): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+export function loadSafetensorsWithMetadata(
+  path: string,
+  options: LoadOptions = {},
+): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   requireFile(path, 'safetensors');
   if (options.device !== undefined) checkDevice(options.device, 'loadSafetensors device');
   const fd = openSync(path, 'r');
@@ -57,9 +61,23 @@ export function loadSafetensorsWithMetadata(path: string, options: LoadOptions =
     const header = parseSafetensorsHeader(readExactly(fd, headerLength, 8, path), size, path);
     for (const entry of header.entries) {
       try {
-        tensors.set(entry.name, new Tensor(native.fromFile(fd, header.dataStart + entry.begin, scalarTypeCode(entry.dtype), entry.shape, options.device)));
+        tensors.set(
+          entry.name,
+          new Tensor(
+            native.fromFile(
+              fd,
+              header.dataStart + entry.begin,
+              scalarTypeCode(entry.dtype),
+              entry.shape,
+              options.device,
+            ),
+          ),
+        );
       } catch (error) {
-        throw new Error(`safetensors ${path}: tensor "${entry.name}" (${entry.end - entry.begin} bytes at ${header.dataStart + entry.begin}): ${(error as Error).message}`, { cause: error });
+        throw new Error(
+          `safetensors ${path}: tensor "${entry.name}" (${entry.end - entry.begin} bytes at ${header.dataStart + entry.begin}): ${(error as Error).message}`,
+          { cause: error },
+        );
       }
     }
     return { tensors, metadata: header.metadata };
@@ -75,7 +93,11 @@ export function loadSafetensorsWithMetadata(path: string, options: LoadOptions =
  * Writes tensors (any device, any layout; gradients are not saved) to a safetensors file atomically:
  * readers see the old file or the complete new one, never a partial write.
  */
-export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string>): void {
+export function saveSafetensors(
+  path: string,
+  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const raws = new Map<string, RawTensor>();
   for (const [name, t] of entries) {
@@ -106,7 +128,9 @@ export function loadPtBuffer(bytes: Uint8Array, source: string, options: LoadOpt
     return toTensors(value, options, created, new Map());
   } catch (error) {
     for (const t of created) t.dispose();
-    throw new Error(`PyTorch checkpoint ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+    throw new Error(`PyTorch checkpoint ${path}: could not create tensors: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -137,7 +161,12 @@ function toTensors(value: unknown, options: LoadOptions, created: Tensor[], seen
   const out: Record<string, unknown> = {};
   seen.set(value, out);
   for (const [k, v] of Object.entries(value)) {
-    Object.defineProperty(out, k, { value: toTensors(v, options, created, seen), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, k, {
+      value: toTensors(v, options, created, seen),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   const attributes = (value as { [PICKLE_ATTRIBUTES]?: unknown })[PICKLE_ATTRIBUTES];
   if (attributes !== undefined) Object.defineProperty(out, PICKLE_ATTRIBUTES, { value: attributes, enumerable: false });
@@ -162,7 +191,8 @@ export function loadTorchScriptBuffer(bytes: Uint8Array, path: string, options: 
     raws = readTorchScriptBuffer(bytes, path, { views: true });
   } catch (error) {
     let message = (error as Error).message;
-    for (const prefix of [`${path}: `, `zip archive ${path}: `]) if (message.startsWith(prefix)) message = message.slice(prefix.length);
+    for (const prefix of [`${path}: `, `zip archive ${path}: `])
+      if (message.startsWith(prefix)) message = message.slice(prefix.length);
     throw new Error(`TorchScript archive ${path}: ${message}`, { cause: error });
   }
   const tensors = new Map<string, Tensor>();
@@ -171,7 +201,9 @@ export function loadTorchScriptBuffer(bytes: Uint8Array, path: string, options: 
     for (const [name, raw] of raws) tensors.set(name, fromRaw(raw, options));
   } catch (error) {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`TorchScript archive ${path}: could not create tensors: ${(error as Error).message}`, { cause: error });
+    throw new Error(`TorchScript archive ${path}: could not create tensors: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return tensors;
 }

@@ -40,7 +40,9 @@ function quotedNames(list: string): Set<string> {
  */
 export function parseTorchScriptClasses(text: string, module: string): Map<string, TorchScriptClassInfo> {
   const classes = new Map<string, TorchScriptClassInfo>();
-  let current: { name: string; isModule: boolean; parameters: Set<string>; buffers: Set<string>; definesSetState: boolean } | undefined;
+  let current:
+    | { name: string; isModule: boolean; parameters: Set<string>; buffers: Set<string>; definesSetState: boolean }
+    | undefined;
   const finish = () => {
     if (current) classes.set(current.name, { qualifiedName: `${module}.${current.name}`, ...current });
   };
@@ -48,7 +50,13 @@ export function parseTorchScriptClasses(text: string, module: string): Map<strin
     const header = /^class ([A-Za-z_][A-Za-z0-9_]*)(?:\(([^)]*)\))?:\s*$/.exec(line);
     if (header) {
       finish();
-      current = { name: header[1], isModule: (header[2] ?? '').trim() === 'Module', parameters: new Set(), buffers: new Set(), definesSetState: false };
+      current = {
+        name: header[1],
+        isModule: (header[2] ?? '').trim() === 'Module',
+        parameters: new Set(),
+        buffers: new Set(),
+        definesSetState: false,
+      };
       continue;
     }
     if (!current) continue;
@@ -75,12 +83,16 @@ export class TorchScriptObject implements PickleStateful {
   setPickleState(state: unknown): void {
     const name = this.info.qualifiedName;
     if (this.info.definesSetState) {
-      throw new Error(`class ${name} defines __setstate__, which would have to run to make sense of its state; this reader never runs an archive's code`);
+      throw new Error(
+        `class ${name} defines __setstate__, which would have to run to make sense of its state; this reader never runs an archive's code`,
+      );
     }
     if (this.built) throw new Error(`class ${name}: its state is set twice`);
-    if (!(state instanceof PickleDict)) throw new Error(`class ${name}: state must be an attribute dict, got ${describePickleValue(state)}`);
+    if (!(state instanceof PickleDict))
+      throw new Error(`class ${name}: state must be an attribute dict, got ${describePickleValue(state)}`);
     for (const [key, value] of state.entries) {
-      if (typeof key !== 'string') throw new Error(`class ${name}: attribute name must be a string, got ${describePickleValue(key)}`);
+      if (typeof key !== 'string')
+        throw new Error(`class ${name}: attribute name must be a string, got ${describePickleValue(key)}`);
       this.attributes.set(key, value);
     }
     this.built = true;
@@ -88,7 +100,13 @@ export class TorchScriptObject implements PickleStateful {
 }
 
 /** `torch.jit._pickle` helpers that TorchScript's pickler wraps typed lists and containers in: each returns its argument. */
-const JIT_PICKLE_IDENTITIES = ['build_intlist', 'build_tensorlist', 'build_doublelist', 'build_boollist', 'restore_type_tag'];
+const JIT_PICKLE_IDENTITIES = [
+  'build_intlist',
+  'build_tensorlist',
+  'build_doublelist',
+  'build_boollist',
+  'restore_type_tag',
+];
 
 function identity(qualifiedName: string): PickleCallable {
   return {
@@ -104,7 +122,10 @@ function identity(qualifiedName: string): PickleCallable {
 /** Reads the class declarations of `code/` on demand, one file per qualifier. */
 class ClassDeclarations {
   private readonly files = new Map<string, Map<string, TorchScriptClassInfo>>();
-  constructor(private readonly archive: ZipArchive, private readonly prefix: string) {}
+  constructor(
+    private readonly archive: ZipArchive,
+    private readonly prefix: string,
+  ) {}
 
   get(module: string, name: string): TorchScriptClassInfo {
     let classes = this.files.get(module);
@@ -138,10 +159,16 @@ export function isTorchScriptEntryList(names: readonly string[]): boolean {
  * Every parameter and buffer of a TorchScript archive held in memory, by dotted name (parameters first,
  * then buffers, each in attribute order), as contiguous LoadedTensors. `source` names it in errors.
  */
-export function readTorchScriptBuffer(bytes: Uint8Array, source: string, options: { views?: boolean } = {}): Map<string, LoadedTensor> {
+export function readTorchScriptBuffer(
+  bytes: Uint8Array,
+  source: string,
+  options: { views?: boolean } = {},
+): Map<string, LoadedTensor> {
   const archive = new ZipArchive(bytes, source);
   if (!isTorchScriptEntryList(archive.names())) {
-    throw new Error(`${source}: has no code/ or constants.pkl entries; this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile`);
+    throw new Error(
+      `${source}: has no code/ or constants.pkl entries; this looks like a torch.save checkpoint, not a TorchScript archive: read it with loadPtFile`,
+    );
   }
   const prefix = findPrefix(archive);
   checkByteOrder(archive, prefix);
@@ -152,7 +179,9 @@ export function readTorchScriptBuffer(bytes: Uint8Array, source: string, options
     if (module === 'torch.jit._pickle' && JIT_PICKLE_IDENTITIES.includes(name)) return identity(`${module}.${name}`);
     if (module !== '__torch__' && !module.startsWith('__torch__.')) return resolveAllowedGlobal(module, name);
     if (module === '__torch__.torch.classes' || module.startsWith('__torch__.torch.classes.')) {
-      throw new Error(`${source}: class ${module}.${name} is a C++ custom class (torch.classes), whose state only its own code can read`);
+      throw new Error(
+        `${source}: class ${module}.${name} is a C++ custom class (torch.classes), whose state only its own code can read`,
+      );
     }
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(module)) return undefined;
     const qualifiedName = `${module}.${name}`;
@@ -202,16 +231,23 @@ export function readTorchScriptBuffer(bytes: Uint8Array, source: string, options
     return tensor;
   };
   const visit = (module: TorchScriptObject, path: string, depth: number): void => {
-    if (depth > MAX_MODULE_DEPTH) throw new Error(`${source}: module '${path}' is nested more than ${MAX_MODULE_DEPTH} deep`);
+    if (depth > MAX_MODULE_DEPTH)
+      throw new Error(`${source}: module '${path}' is nested more than ${MAX_MODULE_DEPTH} deep`);
     if (onPath.has(module)) throw new Error(`${source}: module '${path}' contains itself`);
     onPath.add(module);
     for (const [name, value] of module.attributes) {
       const full = path ? `${path}.${name}` : name;
-      const declared = module.info.parameters.has(name) ? parameters : module.info.buffers.has(name) ? buffers : undefined;
+      const declared = module.info.parameters.has(name)
+        ? parameters
+        : module.info.buffers.has(name)
+          ? buffers
+          : undefined;
       if (declared) {
         if (value instanceof StridedTensorRecord) declared.set(full, tensorOf(value, full));
         else if (value !== null) {
-          throw new Error(`${source}: ${module.info.qualifiedName} declares '${full}' a ${declared === parameters ? 'parameter' : 'buffer'}, but it holds ${describePickleValue(value)}`);
+          throw new Error(
+            `${source}: ${module.info.qualifiedName} declares '${full}' a ${declared === parameters ? 'parameter' : 'buffer'}, but it holds ${describePickleValue(value)}`,
+          );
         }
       } else if (value instanceof TorchScriptObject && value.info.isModule) {
         visit(value, full, depth + 1);

@@ -4,7 +4,13 @@
  * an allowlist and returns a JavaScript stand-in; any other name, and any opcode outside the supported
  * set, is refused with an Error naming the pickle, the byte position and the offending name or opcode.
  */
-import { PickleDict, describePickleValue, isPickleCallable, isPickleStateful, type PickleCallable } from './pickle-values.ts';
+import {
+  PickleDict,
+  describePickleValue,
+  isPickleCallable,
+  isPickleStateful,
+  type PickleCallable,
+} from './pickle-values.ts';
 
 export interface UnpicklerOptions {
   /** Names the pickle in error messages, e.g. `model.pt/archive/data.pkl`. */
@@ -19,18 +25,74 @@ const HIGHEST_PROTOCOL = 5;
 
 /** Every pickle opcode by byte, so refusals can say which opcode they met. */
 const OPCODE_NAMES: Record<number, string> = {
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT',
-  0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID',
-  0x51: 'BINPERSID', 0x52: 'REDUCE', 0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING',
-  0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x61: 'APPEND', 0x62: 'BUILD', 0x63: 'GLOBAL', 0x64: 'DICT',
-  0x7d: 'EMPTY_DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET', 0x69: 'INST', 0x6a: 'LONG_BINGET',
-  0x6c: 'LIST', 0x5d: 'EMPTY_LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT',
-  0x73: 'SETITEM', 0x74: 'TUPLE', 0x29: 'EMPTY_TUPLE', 0x75: 'SETITEMS', 0x47: 'BINFLOAT',
-  0x80: 'PROTO', 0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1', 0x86: 'TUPLE2',
-  0x87: 'TUPLE3', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x8a: 'LONG1', 0x8b: 'LONG4', 0x42: 'BINBYTES',
-  0x43: 'SHORT_BINBYTES', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8',
-  0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL',
-  0x94: 'MEMOIZE', 0x95: 'FRAME', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
+  0x28: 'MARK',
+  0x2e: 'STOP',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
+  0x46: 'FLOAT',
+  0x49: 'INT',
+  0x4a: 'BININT',
+  0x4b: 'BININT1',
+  0x4c: 'LONG',
+  0x4d: 'BININT2',
+  0x4e: 'NONE',
+  0x50: 'PERSID',
+  0x51: 'BINPERSID',
+  0x52: 'REDUCE',
+  0x53: 'STRING',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x56: 'UNICODE',
+  0x58: 'BINUNICODE',
+  0x61: 'APPEND',
+  0x62: 'BUILD',
+  0x63: 'GLOBAL',
+  0x64: 'DICT',
+  0x7d: 'EMPTY_DICT',
+  0x65: 'APPENDS',
+  0x67: 'GET',
+  0x68: 'BINGET',
+  0x69: 'INST',
+  0x6a: 'LONG_BINGET',
+  0x6c: 'LIST',
+  0x5d: 'EMPTY_LIST',
+  0x6f: 'OBJ',
+  0x70: 'PUT',
+  0x71: 'BINPUT',
+  0x72: 'LONG_BINPUT',
+  0x73: 'SETITEM',
+  0x74: 'TUPLE',
+  0x29: 'EMPTY_TUPLE',
+  0x75: 'SETITEMS',
+  0x47: 'BINFLOAT',
+  0x80: 'PROTO',
+  0x81: 'NEWOBJ',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x85: 'TUPLE1',
+  0x86: 'TUPLE2',
+  0x87: 'TUPLE3',
+  0x88: 'NEWTRUE',
+  0x89: 'NEWFALSE',
+  0x8a: 'LONG1',
+  0x8b: 'LONG4',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x8c: 'SHORT_BINUNICODE',
+  0x8d: 'BINUNICODE8',
+  0x8e: 'BINBYTES8',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x92: 'NEWOBJ_EX',
+  0x93: 'STACK_GLOBAL',
+  0x94: 'MEMOIZE',
+  0x95: 'FRAME',
+  0x96: 'BYTEARRAY8',
+  0x97: 'NEXT_BUFFER',
+  0x98: 'READONLY_BUFFER',
 };
 
 /** LONG4 integers longer than this are refused: no checkpoint needs them and decoding is quadratic. */
@@ -54,30 +116,44 @@ class RestrictedUnpickler {
   /** Tuples are arrays too; this tells them from lists (immutable, usable as dict keys). */
   private readonly tuples = new WeakSet<unknown[]>();
 
-  constructor(private readonly bytes: Uint8Array, private readonly options: UnpicklerOptions) {
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly options: UnpicklerOptions,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   private fail(what: string): never {
-    const where = this.opcodeStart < this.bytes.length
-      ? `at byte ${this.opcodeStart} (${OPCODE_NAMES[this.bytes[this.opcodeStart]] ?? 'unknown opcode'})`
-      : `at its end (byte ${this.bytes.length})`;
+    const where =
+      this.opcodeStart < this.bytes.length
+        ? `at byte ${this.opcodeStart} (${OPCODE_NAMES[this.bytes[this.opcodeStart]] ?? 'unknown opcode'})`
+        : `at its end (byte ${this.bytes.length})`;
     throw new Error(`pickle ${this.options.source}: ${where}: ${what}`);
   }
 
   private take(count: number): number {
     if (count > this.bytes.length - this.position) {
-      this.fail(`truncated: needs ${count} more bytes at byte ${this.position} but the pickle is ${this.bytes.length} bytes long`);
+      this.fail(
+        `truncated: needs ${count} more bytes at byte ${this.position} but the pickle is ${this.bytes.length} bytes long`,
+      );
     }
     const start = this.position;
     this.position += count;
     return start;
   }
 
-  private u8(): number { return this.view.getUint8(this.take(1)); }
-  private u16(): number { return this.view.getUint16(this.take(2), true); }
-  private u32(): number { return this.view.getUint32(this.take(4), true); }
-  private i32(): number { return this.view.getInt32(this.take(4), true); }
+  private u8(): number {
+    return this.view.getUint8(this.take(1));
+  }
+  private u16(): number {
+    return this.view.getUint16(this.take(2), true);
+  }
+  private u32(): number {
+    return this.view.getUint32(this.take(4), true);
+  }
+  private i32(): number {
+    return this.view.getInt32(this.take(4), true);
+  }
   private u64(): number {
     const value = this.view.getBigUint64(this.take(8), true);
     if (value > BigInt(this.bytes.length)) this.fail(`length ${value} exceeds the ${this.bytes.length}-byte pickle`);
@@ -146,7 +222,9 @@ class RestrictedUnpickler {
   private global(module: string, name: string): PickleCallable {
     const resolved = this.options.resolveGlobal(module, name);
     if (!resolved) {
-      this.fail(`global '${module}.${name}' is not allowed; this reader admits only the globals a state dict needs and never imports or runs code`);
+      this.fail(
+        `global '${module}.${name}' is not allowed; this reader admits only the globals a state dict needs and never imports or runs code`,
+      );
     }
     return resolved;
   }
@@ -157,7 +235,8 @@ class RestrictedUnpickler {
   }
 
   private invoke(target: PickleCallable, args: unknown): unknown {
-    if (!Array.isArray(args)) this.fail(`${target.qualifiedName} needs an argument tuple, got ${describePickleValue(args)}`);
+    if (!Array.isArray(args))
+      this.fail(`${target.qualifiedName} needs an argument tuple, got ${describePickleValue(args)}`);
     try {
       return target.call(args);
     } catch (error) {
@@ -178,7 +257,8 @@ class RestrictedUnpickler {
   }
 
   private asList(value: unknown, opcode: string): unknown[] {
-    if (!Array.isArray(value) || this.tuples.has(value)) this.fail(`${opcode} needs a list, got ${describePickleValue(value)}`);
+    if (!Array.isArray(value) || this.tuples.has(value))
+      this.fail(`${opcode} needs a list, got ${describePickleValue(value)}`);
     return value;
   }
 
@@ -202,7 +282,8 @@ class RestrictedUnpickler {
     const attributes = this.asDict(state, 'BUILD state');
     target.attributes ??= new Map();
     for (const [name, value] of attributes.entries) {
-      if (typeof name !== 'string') this.fail(`BUILD attribute name must be a string, got ${describePickleValue(name)}`);
+      if (typeof name !== 'string')
+        this.fail(`BUILD attribute name must be a string, got ${describePickleValue(name)}`);
       target.attributes.set(name, value);
     }
   }
@@ -213,126 +294,206 @@ class RestrictedUnpickler {
       this.opcodeStart = this.position;
       const opcode = this.bytes[this.position++];
       switch (opcode) {
-        case 0x80: { // PROTO
+        case 0x80: {
+          // PROTO
           const protocol = this.u8();
-          if (protocol > HIGHEST_PROTOCOL) this.fail(`pickle protocol ${protocol} is newer than the supported ${HIGHEST_PROTOCOL}`);
+          if (protocol > HIGHEST_PROTOCOL)
+            this.fail(`pickle protocol ${protocol} is newer than the supported ${HIGHEST_PROTOCOL}`);
           break;
         }
-        case 0x95: this.u64(); break; // FRAME: framing only groups opcodes; the length needs no action
-        case 0x2e: { // STOP
+        case 0x95:
+          this.u64();
+          break; // FRAME: framing only groups opcodes; the length needs no action
+        case 0x2e: {
+          // STOP
           const result = this.pop();
           return result;
         }
-        case 0x28: this.marks.push(s.length); break; // MARK
-        case 0x30: this.pop(); break; // POP
-        case 0x31: this.popMark(); break; // POP_MARK
-        case 0x32: s.push(this.top()); break; // DUP
-        case 0x4e: s.push(null); break; // NONE
-        case 0x88: s.push(true); break; // NEWTRUE
-        case 0x89: s.push(false); break; // NEWFALSE
-        case 0x4a: s.push(this.i32()); break; // BININT
-        case 0x4b: s.push(this.u8()); break; // BININT1
-        case 0x4d: s.push(this.u16()); break; // BININT2
-        case 0x8a: s.push(this.readLong(this.u8())); break; // LONG1
-        case 0x8b: { // LONG4
+        case 0x28:
+          this.marks.push(s.length);
+          break; // MARK
+        case 0x30:
+          this.pop();
+          break; // POP
+        case 0x31:
+          this.popMark();
+          break; // POP_MARK
+        case 0x32:
+          s.push(this.top());
+          break; // DUP
+        case 0x4e:
+          s.push(null);
+          break; // NONE
+        case 0x88:
+          s.push(true);
+          break; // NEWTRUE
+        case 0x89:
+          s.push(false);
+          break; // NEWFALSE
+        case 0x4a:
+          s.push(this.i32());
+          break; // BININT
+        case 0x4b:
+          s.push(this.u8());
+          break; // BININT1
+        case 0x4d:
+          s.push(this.u16());
+          break; // BININT2
+        case 0x8a:
+          s.push(this.readLong(this.u8()));
+          break; // LONG1
+        case 0x8b: {
+          // LONG4
           const length = this.i32();
-          if (length < 0 || length > MAX_LONG_BYTES) this.fail(`LONG4 length ${length} is outside 0..${MAX_LONG_BYTES}`);
+          if (length < 0 || length > MAX_LONG_BYTES)
+            this.fail(`LONG4 length ${length} is outside 0..${MAX_LONG_BYTES}`);
           s.push(this.readLong(length));
           break;
         }
-        case 0x47: s.push(this.view.getFloat64(this.take(8), false)); break; // BINFLOAT (big-endian)
-        case 0x58: s.push(this.readText(this.u32())); break; // BINUNICODE
-        case 0x8c: s.push(this.readText(this.u8())); break; // SHORT_BINUNICODE
-        case 0x8d: s.push(this.readText(this.u64())); break; // BINUNICODE8
-        case 0x43: s.push(this.readBytes(this.u8())); break; // SHORT_BINBYTES
-        case 0x42: s.push(this.readBytes(this.u32())); break; // BINBYTES
-        case 0x8e: s.push(this.readBytes(this.u64())); break; // BINBYTES8
-        case 0x7d: s.push(new PickleDict()); break; // EMPTY_DICT
-        case 0x5d: s.push([]); break; // EMPTY_LIST
-        case 0x29: s.push(this.tuple([])); break; // EMPTY_TUPLE
-        case 0x74: s.push(this.tuple(this.popMark())); break; // TUPLE
-        case 0x85: s.push(this.tuple([this.pop()])); break; // TUPLE1
-        case 0x86: { // TUPLE2
+        case 0x47:
+          s.push(this.view.getFloat64(this.take(8), false));
+          break; // BINFLOAT (big-endian)
+        case 0x58:
+          s.push(this.readText(this.u32()));
+          break; // BINUNICODE
+        case 0x8c:
+          s.push(this.readText(this.u8()));
+          break; // SHORT_BINUNICODE
+        case 0x8d:
+          s.push(this.readText(this.u64()));
+          break; // BINUNICODE8
+        case 0x43:
+          s.push(this.readBytes(this.u8()));
+          break; // SHORT_BINBYTES
+        case 0x42:
+          s.push(this.readBytes(this.u32()));
+          break; // BINBYTES
+        case 0x8e:
+          s.push(this.readBytes(this.u64()));
+          break; // BINBYTES8
+        case 0x7d:
+          s.push(new PickleDict());
+          break; // EMPTY_DICT
+        case 0x5d:
+          s.push([]);
+          break; // EMPTY_LIST
+        case 0x29:
+          s.push(this.tuple([]));
+          break; // EMPTY_TUPLE
+        case 0x74:
+          s.push(this.tuple(this.popMark()));
+          break; // TUPLE
+        case 0x85:
+          s.push(this.tuple([this.pop()]));
+          break; // TUPLE1
+        case 0x86: {
+          // TUPLE2
           const b = this.pop();
           const a = this.pop();
           s.push(this.tuple([a, b]));
           break;
         }
-        case 0x87: { // TUPLE3
+        case 0x87: {
+          // TUPLE3
           const c = this.pop();
           const b = this.pop();
           const a = this.pop();
           s.push(this.tuple([a, b, c]));
           break;
         }
-        case 0x6c: s.push(this.popMark()); break; // LIST
-        case 0x64: { // DICT
+        case 0x6c:
+          s.push(this.popMark());
+          break; // LIST
+        case 0x64: {
+          // DICT
           const dict = new PickleDict();
           this.setItems(dict, this.popMark());
           s.push(dict);
           break;
         }
-        case 0x73: { // SETITEM
+        case 0x73: {
+          // SETITEM
           const value = this.pop();
           const key = this.pop();
           this.asDict(this.top(), 'SETITEM').entries.set(this.dictKey(key), value);
           break;
         }
-        case 0x75: { // SETITEMS
+        case 0x75: {
+          // SETITEMS
           const items = this.popMark();
           this.setItems(this.asDict(this.top(), 'SETITEMS'), items);
           break;
         }
-        case 0x61: { // APPEND
+        case 0x61: {
+          // APPEND
           const value = this.pop();
           this.asList(this.top(), 'APPEND').push(value);
           break;
         }
-        case 0x65: { // APPENDS
+        case 0x65: {
+          // APPENDS
           const items = this.popMark();
           const list = this.asList(this.top(), 'APPENDS');
           for (const item of items) list.push(item);
           break;
         }
-        case 0x71: this.memo.set(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memo.set(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x94: this.memo.set(this.memo.size, this.top()); break; // MEMOIZE
-        case 0x68: s.push(this.memoGet(this.u8())); break; // BINGET
-        case 0x6a: s.push(this.memoGet(this.u32())); break; // LONG_BINGET
-        case 0x63: { // GLOBAL
+        case 0x71:
+          this.memo.set(this.u8(), this.top());
+          break; // BINPUT
+        case 0x72:
+          this.memo.set(this.u32(), this.top());
+          break; // LONG_BINPUT
+        case 0x94:
+          this.memo.set(this.memo.size, this.top());
+          break; // MEMOIZE
+        case 0x68:
+          s.push(this.memoGet(this.u8()));
+          break; // BINGET
+        case 0x6a:
+          s.push(this.memoGet(this.u32()));
+          break; // LONG_BINGET
+        case 0x63: {
+          // GLOBAL
           const module = this.readLine();
           const name = this.readLine();
           s.push(this.global(module, name));
           break;
         }
-        case 0x93: { // STACK_GLOBAL
+        case 0x93: {
+          // STACK_GLOBAL
           const name = this.pop();
           const module = this.pop();
           if (typeof module !== 'string' || typeof name !== 'string') {
-            this.fail(`STACK_GLOBAL needs two strings, got ${describePickleValue(module)} and ${describePickleValue(name)}`);
+            this.fail(
+              `STACK_GLOBAL needs two strings, got ${describePickleValue(module)} and ${describePickleValue(name)}`,
+            );
           }
           s.push(this.global(module, name));
           break;
         }
-        case 0x52: { // REDUCE
+        case 0x52: {
+          // REDUCE
           const args = this.pop();
           const target = this.callable(this.pop(), 'REDUCE');
           s.push(this.invoke(target, args));
           break;
         }
-        case 0x81: { // NEWOBJ
+        case 0x81: {
+          // NEWOBJ
           const args = this.pop();
           const target = this.callable(this.pop(), 'NEWOBJ');
           if (!target.isClass) this.fail(`NEWOBJ needs a class, but ${target.qualifiedName} is a function`);
           s.push(this.invoke(target, args));
           break;
         }
-        case 0x62: { // BUILD
+        case 0x62: {
+          // BUILD
           const state = this.pop();
           this.build(this.top(), state);
           break;
         }
-        case 0x51: { // BINPERSID
+        case 0x51: {
+          // BINPERSID
           const pid = this.pop();
           try {
             s.push(this.options.persistentLoad(pid));
@@ -344,9 +505,11 @@ class RestrictedUnpickler {
         default: {
           const name = OPCODE_NAMES[opcode];
           const shown = `0x${opcode.toString(16).padStart(2, '0')}`;
-          this.fail(name
-            ? `opcode ${name} (${shown}) is not supported by this restricted reader`
-            : `unknown opcode byte ${shown}`);
+          this.fail(
+            name
+              ? `opcode ${name} (${shown}) is not supported by this restricted reader`
+              : `unknown opcode byte ${shown}`,
+          );
         }
       }
     }

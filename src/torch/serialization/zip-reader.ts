@@ -77,7 +77,9 @@ export class ZipArchive {
   read(name: string, options: { maxBytes?: number; what?: string } = {}): Uint8Array {
     const entry = this.entry(name);
     if (options.maxBytes !== undefined && entry.uncompressedSize > options.maxBytes) {
-      this.fail(`entry '${name}' declares ${entry.uncompressedSize} bytes, more than the ${options.maxBytes} allowed${options.what ? ` for ${options.what}` : ''}; refused before reading it`);
+      this.fail(
+        `entry '${name}' declares ${entry.uncompressedSize} bytes, more than the ${options.maxBytes} allowed${options.what ? ` for ${options.what}` : ''}; refused before reading it`,
+      );
     }
     const dataStart = this.locateData(entry);
     const stored = this.bytes.subarray(dataStart, dataStart + entry.compressedSize);
@@ -88,13 +90,17 @@ export class ZipArchive {
       try {
         data = inflateRawSync(stored, { maxOutputLength: Math.max(1, entry.uncompressedSize) });
       } catch (error) {
-        this.fail(`entry '${name}' does not inflate to its declared ${entry.uncompressedSize} bytes: ${(error as Error).message}`);
+        this.fail(
+          `entry '${name}' does not inflate to its declared ${entry.uncompressedSize} bytes: ${(error as Error).message}`,
+        );
       }
       if (data.length !== entry.uncompressedSize) {
         this.fail(`entry '${name}' inflates to ${data.length} bytes, expected ${entry.uncompressedSize}`);
       }
     } else {
-      this.fail(`entry '${name}' uses compression method ${entry.method}; only STORED (0) and DEFLATE (8) are supported`);
+      this.fail(
+        `entry '${name}' uses compression method ${entry.method}; only STORED (0) and DEFLATE (8) are supported`,
+      );
     }
     const actualCrc = crc32(data) >>> 0;
     if (actualCrc !== entry.crc32) {
@@ -109,11 +115,15 @@ export class ZipArchive {
 
   private findEndOfCentralDirectory(): number {
     const size = this.bytes.length;
-    if (size < EOCD_SIZE) this.fail(`${size} bytes is too short to be a zip archive (no end-of-central-directory record)`);
+    if (size < EOCD_SIZE)
+      this.fail(`${size} bytes is too short to be a zip archive (no end-of-central-directory record)`);
     const lowest = Math.max(0, size - EOCD_SIZE - MAX_COMMENT_LENGTH);
     for (let offset = size - EOCD_SIZE; offset >= lowest; offset--) {
       // The comment length must reach exactly to the end of the file, so a signature inside a comment is skipped.
-      if (this.view.getUint32(offset, true) === EOCD_SIGNATURE && offset + EOCD_SIZE + this.view.getUint16(offset + 20, true) === size) {
+      if (
+        this.view.getUint32(offset, true) === EOCD_SIGNATURE &&
+        offset + EOCD_SIZE + this.view.getUint16(offset + 20, true) === size
+      ) {
         return offset;
       }
     }
@@ -123,7 +133,8 @@ export class ZipArchive {
   private parseCentralDirectory(): void {
     const eocd = this.findEndOfCentralDirectory();
     const v = this.view;
-    if (v.getUint16(eocd + 4, true) !== 0 || v.getUint16(eocd + 6, true) !== 0) this.fail('multi-disk archives are not supported');
+    if (v.getUint16(eocd + 4, true) !== 0 || v.getUint16(eocd + 6, true) !== 0)
+      this.fail('multi-disk archives are not supported');
     let entryCount = v.getUint16(eocd + 10, true);
     let directorySize = v.getUint32(eocd + 12, true);
     let directoryOffset = v.getUint32(eocd + 16, true);
@@ -135,7 +146,8 @@ export class ZipArchive {
       if (record + ZIP64_EOCD_FIXED_SIZE > locator) {
         this.fail(`zip64 end-of-central-directory offset ${record} lies outside the ${this.bytes.length}-byte file`);
       }
-      if (v.getUint32(record, true) !== ZIP64_EOCD_SIGNATURE) this.fail(`no zip64 end-of-central-directory record at offset ${record}`);
+      if (v.getUint32(record, true) !== ZIP64_EOCD_SIGNATURE)
+        this.fail(`no zip64 end-of-central-directory record at offset ${record}`);
       const failField = (w: string): never => this.fail(w);
       entryCount = readSafeU64(v, record + 32, failField, 'zip64 entry count');
       directorySize = readSafeU64(v, record + 40, failField, 'zip64 central directory size');
@@ -146,15 +158,20 @@ export class ZipArchive {
     }
 
     if (directoryOffset + directorySize > directoryEnd) {
-      this.fail(`central directory (offset ${directoryOffset}, ${directorySize} bytes) extends past its end record at offset ${directoryEnd}`);
+      this.fail(
+        `central directory (offset ${directoryOffset}, ${directorySize} bytes) extends past its end record at offset ${directoryEnd}`,
+      );
     }
     const nameDecoder = new TextDecoder('utf-8', { fatal: true });
     let cursor = directoryOffset;
     const limit = directoryOffset + directorySize;
     for (let index = 0; index < entryCount; index++) {
-      if (cursor + CENTRAL_HEADER_SIZE > limit) this.fail(`central directory ends inside entry ${index} of ${entryCount}`);
+      if (cursor + CENTRAL_HEADER_SIZE > limit)
+        this.fail(`central directory ends inside entry ${index} of ${entryCount}`);
       if (v.getUint32(cursor, true) !== CENTRAL_HEADER_SIGNATURE) {
-        this.fail(`bad central directory: no entry header signature at offset ${cursor} (entry ${index} of ${entryCount})`);
+        this.fail(
+          `bad central directory: no entry header signature at offset ${cursor} (entry ${index} of ${entryCount})`,
+        );
       }
       const flags = v.getUint16(cursor + 8, true);
       const method = v.getUint16(cursor + 10, true);
@@ -168,7 +185,8 @@ export class ZipArchive {
       const nameStart = cursor + CENTRAL_HEADER_SIZE;
       const extraStart = nameStart + nameLength;
       const next = extraStart + extraLength + commentLength;
-      if (next > limit) this.fail(`central directory entry ${index} (name, extra, comment) runs past the directory's end`);
+      if (next > limit)
+        this.fail(`central directory entry ${index} (name, extra, comment) runs past the directory's end`);
       let name: string;
       try {
         name = nameDecoder.decode(this.bytes.subarray(nameStart, extraStart));
@@ -184,13 +202,17 @@ export class ZipArchive {
         let next64 = 0;
         if (needs[0]) uncompressedSize = values[next64++];
         if (needs[1]) compressedSize = values[next64++];
-        if (needs[2]) localHeaderOffset = values[next64++];
+        if (needs[2]) localHeaderOffset = values[next64];
       }
       if (method === ZIP_METHOD_STORED && compressedSize !== uncompressedSize) {
-        this.fail(`STORED entry '${name}' records ${compressedSize} stored bytes but ${uncompressedSize} uncompressed bytes`);
+        this.fail(
+          `STORED entry '${name}' records ${compressedSize} stored bytes but ${uncompressedSize} uncompressed bytes`,
+        );
       }
       if (localHeaderOffset + LOCAL_HEADER_SIZE > directoryOffset) {
-        this.fail(`entry '${name}' has local header offset ${localHeaderOffset}, outside the ${directoryOffset} bytes before the central directory`);
+        this.fail(
+          `entry '${name}' has local header offset ${localHeaderOffset}, outside the ${directoryOffset} bytes before the central directory`,
+        );
       }
       if (this.entriesByName.has(name)) this.fail(`entry name '${name}' appears twice`);
       this.entriesByName.set(name, { name, method, compressedSize, uncompressedSize, crc32: crc, localHeaderOffset });
@@ -205,10 +227,13 @@ export class ZipArchive {
       const size = this.view.getUint16(cursor + 2, true);
       if (cursor + 4 + size > end) break;
       if (id === ZIP64_EXTRA_ID) {
-        if (size < count * 8) this.fail(`entry '${name}' has a zip64 extra field of ${size} bytes; ${count * 8} needed`);
+        if (size < count * 8)
+          this.fail(`entry '${name}' has a zip64 extra field of ${size} bytes; ${count * 8} needed`);
         const values: number[] = [];
         for (let i = 0; i < count; i++) {
-          values.push(readSafeU64(this.view, cursor + 4 + 8 * i, (w) => this.fail(w), `entry '${name}' zip64 size or offset`));
+          values.push(
+            readSafeU64(this.view, cursor + 4 + 8 * i, (w) => this.fail(w), `entry '${name}' zip64 size or offset`),
+          );
         }
         return values;
       }
@@ -229,7 +254,9 @@ export class ZipArchive {
     const nameStart = header + LOCAL_HEADER_SIZE;
     const dataStart = nameStart + nameLength + extraLength;
     if (dataStart + entry.compressedSize > this.bytes.length) {
-      this.fail(`entry '${entry.name}' (${entry.compressedSize} bytes at offset ${dataStart}) extends past the end of the ${this.bytes.length}-byte file`);
+      this.fail(
+        `entry '${entry.name}' (${entry.compressedSize} bytes at offset ${dataStart}) extends past the end of the ${this.bytes.length}-byte file`,
+      );
     }
     const localName = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + nameStart, nameLength).toString('utf8');
     if (localName !== entry.name) {

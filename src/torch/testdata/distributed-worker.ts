@@ -26,7 +26,13 @@ function collectives(group: ProcessGroup): Record<string, unknown> {
     group.broadcast(broadcast, 1);
     group.barrier();
     // allGatherWithGrad: loss = sum(w * gathered) with w = 1..rows; the local gradient is w's slice.
-    const local = tensor([[r + 1, r + 2], [r + 3, r + 4]], { requiresGrad: true });
+    const local = tensor(
+      [
+        [r + 1, r + 2],
+        [r + 3, r + 4],
+      ],
+      { requiresGrad: true },
+    );
     const all = group.allGatherWithGrad(local);
     const weights = arange(1, 1 + all.numel, 1, { dtype: 'float32' }).view(all.shape);
     all.mul(weights).sum().backward();
