@@ -3,50 +3,14 @@
  * printed result (a ranked list and a bar per sampled frame, or one JSON line with `--json`).
  */
 import { predictVideo, type Prediction } from '../engine/inference/predict.ts';
-import { INFERENCE_PRECISIONS, type InferencePrecision } from '../engine/training/precision.ts';
+import { type InferencePrecision } from '../engine/training/precision.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
+import { modelFlags } from './model-flags.ts';
 
 const flags = {
-  model: {
-    kind: 'string',
-    value: 'run-dir|checkpoint',
-    help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file',
-  },
-  clip: {
-    kind: 'string',
-    value: 'weights',
-    help: 'instead of --model: plain CLIP weights, classified zero-shot with concept spotting (needs --labels)',
-  },
-  labels: {
-    kind: 'string',
-    value: 'csv',
-    help: 'class names (id,name CSV); default: the label list the model was trained with',
-  },
-  config: {
-    kind: 'string',
-    value: 'config.yaml',
-    help: 'the config of weights that carry none (original BIKE checkpoints)',
-  },
+  ...modelFlags,
   top: { kind: 'int', min: 1, value: 'K', help: 'classes to list (default 5)' },
-  frames: {
-    kind: 'int',
-    min: 1,
-    value: 'T',
-    help: 'frames sampled with --clip (default 8; a trained model uses its num_segments)',
-  },
-  vocab: {
-    kind: 'string',
-    value: 'file|folder',
-    help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights',
-  },
-  device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
-  precision: {
-    kind: 'string',
-    choices: INFERENCE_PRECISIONS,
-    value: 'auto|fp32|bf16|fp16',
-    help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
-  },
   json: { kind: 'boolean', help: 'print the result as one JSON line' },
 } satisfies Record<string, FlagSpec>;
 

@@ -3,47 +3,16 @@
  * `/`). Runs until SIGINT/SIGTERM, then stops taking requests, answers those in flight and exits.
  */
 import { VideoClassifier } from '../index.ts';
-import { INFERENCE_PRECISIONS, type InferencePrecision } from '../engine/training/precision.ts';
+import { type InferencePrecision } from '../engine/training/precision.ts';
 import { createServer } from '../server/server.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
+import { modelFlags } from './model-flags.ts';
 
 const flags = {
-  model: {
-    kind: 'string',
-    value: 'run-dir|checkpoint',
-    help: 'trained weights: a run directory (its best, else last checkpoint), a checkpoint .json, or a weights file',
-  },
-  clip: {
-    kind: 'string',
-    value: 'weights',
-    help: 'instead of --model: plain CLIP weights, zero-shot (needs --labels)',
-  },
-  labels: {
-    kind: 'string',
-    value: 'csv',
-    help: 'class names (id,name CSV); default: the label list the model was trained with',
-  },
-  config: {
-    kind: 'string',
-    value: 'config.yaml',
-    help: 'the config of weights that carry none (original BIKE checkpoints)',
-  },
-  frames: { kind: 'int', min: 1, value: 'T', help: 'frames sampled with --clip (default 8)' },
-  vocab: {
-    kind: 'string',
-    value: 'file|folder',
-    help: 'CLIP BPE vocabulary; default BIKE_CLIP_VOCAB or beside the weights',
-  },
+  ...modelFlags,
   host: { kind: 'string', value: 'address', help: 'address to listen on (default 127.0.0.1)' },
   port: { kind: 'int', min: 0, value: 'N', help: 'port to listen on (default 8080; 0: a free one)' },
-  device: { kind: 'string', value: 'cpu|cuda|cuda:N', help: 'where the model runs (default cpu)' },
-  precision: {
-    kind: 'string',
-    choices: INFERENCE_PRECISIONS,
-    value: 'auto|fp32|bf16|fp16',
-    help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
-  },
   'max-upload-mb': {
     kind: 'number',
     min: 0.001,
