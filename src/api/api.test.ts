@@ -60,7 +60,9 @@ test('the library API on a tiny trained model', { timeout: 600_000 }, async (t) 
       );
     });
 
-    const classifier = await VideoClassifier.load({ model: run.runDir });
+    // Equality with `bike predict` (another process, other thread counts) is about the input paths, not
+    // bf16 rounding: both sides run in float32.
+    const classifier = await VideoClassifier.load({ model: run.runDir, precision: 'fp32' });
     const info = await probeVideo(run.video);
     const decoded = await readVideoFrames(
       run.video,
@@ -87,7 +89,17 @@ test('the library API on a tiny trained model', { timeout: 600_000 }, async (t) 
           assert.equal(s.weights.length, classifier.numSegments);
           close([s.weights.reduce((a, w) => a + w, 0)], [1], 1e-4, `saliency of ${s.name}`);
         }
-        const cli = await runBike(['predict', run.video, '--model', run.runDir, '--top', String(classes), '--json']);
+        const cli = await runBike([
+          'predict',
+          run.video,
+          '--model',
+          run.runDir,
+          '--top',
+          String(classes),
+          '--precision',
+          'fp32',
+          '--json',
+        ]);
         assert.equal(cli.code, 0, cli.stderr);
         const predicted = lastJson<{
           top: { label: number; name: string; probability: number }[];
@@ -131,6 +143,7 @@ test('the library API on a tiny trained model', { timeout: 600_000 }, async (t) 
         clip: run.runDir,
         classNames: run.dataset.classNames,
         numSegments: 4,
+        precision: 'fp32',
       });
       try {
         assert.equal(zeroShot.mode, 'zero-shot');
@@ -146,6 +159,8 @@ test('the library API on a tiny trained model', { timeout: 600_000 }, async (t) 
           run.dataset.labelCsv,
           '--frames',
           '4',
+          '--precision',
+          'fp32',
           '--top',
           String(classes),
           '--json',

@@ -110,7 +110,17 @@ test(
       assert.match(missing.stderr, /no-such-run: no such file or directory/);
 
       const video = path.join(dataset.root, 'val', 'blue_0');
-      const predicted = await runBike(['predict', video, '--model', runDir, '--top', '4', '--json']);
+      const predicted = await runBike([
+        'predict',
+        video,
+        '--model',
+        runDir,
+        '--top',
+        '4',
+        '--precision',
+        'fp32',
+        '--json',
+      ]);
       assert.equal(predicted.code, 0, predicted.stderr);
       const prediction = lastJson<PredictJson>(predicted);
       const expected = Array.from(

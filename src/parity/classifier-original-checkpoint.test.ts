@@ -53,11 +53,17 @@ test(
       const checkpoint = path.join(fixtures, 'checkpoint_official.pt');
       const classes = dataset.classNames.length;
 
-      const classifier = await VideoClassifier.load({ model: checkpoint, config: file, vocab: SHARED_VOCAB });
+      const classifier = await VideoClassifier.load({
+        model: checkpoint,
+        config: file,
+        vocab: SHARED_VOCAB,
+        precision: 'fp32',
+      });
       const sameWeights = await VideoClassifier.load({
         model: path.join(fixtures, 'weights.safetensors'),
         config: file,
         vocab: SHARED_VOCAB,
+        precision: 'fp32',
       });
       try {
         assert.equal(classifier.mode, 'trained');
@@ -73,6 +79,8 @@ test(
           file,
           '--top',
           String(classes),
+          '--precision',
+          'fp32',
           '--json',
         ]);
         assert.equal(cli.code, 0, cli.stderr);

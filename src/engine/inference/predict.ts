@@ -256,20 +256,19 @@ export class Predictor {
     }
     const c = names.length;
     const { probabilities, weights } = tidy(() =>
-      noGrad(() => {
-        const frames = fromTypedArray(data, [batch.length * t, channels, height, width], { device: this.device });
-        // The encoders run in the chosen precision; the scores and the softmax over time that gives the
-        // saliency are computed in float32 from their outputs (bf16 would round weights that sum to 1).
-        const features = this.plan.run(() => this.model.encodeVideos(frames)).to('float32'); // [B, T, D]
-        const classes32 = { cls: classes.cls.to('float32'), tokens: classes.tokens.to('float32') };
-        const similarity = this.model.similarity(features, classes32); // [B, C]
-        const probs = F.softmax(this.model.logitScale().to('float32').mul(similarity), -1).to('cpu');
-        const saliency = this.model.frameSaliency(features, classes32).to('float32').to('cpu'); // [B, C, T]
-        return {
-          probabilities: probs.toTypedArray() as Float32Array,
-          weights: saliency.toTypedArray() as Float32Array,
-        };
-      }),
+      noGrad(() =>
+        this.plan.run(() => {
+          const frames = fromTypedArray(data, [batch.length * t, channels, height, width], { device: this.device });
+          const features = this.model.encodeVideos(frames); // [B, T, D]
+          const similarity = this.model.similarity(features, classes).to('float32'); // [B, C]
+          const probs = F.softmax(this.model.logitScale().to('float32').mul(similarity), -1).to('cpu');
+          const saliency = this.model.frameSaliency(features, classes).to('float32').to('cpu'); // [B, C, T]
+          return {
+            probabilities: probs.toTypedArray() as Float32Array,
+            weights: saliency.toTypedArray() as Float32Array,
+          };
+        }),
+      ),
     );
     return batch.map((decoded, b) => {
       const probs = Array.from(probabilities.subarray(b * c, (b + 1) * c));
