@@ -48,12 +48,15 @@ export function aten(qualified: string): OpFn {
 
 /** Calls `aten::<qualified>` now (the operator is looked up once, then cached by name). */
 export function callOp(qualified: string, ...args: unknown[]): any {
-  return native.call(resolve(qualified), ...args);
+  const result = native.call(resolve(qualified), ...args);
+  if (recorder !== null) recorder(qualified, args, result, false);
+  return result;
 }
 
 /** `callOp` for in-place operators whose result is the input itself: returns nothing. */
 export function callOpVoid(qualified: string, ...args: unknown[]): void {
   native.callVoid(resolve(qualified), ...args);
+  if (recorder !== null) recorder(qualified, args, args[0], true);
 }
 
 /** Like `aten`, for in-place operators whose result is the input itself: returns nothing. */
