@@ -56,10 +56,11 @@ export function conceptSpottingLogits(
 }
 
 /** The frame weights of concept spotting `[classes, batch, T]` from unit-normalised frames. */
-function spottingWeights(frames: Tensor, textTokens: Tensor, temperature: number): Tensor {
+function spottingWeights(frames: Tensor, textTokens: Tensor, temperature: number, float32 = false): Tensor {
   const words = unitNormalise(textTokens);
   const wordFrameSimilarity = einsum('awd,btd->abwt', words, frames);
-  return F.softmax(wordFrameSimilarity.div(temperature), -1).mean(-2);
+  const logits = float32 ? wordFrameSimilarity.to('float32') : wordFrameSimilarity;
+  return F.softmax(logits.div(temperature), -1).mean(-2);
 }
 
 /**
@@ -73,5 +74,6 @@ export function conceptSpottingFrameWeights(
 ): Tensor {
   requireShape('conceptSpottingFrameWeights video', video, 3, '[batch, T, D]');
   requireShape('conceptSpottingFrameWeights text tokens', textTokens, 3, '[classes, words, D]');
-  return spottingWeights(unitNormalise(video), textTokens, temperature).transpose(0, 1);
+  // In float32 even under bf16/fp16 autocast, so that the reported weights sum to 1 over the frames.
+  return spottingWeights(unitNormalise(video), textTokens, temperature, true).transpose(0, 1);
 }

@@ -14,6 +14,10 @@ const cache = new Map<string, number>();
  */
 export type OpRecorder = (qualified: string, args: unknown[], result: unknown, inPlace: boolean) => void;
 let recorder: OpRecorder | null = null;
+/** Whether an op recorder is installed (fused kernels that have no ONNX mapping step aside then). */
+export function isRecordingOps(): boolean {
+  return recorder !== null;
+}
 /** Installs `r` (null: none) and returns the one it replaces. */
 export function setOpRecorder(r: OpRecorder | null): OpRecorder | null {
   const previous = recorder;

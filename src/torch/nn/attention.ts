@@ -5,7 +5,7 @@ import { Module } from './module.ts';
 import { Linear } from './layers.ts';
 import { initializationSkipped, xavierUniform } from './init.ts';
 import { isGradEnabled, noGrad } from '../autograd.ts';
-import { aten, hasOp } from '../ops.ts';
+import { aten, hasOp, isRecordingOps } from '../ops.ts';
 
 const haveNativeMha = hasOp('_native_multi_head_attention');
 const nativeMha = aten('_native_multi_head_attention');
@@ -82,7 +82,8 @@ export class MultiheadAttention extends Module {
    * and it wants the input and weights in one dtype, so everything else takes the composed path.
    */
   private canFuse(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | null | undefined): boolean {
-    if (!haveNativeMha || query !== key || key !== value || mask || query.ndim !== 3) return false;
+    // While ops are recorded (ONNX export) the composed path runs: the fused kernel has no ONNX mapping.
+    if (!haveNativeMha || isRecordingOps() || query !== key || key !== value || mask || query.ndim !== 3) return false;
     if (this.training && this.dropout > 0) return false;
     const weights = [this.in_proj_weight, this.in_proj_bias, this.out_proj.weight, this.out_proj.bias];
     if (weights.some((w) => !w || w.dtype !== query.dtype || w.device !== query.device)) return false;
