@@ -1,7 +1,7 @@
 /** Neural-network functions (PyTorch's `torch.nn.functional`), each an ATen operator or a short composition. */
 import { Tensor, handleOf } from './tensor.ts';
 import './tensor-ops.ts';
-import { aten, atenInPlace, hasOp } from './ops.ts';
+import { aten, atenInPlace, hasOp, isRecordingOps } from './ops.ts';
 import { native } from './native.ts';
 import { Reduction, scalarTypeCode, type ReductionName, type DType } from './dtype.ts';
 
@@ -120,7 +120,8 @@ export function gelu(input: Tensor, approximate: 'none' | 'tanh' = 'none'): Tens
  * same bits, with a third of the memory traffic (this is the widest activation of a CLIP block).
  */
 export function quickGelu(input: Tensor): Tensor {
-  if (native.isGradEnabled() && input.requiresGrad) return input.mul(input.mul(1.702).sigmoid());
+  // One buffer when no graph is recorded; the plain form while ONNX tracing records ops (no in-place there).
+  if ((native.isGradEnabled() && input.requiresGrad) || isRecordingOps()) return input.mul(input.mul(1.702).sigmoid());
   const out = input.mul(1.702);
   ops.sigmoidInPlace(out.handle);
   ops.mulInPlace(out.handle, input.handle);
