@@ -36,6 +36,8 @@ export async function exportOnnx(
     labels: options.labels,
     config: options.config,
     vocab: options.vocab,
+    // The graphs are float32: the weights stay as trained (no bf16 copies for CPU autocast).
+    precision: 'fp32',
   });
   try {
     const clip = predictor.model.clip as CLIP;
