@@ -17,11 +17,11 @@
  * 20 pairs), BENCH_BUDGET_S (240: stop starting timed pairs past it), BENCH_OP_CALLS (20000; the op
  * timing is repeated 5 times per side, alternating, and the medians compared).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { startPyTorchChild } from './pytorch-child.ts';
 import { Tensor, randn, tensor, tidy, noGrad, manualSeed, native, nn, F, aten } from '../src/torch/index.ts';
 
 // BENCH_PYTHON / BENCH_DEVICE let the same comparison run on a GPU machine against its PyTorch.
@@ -212,28 +212,7 @@ function ensurePythonTorch(): void {
 function startPyTorch() {
   ensurePythonTorch();
   const script = fileURLToPath(new URL('./engine-pytorch.py', import.meta.url));
-  const child = spawn(PYTHON, [script, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (what: string): Promise<any> => {
-    const line = await replies.next();
-    if (line.done)
-      throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
-    const value = JSON.parse(line.value);
-    if (value.error) throw new Error(`PyTorch baseline: ${value.error}`);
-    return value;
-  };
-  return {
-    ready: () => next('start'),
-    ask: (command: string) => {
-      child.stdin.write(`${command}\n`);
-      return next(command);
-    },
-    close: () => {
-      child.stdin.end('exit\n');
-    },
-  };
+  return startPyTorchChild(PYTHON, script, config);
 }
 
 const fmt = (ms: number[]) => ms.map((m) => m.toFixed(0)).join(', ');

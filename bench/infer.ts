@@ -15,13 +15,13 @@
  *
  * Settings (environment): BENCH_THREADS (default: all cores), BENCH_ROUNDS (3), BENCH_WARMUP (1).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { startPyTorchChild } from './pytorch-child.ts';
 import { Tensor, manualSeed, native, noGrad, randn, saveSafetensors, tidy } from '../src/torch/index.ts';
 import { VisionTransformer } from '../src/clip/vision-transformer.ts';
 import { VideoHead } from '../src/bike/video-head.ts';
@@ -140,28 +140,7 @@ function startPyTorch(weightsFile: string) {
       `the PyTorch baseline needs ${PYTHON} with torch and numpy (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`,
     );
   const script = fileURLToPath(new URL('./infer-pytorch.py', import.meta.url));
-  const child = spawn(PYTHON, [script, JSON.stringify({ threads, model, weights: weightsFile })], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const replies = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (what: string): Promise<any> => {
-    const line = await replies.next();
-    if (line.done)
-      throw new Error(`PyTorch baseline exited during '${what}' (code ${child.exitCode}): ${stderr.slice(-2000)}`);
-    const value = JSON.parse(line.value);
-    if (value.error) throw new Error(`PyTorch baseline: ${value.error}`);
-    return value;
-  };
-  return {
-    ready: () => next('start'),
-    ask: (command: string) => {
-      child.stdin.write(`${command}\n`);
-      return next(command);
-    },
-    close: () => child.stdin.end('exit\n'),
-  };
+  return startPyTorchChild(PYTHON, script, { threads, model, weights: weightsFile });
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
