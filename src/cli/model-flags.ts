@@ -1,6 +1,6 @@
 /** The flags that say which model to load and how to run it: shared by `predict` and `serve`. */
 import { INFERENCE_PRECISIONS } from '../engine/training/precision.ts';
-import type { FlagSpec } from './args.ts';
+import { UsageError, type FlagSpec } from './args.ts';
 
 export const modelFlags = {
   model: {
@@ -42,3 +42,20 @@ export const modelFlags = {
     help: 'arithmetic (default auto: bf16 autocast on CPUs with native bfloat16, fp16 autocast on CUDA, else fp32)',
   },
 } satisfies Record<string, FlagSpec>;
+
+/** Checks the combination of `modelFlags` given to `command`; returns the device (default cpu). */
+export function checkModelFlags(
+  f: { model?: string; clip?: string; labels?: string; frames?: number; device?: string },
+  command: string,
+): string {
+  if (!f.model === !f.clip)
+    throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', command);
+  if (f.clip && !f.labels)
+    throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', command);
+  if (f.frames !== undefined && f.model)
+    throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', command);
+  const device = f.device ?? 'cpu';
+  if (!/^(cpu|cuda(:\d+)?)$/.test(device))
+    throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, command);
+  return device;
+}

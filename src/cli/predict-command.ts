@@ -6,7 +6,7 @@ import { predictVideo, type Prediction } from '../engine/inference/predict.ts';
 import { type InferencePrecision } from '../engine/training/precision.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
-import { modelFlags } from './model-flags.ts';
+import { checkModelFlags, modelFlags } from './model-flags.ts';
 
 const flags = {
   ...modelFlags,
@@ -50,15 +50,7 @@ export const predictCommand: Command = {
       );
     }
     const f = parsed.flags;
-    if (!f.model === !f.clip)
-      throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'predict');
-    if (f.clip && !f.labels)
-      throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'predict');
-    if (f.frames !== undefined && f.model)
-      throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'predict');
-    const device = f.device ?? 'cpu';
-    if (!/^(cpu|cuda(:\d+)?)$/.test(device))
-      throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'predict');
+    const device = checkModelFlags(f, 'predict');
     const prediction = await predictVideo(parsed.positionals[0]!, {
       model: f.model,
       clip: f.clip,

@@ -7,7 +7,7 @@ import { type InferencePrecision } from '../engine/training/precision.ts';
 import { createServer } from '../server/server.ts';
 import { UsageError, parseArgs, type FlagSpec } from './args.ts';
 import type { Command } from './commands.ts';
-import { modelFlags } from './model-flags.ts';
+import { checkModelFlags, modelFlags } from './model-flags.ts';
 
 const flags = {
   ...modelFlags,
@@ -48,15 +48,7 @@ export const serveCommand: Command = {
         'serve',
       );
     const f = parsed.flags;
-    if (!f.model === !f.clip)
-      throw new UsageError('give --model <run-dir|checkpoint> or --clip <weights> (one of them)', 'serve');
-    if (f.clip && !f.labels)
-      throw new UsageError('--clip needs --labels <csv> (the class names to choose from)', 'serve');
-    if (f.frames !== undefined && f.model)
-      throw new UsageError('--frames applies to --clip; a trained model samples its own num_segments', 'serve');
-    const device = f.device ?? 'cpu';
-    if (!/^(cpu|cuda(:\d+)?)$/.test(device))
-      throw new UsageError(`--device ${JSON.stringify(device)}: expected cpu, cuda or cuda:N`, 'serve');
+    const device = checkModelFlags(f, 'serve');
     const classifier = await VideoClassifier.load({
       model: f.model,
       clip: f.clip,
