@@ -5,52 +5,29 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { VideoClassifier } from '../index.ts';
-import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
-import { REPO_ROOT, SHARED_VOCAB, lastJson, runBike } from '../testing/run-bike.ts';
+import {
+  ORIGINAL_CHECKPOINT,
+  REFERENCE_FIXTURES,
+  originalCheckpointConfig,
+  originalCheckpointPresent,
+} from './original-checkpoint-setup.ts';
+import { SHARED_VOCAB, lastJson, runBike } from '../testing/run-bike.ts';
 
-const fixtures = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'bike-reference');
-const present =
-  existsSync(path.join(fixtures, 'checkpoint_official.pt')) && existsSync(path.join(fixtures, 'meta.json'));
+const fixtures = REFERENCE_FIXTURES;
 
 test(
   'VideoClassifier loads an original BIKE checkpoint with its config, as bike predict does',
-  { skip: !present, timeout: 300_000 },
+  { skip: !originalCheckpointPresent, timeout: 300_000 },
   async () => {
-    const meta = JSON.parse(readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));
-    const clip = meta.clip_config as Record<string, number>;
     const dir = mkdtempSync(path.join(tmpdir(), 'bike-api-original-'));
     try {
-      const t = meta.num_segments as number;
-      const dataset = await makeSyntheticDataset({
-        dir,
-        trainPerClass: 1,
-        valPerClass: 1,
-        frames: Math.max(8, t),
-        width: clip.image_resolution! + 8,
-        height: clip.image_resolution!,
-      });
-      const arch = Object.entries(clip)
-        .map(([k, v]) => `        ${k}: ${v}`)
-        .join('\n');
-      const config = tinyConfig({
-        dataset,
-        outputPath: path.join(dir, 'runs'),
-        epochs: 1,
-        batchSize: 2,
-        numSegments: t,
-      })
-        .replace(/    arch:\n(        .*\n)+/, `    arch:\n${arch}\n`)
-        .replace('input_size: 32', `input_size: ${clip.image_resolution}`)
-        .replace('sim_header: Transf', `sim_header: ${meta.video_head.sim_header}`)
-        .replace('interaction: VCS', `interaction: ${meta.video_head.interaction}`);
-      const file = path.join(dir, 'fixture.yaml');
-      writeFileSync(file, config);
+      const { file, dataset, numSegments: t } = await originalCheckpointConfig(dir, 1);
       const video = path.join(dataset.root, 'val', 'blue_0');
-      const checkpoint = path.join(fixtures, 'checkpoint_official.pt');
+      const checkpoint = ORIGINAL_CHECKPOINT;
       const classes = dataset.classNames.length;
 
       const classifier = await VideoClassifier.load({

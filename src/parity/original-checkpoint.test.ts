@@ -6,50 +6,33 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
-import { REPO_ROOT, lastJson, runBike } from '../testing/run-bike.ts';
+import {
+  ORIGINAL_CHECKPOINT,
+  REFERENCE_FIXTURES,
+  originalCheckpointConfig,
+  originalCheckpointPresent,
+} from './original-checkpoint-setup.ts';
+import { lastJson, runBike } from '../testing/run-bike.ts';
 import { loadScores } from '../engine/evaluation/score-files.ts';
 
-const fixtures = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'bike-reference');
-const present =
-  existsSync(path.join(fixtures, 'checkpoint_official.pt')) && existsSync(path.join(fixtures, 'meta.json'));
+const fixtures = REFERENCE_FIXTURES;
 
 test(
   'an original checkpoint tests and pretrains like the same weights in safetensors',
-  { skip: !present, timeout: 180_000 },
+  { skip: !originalCheckpointPresent, timeout: 180_000 },
   async () => {
-    const meta = JSON.parse(readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));
-    const clip = meta.clip_config as Record<string, number>;
     const dir = mkdtempSync(path.join(tmpdir(), 'bike-original-'));
-    const t = meta.num_segments as number;
-    const dataset = await makeSyntheticDataset({
-      dir,
-      trainPerClass: 2,
-      valPerClass: 2,
-      frames: Math.max(8, t),
-      width: clip.image_resolution! + 8,
-      height: clip.image_resolution!,
-    });
-    const arch = Object.entries(clip)
-      .map(([k, v]) => `        ${k}: ${v}`)
-      .join('\n');
-    const config = tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 2, numSegments: t })
-      .replace(/    arch:\n(        .*\n)+/, `    arch:\n${arch}\n`)
-      .replace('input_size: 32', `input_size: ${clip.image_resolution}`)
-      .replace('sim_header: Transf', `sim_header: ${meta.video_head.sim_header}`)
-      .replace('interaction: VCS', `interaction: ${meta.video_head.interaction}`);
-    const file = path.join(dir, 'fixture.yaml');
-    writeFileSync(file, config);
+    const { file } = await originalCheckpointConfig(dir, 2);
 
     const fromPt = path.join(dir, 'pt.safetensors');
     const fromSafetensors = path.join(dir, 'st.safetensors');
     const a = await runBike([
       'test',
       file,
-      path.join(fixtures, 'checkpoint_official.pt'),
+      ORIGINAL_CHECKPOINT,
       '--test-crops',
       '3',
       '--save-scores',
@@ -79,7 +62,7 @@ test(
       '--log-time',
       'p',
       '--set',
-      `pretrain=${path.join(fixtures, 'checkpoint_official.pt')}`,
+      `pretrain=${ORIGINAL_CHECKPOINT}`,
       '--json',
     ]);
     assert.equal(pretrained.code, 0, pretrained.stderr);
