@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { testTransform, trainTransform } from './clip-transform.ts';
 import { loadFrameFolder } from './frame-loader.ts';
 import { Rng } from './rng.ts';
 import { testIndices, trainIndices, valIndices } from './sampling.ts';
+import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
 
 async function makeFrames(root: string, videos: number, frames: number): Promise<void> {
   for (let v = 0; v < videos; v++) {
@@ -145,6 +147,48 @@ test('training replaces an unreadable video and reports it; evaluation names it'
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+const noFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0 ? false : 'the ffmpeg program is not installed';
+
+test(
+  'a video file with one damaged packet: the batch reports the substituted frame, from a worker thread too',
+  { skip: noFfmpeg },
+  async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+    try {
+      const clean = encodeMjpeg(path.join(root, 'clean.mp4'));
+      // The second sampled frame's packet is damaged (test sampling, index_bias 1 for this template).
+      const sampled = testIndices(50, { numSegments: 4, indexBias: 1, testClips: 1 }).map((p) => p - 1);
+      const lost = sampled[1]!;
+      assert.equal(damageMjpegFrames(clean, path.join(root, 'damaged.mp4'), [lost]), 50);
+      const videoSpec: VideoDatasetSpec = {
+        ...spec(root, 'test', 0),
+        format: 'video',
+        testCrops: 1,
+        testClips: 1,
+        records: [
+          { path: 'clean.mp4', numFrames: null, label: 0 },
+          { path: 'damaged.mp4', numFrames: null, label: 1 },
+        ],
+      };
+      for (const workers of [0, 1]) {
+        const loader = new VideoLoader(videoSpec, { batchSize: 2, workers });
+        const batches = [];
+        for await (const batch of loader.epoch(0)) batches.push(batch);
+        await loader.close();
+        assert.equal(batches.length, 1);
+        assert.equal(batches[0]!.substitutedFrames.length, 1, `workers ${workers}`);
+        const [substituted] = batches[0]!.substitutedFrames;
+        assert.equal(substituted!.path, path.join(root, 'damaged.mp4'));
+        assert.equal(substituted!.frame, lost);
+        assert.equal(Math.abs(substituted!.from - lost), 1, 'a neighbour (both decode)');
+        assert.ok(substituted!.reason.length > 0);
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+);
 
 test('empty datasets and bad batch sizes are refused clearly', () => {
   assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 0), { batchSize: 2 }), /dataset is empty/);

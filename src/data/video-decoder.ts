@@ -44,15 +44,23 @@ export interface SubstitutedFrame {
 }
 
 /**
- * Frames in request order; `substituted` lists the frames that did not decode (empty for an intact
- * file), and `warning` says so in one message naming the file, for callers to print.
+ * Frames in request order; `substituted` lists the distinct frames that did not decode (empty for an
+ * intact file), `warning` says so in one message naming the file, for callers to print, and `reason`
+ * is the decoder's first error.
  */
-export type VideoFrames = RgbImage[] & { substituted: SubstitutedFrame[]; warning?: string };
+export type VideoFrames = RgbImage[] & { substituted: SubstitutedFrame[]; warning?: string; reason?: string };
 
-function withReport(frames: RgbImage[], substituted: SubstitutedFrame[], warning?: string): VideoFrames {
+function withReport(
+  frames: RgbImage[],
+  substituted: SubstitutedFrame[],
+  report?: { warning: string; reason: string },
+): VideoFrames {
   const out = frames as VideoFrames;
   out.substituted = substituted;
-  if (warning !== undefined) out.warning = warning;
+  if (report) {
+    out.warning = report.warning;
+    out.reason = report.reason;
+  }
   return out;
 }
 
@@ -298,16 +306,21 @@ export async function readVideoFrames(
       ]),
     );
     const substituted = decoded.substituted.map(([frame, from]) => ({ frame, from }));
-    const warning =
+    const reason = decoded.firstDecodeError || 'damaged data';
+    const report =
       substituted.length === 0
         ? undefined
-        : `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${decoded.firstDecodeError || 'damaged data'}; ` +
-          `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
-          substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ');
+        : {
+            reason,
+            warning:
+              `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${reason}; ` +
+              `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
+              substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', '),
+          };
     return withReport(
       frames.map((n) => byNumber.get(n)!),
       substituted,
-      warning,
+      report,
     );
   }
   const into = { buffer: Buffer.allocUnsafeSlow(wanted.length * frameBytes), filled: 0 };
