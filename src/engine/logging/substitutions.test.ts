@@ -8,9 +8,9 @@ import { SubstitutionRecord } from './substitutions.ts';
 
 test('substituted inputs: one warning per file, every replacement counted, the summary in log.txt and metrics.jsonl', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-substitutions-'));
-  const warnings: string[] = [];
+  const stderr: string[] = [];
   t.mock.method(process.stderr, 'write', (text: string) => {
-    warnings.push(text);
+    stderr.push(text);
     return true;
   });
   try {
@@ -60,6 +60,12 @@ test('substituted inputs: one warning per file, every replacement counted, the s
     logger.close();
     t.mock.restoreAll();
 
+    const warnings = stderr.filter((line) => line.startsWith('warning: '));
+    // The logger is quiet and has no terminal output: the summary goes to stderr, after the warnings.
+    const notices = stderr.filter((line) => !line.startsWith('warning: '));
+    assert.match(notices[0]!, /^test: inputs replaced: 4 frame\(s\) of 2 unreadable file\(s\)/);
+    assert.equal(notices.length, 5, `the headline and a line per file:\n${notices.join('')}`);
+    assert.match(stderr.at(-1)!, /^ {2}video \/data\/v3\.mp4: replaced 2 time\(s\)/);
     assert.equal(warnings.length, 4, `one warning per file:\n${warnings.join('')}`);
     assert.match(
       warnings[0]!,

@@ -92,7 +92,10 @@ export class SubstitutionRecord {
     return { frames: total('frame'), videoFrames: total('video frame'), videos: total('video'), files };
   }
 
-  /** The summary in the log (a line per file) and in metrics.jsonl; returned for the command's result. */
+  /**
+   * The summary in the log (a line per file) and in metrics.jsonl; returned for the command's result.
+   * A non-empty one is printed even when the run is quiet: a test or zero-shot run has no run folder.
+   */
   finish(stage: string): SubstitutionSummary {
     const summary = this.summary();
     if (summary.files.length === 0) {
@@ -109,15 +112,15 @@ export class SubstitutionRecord {
         );
       if (videoFiles > 0)
         parts.push(`${summary.videos} time(s) one of ${videoFiles} unreadable video(s) by the next one`);
-      this.logger.info(`${stage}: inputs replaced: ${parts.join('; ')}`);
+      this.logger.notice(`${stage}: inputs replaced: ${parts.join('; ')}`);
       for (const f of summary.files.slice(0, LISTED_FILES)) {
         const which = f.frames ? ` (frame ${f.frames.map((s) => `${s.frame} <- ${s.from}`).join(', ')})` : '';
-        this.logger.info(
+        this.logger.notice(
           `  ${f.kind} ${f.file}: replaced ${f.count} time(s) by ${f.replacement}${which} (${f.reason})`,
         );
       }
       if (summary.files.length > LISTED_FILES)
-        this.logger.info(
+        this.logger.notice(
           `  ... and ${summary.files.length - LISTED_FILES} more files (the run's metrics record lists them all)`,
         );
     }
