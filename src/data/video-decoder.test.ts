@@ -379,6 +379,27 @@ test(
         frames.forEach((image, i) =>
           assert.ok(Buffer.from(image.data).equals(expected[i]!), `${name} frame ${asked[i]}`),
         );
+        // The CLI fallback places the frames that decode by their timestamps: the same frames and
+        // pixels; where timestamps are shared it cannot, and refuses the file by name.
+        const viaCli = await probeVideo(broken, { ffprobePath: 'ffprobe' });
+        if (name.includes('shared')) {
+          await assert.rejects(
+            readVideoFrames(broken, asked, viaCli, { ffmpegPath: 'ffmpeg' }),
+            (e: Error) => e instanceof MediaError && e.message.includes(broken) && /damaged|place/.test(e.message),
+          );
+        } else {
+          const cli = await readVideoFrames(broken, asked, viaCli, { ffmpegPath: 'ffmpeg' });
+          assert.deepEqual(cli.substituted, frames.substituted, `${name}: CLI fallback`);
+          assert.match(cli.warning!, /2 of the 5 sampled frames did not decode \(No JPEG data found in image\)/);
+          cli.forEach((image, i) =>
+            assert.ok(Buffer.from(image.data).equals(expected[i]!), `${name} frame ${asked[i]} (CLI fallback)`),
+          );
+          const intact = await readVideoFrames(clean, asked, undefined, {
+            ffmpegPath: 'ffmpeg',
+            ffprobePath: 'ffprobe',
+          });
+          assert.deepEqual(intact.substituted, []);
+        }
         // An intact file reports nothing.
         assert.deepEqual((await readVideoFrames(clean, asked)).substituted, []);
         const { decodedFrames } = native.decodeVideoFrames!(broken, asked);
