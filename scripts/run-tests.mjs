@@ -2,7 +2,8 @@
 // Runs every `*.test.ts` under src/ (or those under the paths given) with node's test runner.
 // Node 20's runner does not expand globs itself, so the files are listed here.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 function collect(target, out) {
@@ -23,7 +24,12 @@ if (files.length === 0) {
   console.error('run-tests: no test files found');
   process.exit(1);
 }
+// The tests that need the demo's trained model share one `bike demo --fast` run (src/testing/demo-run.ts).
+const shared = mkdtempSync(path.join(os.tmpdir(), 'bike-tests-'));
+const env = { ...process.env, BIKE_TEST_DEMO_DIR: process.env.BIKE_TEST_DEMO_DIR ?? path.join(shared, 'demo-fast') };
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
+  env,
 });
+rmSync(shared, { recursive: true, force: true });
 process.exit(result.status ?? 1);

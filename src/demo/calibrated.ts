@@ -80,7 +80,8 @@ export async function calibratedBranches(options: CalibrateOptions): Promise<Cal
   const { classes } = saved;
   const weight = options.weight ?? DEFAULT_VIDEO_BRANCH_WEIGHT;
   const video = new Float32Array(saved.videos.length * classes);
-  const predictor = await Predictor.load({ model: options.videoRun, vocab: options.vocab });
+  // fp32 as the demo trains: the figures do not depend on whether this CPU has native bfloat16.
+  const predictor = await Predictor.load({ model: options.videoRun, vocab: options.vocab, precision: 'fp32' });
   try {
     if (predictor.classNames.length !== classes)
       throw new Error(

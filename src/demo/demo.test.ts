@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadScores } from '../engine/evaluation/score-files.ts';
+import { assertDemoRan, clearestTestVideo, demoFastRun } from '../testing/demo-run.ts';
 import { chromiumAvailable, inspectReport } from './browser-check.ts';
 import { DEMO_PRESETS, STAGES } from './run-demo.ts';
 
@@ -44,10 +44,11 @@ test(
   'bike demo --fast pre-trains CLIP, trains both branches from it, beats chance, writes the report; predict reuses its run',
   { timeout: 600_000 },
   async (t) => {
-    const work = mkdtempSync(path.join(os.tmpdir(), 'bike-demo-'));
+    const run = await demoFastRun();
+    const scratch = mkdtempSync(path.join(os.tmpdir(), 'bike-demo-test-'));
     try {
-      const run = await bike(['demo', '--fast', '--quiet', '--work-dir', work]);
-      assert.equal(run.code, 0, `bike demo failed:\n${run.stderr}\n${run.stdout.slice(-3000)}`);
+      assertDemoRan(run);
+      const { work } = run;
       const lines = run.stdout.trim().split('\n');
       const last = lines[lines.length - 1]!;
       const match = SUMMARY.exec(last);
@@ -119,34 +120,20 @@ test(
         },
       );
 
-      // The run directory the demo trained, its test scores, and the mp4 of the clearest test video.
-      const runDir = /video branch: best validation top-1 [\d.]+% \((.+)\)/.exec(run.stdout)?.[1];
-      assert.ok(runDir && existsSync(runDir), 'the demo names its video run directory');
-      const scores = loadScores(path.join(work, 'scores', 'single-view.safetensors'));
-      let clearest = -1;
-      let margin = -Infinity;
-      scores.videos.forEach((_, v) => {
-        const row = Array.from(scores.scores.subarray(v * scores.classes, (v + 1) * scores.classes));
-        const own = row[scores.labels[v]!]!;
-        const other = Math.max(...row.filter((_, c) => c !== scores.labels[v]));
-        if (own - other > margin) [clearest, margin] = [v, own - other];
-      });
-      assert.ok(margin > 0, 'the demo model classifies at least one test video correctly');
-      const video = path.join(work, 'data', 'videos', `${scores.videos[clearest]}.mp4`);
-      const classNames = readFileSync(path.join(work, 'data', 'labels.csv'), 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => l.slice(l.indexOf(',') + 1));
+      // The run directory the demo trained and the clearest of its test videos (as an mp4 file).
+      const runDir = run.videoRun;
+      const clearest = clearestTestVideo(run);
+      assert.ok(clearest.margin > 0, 'the demo model classifies at least one test video correctly');
+      const video = clearest.mp4;
 
       await t.test(
         'bike predict names the right class of a demo video, with one saliency weight per frame',
         async () => {
-          const predicted = await bike(['predict', video, '--model', runDir!, '--top', '3', '--json']);
+          const predicted = await bike(['predict', video, '--model', runDir, '--top', '3', '--json']);
           assert.equal(predicted.code, 0, predicted.stderr);
           const result = JSON.parse(predicted.stdout.trim().split('\n').pop()!);
           assert.equal(result.top.length, 3);
-          assert.equal(result.top[0].name, classNames[scores.labels[clearest]!]);
+          assert.equal(result.top[0].name, clearest.name);
           assert.equal(result.saliency[0].name, result.top[0].name);
           assert.equal(result.saliency[0].weights.length, DEMO_PRESETS.fast.training.numSegments);
           assert.ok(Math.abs(result.saliency[0].weights.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
@@ -155,17 +142,7 @@ test(
             /^precision auto -> (bf16|fp16|fp32): /,
             'the default precision says what it chose',
           );
-          const fp32 = await bike([
-            'predict',
-            video,
-            '--model',
-            runDir!,
-            '--top',
-            '3',
-            '--json',
-            '--precision',
-            'fp32',
-          ]);
+          const fp32 = await bike(['predict', video, '--model', runDir, '--top', '3', '--json', '--precision', 'fp32']);
           assert.equal(fp32.code, 0, fp32.stderr);
           const fp32Result = JSON.parse(fp32.stdout.trim().split('\n').pop()!);
           assert.match(fp32Result.precision, /^precision fp32: float32/);
@@ -174,7 +151,7 @@ test(
             result.top[0].name,
             'fp32 and the default precision agree on the clearest video',
           );
-          const text = await bike(['predict', video, '--model', runDir!]);
+          const text = await bike(['predict', video, '--model', runDir]);
           assert.equal(text.code, 0, text.stderr);
           assert.match(text.stdout, new RegExp(` 1\\. ${result.top[0].name}`));
         },
@@ -186,7 +163,7 @@ test(
           'predict',
           video,
           '--clip',
-          runDir!,
+          runDir,
           '--labels',
           labels,
           '--json',
@@ -203,17 +180,18 @@ test(
       });
 
       await t.test('a file that is not a video is an error naming it', async () => {
-        const bad = path.join(work, 'not-a-video.mp4');
+        const bad = path.join(scratch, 'not-a-video.mp4');
         writeFileSync(bad, 'this is not an mp4 file\n');
-        const failed = await bike(['predict', bad, '--model', runDir!]);
+        const failed = await bike(['predict', bad, '--model', runDir]);
         assert.equal(failed.code, 1);
         assert.match(failed.stderr, new RegExp(`bike predict: .*${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
-        const missing = await bike(['predict', path.join(work, 'nothing-here'), '--model', runDir!]);
+        const missing = await bike(['predict', path.join(scratch, 'nothing-here'), '--model', runDir]);
         assert.equal(missing.code, 1);
         assert.match(missing.stderr, /nothing-here: no such video file or frame folder/);
       });
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      rmSync(scratch, { recursive: true, force: true });
+      run.dispose();
     }
   },
 );

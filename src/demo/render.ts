@@ -40,8 +40,8 @@ function clampByte(v: number): number {
 }
 
 /**
- * Start and end state of a shape in a grid cell of side `cell`: the motion decides what changes (size
- * or opacity, in one direction), the rest is jitter (the range of the change).
+ * Start and end state of the forward motion (growing, fading in) of a shape in a grid cell of side
+ * `cell`: the motion decides what changes (size or opacity), the rest is jitter (the range of the change).
  */
 function change(
   motion: MotionKind,
@@ -51,12 +51,19 @@ function change(
   if (motion === 'growing' || motion === 'shrinking') {
     const small = { r: uniform(rng, 0.14, 0.2) * cell, alpha: 1 };
     const large = { r: uniform(rng, 0.42, 0.48) * cell, alpha: 1 };
-    return motion === 'growing' ? { from: small, to: large } : { from: large, to: small };
+    return { from: small, to: large };
   }
   const r = uniform(rng, 0.36, 0.46) * cell;
-  const faint = { r, alpha: uniform(rng, 0, 0.1) };
-  const solid = { r, alpha: uniform(rng, 0.95, 1) };
-  return motion === 'fading in' ? { from: faint, to: solid } : { from: solid, to: faint };
+  return { from: { r, alpha: uniform(rng, 0, 0.1) }, to: { r, alpha: uniform(rng, 0.95, 1) } };
+}
+
+/**
+ * Shrinking is growing played backwards, fading out is fading in played backwards: the two of a pair
+ * show the same frames in opposite orders, so only the order tells them apart (no single frame, and no
+ * average of frames, as the attribute branch's frame-averaged CLIP features are).
+ */
+function playedBackwards(motion: MotionKind): boolean {
+  return motion === 'shrinking' || motion === 'fading out';
 }
 
 /** Whether point (x, y) is inside the shape centred at (cx, cy) with circumradius r, rotated by `angle`. */
@@ -112,8 +119,9 @@ export function renderVideo(spec: VideoSpec, o: RenderOptions, rng: Rng): Uint8A
     for (let gx = 0; gx < perSide; gx++)
       centres.push([(gx + 0.5 + uniform(rng, -0.08, 0.08)) * cell, (gy + 0.5 + uniform(rng, -0.08, 0.08)) * cell]);
   }
-  // Progress: the change starts after a short random delay, slows down as it ends (ease-out) and is
-  // over before the last frames, which hold the end state, as real motions come to rest.
+  // Progress of the forward motion: the change starts after a short random delay, slows down as it
+  // ends (ease-out) and is over before the last frames, which hold the end state, as real motions come
+  // to rest; the backward motions run the same course from the last frame to the first.
   const delay = uniform(rng, 0, 0.1);
   const finish = uniform(rng, 0.55, 0.75);
   const ease = uniform(rng, 1.8, 2.6);
@@ -125,7 +133,7 @@ export function renderVideo(spec: VideoSpec, o: RenderOptions, rng: Rng): Uint8A
     for (let i = 0; i < width * height; i++) {
       for (let c = 0; c < 3; c++) frame[i * 3 + c] = clampByte(tint[c]! + (rng.nextFloat() - 0.5) * 2 * noise);
     }
-    const linear = frames > 1 ? f / (frames - 1) : 0;
+    const linear = frames > 1 ? (playedBackwards(spec.motion) ? frames - 1 - f : f) / (frames - 1) : 0;
     const t = 1 - (1 - Math.min(1, Math.max(0, (linear - delay) / (finish - delay)))) ** ease;
     const r = from.r + (to.r - from.r) * t;
     const opacity = from.alpha + (to.alpha - from.alpha) * t;

@@ -411,6 +411,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
     endStage();
     log(`report: ${report} (${elapsed()} in all)`);
+    log(
+      `the trained model: npx bike predict <video> --model ${videoRun}   |   npx bike serve --model ${videoRun} (the page at http://127.0.0.1:8080/)`,
+    );
     log(`stage times: ${stages.map((st) => `${st.name} ${formatSeconds(st.seconds)}`).join(', ')}; total ${elapsed()}`);
     return {
       dataset,

@@ -1,8 +1,8 @@
 /**
- * `bike export` on a small trained model (the demo's kind: the synthetic coloured-square videos),
+ * `bike export` on the demo's model (`bike demo --fast`, shared with the other tests that need it),
  * then the exported graphs against `bike predict`: in Node with onnxruntime-node, and in headless
- * Chromium with onnxruntime-web, where a local page prepares the video's frames itself and
- * zero-shots class names typed into it through the text graph.
+ * Chromium with onnxruntime-web, where a local page decodes a demo video's sampled JPEG frames and
+ * prepares them itself, and zero-shots class names typed into it through the text graph.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
 import * as ortNode from 'onnxruntime-node';
-import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
+import { assertDemoRan, clearestTestVideo, demoFastRun } from '../testing/demo-run.ts';
 import { REPO_ROOT, lastJson, runBike } from '../testing/run-bike.ts';
 import { readPredictionInput } from '../engine/inference/predict-input.ts';
 import { CHROMIUM, chromiumAvailable } from '../demo/browser-check.ts';
@@ -45,6 +45,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.onnx': 'application/octet-stream',
   '.png': 'image/png',
+  '.jpg': 'image/jpeg',
 };
 
 /** Serves `routes` (URL prefix -> folder) on 127.0.0.1; anything else is a 404. */
@@ -80,60 +81,46 @@ test(
   { timeout: 600_000 },
   async (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bike-onnx-export-'));
+    const demo = await demoFastRun();
     try {
-      const dataset = await makeSyntheticDataset({
-        dir,
-        trainPerClass: 4,
-        valPerClass: 1,
-        frames: 8,
-        width: 48,
-        height: 36,
-      });
-      const config = path.join(dir, 'synthetic.yaml');
-      writeFileSync(
-        config,
-        tinyConfig({ dataset, outputPath: path.join(dir, 'runs'), epochs: 1, batchSize: 4, numSegments: 4 }),
-      );
-      const trained = await runBike(['train', config, '--json']);
-      assert.equal(trained.code, 0, trained.stderr);
-      const runDir = lastJson<{ runDir: string }>(trained).runDir;
+      assertDemoRan(demo);
+      const runDir = demo.videoRun;
+      const classes = demo.classNames.length;
+      // The run carries its own vocabulary; one named in the environment would override it.
+      const env = { BIKE_CLIP_VOCAB: '' };
 
       const out = path.join(dir, 'onnx');
-      const exported = await runBike(['export', runDir, '--onnx', out]);
+      const exported = await runBike(['export', runDir, '--onnx', out], env);
       assert.equal(exported.code, 0, exported.stderr);
-      assert.match(exported.stdout, /wrote .*video\.onnx.*4 classes, 4 frames of 32px/);
-      const refused = await runBike(['export', runDir]);
+      assert.match(exported.stdout, new RegExp(`wrote .*video\\.onnx.*${classes} classes, \\d+ frames of \\d+px`));
+      const refused = await runBike(['export', runDir], env);
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /--onnx <out-dir> is required/);
       const missing = await runBike(['export', path.join(dir, 'no-such-run'), '--onnx', out]);
       assert.notEqual(missing.code, 0);
       assert.match(missing.stderr, /no-such-run: no such file or directory/);
 
-      const video = path.join(dataset.root, 'val', 'blue_0');
-      const predicted = await runBike([
-        'predict',
-        video,
-        '--model',
-        runDir,
-        '--top',
-        '4',
-        '--precision',
-        'fp32',
-        '--json',
-      ]);
+      const video = clearestTestVideo(demo).frames;
+      const predicted = await runBike(
+        ['predict', video, '--model', runDir, '--top', String(classes), '--precision', 'fp32', '--json'],
+        env,
+      );
       assert.equal(predicted.code, 0, predicted.stderr);
       const prediction = lastJson<PredictJson>(predicted);
       const expected = Array.from(
-        { length: 4 },
+        { length: classes },
         (_, label) => prediction.top.find((c) => c.label === label)!.probability,
       );
       const top1 = prediction.top[0]!;
 
       // Node: the same runtime code the page bundles, over onnxruntime-node.
       const files = await readExport(async (name) => new Uint8Array(await readFile(path.join(out, name))));
-      assert.deepEqual(files.meta.classes, dataset.classNames);
+      assert.deepEqual(files.meta.classes, demo.classNames);
       const model = await BikeOnnxModel.create(ortNode as unknown as OrtModule, files);
-      const input = await readPredictionInput(video, { numSegments: 4, inputSize: 32, dataset: 'synthetic' });
+      const input = await readPredictionInput(video, {
+        numSegments: files.meta.frames,
+        inputSize: files.meta.inputSize,
+      });
       assert.deepEqual(input.frameIndices, prediction.frameIndices);
       const frames = model.prepareFrames(input.frames);
       assert.deepEqual(
@@ -144,7 +131,7 @@ test(
       const classified = await model.classify(frames);
       assert.equal(classified.top1, top1.label);
       assertProbabilities(classified.probabilities, expected, 'Node video graph');
-      const zeroShot = await model.zeroShot(frames, dataset.classNames);
+      const zeroShot = await model.zeroShot(frames, demo.classNames);
       assertProbabilities(zeroShot.probabilities, expected, 'Node text + head graphs');
 
       // The runtime bundles for a browser (esbuild fails on any Node API it reaches).
@@ -183,7 +170,7 @@ test(
           if (!r.url().startsWith(origin) && !r.url().startsWith('blob:') && !r.url().startsWith('data:'))
             external.push(r.url());
         });
-        const frameUrls = prediction.frameIndices.map((i) => `video/img_${String(i + 1).padStart(5, '0')}.png`);
+        const frameUrls = prediction.frameIndices.map((i) => `video/img_${String(i + 1).padStart(5, '0')}.jpg`);
         await page.goto(`${origin}/index.html?model=model&frames=${frameUrls.join(',')}`);
         await page.waitForFunction('window.bikeReady === true || window.bikeError !== undefined', undefined, {
           timeout: 120_000,
@@ -198,7 +185,7 @@ test(
         assert.equal(inPage.name, top1.name, "the page's top-1 is bike predict's");
         assertProbabilities(inPage.probabilities, expected, 'Chromium video graph');
         // Zero-shot: names typed into the page, in another order.
-        const typed = ['yellow', 'blue', 'red', 'green'];
+        const typed = [...demo.classNames].reverse();
         await page.fill('#classes', typed.join(', '));
         await page.click('#zeroshot');
         await page.waitForSelector('#result[data-done]', { timeout: 120_000 });
@@ -211,7 +198,7 @@ test(
         assert.equal(z.name, top1.name);
         assertProbabilities(
           z.probabilities,
-          typed.map((n) => expected[dataset.classNames.indexOf(n)]!),
+          typed.map((n) => expected[demo.classNames.indexOf(n)]!),
           'Chromium text + head graphs',
         );
         assert.deepEqual(external, [], 'the page loads nothing from outside the test server');
@@ -222,6 +209,7 @@ test(
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+      demo.dispose();
     }
   },
 );
