@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { VideoLoader } from './loader.ts';
-import { makeBatch, makeSample, sampleSeed, type VideoDatasetSpec } from './video-dataset.ts';
+import { makeBatch, makeSample, sampleSeed, type Batch, type VideoDatasetSpec } from './video-dataset.ts';
 import { testTransform, trainTransform } from './clip-transform.ts';
 import { loadFrameFolder } from './frame-loader.ts';
 import { Rng } from './rng.ts';
@@ -67,6 +67,52 @@ test('every sample arrives exactly once per epoch, the same with 0 or 2 workers'
     results[0]!.sums.forEach((s, i) =>
       assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'),
     );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('recycled batch arrays are reused and give the same batches as fresh ones, with 0 or 1 worker', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 7, 10);
+    for (const mode of ['train', 'test'] as const) {
+      for (const workers of [0, 1]) {
+        const copies: Float32Array[][] = [];
+        for (const recycle of [false, true]) {
+          const loader = new VideoLoader(spec(root, mode, 7), { batchSize: 2, workers, dropLast: false });
+          const seen: Float32Array[] = [];
+          const delivered = new Set<Float32Array>();
+          let reused = 0;
+          // Each batch is held until the next arrives, and must be unchanged then: a recycled array
+          // is never one a consumer still holds.
+          let held: Batch | null = null;
+          const release = (batch: Batch) => {
+            assert.deepEqual(batch.frames, seen[seen.length - 1], `${mode}: a held batch changed`);
+            if (!recycle) return;
+            loader.recycle(batch);
+            if (workers > 0) assert.equal(batch.frames.length, 0, 'a recycled array moves back to its worker');
+            loader.recycle(batch); // a second time is ignored
+          };
+          try {
+            for (const epoch of [0, 1]) {
+              for await (const batch of loader.epoch(epoch)) {
+                if (held) release(held);
+                if (delivered.has(batch.frames)) reused++;
+                delivered.add(batch.frames);
+                seen.push(batch.frames.slice());
+                held = batch;
+              }
+            }
+          } finally {
+            await loader.close();
+          }
+          if (workers === 0) assert.ok(recycle ? reused > 0 : reused === 0, `${mode}: reused ${reused} arrays`);
+          copies.push(seen);
+        }
+        assert.deepEqual(copies[1], copies[0], `${mode}, ${workers} workers: recycled arrays change no value`);
+      }
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
