@@ -87,6 +87,8 @@ async function rate(spec: VideoDatasetSpec, workers: number): Promise<number> {
     while ((performance.now() - start) / 1000 < seconds) {
       for await (const batch of loader.epoch(epoch++)) {
         clips += batch.labels.length;
+        // As the training and evaluation loops do once the frames are in a tensor.
+        loader.recycle(batch);
         if ((performance.now() - start) / 1000 >= seconds) break;
       }
     }

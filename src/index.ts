@@ -38,6 +38,7 @@ export {
   type Timeline,
   type DecodedClip,
   type TimelineOptions,
+  type SubstitutedFrame,
 } from './api/video-classifier.ts';
 
 export type { InferencePrecision } from './engine/training/precision.ts';

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MediaError } from '../data/media-error.ts';
 import type { RgbImage } from '../data/rgb-image.ts';
+import type { SubstitutedFrame } from '../data/video-decoder.ts';
 import { Predictor, type ClassSaliency, type ClassScore, type PredictorOptions } from '../engine/inference/predict.ts';
 import { predictionInputFromFrames } from '../engine/inference/predict-input.ts';
 import { DecodePool } from '../engine/inference/decode-pool.ts';
@@ -19,6 +20,7 @@ import { readClip, readTimeline, type DecodedClip, type TimelineOptions } from '
 export type { ClassSaliency, ClassScore } from '../engine/inference/predict.ts';
 export type { RgbImage } from '../data/rgb-image.ts';
 export type { DecodedClip, TimelineOptions } from '../engine/inference/video-clips.ts';
+export type { SubstitutedFrame } from '../data/video-decoder.ts';
 
 /** Where the model comes from: exactly one of `model` or `clip`. */
 export interface VideoClassifierOptions {
@@ -84,7 +86,11 @@ export interface Timeline {
   frameCount: number;
   /** Seconds. */
   duration: number;
-  windows: { start: number; end: number; frameIndices: number[]; top: ClassScore[] }[];
+  windows: { start: number; end: number; frameIndices: number[]; top: ClassScore[]; substituted: SubstitutedFrame[] }[];
+  /** Frames of the video that did not decode (a damaged packet) and got the nearest decodable frame's pixels. */
+  substituted: SubstitutedFrame[];
+  /** When `substituted` is not empty: the decoder's message naming the file and the frames. */
+  warning?: string;
 }
 
 export interface Classification {
@@ -100,6 +106,13 @@ export interface Classification {
   timestamps: number[] | null;
   /** The arithmetic used and why. */
   precision: string;
+  /**
+   * Sampled frames that did not decode (a damaged packet) and got the pixels of the nearest frame
+   * that does: the classification used them. Empty when every frame decoded.
+   */
+  substituted: SubstitutedFrame[];
+  /** When `substituted` is not empty: the decoder's message naming the file and the frames. */
+  warning?: string;
 }
 
 /**
@@ -242,6 +255,8 @@ export class VideoClassifier {
       frameIndices: p.frameIndices,
       timestamps: videos[i]!.timestamps,
       precision: p.precision,
+      substituted: p.substituted,
+      ...(p.warning ? { warning: p.warning } : {}),
     }));
   }
 
@@ -276,10 +291,17 @@ export class VideoClassifier {
       });
       scored.forEach((c, j) => {
         const w = decoded.windows[i + j]!;
-        out.push({ start: w.start, end: w.end, frameIndices: w.frameIndices, top: c.top });
+        out.push({ start: w.start, end: w.end, frameIndices: w.frameIndices, top: c.top, substituted: c.substituted });
       });
     }
-    return { fps: decoded.fps, frameCount: decoded.frameCount, duration: decoded.duration, windows: out };
+    return {
+      fps: decoded.fps,
+      frameCount: decoded.frameCount,
+      duration: decoded.duration,
+      windows: out,
+      substituted: decoded.substituted,
+      ...(decoded.warning ? { warning: decoded.warning } : {}),
+    };
   }
 
   /** Prompt encodings of `classNames` label sets: kept, reused and made so far. */

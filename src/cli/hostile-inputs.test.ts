@@ -24,6 +24,8 @@ import path from 'node:path';
 import { makeSyntheticDataset, tinyConfig } from '../testing/synthetic-frames.ts';
 import { lastJson, spawnBike, type BikeRun } from '../testing/run-bike.ts';
 import { PickleWriter, buildZip } from '../torch/serialization/pt-test-archive.ts';
+import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
+import { testIndices } from '../data/sampling.ts';
 
 /** Runs `bike`, killing it past `limitMs` (a hang fails the test instead of stalling it). */
 function boundedBike(args: string[], limitMs = 120_000): Promise<BikeRun & { ms: number }> {
@@ -144,6 +146,12 @@ test(
         ]).status === 0;
       if (made) writeFileSync(mp4, readFileSync(mp4).subarray(0, 1200));
       const videoList = write('videos.txt', 'cut.mp4 0\n');
+      // A video with one damaged packet: the one of the second frame the test sampler picks (4 of 50).
+      const damaged = path.join(videos, 'damaged.mp4');
+      const lost = testIndices(50, { numSegments: 4, indexBias: 0, testClips: 1 })[1]!;
+      if (made) damageMjpegFrames(encodeMjpeg(path.join(videos, 'clean.mp4')), damaged, [lost]);
+      // Listed twice: warned once, counted twice (every class has a video, for zero-shot's half-class splits).
+      const damagedList = write('damaged.txt', 'damaged.mp4 0\nclean.mp4 1\ndamaged.mp4 2\nclean.mp4 3\n');
       const withMissing = write(
         'train-missing.txt',
         `${readFileSync(dataset.trainList, 'utf8')}train/missing_video 8 2\n`,
@@ -340,6 +348,65 @@ test(
       const record = metrics.find((m) => m.kind === 'substitutions')!;
       assert.equal(record.videos, 1);
       assert.match(record.files![0]!.file, /train\/missing_video$/);
+
+      if (made) {
+        // Test (quiet: the summary still ends the run, on stderr) and zero-shot over a list holding it.
+        const overVideos = [
+          '--set',
+          'data.modality=video',
+          '--set',
+          `data.val_root=${videos}`,
+          '--set',
+          `data.val_list=${damagedList}`,
+          '--set',
+          'data.batch_size=2',
+        ];
+        const damagedName = /video \S*videos\/damaged\.mp4: sampled frames do not decode/g;
+        const tested = await boundedBike(['test', config, weights, '--json', '--quiet', ...overVideos]);
+        assert.equal(tested.code, 0, tested.stderr);
+        assert.equal(tested.stderr.match(damagedName)?.length, 1, `warned once, naming the file:\n${tested.stderr}`);
+        assert.match(
+          tested.stderr,
+          /test: inputs replaced: 2 frame\(s\) of 1 damaged video file\(s\) by the nearest frame that decodes\n {2}video frame \S*damaged\.mp4: replaced 2 time\(s\)[^\n]*\n$/,
+          'the summary ends the run',
+        );
+        const summary = lastJson<{
+          substitutions: { videoFrames: number; files: { kind: string; file: string; frames: { frame: number }[] }[] };
+        }>(tested).substitutions;
+        assert.equal(summary.videoFrames, 2);
+        assert.deepEqual(
+          summary.files.map((f) => [f.kind, f.file, f.frames.map((s) => s.frame)]),
+          [['video frame', damaged, [lost]]],
+        );
+        const zeroShot = await boundedBike(['zeroshot', config, weights, '--json', ...overVideos]);
+        assert.equal(zeroShot.code, 0, zeroShot.stderr);
+        assert.equal(zeroShot.stderr.match(damagedName)?.length, 1, zeroShot.stderr);
+        const tail = zeroShot.stdout.slice(zeroShot.stdout.lastIndexOf('\nzero-shot: inputs replaced') + 1).split('\n');
+        assert.match(tail[0]!, /^zero-shot: inputs replaced: 2 frame\(s\) of 1 damaged video file\(s\)/);
+        assert.match(tail[1]!, /^ {2}video frame \S*damaged\.mp4: replaced 2 time\(s\)/);
+        assert.deepEqual(
+          tail.slice(2).map((line) => line.startsWith('{')),
+          [true, false],
+          'then only the JSON result (and the final newline)',
+        );
+
+        // Predict: succeeds, warns naming the file, and its result lists the substituted frame.
+        const predicted = await boundedBike(['predict', damaged, '--model', weights, '--json']);
+        assert.equal(predicted.code, 0, predicted.stderr);
+        assert.match(
+          predicted.stderr,
+          /warning: video \S*videos\/damaged\.mp4: 1 of the 4 sampled frames did not decode .*frame \d+ <- \d+/,
+        );
+        const prediction = lastJson<{ substituted: { frame: number; from: number }[]; warning: string }>(predicted);
+        assert.equal(prediction.substituted.length, 1);
+        assert.equal(prediction.substituted[0]!.frame, lost);
+        assert.equal(Math.abs(prediction.substituted[0]!.from - lost), 1);
+        assert.match(prediction.warning, /damaged\.mp4/);
+        const intact = await boundedBike(['predict', path.join(videos, 'clean.mp4'), '--model', weights, '--json']);
+        assert.equal(intact.code, 0, intact.stderr);
+        assert.deepEqual(lastJson<{ substituted: unknown[] }>(intact).substituted, []);
+        assert.doesNotMatch(intact.stderr, /warning/);
+      }
 
       assert.ok(!existsSync(pwned), 'the pickle ran code');
       const after = snapshot(dir, [runs]);

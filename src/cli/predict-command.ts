@@ -19,6 +19,10 @@ function formatPrediction(p: Prediction): string {
     `${p.input}: ${p.kind === 'video' ? 'video' : 'frame folder'}, frames ${p.frameIndices.join(', ')} (${p.mode === 'trained' ? 'trained model' : 'zero-shot CLIP + concept spotting'})`,
     `  ${p.precision}`,
   ];
+  if (p.substituted.length > 0)
+    lines.push(
+      `  substituted (did not decode; the nearest decodable frame's pixels used): ${p.substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ')}`,
+    );
   const width = Math.max(...p.top.map((c) => c.name.length));
   p.top.forEach((c, i) =>
     lines.push(
@@ -62,6 +66,8 @@ export const predictCommand: Command = {
       top: f.top ?? 5,
       precision: f.precision as InferencePrecision | undefined,
     });
+    // On stderr whatever the output format, so a user sees the prediction used substituted frames.
+    if (prediction.warning) process.stderr.write(`warning: ${prediction.warning}\n`);
     if (f.json) {
       const { probabilities: _all, ...shown } = prediction;
       process.stdout.write(`${JSON.stringify(shown)}\n`);

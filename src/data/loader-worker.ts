@@ -1,17 +1,28 @@
 /** A loader worker: receives the dataset spec once, then makes the batches it is asked for. */
 import { parentPort, workerData } from 'node:worker_threads';
 import sharp from 'sharp';
-import { makeBatch, type VideoDatasetSpec } from './video-dataset.ts';
+import { BatchArrays, makeBatch, type VideoDatasetSpec } from './video-dataset.ts';
 
 // One libvips thread per worker: the pool is the parallelism.
 sharp.concurrency(1);
 
 const spec = workerData.spec as VideoDatasetSpec;
-parentPort!.on('message', async (job: { id: number; indices: number[]; epoch: number }) => {
+const arrays = new BatchArrays();
+type Message = { id: number; indices: number[]; epoch: number } | { recycle: Float32Array };
+parentPort!.on('message', async (message: Message) => {
+  if ('recycle' in message) {
+    arrays.give(message.recycle);
+    return;
+  }
+  const job = message;
   try {
     // Which files the batch reads, so a batch that never ends is reported with the file at fault.
-    const batch = await makeBatch(spec, job.indices, job.epoch, (reading) =>
-      parentPort!.postMessage({ id: job.id, reading }),
+    const batch = await makeBatch(
+      spec,
+      job.indices,
+      job.epoch,
+      (reading) => parentPort!.postMessage({ id: job.id, reading }),
+      arrays,
     );
     parentPort!.postMessage({ id: job.id, batch }, [batch.frames.buffer as ArrayBuffer]);
   } catch (error) {

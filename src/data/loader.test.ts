@@ -1,15 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { VideoLoader } from './loader.ts';
-import { makeBatch, makeSample, sampleSeed, type VideoDatasetSpec } from './video-dataset.ts';
+import { makeBatch, makeSample, sampleSeed, type Batch, type VideoDatasetSpec } from './video-dataset.ts';
 import { testTransform, trainTransform } from './clip-transform.ts';
 import { loadFrameFolder } from './frame-loader.ts';
 import { Rng } from './rng.ts';
 import { testIndices, trainIndices, valIndices } from './sampling.ts';
+import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
 
 async function makeFrames(root: string, videos: number, frames: number): Promise<void> {
   for (let v = 0; v < videos; v++) {
@@ -65,6 +67,52 @@ test('every sample arrives exactly once per epoch, the same with 0 or 2 workers'
     results[0]!.sums.forEach((s, i) =>
       assert.ok(Math.abs(s - results[1]!.sums[i]!) < 1e-3, 'same augmentation whatever the workers'),
     );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('recycled batch arrays are reused and give the same batches as fresh ones, with 0 or 1 worker', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+  try {
+    await makeFrames(root, 7, 10);
+    for (const mode of ['train', 'test'] as const) {
+      for (const workers of [0, 1]) {
+        const copies: Float32Array[][] = [];
+        for (const recycle of [false, true]) {
+          const loader = new VideoLoader(spec(root, mode, 7), { batchSize: 2, workers, dropLast: false });
+          const seen: Float32Array[] = [];
+          const delivered = new Set<Float32Array>();
+          let reused = 0;
+          // Each batch is held until the next arrives, and must be unchanged then: a recycled array
+          // is never one a consumer still holds.
+          let held: Batch | null = null;
+          const release = (batch: Batch) => {
+            assert.deepEqual(batch.frames, seen[seen.length - 1], `${mode}: a held batch changed`);
+            if (!recycle) return;
+            loader.recycle(batch);
+            if (workers > 0) assert.equal(batch.frames.length, 0, 'a recycled array moves back to its worker');
+            loader.recycle(batch); // a second time is ignored
+          };
+          try {
+            for (const epoch of [0, 1]) {
+              for await (const batch of loader.epoch(epoch)) {
+                if (held) release(held);
+                if (delivered.has(batch.frames)) reused++;
+                delivered.add(batch.frames);
+                seen.push(batch.frames.slice());
+                held = batch;
+              }
+            }
+          } finally {
+            await loader.close();
+          }
+          if (workers === 0) assert.ok(recycle ? reused > 0 : reused === 0, `${mode}: reused ${reused} arrays`);
+          copies.push(seen);
+        }
+        assert.deepEqual(copies[1], copies[0], `${mode}, ${workers} workers: recycled arrays change no value`);
+      }
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -145,6 +193,48 @@ test('training replaces an unreadable video and reports it; evaluation names it'
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+const noFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0 ? false : 'the ffmpeg program is not installed';
+
+test(
+  'a video file with one damaged packet: the batch reports the substituted frame, from a worker thread too',
+  { skip: noFfmpeg },
+  async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'bike-loader-'));
+    try {
+      const clean = encodeMjpeg(path.join(root, 'clean.mp4'));
+      // The second sampled frame's packet is damaged (test sampling, index_bias 1 for this template).
+      const sampled = testIndices(50, { numSegments: 4, indexBias: 1, testClips: 1 }).map((p) => p - 1);
+      const lost = sampled[1]!;
+      assert.equal(damageMjpegFrames(clean, path.join(root, 'damaged.mp4'), [lost]), 50);
+      const videoSpec: VideoDatasetSpec = {
+        ...spec(root, 'test', 0),
+        format: 'video',
+        testCrops: 1,
+        testClips: 1,
+        records: [
+          { path: 'clean.mp4', numFrames: null, label: 0 },
+          { path: 'damaged.mp4', numFrames: null, label: 1 },
+        ],
+      };
+      for (const workers of [0, 1]) {
+        const loader = new VideoLoader(videoSpec, { batchSize: 2, workers });
+        const batches = [];
+        for await (const batch of loader.epoch(0)) batches.push(batch);
+        await loader.close();
+        assert.equal(batches.length, 1);
+        assert.equal(batches[0]!.substitutedFrames.length, 1, `workers ${workers}`);
+        const [substituted] = batches[0]!.substitutedFrames;
+        assert.equal(substituted!.path, path.join(root, 'damaged.mp4'));
+        assert.equal(substituted!.frame, lost);
+        assert.equal(Math.abs(substituted!.from - lost), 1, 'a neighbour (both decode)');
+        assert.ok(substituted!.reason.length > 0);
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+);
 
 test('empty datasets and bad batch sizes are refused clearly', () => {
   assert.throws(() => new VideoLoader(spec('/nowhere', 'train', 0), { batchSize: 2 }), /dataset is empty/);

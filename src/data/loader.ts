@@ -12,7 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { DistributedSampler, batchIndices } from './samplers.ts';
 import { MAX_LOADER_WORKERS } from './loader-limits.ts';
-import { makeBatch, type Batch, type ReadingListener, type VideoDatasetSpec } from './video-dataset.ts';
+import { BatchArrays, makeBatch, type Batch, type ReadingListener, type VideoDatasetSpec } from './video-dataset.ts';
 
 /** Default bound on one loader wait (a batch, closing): generous for long videos on a loaded machine. */
 export const DEFAULT_LOADER_TIMEOUT_MS = 600_000;
@@ -93,6 +93,10 @@ interface WorkerMessage {
 export class VideoLoader {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** The thread that made each delivered batch array (null: this one), for `recycle`. */
+  private readonly madeBy = new WeakMap<Float32Array, Worker | null>();
+  /** Recycled arrays of batches made on this thread (`workers: 0`). */
+  private readonly arrays = new BatchArrays();
   private nextJob = 0;
   private closed = false;
   /** Set when a worker died or stopped answering: every later request fails with it. */
@@ -139,7 +143,10 @@ export class VideoLoader {
       this.pending.delete(message.id);
       this.unrefIfIdle();
       if (message.error !== undefined) waiter.reject(new Error(message.error));
-      else waiter.resolve(message.batch!);
+      else {
+        this.madeBy.set(message.batch!.frames, worker);
+        waiter.resolve(message.batch!);
+      }
     });
     worker.on('error', (error) => this.fail(new Error(`loader worker ${i} failed: ${error.message}`)));
     worker.on('exit', (code) => {
@@ -197,7 +204,10 @@ export class VideoLoader {
     const reading = new FilesBeingRead();
     if (this.workers.length === 0) {
       return withDeadline(
-        makeBatch(this.spec, indices, epoch, reading.listener),
+        makeBatch(this.spec, indices, epoch, reading.listener, this.arrays).then((batch) => {
+          this.madeBy.set(batch.frames, null);
+          return batch;
+        }),
         this.timeoutMs,
         () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${reading.describe()}`,
       );
@@ -220,6 +230,21 @@ export class VideoLoader {
       }
       throw error;
     });
+  }
+
+  /**
+   * Hands a delivered batch's `frames` back for a later batch to reuse (its thread is spared a fresh
+   * allocation). Afterwards `batch.frames` must not be read: it is detached (made by a worker) or
+   * will be overwritten. Optional: a batch never recycled is simply collected.
+   */
+  recycle(batch: Batch): void {
+    const frames = batch.frames;
+    const worker = this.madeBy.get(frames);
+    // Only arrays this loader delivered, each once.
+    if (worker === undefined || this.closed || this.broken) return;
+    this.madeBy.delete(frames);
+    if (worker === null) this.arrays.give(frames);
+    else worker.postMessage({ recycle: frames }, [frames.buffer as ArrayBuffer]);
   }
 
   /** The batches of one epoch, in order; `startBatch` skips the first ones (resuming mid-epoch). */

@@ -56,6 +56,20 @@ export interface VideoDatasetSpec {
   seed: number;
 }
 
+/**
+ * A sampled frame of a video file that did not decode (a damaged packet) and got the pixels of the
+ * nearest frame that does: one per sampled frame, so a frame sampled twice is listed twice.
+ */
+export interface VideoFrameSubstitution {
+  /** The video file (root joined). */
+  path: string;
+  /** 0-based number of the frame that did not decode, and of the frame used instead. */
+  frame: number;
+  from: number;
+  /** The decoder's first error. */
+  reason: string;
+}
+
 export interface Sample {
   /** One clip per repeated augmentation (train), else one clip holding all views. */
   clips: ClipArray[];
@@ -63,6 +77,8 @@ export interface Sample {
   /** The dataset index actually used (differs when an unreadable video was replaced). */
   index: number;
   fallbacks: FrameFallback[];
+  /** Frames of video files that did not decode and were replaced by their nearest decodable frame. */
+  substitutedFrames: VideoFrameSubstitution[];
   /** Videos that could not be read and were replaced by another sample (training only). */
   skipped: { index: number; path: string; reason: string }[];
 }
@@ -156,6 +172,7 @@ async function loadClip(
   record: SampleRecord,
   rng: Rng,
   fallbacks: FrameFallback[],
+  substitutedFrames: VideoFrameSubstitution[],
   reading: (file: string, done: boolean) => void,
 ): Promise<LoadedClip> {
   const tracked = async <T>(file: string, read: () => Promise<T>): Promise<T> => {
@@ -204,11 +221,17 @@ async function loadClip(
     const indexBias = resolveIndexBias(spec.indexBias, spec.imageTmpl);
     const indices = sampleIndices(spec, info.frameCount, rng);
     // Sampler indices carry index_bias; decoded frames count from 0 (the original's `video_list[p - 1]`).
-    return readVideoFrames(
-      file,
-      indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1)),
-      info,
-    );
+    const numbers = indices.map((p) => Math.min(Math.max(p - indexBias, 0), info.frameCount - 1));
+    const read = await readVideoFrames(file, numbers, info);
+    if (read.substituted.length > 0) {
+      const from = new Map(read.substituted.map((s) => [s.frame, s.from]));
+      for (const frame of numbers) {
+        const used = from.get(frame);
+        if (used !== undefined)
+          substitutedFrames.push({ path: file, frame, from: used, reason: read.reason ?? 'damaged data' });
+      }
+    }
+    return read;
   });
   return { frames, trainPlans: planTraining(spec, frames[0]!, rng) };
 }
@@ -233,8 +256,9 @@ export async function makeSample(
     const record = spec.records[current]!;
     const rng = new Rng(sampleSeed(spec.seed, epoch, current));
     const fallbacks: FrameFallback[] = [];
+    const substitutedFrames: VideoFrameSubstitution[] = [];
     try {
-      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks, (file, done) =>
+      const { frames, trainPlans } = await loadClip(spec, record, rng, fallbacks, substitutedFrames, (file, done) =>
         onReading?.({ index: current, file, done }),
       );
       if (spec.mode === 'train') {
@@ -246,11 +270,12 @@ export async function makeSample(
           labels: results.map((r) => r.label),
           index: current,
           fallbacks,
+          substitutedFrames,
           skipped,
         };
       }
       const clip = testTransform(frames, transformOptions(spec), output?.(0));
-      return { clips: [clip], labels: [record.label], index: current, fallbacks, skipped };
+      return { clips: [clip], labels: [record.label], index: current, fallbacks, substitutedFrames, skipped };
     } catch (error) {
       const reason = (error as Error).message;
       if (spec.mode !== 'train') throw new Error(`sample ${current} (${record.path}): ${reason}`);
@@ -275,17 +300,41 @@ export interface Batch {
   views: number;
   framesPerView: number;
   fallbacks: FrameFallback[];
+  substitutedFrames: VideoFrameSubstitution[];
   skipped: Sample['skipped'];
   /** Seconds spent decoding and transforming this batch (in its worker). */
   seconds: number;
 }
 
-/** Makes and concatenates the samples of one batch. */
+/**
+ * Batch arrays handed back for reuse (`VideoLoader.recycle`). A fresh array of a batch's size
+ * (megabytes) costs the thread that makes it its zeroing and page faults, about as much as
+ * normalising a frame; a recycled one costs nothing. Every value of a batch is written, so a
+ * recycled array needs no clearing.
+ */
+export class BatchArrays {
+  private readonly free: Float32Array[] = [];
+
+  constructor(private readonly capacity = 8) {}
+
+  take(length: number): Float32Array {
+    const at = this.free.findIndex((a) => a.length === length);
+    return at >= 0 ? this.free.splice(at, 1)[0]! : new Float32Array(length);
+  }
+
+  give(array: Float32Array): void {
+    if (this.free.length >= this.capacity) this.free.shift();
+    this.free.push(array);
+  }
+}
+
+/** Makes and concatenates the samples of one batch (its array from `arrays` when given). */
 export async function makeBatch(
   spec: VideoDatasetSpec,
   indices: readonly number[],
   epoch: number,
   onReading?: ReadingListener,
+  arrays?: BatchArrays,
 ): Promise<Batch> {
   const started = performance.now();
   // Transforms write straight into their slot of the batch, allocated when the first clip's size is known.
@@ -294,7 +343,9 @@ export async function makeBatch(
   const slot =
     (sample: number, clip: number): ClipOutput =>
     (length) => {
-      frames ??= new Float32Array(length * indices.length * clipsPerSample);
+      frames ??= arrays
+        ? arrays.take(length * indices.length * clipsPerSample)
+        : new Float32Array(length * indices.length * clipsPerSample);
       const perClip = frames.length / (indices.length * clipsPerSample);
       if (length !== perClip)
         throw new Error(
@@ -315,6 +366,7 @@ export async function makeBatch(
     views: first.views,
     framesPerView: first.framesPerView,
     fallbacks: samples.flatMap((s) => s.fallbacks),
+    substitutedFrames: samples.flatMap((s) => s.substitutedFrames),
     skipped: samples.flatMap((s) => s.skipped),
     seconds: (performance.now() - started) / 1000,
   };

@@ -8,6 +8,7 @@ import { loadVideoClip, probeVideo, readVideoFrames } from './video-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, setMediaLimits } from './media-limits.ts';
 import { native } from '../torch/native.ts';
+import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
 
 function hasFfmpeg(): boolean {
   try {
@@ -307,21 +308,6 @@ function cliFrames(file: string, frames: number[], stream?: number): Buffer[] {
   return frames.map((_, i) => out.subarray(i * size, (i + 1) * size));
 }
 
-/** [start, end) of each Motion-JPEG picture (SOI to EOI) stored in `bytes`, in file order. */
-function jpegPictures(bytes: Buffer): [number, number][] {
-  const pictures: [number, number][] = [];
-  for (
-    let at = bytes.indexOf(Buffer.from([0xff, 0xd8, 0xff]));
-    at >= 0;
-    at = bytes.indexOf(Buffer.from([0xff, 0xd8, 0xff]), at + 2)
-  ) {
-    const end = bytes.indexOf(Buffer.from([0xff, 0xd9]), at);
-    pictures.push([at, end + 2]);
-    at = end;
-  }
-  return pictures;
-}
-
 test(
   "a frame whose packet is damaged gets the nearest decodable frame, reported; the others are FFmpeg's pixels",
   { skip },
@@ -333,23 +319,7 @@ test(
       for (const name of ['mjpeg.mp4', 'mjpeg.avi', 'mjpeg.mkv', 'mjpeg-shared-timestamps.mkv']) {
         const clean = path.join(dir, `clean-${name}`),
           broken = path.join(dir, name);
-        const encoded = name.includes('shared') ? path.join(dir, 'encoded.mkv') : clean;
-        execFileSync('ffmpeg', [
-          '-v',
-          'error',
-          '-y',
-          '-f',
-          'lavfi',
-          '-i',
-          `color=c=black:s=32x24:r=25:d=2,format=gbrp,geq=r='N*5':g='128':b='64'`,
-          '-c:v',
-          'mjpeg',
-          '-q:v',
-          '2',
-          '-pix_fmt',
-          'yuvj420p',
-          encoded,
-        ]);
+        const encoded = encodeMjpeg(name.includes('shared') ? path.join(dir, 'encoded.mkv') : clean);
         if (encoded !== clean)
           execFileSync('ffmpeg', [
             '-v',
@@ -364,11 +334,7 @@ test(
             clean,
           ]);
         // Frames 0 and 7 lose their pictures: the packets keep their size, the JPEG in them is zeroed.
-        const bytes = readFileSync(clean);
-        const pictures = jpegPictures(bytes);
-        assert.equal(pictures.length, 50, name);
-        for (const n of [0, 7]) bytes.fill(0, pictures[n]![0], pictures[n]![1]);
-        writeFileSync(broken, bytes);
+        assert.equal(damageMjpegFrames(clean, broken, [0, 7]), 50, name);
         // FFmpeg decodes all frames but those two.
         const decodable = Number(
           execFileSync(
@@ -413,6 +379,27 @@ test(
         frames.forEach((image, i) =>
           assert.ok(Buffer.from(image.data).equals(expected[i]!), `${name} frame ${asked[i]}`),
         );
+        // The CLI fallback places the frames that decode by their timestamps: the same frames and
+        // pixels; where timestamps are shared it cannot, and refuses the file by name.
+        const viaCli = await probeVideo(broken, { ffprobePath: 'ffprobe' });
+        if (name.includes('shared')) {
+          await assert.rejects(
+            readVideoFrames(broken, asked, viaCli, { ffmpegPath: 'ffmpeg' }),
+            (e: Error) => e instanceof MediaError && e.message.includes(broken) && /damaged|place/.test(e.message),
+          );
+        } else {
+          const cli = await readVideoFrames(broken, asked, viaCli, { ffmpegPath: 'ffmpeg' });
+          assert.deepEqual(cli.substituted, frames.substituted, `${name}: CLI fallback`);
+          assert.match(cli.warning!, /2 of the 5 sampled frames did not decode \(No JPEG data found in image\)/);
+          cli.forEach((image, i) =>
+            assert.ok(Buffer.from(image.data).equals(expected[i]!), `${name} frame ${asked[i]} (CLI fallback)`),
+          );
+          const intact = await readVideoFrames(clean, asked, undefined, {
+            ffmpegPath: 'ffmpeg',
+            ffprobePath: 'ffprobe',
+          });
+          assert.deepEqual(intact.substituted, []);
+        }
         // An intact file reports nothing.
         assert.deepEqual((await readVideoFrames(clean, asked)).substituted, []);
         const { decodedFrames } = native.decodeVideoFrames!(broken, asked);

@@ -44,15 +44,23 @@ export interface SubstitutedFrame {
 }
 
 /**
- * Frames in request order; `substituted` lists the frames that did not decode (empty for an intact
- * file), and `warning` says so in one message naming the file, for callers to print.
+ * Frames in request order; `substituted` lists the distinct frames that did not decode (empty for an
+ * intact file), `warning` says so in one message naming the file, for callers to print, and `reason`
+ * is the decoder's first error.
  */
-export type VideoFrames = RgbImage[] & { substituted: SubstitutedFrame[]; warning?: string };
+export type VideoFrames = RgbImage[] & { substituted: SubstitutedFrame[]; warning?: string; reason?: string };
 
-function withReport(frames: RgbImage[], substituted: SubstitutedFrame[], warning?: string): VideoFrames {
+function withReport(
+  frames: RgbImage[],
+  substituted: SubstitutedFrame[],
+  report?: { warning: string; reason: string },
+): VideoFrames {
   const out = frames as VideoFrames;
   out.substituted = substituted;
-  if (warning !== undefined) out.warning = warning;
+  if (report) {
+    out.warning = report.warning;
+    out.reason = report.reason;
+  }
   return out;
 }
 
@@ -249,9 +257,11 @@ export async function probeVideo(path: string, options: FfmpegOptions = {}): Pro
 /**
  * Decodes the frames numbered `frames` (0-based, presentation order, repeats allowed) to RGB;
  * result i is frame `frames[i]`. A frame that does not decode where others do (a damaged packet)
- * gets the pixels of the nearest decodable frame and is listed in the result's `substituted`
- * (in process; the CLI fallback refuses such files). Frames past the end, a file with no
- * decodable frame, or more pixels than the limits allow are a MediaError naming the file.
+ * gets the pixels of the nearest decodable frame and is listed in the result's `substituted`. The
+ * CLI fallback does the same when ffmpeg reports errors, placing the frames that decode by their
+ * timestamps (two more passes); it refuses files whose frames it cannot place. Frames past the end,
+ * a file with no decodable frame, or more pixels than the limits allow are a MediaError naming the
+ * file.
  */
 export async function readVideoFrames(
   path: string,
@@ -276,7 +286,6 @@ export async function readVideoFrames(
   // Refused before a byte is allocated for them (the addon checks the stream's own size too).
   const large = tooLarge(path, video.width, video.height, wanted.length);
   if (large) throw large;
-  const frameBytes = video.width * video.height * 3;
   if (inProcess && !options.ffmpegPath) {
     let decoded: DecodedVideoFrames;
     try {
@@ -298,21 +307,98 @@ export async function readVideoFrames(
       ]),
     );
     const substituted = decoded.substituted.map(([frame, from]) => ({ frame, from }));
-    const warning =
+    const reason = decoded.firstDecodeError || 'damaged data';
+    const report =
       substituted.length === 0
         ? undefined
-        : `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${decoded.firstDecodeError || 'damaged data'}; ` +
-          `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
-          substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', ');
+        : {
+            reason,
+            warning:
+              `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${reason}; ` +
+              `${decoded.decodeErrors} decoding error${decoded.decodeErrors === 1 ? '' : 's'}); each has the pixels of the nearest frame that decodes: ` +
+              substituted.map((s) => `frame ${s.frame} <- ${s.from}`).join(', '),
+          };
     return withReport(
       frames.map((n) => byNumber.get(n)!),
       substituted,
-      warning,
+      report,
     );
   }
-  const into = { buffer: Buffer.allocUnsafeSlow(wanted.length * frameBytes), filled: 0 };
+  const first = await cliDecode(path, video, wanted, options);
+  // Exit 0 with every frame but errors on stderr: a packet may have been dropped, which shifts the
+  // CLI's frame numbers (`n` counts decoded frames), so the frames are placed by their timestamps.
+  if (first.complete && first.stderr === '') {
+    return withReport(
+      frames.map((n) => first.images.get(n)!),
+      [],
+    );
+  }
+  const placed = await placeDecodedFrames(path, video, options);
+  if (!placed) {
+    if (first.complete) return fail(`cannot place the decoded frames: ffmpeg reports errors (${first.stderr})`);
+    return fail(first.failure);
+  }
+  const { decodedAs, reason } = placed;
+  const decodedFrames = [...decodedAs.keys()].sort((a, b) => a - b);
+  if (decodedFrames.length === 0) return fail(`no frame decodes (ffmpeg: ${reason})`);
+  // Each wanted frame, or the nearest that decodes (the earlier one on a tie), by its CLI number.
+  const substituted: SubstitutedFrame[] = [];
+  const source = new Map<number, number>();
+  for (const n of wanted) {
+    let from = n;
+    if (!decodedAs.has(n)) {
+      from = decodedFrames.reduce((best, f) => (Math.abs(f - n) < Math.abs(best - n) ? f : best));
+      substituted.push({ frame: n, from });
+    }
+    source.set(n, from);
+  }
+  const sources = [...new Set(source.values())].sort((a, b) => a - b);
+  const second = await cliDecode(
+    path,
+    video,
+    sources.map((f) => decodedAs.get(f)!),
+    options,
+  );
+  if (!second.complete) return fail(second.failure);
+  const bySource = new Map(sources.map((f) => [f, second.images.get(decodedAs.get(f)!)!]));
+  const report =
+    substituted.length === 0
+      ? undefined
+      : {
+          reason,
+          warning:
+            `${what}: ${substituted.length} of the ${wanted.length} sampled frames did not decode (${reason}); ` +
+            `each has the pixels of the nearest frame that decodes: ` +
+            substituted.map((x) => `frame ${x.frame} <- ${x.from}`).join(', '),
+        };
+  return withReport(
+    frames.map((n) => bySource.get(source.get(n)!)!),
+    substituted,
+    report,
+  );
+}
+
+interface CliDecoded {
+  /** Every frame asked for came out. */
+  complete: boolean;
+  /** By the CLI's frame number (decoded frames counted from 0). */
+  images: Map<number, RgbImage>;
+  stderr: string;
+  /** Why it is not complete, for the MediaError. */
+  failure: string;
+}
+
+/** Decodes the CLI's frames `numbers` (distinct, ascending: `n` of ffmpeg's select filter) to rgb24. */
+async function cliDecode(
+  path: string,
+  video: VideoInfo,
+  numbers: readonly number[],
+  options: FfmpegOptions,
+): Promise<CliDecoded> {
+  const frameBytes = video.width * video.height * 3;
+  const into = { buffer: Buffer.allocUnsafeSlow(numbers.length * frameBytes), filled: 0 };
   // `\,` keeps the commas inside the expression from splitting the filter graph.
-  const select = `select=${wanted.map((n) => `eq(n\\,${n})`).join('+')}`;
+  const select = `select=${numbers.map((n) => `eq(n\\,${n})`).join('+')}`;
   const result = await run(
     options.ffmpegPath ?? 'ffmpeg',
     [
@@ -331,41 +417,87 @@ export async function readVideoFrames(
       '-vsync',
       '0',
       '-frames:v',
-      String(wanted.length),
+      String(numbers.length),
       '-f',
       'rawvideo',
       '-pix_fmt',
       'rgb24',
       'pipe:1',
     ],
-    what,
+    `video ${path}`,
     into,
   );
+  const complete = result.code === 0 && into.filled === into.buffer.length;
   const decoded = Math.floor(into.filled / frameBytes);
-  if (result.code !== 0 || into.filled !== into.buffer.length) {
-    const detail =
-      result.code !== 0
-        ? `ffmpeg exit ${result.code}`
-        : `decoded ${decoded} of the ${wanted.length} frames needed (up to frame ${wanted.at(-1)})`;
-    fail(
-      `cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
-        `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
-    );
-  }
-  const images = new Map(
-    wanted.map((n, i) => [
-      n,
-      makeRgbImage(
-        video.width,
-        video.height,
-        new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes),
+  const detail =
+    result.code !== 0
+      ? `ffmpeg exit ${result.code}`
+      : `decoded ${decoded} of the ${numbers.length} frames needed (up to frame ${numbers.at(-1)})`;
+  const images = new Map<number, RgbImage>();
+  if (complete)
+    numbers.forEach((n, i) =>
+      images.set(
+        n,
+        makeRgbImage(
+          video.width,
+          video.height,
+          new Uint8Array(into.buffer.buffer, into.buffer.byteOffset + i * frameBytes, frameBytes),
+        ),
       ),
-    ]),
+    );
+  return {
+    complete,
+    images,
+    stderr: result.stderr,
+    failure:
+      `cannot decode the sampled frames (${detail}; the container says ${video.frameCount} frames of ${video.width}x${video.height}): ` +
+      `the file is truncated or damaged${result.stderr ? ` (ffmpeg: ${result.stderr})` : ''}`,
+  };
+}
+
+/**
+ * Which frames of the stream decode, and the CLI's number for each: frame k is the packet with the
+ * k-th smallest timestamp (one packet per frame, as many as the container counts), and ffprobe's
+ * decoded frames are matched to them by timestamp. Null where that cannot be done reliably (packet
+ * timestamps missing or shared, a packet count other than the frame count, a frame of no packet).
+ */
+async function placeDecodedFrames(
+  path: string,
+  video: VideoInfo,
+  options: FfmpegOptions,
+): Promise<{ decodedAs: Map<number, number>; reason: string } | null> {
+  const ffprobe = options.ffprobePath ?? 'ffprobe';
+  const stream = video.stream !== undefined ? String(video.stream) : 'v:0';
+  const what = `video ${path}`;
+  const numbers = (text: string) => text.trim().split(/\s+/).filter(Boolean).map(Number);
+  const packets = await run(
+    ffprobe,
+    ['-v', 'error', '-select_streams', stream, '-show_entries', 'packet=pts', '-of', 'csv=p=0', path],
+    what,
   );
-  return withReport(
-    frames.map((n) => images.get(n)!),
-    [],
+  const packetPts = numbers(packets.stdout.toString('utf8')).sort((a, b) => a - b);
+  if (
+    packets.code !== 0 ||
+    packetPts.length !== video.frameCount ||
+    packetPts.some((p, i) => !Number.isFinite(p) || (i > 0 && p === packetPts[i - 1]))
+  )
+    return null;
+  const frameOf = new Map(packetPts.map((p, k) => [p, k]));
+  const decodedFrames = await run(
+    ffprobe,
+    ['-v', 'error', '-select_streams', stream, '-show_entries', 'frame=best_effort_timestamp', '-of', 'csv=p=0', path],
+    what,
   );
+  const decodedAs = new Map<number, number>();
+  for (const [n, pts] of numbers(decodedFrames.stdout.toString('utf8')).entries()) {
+    const frame = frameOf.get(pts);
+    if (frame === undefined || decodedAs.has(frame)) return null;
+    decodedAs.set(frame, n);
+  }
+  // The first message, without its `[decoder @ address]` prefix.
+  const first = (decodedFrames.stderr || packets.stderr).split('\n')[0]!.replace(/^\[[^\]]*\]\s*/, '');
+  const reason = first || 'damaged data';
+  return { decodedAs, reason };
 }
 
 /**

@@ -13,6 +13,8 @@ import { execFile } from 'node:child_process';
 import { VideoClassifier } from '../index.ts';
 import { SHARED_VOCAB, runBike, spawnBike } from '../testing/run-bike.ts';
 import { createServer, type Server } from './server.ts';
+import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
+import { testIndices } from '../data/sampling.ts';
 import { makeServeHarness, slowUpload, uploadAndHangUp, type ServeHarness } from './testing/serve-harness.ts';
 
 process.env.BIKE_CLIP_VOCAB ??= SHARED_VOCAB;
@@ -131,6 +133,33 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
         'without labels: the model classes again',
       );
     });
+
+    await t.test(
+      'a video with a damaged packet: its substituted frames in the response, named by the upload',
+      async () => {
+        const clean = encodeMjpeg(path.join(dir, 'clean-mjpeg.mp4'));
+        const lost = testIndices(50, { numSegments: 4, indexBias: 0, testClips: 1 })[1]!;
+        const damaged = path.join(dir, 'damaged-mjpeg.mp4');
+        damageMjpegFrames(clean, damaged, [lost]);
+        const r = await post(address, '/v1/classify', form({ bytes: readFileSync(damaged), name: 'damaged.mp4' }));
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.equal(r.json.substituted.length, 1);
+        assert.equal(r.json.substituted[0].frame, lost);
+        assert.match(r.json.warning, /^video damaged\.mp4: 1 of the 4 sampled frames did not decode/);
+        const timeline = await post(
+          address,
+          '/v1/timeline',
+          form({ bytes: readFileSync(damaged), name: 'damaged.mp4' }, { window: '2' }),
+        );
+        assert.equal(timeline.status, 200, JSON.stringify(timeline.json));
+        assert.deepEqual(timeline.json.substituted, r.json.substituted, 'one window: the whole video, sampled alike');
+        assert.deepEqual(timeline.json.windows[0].substituted, r.json.substituted);
+        const intact = await post(address, '/v1/classify', form(video));
+        assert.deepEqual(intact.json.substituted, []);
+        assert.equal(intact.json.warning, undefined);
+        await emptyFolder(uploads);
+      },
+    );
 
     await t.test('POST /v1/rescore: the kept clip against typed labels, no upload', async () => {
       const first = await post(address, '/v1/classify', form(video));

@@ -341,6 +341,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       } catch (error) {
         undecodable(error, upload);
       }
+      // The decoder names the upload's temporary file; the client knows it by its own name.
+      if (clip.warning) clip = { ...clip, warning: clip.warning.replaceAll(upload.file, upload.name) };
       const decodeMs = performance.now() - decodeStart;
       metrics.decodeSeconds.observe(decodeMs / 1000);
       metrics.waitingForModel.set(batcher.waiting + 1);
@@ -367,6 +369,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       top: c.top,
       saliency: c.saliency,
       frames: c.frameIndices.map((index, i) => ({ index, timestamp: c.timestamps ? c.timestamps[i]! : null })),
+      // Frames that did not decode (a damaged packet) and got the nearest decodable frame's pixels.
+      substituted: c.substituted,
+      ...(clip.warning ? { warning: clip.warning } : {}),
       labels: classNames ?? null,
       batch: result.batchSize,
       timings: { uploadMs: 0, decodeMs: 0, queueMs: round(result.queueMs), modelMs: round(result.modelMs) },
@@ -447,7 +452,15 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         fps: timeline.fps,
         frameCount: timeline.frameCount,
         duration: timeline.duration,
-        windows: timeline.windows.map((w) => ({ start: w.start, end: w.end, label: w.top[0]!.name, top: w.top })),
+        windows: timeline.windows.map((w) => ({
+          start: w.start,
+          end: w.end,
+          label: w.top[0]!.name,
+          top: w.top,
+          substituted: w.substituted,
+        })),
+        substituted: timeline.substituted,
+        ...(timeline.warning ? { warning: timeline.warning.replaceAll(upload.file, upload.name) } : {}),
         timings: { uploadMs: round(upload.uploadMs), totalMs: round(performance.now() - start) },
       };
     }),

@@ -24,6 +24,8 @@ export interface BatchSource {
   /** Views per video in each batch (test_crops x test_clips for tests, else 1). */
   readonly viewsPerVideo: number;
   epoch(epoch: number): AsyncIterable<VideoBatch>;
+  /** Takes back a batch whose `frames` the caller no longer reads (they may be reused). */
+  recycle?(batch: VideoBatch): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,10 @@ export class LoaderBatchSource implements BatchSource {
         yield batch;
       }
     })();
+  }
+
+  recycle(batch: VideoBatch): void {
+    this.loader.recycle(batch as Batch);
   }
 
   close(): Promise<void> {

@@ -103,6 +103,8 @@ export async function collectScores(options: CollectOptions): Promise<ScoreColle
         }),
       ),
     );
+    // The frames were copied into the tensor: the loader may reuse their array.
+    source.recycle?.(batch);
     numClasses = gathered.scores.size(1);
     scoreRows.push(gathered.scores.toTypedArray() as Float32Array);
     labelRows.push(...gathered.labels.toArray());

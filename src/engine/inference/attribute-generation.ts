@@ -170,6 +170,8 @@ async function attributesOf(
           };
         }),
       );
+      // The frames were copied into the tensor: the loader may reuse their array.
+      source.recycle?.(batch);
       const ids = words.toArray();
       indices.toArray().forEach((index, row) => {
         const path = records[index]!.path;

@@ -12,7 +12,7 @@ import { ShapeError } from '../../torch/shape-error.ts';
 import { loadFrameFolder } from '../../data/frame-loader.ts';
 import type { RgbImage } from '../../data/rgb-image.ts';
 import { testIndices } from '../../data/sampling.ts';
-import { probeVideo, readVideoFrames } from '../../data/video-decoder.ts';
+import { probeVideo, readVideoFrames, type SubstitutedFrame } from '../../data/video-decoder.ts';
 
 const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'];
 
@@ -63,6 +63,13 @@ export interface PredictionInput {
   frames: RgbImage[];
   /** The test transform's clip `[T, 3, S, S]`. */
   clip: ClipArray;
+  /**
+   * Sampled frames of a video file that did not decode (a damaged packet) and got the pixels of the
+   * nearest frame that does; empty when every frame decoded.
+   */
+  substituted: SubstitutedFrame[];
+  /** When `substituted` is not empty: one message naming the file and the frames, for the caller to print. */
+  warning?: string;
 }
 
 export interface ReadInputOptions {
@@ -84,6 +91,7 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
     let frames: RgbImage[];
     let frameIndices: number[];
     let kind: PredictionInput['kind'];
+    let report: Pick<PredictionInput, 'substituted' | 'warning'> = { substituted: [] };
     if (stat.isDirectory()) {
       kind = 'frames';
       const layout = frameFolderLayout(input);
@@ -106,7 +114,9 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
       kind = 'video';
       const info = await probeVideo(input);
       frameIndices = testIndices(info.frameCount, { numSegments: options.numSegments, indexBias: 0, testClips: 1 });
-      frames = await readVideoFrames(input, frameIndices, info);
+      const read = await readVideoFrames(input, frameIndices, info);
+      frames = read;
+      report = { substituted: read.substituted, ...(read.warning ? { warning: read.warning } : {}) };
     }
     const clip = testTransform(frames, {
       inputSize: options.inputSize,
@@ -114,7 +124,7 @@ export async function readPredictionInput(input: string, options: ReadInputOptio
       testCrops: 1,
       stage: 'test',
     });
-    return { input, kind, frameIndices, frames, clip };
+    return { input, kind, frameIndices, frames, clip, ...report };
   } catch (error) {
     if (error instanceof MediaError) throw error;
     const message = (error as Error).message;
@@ -162,5 +172,5 @@ export function predictionInputFromFrames(
     testCrops: 1,
     stage: 'test',
   });
-  return { input, kind: 'frames', frameIndices, frames: sampled, clip };
+  return { input, kind: 'frames', frameIndices, frames: sampled, clip, substituted: [] };
 }

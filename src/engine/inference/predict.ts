@@ -71,7 +71,17 @@ export interface Prediction {
   probabilities: number[];
   /** The arithmetic used and why (`InferencePlan.description`). */
   precision: string;
+  /** Sampled frames that did not decode (a damaged packet) and got the nearest decodable frame's pixels. */
+  substituted: PredictionInput['substituted'];
+  /** When `substituted` is not empty: the decoder's message naming the file and the frames. */
+  warning?: string;
 }
+
+/** What a prediction needs of a decoded video (`readPredictionInput`, a `DecodedClip`). */
+export type DecodedInput = Pick<
+  PredictionInput,
+  'input' | 'kind' | 'frameIndices' | 'clip' | 'substituted' | 'warning'
+>;
 
 export interface PredictOptions {
   /** Classes to list (default 5, at most the number of classes). */
@@ -212,10 +222,7 @@ export class Predictor {
   }
 
   /** Classifies frames already sampled and transformed (`readPredictionInput`, `predictionInputFromFrames`). */
-  predictDecoded(
-    decoded: Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>,
-    options: PredictOptions = {},
-  ): Prediction {
+  predictDecoded(decoded: DecodedInput, options: PredictOptions = {}): Prediction {
     return this.predictBatch([decoded], options)[0]!;
   }
 
@@ -225,7 +232,7 @@ export class Predictor {
    * prompt features are encoded once and kept (the last few label sets, see `cachedLabelSets`).
    */
   predictBatch(
-    batch: readonly Pick<PredictionInput, 'input' | 'kind' | 'frameIndices' | 'clip'>[],
+    batch: readonly DecodedInput[],
     options: PredictOptions & { classNames?: readonly string[] } = {},
   ): Prediction[] {
     checkTop(options);
@@ -290,6 +297,8 @@ export class Predictor {
         })),
         probabilities: probs,
         precision: this.plan.description,
+        substituted: decoded.substituted,
+        ...(decoded.warning ? { warning: decoded.warning } : {}),
       };
     });
   }

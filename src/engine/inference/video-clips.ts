@@ -8,7 +8,13 @@ import { openSync, readSync, closeSync } from 'node:fs';
 import { testTransform, type ClipArray } from '../../data/clip-transform.ts';
 import { MediaError } from '../../data/media-error.ts';
 import { testIndices } from '../../data/sampling.ts';
-import { imageFormatOf, probeFrameRate, probeVideo, readVideoFrames } from '../../data/video-decoder.ts';
+import {
+  imageFormatOf,
+  probeFrameRate,
+  probeVideo,
+  readVideoFrames,
+  type SubstitutedFrame,
+} from '../../data/video-decoder.ts';
 import { readPredictionInput, type ReadInputOptions } from './predict-input.ts';
 
 /** A video sampled and transformed for the model, with where its frames lie in time. */
@@ -20,6 +26,10 @@ export interface DecodedClip {
   timestamps: number[] | null;
   fps: number | null;
   clip: ClipArray;
+  /** Sampled frames that did not decode and got the nearest decodable frame's pixels (empty: none). */
+  substituted: SubstitutedFrame[];
+  /** When `substituted` is not empty: the decoder's message naming the file and the frames. */
+  warning?: string;
 }
 
 export interface TimelineOptions {
@@ -44,7 +54,11 @@ export interface DecodedTimeline {
   frameCount: number;
   duration: number;
   windows: TimelineWindow[];
+  /** Per window: its frames that did not decode are in its clip's `substituted`. */
   clips: DecodedClip[];
+  /** Every frame of the timeline that did not decode, and the one used instead (empty: none). */
+  substituted: SubstitutedFrame[];
+  warning?: string;
 }
 
 function refuseImages(file: string): void {
@@ -74,6 +88,8 @@ export async function readClip(file: string, options: ReadInputOptions): Promise
     fps,
     timestamps: fps ? read.frameIndices.map((i) => i / fps) : null,
     clip: read.clip,
+    substituted: read.substituted,
+    ...(read.warning ? { warning: read.warning } : {}),
   };
 }
 
@@ -125,18 +141,32 @@ export async function readTimeline(
     const wanted = [...new Set(windows.flatMap((w) => w.frameIndices))].sort((a, b) => a - b);
     const frames = await readVideoFrames(file, wanted, info);
     const byIndex = new Map(wanted.map((n, i) => [n, frames[i]!]));
-    const clips = windows.map((w): DecodedClip => ({
+    const clips = windows.map((w): DecodedClip => {
+      const substituted = frames.substituted.filter((s) => w.frameIndices.includes(s.frame));
+      return {
+        input: file,
+        kind: 'video',
+        frameIndices: w.frameIndices,
+        fps,
+        timestamps: w.frameIndices.map((i) => i / fps),
+        clip: testTransform(
+          w.frameIndices.map((i) => byIndex.get(i)!),
+          { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' },
+        ),
+        substituted,
+        ...(substituted.length > 0 && frames.warning ? { warning: frames.warning } : {}),
+      };
+    });
+    return {
       input: file,
-      kind: 'video',
-      frameIndices: w.frameIndices,
       fps,
-      timestamps: w.frameIndices.map((i) => i / fps),
-      clip: testTransform(
-        w.frameIndices.map((i) => byIndex.get(i)!),
-        { inputSize: options.inputSize, dataset: options.dataset, testCrops: 1, stage: 'test' },
-      ),
-    }));
-    return { input: file, fps, frameCount: info.frameCount, duration: info.frameCount / fps, windows, clips };
+      frameCount: info.frameCount,
+      duration: info.frameCount / fps,
+      windows,
+      clips,
+      substituted: frames.substituted,
+      ...(frames.warning ? { warning: frames.warning } : {}),
+    };
   } catch (error) {
     if (error instanceof MediaError || error instanceof RangeError) throw error;
     const message = (error as Error).message;

@@ -90,6 +90,20 @@ export class RunLogger {
     this.toTerminal(message);
   }
 
+  /**
+   * A line the user must see even with `quiet` (a run's summary of replaced inputs): the log file
+   * and the terminal as `info`, or stderr when quiet, which keeps stdout for `--json`.
+   */
+  notice(message: string): void {
+    if (!this.isWriter) return;
+    if (!this.quiet) {
+      this.info(message);
+      return;
+    }
+    if (this.logFd !== null) writeSync(this.logFd, `[${timestamp()}] BIKE INFO: ${message}\n`);
+    process.stderr.write(`${message}\n`);
+  }
+
   /** A warning from any rank: log file (rank 0) and stderr. */
   warn(message: string): void {
     const text = this.rank === 0 ? `warning: ${message}` : `[rank ${this.rank}] warning: ${message}`;

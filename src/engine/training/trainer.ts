@@ -169,8 +169,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
               (session.train.source as BatchSource).epoch(epoch),
               session.train.source.batchesPerEpoch,
               epoch,
-              (batch: VideoBatch) =>
-                videoLoss(
+              (batch: VideoBatch) => {
+                const loss = videoLoss(
                   {
                     model,
                     collectives,
@@ -180,7 +180,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
                     device: session.device,
                   },
                   batch,
-                ),
+                );
+                // videoLoss copied the frames into a tensor: the loader may reuse their array.
+                (session.train.source as BatchSource).recycle?.(batch);
+                return loss;
+              },
             )
           : await runTrainingEpoch(
               ctx,
