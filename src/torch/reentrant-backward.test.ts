@@ -6,6 +6,7 @@ import {
   enableGrad,
   grad,
   isGradEnabled,
+  liveCustomFunctions,
   manualSeed,
   randn,
   tidy,
@@ -38,11 +39,15 @@ const f64 = (shape: number[]) => randn(shape, { dtype: 'float64', requiresGrad: 
 /** A small two-layer block: enough operators that a wrong recomputation would show. */
 const layer = (x: Tensor, w: Tensor) => x.matmul(w).tanh().mul(x.sigmoid());
 
-/** Gradients of `loss()` for `leaves` by one top-level backward, as plain arrays. */
-function gradsOf(loss: () => Tensor, leaves: Tensor[]): number[][] {
-  for (const t of leaves) t.grad = null;
-  backward([loss()]);
-  return leaves.map((t) => t.grad!.toArray());
+/** Asserts that one top-level backward of each loss gives `leaves` the same gradients. */
+function assertSameGradients(plainLoss: () => Tensor, nestedLoss: () => Tensor, leaves: Tensor[]): void {
+  const gradsOf = (loss: () => Tensor) => {
+    for (const t of leaves) t.grad = null;
+    backward([loss()]);
+    return leaves.map((t) => t.grad!.toArray());
+  };
+  const plain = gradsOf(plainLoss);
+  gradsOf(nestedLoss).forEach((g, i) => assertClose(g, plain[i], { atol: 1e-12, rtol: 1e-12, message: `leaf ${i}` }));
 }
 
 test('a custom backward that calls grad() on a recomputed subgraph gives autograd gradients', () =>
@@ -50,9 +55,11 @@ test('a custom backward that calls grad() on a recomputed subgraph gives autogra
     manualSeed(1);
     const x = f64([4, 3]);
     const w = f64([3, 3]);
-    const plain = gradsOf(() => layer(x, w).pow(2).sum(), [x, w]);
-    const nested = gradsOf(() => recomputed(layer, [x, w]).pow(2).sum(), [x, w]);
-    nested.forEach((g, i) => assertClose(g, plain[i], { atol: 1e-12, rtol: 1e-12, message: `leaf ${i}` }));
+    assertSameGradients(
+      () => layer(x, w).pow(2).sum(),
+      () => recomputed(layer, [x, w]).pow(2).sum(),
+      [x, w],
+    );
   }));
 
 test('nesting two deep: the recomputed subgraph itself holds a recomputed function', () =>
@@ -63,9 +70,28 @@ test('nesting two deep: the recomputed subgraph itself holds a recomputed functi
     const w2 = f64([3, 3]);
     const two = (a: Tensor, b: Tensor, c: Tensor) => layer(layer(a, b), c);
     const twoNested = (a: Tensor, b: Tensor, c: Tensor) => layer(recomputed(layer, [a, b]), c);
-    const plain = gradsOf(() => two(x, w1, w2).sum(), [x, w1, w2]);
-    const nested = gradsOf(() => recomputed(twoNested, [x, w1, w2]).sum(), [x, w1, w2]);
-    nested.forEach((g, i) => assertClose(g, plain[i], { atol: 1e-12, rtol: 1e-12, message: `leaf ${i}` }));
+    assertSameGradients(
+      () => two(x, w1, w2).sum(),
+      () => recomputed(twoNested, [x, w1, w2]).sum(),
+      [x, w1, w2],
+    );
+  }));
+
+test('nesting deeper: each level recomputes a function holding the next level', () =>
+  tidy(() => {
+    manualSeed(5);
+    const x = f64([2, 3]);
+    const w = f64([3, 3]);
+    const depth = 6;
+    const plainAt = (level: number, a: Tensor): Tensor => (level === 0 ? layer(a, w) : layer(plainAt(level - 1, a), w));
+    // w goes in as an input at every level: the recomputation differentiates only what it is given.
+    const nestedAt = (level: number, a: Tensor, v: Tensor): Tensor =>
+      level === 0 ? layer(a, v) : recomputed((b, u) => layer(nestedAt(level - 1, b, u), u), [a, v]);
+    assertSameGradients(
+      () => plainAt(depth, x).sum(),
+      () => nestedAt(depth, x, w).sum(),
+      [x, w],
+    );
   }));
 
 test('each custom backward runs under the grad mode of its own pass', () =>
@@ -155,9 +181,11 @@ test('an uncaught error in the nested pass fails the outer backward cleanly, and
       [x, w],
     );
     assert.throws(() => backward([broken.sum()]), /backward: grad: .*recomputation blew up/);
-    const plain = gradsOf(() => layer(x, w).sum(), [x, w]);
-    const nested = gradsOf(() => recomputed(layer, [x, w]).sum(), [x, w]);
-    nested.forEach((g, i) => assertClose(g, plain[i], { atol: 1e-12, rtol: 1e-12, message: `leaf ${i}` }));
+    assertSameGradients(
+      () => layer(x, w).sum(),
+      () => recomputed(layer, [x, w]).sum(),
+      [x, w],
+    );
   }));
 
 test('gradcheck passes on a recomputing custom function (and nested, two deep)', () =>
@@ -172,3 +200,15 @@ test('gradcheck passes on a recomputing custom function (and nested, two deep)',
     assert.equal(twice.checked, x.numel + w.numel + v.numel);
     assert.ok(twice.maxError < 1e-6, `max error ${twice.maxError}`);
   }));
+
+test('custom functions made inside nested passes are released with their graphs', () => {
+  const before = liveCustomFunctions();
+  tidy(() => {
+    manualSeed(6);
+    const x = f64([2, 3]);
+    const w = f64([3, 3]);
+    backward([recomputed((a, b) => layer(recomputed(layer, [a, b]), b), [x, w]).sum()]);
+    assert.ok(x.grad !== null && w.grad !== null);
+  });
+  assert.equal(liveCustomFunctions(), before, 'no backward function is left registered');
+});
