@@ -1,7 +1,12 @@
 // Autograd entry points: grad mode, backward, gradients of leaves, and custom backward functions
 // written in JS. Backward runs libtorch's engine on a helper thread while this (the JS) thread
 // waits and services the JS backward functions the engine asks for, so a custom backward works
-// whichever thread the engine runs it on (CPU work on the caller, CUDA work on device threads).
+// whichever thread the engine runs it on (CPU work on the helper, CUDA work on device threads).
+//
+// Re-entrant: a JS backward may itself call backward()/grad(), to any depth. The nested pass runs
+// on the engine thread that is waiting for that JS backward (libtorch then treats it as its own
+// re-entrant call, as for a Python custom backward; a CUDA device thread is not blocked by a pass
+// it is waiting on), while the JS thread pumps the nested pass's requests in an inner loop.
 #include "common.h"
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
@@ -12,9 +17,9 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace bike {
 
@@ -22,28 +27,52 @@ using torch::autograd::variable_list;
 
 namespace {
 
+// One mutex guards every pump stack, pump and request below: they are touched only briefly, and one
+// lock makes pushing, routing and popping atomic with respect to each other.
+std::mutex pumpMutex;
+
+// A JS backward the engine is waiting for, on whichever engine thread runs the node.
 struct BackwardRequest {
   int64_t id;
   variable_list grads;
-  std::promise<variable_list> result;
+  // The requesting pass's create_graph: libtorch sets grad mode to it while it runs a node.
+  bool createGraph;
+  std::condition_variable wake;
+  // A nested pass the JS backward started, for the waiting engine thread to run.
+  const std::function<void()>* nested = nullptr;
+  bool finished = false;
+  variable_list result;
+  std::exception_ptr error;
 };
 
-// The JS thread's side of a running backward: requests from custom nodes, and completion.
+// The JS thread's side of one running pass: the requests routed to it, and completion.
 struct BackwardPump {
-  std::mutex mutex;
   std::condition_variable wake;
   std::deque<BackwardRequest*> requests;
+  // The request whose JS backward this pump's loop is running (a nested pass runs on its thread).
+  BackwardRequest* servicing = nullptr;
   bool done = false;
 };
 
-std::mutex pumpMutex;
-BackwardPump* activePump = nullptr;
+// The passes a JS thread is running, innermost last. The JS thread is only ever in the innermost
+// pump's loop, and any loop can service any request (the handler is keyed by node id), so a node
+// sends its request to the innermost pump, whichever pass it belongs to.
+struct PumpStack {
+  std::vector<BackwardPump*> pumps;
+};
+
+// Each JS thread (main or worker) has its own stack and handler; a node keeps the stack of the
+// thread that created it, so no engine thread needs thread-local state to find its way back.
+PumpStack& jsThreadPumps() {
+  static thread_local PumpStack stack;
+  return stack;
+}
 
 std::mutex releasedMutex;
 std::vector<int64_t> releasedIds;
 
 struct JsBackwardNode : public torch::autograd::Node {
-  explicit JsBackwardNode(int64_t id) : id(id) {}
+  JsBackwardNode(int64_t id, PumpStack* owner) : id(id), owner(owner) {}
   ~JsBackwardNode() override {
     std::lock_guard<std::mutex> lock(releasedMutex);
     releasedIds.push_back(id);
@@ -51,23 +80,27 @@ struct JsBackwardNode : public torch::autograd::Node {
   std::string name() const override { return "JsBackward#" + std::to_string(id); }
 
   variable_list apply(variable_list&& grads) override {
-    BackwardPump* pump;
-    {
-      std::lock_guard<std::mutex> lock(pumpMutex);
-      pump = activePump;
-    }
-    if (!pump) throw std::runtime_error("a JS custom backward ran outside backward()");
-    BackwardRequest request{id, std::move(grads), {}};
-    auto future = request.result.get_future();
-    {
-      std::lock_guard<std::mutex> lock(pump->mutex);
-      pump->requests.push_back(&request);
-    }
+    BackwardRequest request{id, std::move(grads), torch::autograd::GradMode::is_enabled()};
+    std::unique_lock<std::mutex> lock(pumpMutex);
+    if (owner->pumps.empty()) throw std::runtime_error("a JS custom backward ran outside backward()");
+    BackwardPump* pump = owner->pumps.back();
+    pump->requests.push_back(&request);
     pump->wake.notify_all();
-    return future.get();
+    for (;;) {
+      request.wake.wait(lock, [&] { return request.finished || request.nested; });
+      if (request.finished) break;
+      const std::function<void()>* nested = request.nested;
+      request.nested = nullptr;
+      lock.unlock();
+      (*nested)();  // records its own failure; never throws
+      lock.lock();
+    }
+    if (request.error) std::rethrow_exception(request.error);
+    return std::move(request.result);
   }
 
   int64_t id;
+  PumpStack* owner;
 };
 
 Napi::FunctionReference& customBackwardHandler() {
@@ -93,66 +126,85 @@ Napi::Array tensorsToArray(Napi::Env env, const variable_list& tensors) {
   return out;
 }
 
-void serviceRequest(Napi::Env env, BackwardRequest* request, bool createGraph) {
+// Runs the JS backward of `request` (on the JS thread) and hands its result or error back.
+void serviceRequest(Napi::Env env, BackwardPump& pump, BackwardRequest* request) {
+  variable_list result;
+  std::exception_ptr error;
   try {
     Napi::FunctionReference& handler = customBackwardHandler();
     if (handler.IsEmpty()) throw std::runtime_error("no custom backward handler is registered");
-    torch::autograd::AutoGradMode gradMode(createGraph);
-    Napi::Value result = handler.Call({Napi::Number::New(env, static_cast<double>(request->id)), tensorsToArray(env, request->grads)});
-    request->result.set_value(tensorsFromArray(result, "custom backward result", true));
+    torch::autograd::AutoGradMode gradMode(request->createGraph);
+    Napi::Value value = handler.Call({Napi::Number::New(env, static_cast<double>(request->id)), tensorsToArray(env, request->grads)});
+    result = tensorsFromArray(value, "custom backward result", true);
   } catch (const Napi::Error& e) {
-    request->result.set_exception(std::make_exception_ptr(std::runtime_error(e.Message())));
+    error = std::make_exception_ptr(std::runtime_error(e.Message()));
   } catch (...) {
-    request->result.set_exception(std::current_exception());
+    error = std::current_exception();
   }
+  std::lock_guard<std::mutex> lock(pumpMutex);
+  pump.servicing = nullptr;  // before the engine thread may return and free the request
+  request->result = std::move(result);
+  request->error = error;
+  request->finished = true;
+  request->wake.notify_all();
 }
 
-// Runs libtorch's autograd engine (`work`) on a helper thread while this, the JS thread, services
-// the JS custom backward functions it asks for; rethrows the engine's error prefixed with `what`.
-void runEngine(Napi::Env env, const char* what, bool createGraph, const std::function<void()>& work) {
+// Runs libtorch's autograd engine (`work`) while this, the JS thread, services the JS custom
+// backward functions it asks for; rethrows the engine's error prefixed with `what`. Called from
+// inside a JS backward, `work` runs on the engine thread waiting for that backward (see the top).
+void runEngine(Napi::Env env, const char* what, const std::function<void()>& work) {
+  PumpStack& stack = jsThreadPumps();
   BackwardPump pump;
-  {
-    std::lock_guard<std::mutex> lock(pumpMutex);
-    if (activePump) throw Napi::Error::New(env, std::string(what) + ": another backward is already running");
-    activePump = &pump;
-  }
   std::exception_ptr failure;
   at::ThreadLocalState callerState;
-  std::thread worker([&] {
-    // A fresh thread starts with OpenMP's default thread count; take the one set by setNumThreads,
-    // as PyTorch's own autograd threads do.
-    at::init_num_threads();
-    at::ThreadLocalStateGuard guard(callerState);
-    try {
-      work();
-    } catch (...) {
-      failure = std::current_exception();
-    }
+  const std::function<void()> drive = [&] {
     {
-      std::lock_guard<std::mutex> lock(pump.mutex);
-      pump.done = true;
-    }
-    pump.wake.notify_all();
-  });
-  for (;;) {
-    BackwardRequest* request = nullptr;
-    {
-      std::unique_lock<std::mutex> lock(pump.mutex);
-      pump.wake.wait(lock, [&] { return pump.done || !pump.requests.empty(); });
-      if (!pump.requests.empty()) {
-        request = pump.requests.front();
-        pump.requests.pop_front();
-      } else if (pump.done) {
-        break;
+      at::ThreadLocalStateGuard guard(callerState);
+      try {
+        work();
+      } catch (...) {
+        failure = std::current_exception();
       }
     }
-    if (request) serviceRequest(env, request, createGraph);
-  }
-  worker.join();
+    std::lock_guard<std::mutex> lock(pumpMutex);
+    pump.done = true;  // the last touch of this frame's state: the JS thread may return right after
+    pump.wake.notify_all();
+  };
+  std::thread worker;
   {
     std::lock_guard<std::mutex> lock(pumpMutex);
-    activePump = nullptr;
+    BackwardRequest* host = stack.pumps.empty() ? nullptr : stack.pumps.back()->servicing;
+    if (!stack.pumps.empty() && !host)
+      throw Napi::Error::New(env, std::string(what) + ": called while a backward is running but outside its custom backward functions");
+    if (host) {
+      host->nested = &drive;
+      host->wake.notify_all();
+    } else {
+      worker = std::thread([&] {
+        // A fresh thread starts with OpenMP's default thread count; take the one set by
+        // setNumThreads, as PyTorch's own autograd threads do.
+        at::init_num_threads();
+        drive();
+      });
+    }
+    stack.pumps.push_back(&pump);
   }
+  std::unique_lock<std::mutex> lock(pumpMutex);
+  for (;;) {
+    pump.wake.wait(lock, [&] { return pump.done || !pump.requests.empty(); });
+    if (pump.requests.empty()) break;
+    BackwardRequest* request = pump.requests.front();
+    pump.requests.pop_front();
+    pump.servicing = request;
+    lock.unlock();
+    serviceRequest(env, pump, request);
+    lock.lock();
+  }
+  // Popped under the lock that saw the queue empty and the pass done, so no request is left on
+  // this pump and none can be routed to it any more.
+  stack.pumps.pop_back();
+  lock.unlock();
+  if (worker.joinable()) worker.join();
   if (failure) {
     try {
       std::rethrow_exception(failure);
@@ -181,7 +233,7 @@ Napi::Value backward(const Napi::CallbackInfo& info) {
                                       " is not a scalar: pass a gradient for it");
   }
 
-  runEngine(env, "backward", createGraph, [&] { torch::autograd::backward(outputs, grads, retainGraph, createGraph); });
+  runEngine(env, "backward", [&] { torch::autograd::backward(outputs, grads, retainGraph, createGraph); });
   return env.Undefined();
 }
 
@@ -202,7 +254,7 @@ Napi::Value gradOf(const Napi::CallbackInfo& info) {
   }
   // Same engine thread and JS pump as backward(), so custom JS backward functions run here too.
   variable_list result;
-  runEngine(env, "grad", createGraph, [&] {
+  runEngine(env, "grad", [&] {
     result = torch::autograd::grad(outputs, inputs, grads, retainGraph, createGraph, /*allow_unused=*/true);
   });
   return tensorsToArray(env, result);
@@ -221,7 +273,7 @@ Napi::Value customFunction(const Napi::CallbackInfo& info) {
     variable_list attached;
     for (auto& t : outputs) attached.push_back(t.detach());
     if (anyRequiresGrad && torch::autograd::GradMode::is_enabled()) {
-      auto node = std::shared_ptr<JsBackwardNode>(new JsBackwardNode(id), torch::autograd::deleteNode);
+      auto node = std::shared_ptr<JsBackwardNode>(new JsBackwardNode(id, &jsThreadPumps()), torch::autograd::deleteNode);
       node->set_next_edges(torch::autograd::collect_next_edges(inputs));
       for (auto& t : attached) torch::autograd::create_gradient_edge(t, node);
     }

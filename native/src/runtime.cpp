@@ -71,6 +71,18 @@ Napi::Value enterAutocast(const Napi::CallbackInfo& info) {
   });
 }
 
+// getAutocast(device) -> [enabled, dtype]: the current setting, e.g. to replay it later.
+Napi::Value getAutocast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, "autocast", [&]() -> Napi::Value {
+    auto device = autocastDevice(info[0].As<Napi::String>().Utf8Value());
+    auto result = Napi::Array::New(env, 2);
+    result.Set(0u, Napi::Boolean::New(env, autocastEnabled(device)));
+    result.Set(1u, Napi::Number::New(env, static_cast<int>(autocastDtype(device))));
+    return result;
+  });
+}
+
 // exitAutocast(device, previousEnabled, previousDtype): restores, and frees cached casts at the outermost exit.
 Napi::Value exitAutocast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -177,6 +189,7 @@ Napi::Value version(const Napi::CallbackInfo& info) {
 void registerRuntimeFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("enterAutocast", Napi::Function::New(env, enterAutocast));
   exports.Set("exitAutocast", Napi::Function::New(env, exitAutocast));
+  exports.Set("getAutocast", Napi::Function::New(env, getAutocast));
   exports.Set("manualSeed", Napi::Function::New(env, manualSeed));
   exports.Set("getRngState", Napi::Function::New(env, getRngState));
   exports.Set("setRngState", Napi::Function::New(env, setRngState));

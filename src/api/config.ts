@@ -3,6 +3,15 @@
  * key), with a return type in which the keys the purpose requires are no longer optional.
  */
 import { loadConfig as readConfig, type BikeConfig, type ConfigPurpose } from '../engine/config/config.ts';
+import {
+  DATA_FIELDS,
+  LOGGING_FIELDS,
+  NETWORK_FIELDS,
+  SOLVER_FIELDS,
+  TOP_LEVEL_FIELDS,
+  requiredKeysOf,
+  type RequiredKeysOf,
+} from '../engine/config/config-schema.ts';
 
 export type {
   BikeConfig,
@@ -13,112 +22,47 @@ export type {
   LoggingConfig,
 } from '../engine/config/config.ts';
 
-/** The keys each purpose requires (the schema's `requiredFor`, src/engine/config-schema.ts; a test keeps them equal). */
-export const REQUIRED_KEYS = {
-  train: {
-    top: ['seed'],
-    data: [
-      'dataset',
-      'modality',
-      'num_segments',
-      'batch_size',
-      'workers',
-      'train_root',
-      'train_list',
-      'val_root',
-      'val_list',
-      'label_list',
-      'input_size',
-      'output_path',
-    ],
-    network: ['arch', 'drop_out', 'emb_dropout', 'sim_header', 'interaction'],
-    solver: [
-      'type',
-      'epochs',
-      'start_epoch',
-      'optim',
-      'lr',
-      'lr_warmup_step',
-      'loss_type',
-      'clip_ratio',
-      'grad_accumulation_steps',
-    ],
-    logging: ['print_freq', 'eval_freq'],
-  },
-  test: {
-    top: [],
-    data: [
-      'dataset',
-      'modality',
-      'num_segments',
-      'batch_size',
-      'workers',
-      'val_root',
-      'val_list',
-      'label_list',
-      'input_size',
-    ],
-    network: ['arch', 'drop_out', 'emb_dropout', 'sim_header', 'interaction'],
-    solver: [],
-    logging: ['print_freq'],
-  },
-  'train-attributes': {
-    top: ['seed'],
-    data: [
-      'dataset',
-      'modality',
-      'num_segments',
-      'batch_size',
-      'workers',
-      'train_root',
-      'train_list',
-      'val_root',
-      'val_list',
-      'label_list',
-      'input_size',
-      'output_path',
-      'select_topk_attributes',
-      'attributes_train_path',
-      'attributes_val_path',
-    ],
-    network: ['arch', 'drop_out', 'emb_dropout'],
-    solver: [
-      'type',
-      'epochs',
-      'start_epoch',
-      'optim',
-      'lr',
-      'lr_warmup_step',
-      'loss_type',
-      'clip_ratio',
-      'grad_accumulation_steps',
-    ],
-    logging: ['print_freq', 'eval_freq'],
-  },
-} as const satisfies Record<
-  ConfigPurpose,
-  {
-    top: readonly (keyof BikeConfig)[];
-    data: readonly string[];
-    network: readonly string[];
-    solver: readonly string[];
-    logging: readonly string[];
-  }
->;
+type Sections = {
+  top: typeof TOP_LEVEL_FIELDS;
+  data: typeof DATA_FIELDS;
+  network: typeof NETWORK_FIELDS;
+  solver: typeof SOLVER_FIELDS;
+  logging: typeof LOGGING_FIELDS;
+};
+/** The keys purpose `P` requires, by section: the schema's `requiredFor`, read by the type checker. */
+type RequiredFor<P extends ConfigPurpose> = {
+  readonly [S in keyof Sections]: readonly RequiredKeysOf<Sections[S], P>[];
+};
 
-type Keys = typeof REQUIRED_KEYS;
+function requiredFor<P extends ConfigPurpose>(purpose: P): RequiredFor<P> {
+  return {
+    top: requiredKeysOf(TOP_LEVEL_FIELDS, purpose),
+    data: requiredKeysOf(DATA_FIELDS, purpose),
+    network: requiredKeysOf(NETWORK_FIELDS, purpose),
+    solver: requiredKeysOf(SOLVER_FIELDS, purpose),
+    logging: requiredKeysOf(LOGGING_FIELDS, purpose),
+  };
+}
+
+/** The keys each purpose requires, by section (the schema's `requiredFor`, src/engine/config/config-schema.ts). */
+export const REQUIRED_KEYS: { readonly [P in ConfigPurpose]: RequiredFor<P> } = {
+  train: requiredFor('train'),
+  test: requiredFor('test'),
+  'train-attributes': requiredFor('train-attributes'),
+};
+
 /** `T` with the keys `K` present and not null. */
 type WithRequired<T, K extends PropertyKey> = Omit<T, K & keyof T> & { [Q in K & keyof T]-?: NonNullable<T[Q]> };
 
 /** A config checked for `P`: the keys `P` requires are typed as present. */
 export type ConfigFor<P extends ConfigPurpose> = WithRequired<
   Omit<BikeConfig, 'data' | 'network' | 'solver' | 'logging'>,
-  Keys[P]['top'][number]
+  RequiredKeysOf<Sections['top'], P>
 > & {
-  data: WithRequired<BikeConfig['data'], Keys[P]['data'][number]>;
-  network: WithRequired<BikeConfig['network'], Keys[P]['network'][number]>;
-  solver: WithRequired<BikeConfig['solver'], Keys[P]['solver'][number]>;
-  logging: WithRequired<BikeConfig['logging'], Keys[P]['logging'][number]>;
+  data: WithRequired<BikeConfig['data'], RequiredKeysOf<Sections['data'], P>>;
+  network: WithRequired<BikeConfig['network'], RequiredKeysOf<Sections['network'], P>>;
+  solver: WithRequired<BikeConfig['solver'], RequiredKeysOf<Sections['solver'], P>>;
+  logging: WithRequired<BikeConfig['logging'], RequiredKeysOf<Sections['logging'], P>>;
 };
 
 export interface LoadConfigOptions<P extends ConfigPurpose> {

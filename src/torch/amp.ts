@@ -11,7 +11,7 @@ import { Tensor, full } from './tensor.ts';
 import { atenInPlace } from './ops.ts';
 import { noGrad } from './autograd.ts';
 import { tidy } from './scope.ts';
-import { scalarTypeCode } from './dtype.ts';
+import { dtypeFromCode, scalarTypeCode } from './dtype.ts';
 
 export interface AutocastOptions {
   /** Which autocast to switch: `cuda` (default) or `cpu`. */
@@ -45,6 +45,15 @@ export function autocast<T>(fn: () => T, options: AutocastOptions = {}): T {
   }
   if (result instanceof Promise) throw new Error('autocast() takes a synchronous function; await outside it');
   return result;
+}
+
+/** The autocast setting of `device` now (to replay it later with `autocast(fn, { device, ...state })`). */
+export function autocastState(device: 'cuda' | 'cpu'): { enabled: boolean; dtype: 'float16' | 'bfloat16' } {
+  const [enabled, code] = native.getAutocast(device);
+  const dtype = dtypeFromCode(code);
+  if (dtype !== 'float16' && dtype !== 'bfloat16')
+    throw new Error(`autocastState: libtorch reports ${device} autocast dtype ${dtype}, which autocast() cannot set`);
+  return { enabled, dtype };
 }
 
 /** What GradScaler needs of an optimizer. */

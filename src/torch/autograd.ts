@@ -90,6 +90,9 @@ function forgetReleasedFunctions(): void {
 export function applyCustom(fn: CustomFunction, inputs: Tensor[]): Tensor[] {
   forgetReleasedFunctions();
   const outputs = noGrad(() => fn.forward(inputs));
+  // The addon's condition for attaching a node: without one nothing would ever release `fn.backward`
+  // (as for a custom function inside a checkpointed forward, which runs without grad).
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) return outputs;
   const id = nextFunctionId++;
   const saved = inputs.map((t) => t.detach().keep());
   backwardFunctions.set(id, (grads) => {

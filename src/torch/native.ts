@@ -89,6 +89,7 @@ export interface NativeAddon {
 
   enterAutocast(device: 'cpu' | 'cuda', enabled: boolean, scalarType: number): [boolean, number];
   exitAutocast(device: 'cpu' | 'cuda', enabled: boolean, scalarType: number): void;
+  getAutocast(device: 'cpu' | 'cuda'): [boolean, number];
   manualSeed(seed: number): void;
   getRngState(device?: string): Handle;
   setRngState(state: Handle, device?: string): void;

@@ -123,8 +123,9 @@ export { MAX_LOADER_WORKERS };
 /** Values in one batch of clips (batch_size x num_segments x 3 x input_size^2) that a Float32Array can hold. */
 export const MAX_BATCH_VALUES = 2 ** 31 - 1;
 
-const ALL: readonly ConfigPurpose[] = ['train', 'test', 'train-attributes'];
-const TRAINING: readonly ConfigPurpose[] = ['train', 'train-attributes'];
+// Literal tuples, so that the fields' types keep which purposes require them (`RequiredKeysOf`).
+const ALL = ['train', 'test', 'train-attributes'] as const satisfies readonly ConfigPurpose[];
+const TRAINING = ['train', 'train-attributes'] as const satisfies readonly ConfigPurpose[];
 const int = (min?: number, max?: number): ValueKind => ({ type: 'int', min, max });
 const num = (min?: number, max?: number, maxExclusive = false): ValueKind => ({
   type: 'number',
@@ -229,19 +230,19 @@ export const DATA_FIELDS = {
   select_topk_attributes: {
     kind: int(1),
     default: null,
-    requiredFor: ['train-attributes'],
+    requiredFor: ['train-attributes'] as const,
     doc: 'attribute words per video for the attribute branch',
   },
   attributes_train_path: {
     kind: str,
     default: null,
-    requiredFor: ['train-attributes'],
+    requiredFor: ['train-attributes'] as const,
     doc: 'attribute JSON of the training videos',
   },
   attributes_val_path: {
     kind: str,
     default: null,
-    requiredFor: ['train-attributes'],
+    requiredFor: ['train-attributes'] as const,
     doc: 'attribute JSON of the validation videos',
   },
 } satisfies Record<keyof DataConfig, FieldSpec>;
@@ -268,13 +269,13 @@ export const NETWORK_FIELDS = {
   sim_header: {
     kind: oneOf('None', 'Transf'),
     default: null,
-    requiredFor: ['train', 'test'],
+    requiredFor: ['train', 'test'] as const,
     doc: 'temporal head: None (mean) or Transf (temporal transformer)',
   },
   interaction: {
     kind: oneOf('DP', 'VCS'),
     default: null,
-    requiredFor: ['train', 'test'],
+    requiredFor: ['train', 'test'] as const,
     doc: 'video-text interaction: DP (dot product) or VCS (video concept spotting)',
   },
   joint_st: { kind: bool, default: false, doc: 'joint space-time attention in the image encoder (absent: false)' },
@@ -360,6 +361,19 @@ export const SECTION_FIELDS: Record<'data' | 'network' | 'solver' | 'logging', R
   solver: SOLVER_FIELDS,
   logging: LOGGING_FIELDS,
 };
+
+/** The keys of `fields` (a `*_FIELDS` table) whose `requiredFor` names purpose `P`. */
+export type RequiredKeysOf<F, P extends ConfigPurpose> = {
+  [K in keyof F]: F[K] extends { requiredFor: readonly (infer R)[] } ? (P extends R ? K : never) : never;
+}[keyof F];
+
+/** The same keys at run time, in the table's order. */
+export function requiredKeysOf<F extends Record<string, FieldSpec>, P extends ConfigPurpose>(
+  fields: F,
+  purpose: P,
+): RequiredKeysOf<F, P>[] {
+  return Object.keys(fields).filter((k) => fields[k]!.requiredFor?.includes(purpose)) as RequiredKeysOf<F, P>[];
+}
 
 export type SectionName = keyof typeof SECTION_FIELDS;
 export const SECTION_NAMES = Object.keys(SECTION_FIELDS) as SectionName[];

@@ -76,15 +76,18 @@ export class MultiheadAttention extends Module {
 
   /**
    * libtorch's fused attention (`_native_multi_head_attention`, what PyTorch's fast path calls) for
-   * unmasked self-attention with nothing to differentiate (inference): it writes q, k and v straight
-   * into the head layout instead of three contiguous copies, and gives the same values as the
-   * composition above (same products, bias, scaling and softmax). libtorch has no gradient for it,
-   * and it wants the input and weights in one dtype, so everything else takes the composed path.
+   * unmasked self-attention in eval mode with nothing to differentiate (inference): it writes q, k
+   * and v straight into the head layout instead of three contiguous copies, and gives the same
+   * values as the composition above (same products, bias, scaling and softmax, though not always
+   * to the last bit). libtorch has no gradient for it, and it wants the input and weights in one
+   * dtype, so everything else takes the composed path.
    */
   private canFuse(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | null | undefined): boolean {
     // While ops are recorded (ONNX export) the composed path runs: the fused kernel has no ONNX mapping.
     if (!haveNativeMha || isRecordingOps() || query !== key || key !== value || mask || query.ndim !== 3) return false;
-    if (this.training && this.dropout > 0) return false;
+    // Eval mode only, as PyTorch's fast path: a training-mode forward without grad (a checkpointed
+    // block's first pass) must compute exactly what its recomputation with grad will.
+    if (this.training) return false;
     const weights = [this.in_proj_weight, this.in_proj_bias, this.out_proj.weight, this.out_proj.bias];
     if (weights.some((w) => !w || w.dtype !== query.dtype || w.device !== query.device)) return false;
     return !isGradEnabled() || ![query, ...weights].some((t) => t!.requiresGrad);

@@ -8,8 +8,6 @@
  */
 import { Tensor } from '../tensor.ts';
 import { aten } from '../ops.ts';
-import { noGrad } from '../autograd.ts';
-import { tidy } from '../scope.ts';
 import {
   Optimizer,
   checkBoolean,
@@ -22,7 +20,6 @@ import {
   type ParamState,
 } from './optimizer.ts';
 import {
-  bucketBy,
   foreachAdd,
   foreachAddScalar_,
   foreachAddcdiv_,
@@ -106,19 +103,9 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
     }
   }
 
-  step(): void {
-    noGrad(() =>
-      tidy(() => {
-        for (const group of this.paramGroups) this.stepGroup(group);
-      }),
-    );
-  }
-
-  private stepGroup(group: AdamGroup): void {
+  protected stepGroup(group: AdamGroup): void {
     const entries: Entry[] = [];
-    for (const param of group.params) {
-      const grad = param.grad;
-      if (grad === null) continue;
+    for (const { param, grad } of this.withGrads(group)) {
       let state = this.state.get(param) as AdamState | undefined;
       if (!state) {
         state = { step: 0, exp_avg: newZerosLike(param), exp_avg_sq: newZerosLike(param) };
@@ -133,12 +120,13 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
     }
     if (entries.length === 0) return;
     for (const { state } of entries) state.step += 1;
-    if (group.foreach === false) {
-      for (const entry of entries) this.updateOne(entry, group);
-    } else {
-      const key = (e: Entry) => `${e.state.step}|${e.param.device}|${e.param.dtype}`;
-      for (const bucket of bucketBy(entries, key)) this.updateMany(bucket, group);
-    }
+    this.updateEntries(
+      entries,
+      group.foreach,
+      (e) => `${e.state.step}|${e.param.device}|${e.param.dtype}`,
+      (e) => this.updateOne(e, group),
+      (bucket) => this.updateMany(bucket, group),
+    );
   }
 
   /** `_single_tensor_adam(w)`. */

@@ -6,6 +6,9 @@
  */
 import { Tensor, isTensor } from '../tensor.ts';
 import { isFloatingDType } from '../dtype.ts';
+import { noGrad } from '../autograd.ts';
+import { tidy } from '../scope.ts';
+import { bucketBy } from './foreach.ts';
 import {
   normalizeOptimizerStateDict,
   type NormalizedOptimizerState,
@@ -60,8 +63,41 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   protected abstract validateGroup(group: G, where: string): void;
   /** Checks one parameter's loaded state (keys present, types); shapes are checked by the base class. */
   protected abstract validateState(state: ParamState, group: G, where: string): void;
+  /** Updates the parameters of `group` that have a gradient (called by `step`, without grad, in a scope). */
+  protected abstract stepGroup(group: G): void;
+
   /** One optimisation step over every parameter that has a gradient. */
-  abstract step(): void;
+  step(): void {
+    noGrad(() =>
+      tidy(() => {
+        for (const group of this.paramGroups) this.stepGroup(group);
+      }),
+    );
+  }
+
+  /** The parameters of `group` that have a gradient, with it. */
+  protected *withGrads(group: G): Generator<{ param: Tensor; grad: Tensor }> {
+    for (const param of group.params) {
+      const grad = param.grad;
+      if (grad !== null) yield { param, grad };
+    }
+  }
+
+  /**
+   * PyTorch's two paths: `foreach: false` updates one tensor at a time (`one`); otherwise entries that
+   * share `key` (device, dtype, and whatever else must be one scalar) go to the multi-tensor kernels
+   * together (`many`).
+   */
+  protected updateEntries<E>(
+    entries: E[],
+    foreach: boolean | null,
+    key: (entry: E) => string,
+    one: (entry: E) => void,
+    many: (bucket: E[]) => void,
+  ): void {
+    if (foreach === false) for (const entry of entries) one(entry);
+    else for (const bucket of bucketBy(entries, key)) many(bucket);
+  }
 
   /** Adds a group, filling unspecified hyper-parameters from the defaults (`add_param_group`). */
   addParamGroup(input: ParamGroupInput<G>): void {

@@ -4,8 +4,6 @@
  * otherwise `buf`; finally `p += -lr * d`. `lr` has no default and must be given.
  */
 import { Tensor } from '../tensor.ts';
-import { noGrad } from '../autograd.ts';
-import { tidy } from '../scope.ts';
 import {
   Optimizer,
   checkBoolean,
@@ -17,7 +15,7 @@ import {
   type ParamGroupInput,
   type ParamState,
 } from './optimizer.ts';
-import { bucketBy, foreachAdd, foreachAdd_, foreachMul_, foreachNeg } from './foreach.ts';
+import { foreachAdd, foreachAdd_, foreachMul_, foreachNeg } from './foreach.ts';
 
 export interface SgdGroup extends ParamGroup {
   momentum: number;
@@ -85,27 +83,20 @@ export class SGD extends Optimizer<SgdGroup> {
     }
   }
 
-  step(): void {
-    noGrad(() =>
-      tidy(() => {
-        for (const group of this.paramGroups) this.stepGroup(group);
-      }),
-    );
-  }
-
-  private stepGroup(group: SgdGroup): void {
+  protected stepGroup(group: SgdGroup): void {
     const entries: Entry[] = [];
-    for (const param of group.params) {
-      const grad = param.grad;
-      if (grad === null) continue;
+    for (const { param, grad } of this.withGrads(group)) {
       const buffer = this.state.get(param)?.momentum_buffer;
       entries.push({ param, grad, buffer: buffer instanceof Tensor ? buffer : null });
     }
     if (entries.length === 0) return;
-    if (group.foreach === false) for (const entry of entries) this.updateOne(entry, group);
-    else
-      for (const bucket of bucketBy(entries, (e) => `${e.param.device}|${e.param.dtype}`))
-        this.updateMany(bucket, group);
+    this.updateEntries(
+      entries,
+      group.foreach,
+      (e) => `${e.param.device}|${e.param.dtype}`,
+      (e) => this.updateOne(e, group),
+      (bucket) => this.updateMany(bucket, group),
+    );
     // As PyTorch: every parameter that had a gradient records its buffer (None without momentum).
     for (const { param, buffer } of entries) this.state.set(param, { momentum_buffer: buffer });
   }
