@@ -54,7 +54,10 @@ function change(
     return motion === 'growing' ? { from: small, to: large } : { from: large, to: small };
   }
   const r = uniform(rng, 0.36, 0.46) * cell;
-  const faint = { r, alpha: uniform(rng, 0, 0.1) };
+  // Faint, not invisible: a still frame of a faded shape still shows its colour and shape, so the
+  // attributes the pre-trained CLIP picks from frame-averaged features name the right colour and shape
+  // whichever way the fade goes (only the order of the frames says which).
+  const faint = { r, alpha: uniform(rng, 0.25, 0.35) };
   const solid = { r, alpha: uniform(rng, 0.95, 1) };
   return motion === 'fading in' ? { from: faint, to: solid } : { from: solid, to: faint };
 }
