@@ -8,7 +8,7 @@ import { loadVideoClip, probeVideo, readVideoFrames } from './video-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, setMediaLimits } from './media-limits.ts';
 import { native } from '../torch/native.ts';
-import { damageMjpegFrames, encodeMjpeg } from '../testing/damaged-video.ts';
+import { damageMjpegFrames, encodeMjpeg, encodeTestVideo } from '../testing/damaged-video.ts';
 
 function hasFfmpeg(): boolean {
   try {
@@ -21,30 +21,9 @@ function hasFfmpeg(): boolean {
 }
 const skip = hasFfmpeg() ? false : "ffmpeg/ffprobe not installed (scripts/setup.sh installs Debian's ffmpeg)";
 
-/**
- * A 32x24, 25 fps test video whose red channel is 5 * frame number (lavfi + geq), encoded with the
- * mpeg4 encoder that every FFmpeg build has. `extraArgs` e.g. moves the index to the front.
- */
+/** The shared test video (src/testing/damaged-video.ts) written to `dir/name`. */
 function makeVideo(dir: string, name: string, seconds: number, extraArgs: string[] = []): string {
-  const file = path.join(dir, name);
-  execFileSync('ffmpeg', [
-    '-v',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `color=c=black:s=32x24:r=25:d=${seconds},format=gbrp,geq=r='N*5':g='128':b='64'`,
-    '-c:v',
-    'mpeg4',
-    '-q:v',
-    '2',
-    '-pix_fmt',
-    'yuv420p',
-    ...extraArgs,
-    file,
-  ]);
-  return file;
+  return encodeTestVideo(path.join(dir, name), { seconds, extraArgs });
 }
 
 /** Frame number read back from the red channel (5 per frame; lossy coding moves it a level or two). */

@@ -7,10 +7,15 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 /**
- * A 32x24, 25 fps Motion-JPEG video whose red channel is 5 * frame number (lavfi + geq); the
- * container follows the file's extension (mp4, avi, mkv, ...).
+ * A 32x24, 25 fps test video whose red channel is 5 * frame number (lavfi + geq), in `codec` (mpeg4 by
+ * default: every FFmpeg build has it); the container follows the file's extension (mp4, avi, mkv, ...).
+ * `extraArgs` go before the output (e.g. `-movflags +faststart`).
  */
-export function encodeMjpeg(file: string, seconds = 2): string {
+export function encodeTestVideo(
+  file: string,
+  options: { seconds?: number; codec?: string; pixelFormat?: string; extraArgs?: string[] } = {},
+): string {
+  const { seconds = 2, codec = 'mpeg4', pixelFormat = 'yuv420p', extraArgs = [] } = options;
   execFileSync(process.env.BIKE_FFMPEG ?? 'ffmpeg', [
     '-v',
     'error',
@@ -20,14 +25,20 @@ export function encodeMjpeg(file: string, seconds = 2): string {
     '-i',
     `color=c=black:s=32x24:r=25:d=${seconds},format=gbrp,geq=r='N*5':g='128':b='64'`,
     '-c:v',
-    'mjpeg',
+    codec,
     '-q:v',
     '2',
     '-pix_fmt',
-    'yuvj420p',
+    pixelFormat,
+    ...extraArgs,
     file,
   ]);
   return file;
+}
+
+/** The test video (see `encodeTestVideo`) in Motion-JPEG, whose pictures `damageMjpegFrames` can find. */
+export function encodeMjpeg(file: string, seconds = 2): string {
+  return encodeTestVideo(file, { seconds, codec: 'mjpeg', pixelFormat: 'yuvj420p' });
 }
 
 /** [start, end) of each Motion-JPEG picture (SOI to EOI) stored in `bytes`, in file order. */
