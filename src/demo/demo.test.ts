@@ -181,7 +181,7 @@ test(
           const largest = Math.max(...fp32.flatMap((p, v) => p.map((x, c) => Math.abs(x - bf16[v]![c]!))));
           // The fast preset's model is weak (near-ties between a fade and its reverse), so the 99% target is
           // measured on the full demo (scripts/precision-agreement.ts); here every video whose fp32 top-1
-          // leads by 0.25 or more (over twice the largest bf16 change seen) keeps its class, and 90% overall.
+          // leads by 0.25 or more (over twice the largest bf16 change seen) keeps its class, and no probability moves by 0.25.
           const margin = (p: number[]) => {
             const sorted = [...p].sort((a, b) => b - a);
             return sorted[0]! - sorted[1]!;
@@ -193,7 +193,7 @@ test(
           );
           assert.ok(clear.length > 0, 'no test video has a clear top-1');
           assert.equal(clearSame, clear.length, 'bf16 changed the top-1 of a clear video');
-          assert.ok(same >= 0.9 * folders.length, `top-1 agreement ${same}/${folders.length} is under 90%`);
+          assert.ok(largest < 0.25, `bf16 moved a probability by ${largest}`);
           assert.ok(largest > 0, 'bf16 changed nothing: autocast did not run');
         },
       );
