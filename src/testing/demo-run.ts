@@ -5,12 +5,12 @@
  * there; the later ones read what it left. Without that variable (a test file run alone) each caller
  * gets its own run in a temporary folder.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadScores } from '../engine/evaluation/score-files.ts';
-import { BIKE_BIN, REPO_ROOT } from './run-bike.ts';
+import { classNames, parseLabelCsv } from '../data/class-list.ts';
+import { runBike } from './run-bike.ts';
 
 export interface DemoRun {
   /** The demo's work folder (data/, runs/, scores/, report.html). */
@@ -41,26 +41,8 @@ export interface DemoTestVideo {
 
 const DONE = 'demo-run.json';
 
-function runDemoChild(work: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  // The demo builds its own vocabulary: no CLIP vocabulary from ../shared.
-  const child = spawn(process.execPath, [BIKE_BIN, 'demo', '--fast', '--quiet', '--work-dir', work], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BIKE_CLIP_VOCAB: '' },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
 function classNamesOf(csv: string): string[] {
-  return readFileSync(csv, 'utf8')
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((l) => l.slice(l.indexOf(',') + 1));
+  return classNames(parseLabelCsv(readFileSync(csv, 'utf8'), csv));
 }
 
 /** The fast demo's run: the shared one when the test runner named a folder, else a fresh one. */
@@ -74,7 +56,8 @@ export async function demoFastRun(): Promise<DemoRun> {
   if (sharedDir && existsSync(record)) {
     result = JSON.parse(readFileSync(record, 'utf8')) as typeof result;
   } else {
-    result = await runDemoChild(work);
+    // The demo builds its own vocabulary: no CLIP vocabulary from ../shared.
+    result = await runBike(['demo', '--fast', '--quiet', '--work-dir', work], { BIKE_CLIP_VOCAB: '' });
     if (sharedDir) {
       writeFileSync(`${record}.partial`, JSON.stringify(result));
       renameSync(`${record}.partial`, record);
