@@ -4,7 +4,9 @@
  * and 8 videos of 8 frames at 224 pixels, side by side:
  * - ours, in every precision this CPU supports (fp32, and bf16 autocast where the CPU has native
  *   bfloat16), and the default (`--precision auto`, src/engine/precision.ts);
- * - PyTorch (Debian's python3-torch, the same libtorch) on the same weights (bench/infer-pytorch.py);
+ * - PyTorch (Debian's python3-torch, the same libtorch) on the same weights (bench/infer-pytorch.py),
+ *   given our BLAS library and heap settings (pytorch-child.ts: sameRuntimeEnv) so that
+ *   `ratio_vs_pytorch` compares code, and again as Debian ships it (printed, not the ratio);
  * - onnxruntime-node on an ONNX file that torch.onnx exports from that PyTorch model.
  * All with the same thread count (default: every core), random weights, the same inputs. The sides
  * take turns within each round, so load from other processes hits them alike; each figure is the
@@ -21,7 +23,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { startPyTorchChild } from './pytorch-child.ts';
+import { sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
 import { Tensor, manualSeed, native, noGrad, randn, saveSafetensors, tidy } from '../src/torch/index.ts';
 import { VisionTransformer } from '../src/clip/vision-transformer.ts';
 import { VideoHead } from '../src/bike/video-head.ts';
@@ -133,14 +135,14 @@ class OurVideoModel {
   }
 }
 
-function startPyTorch(weightsFile: string) {
+function startPyTorch(weightsFile: string, env: Record<string, string>) {
   const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
   if (probe.status !== 0)
     throw new Error(
       `the PyTorch baseline needs ${PYTHON} with torch and numpy (Debian: apt-get install python3-torch): ${probe.stderr.trim().split('\n').pop()}`,
     );
   const script = fileURLToPath(new URL('./infer-pytorch.py', import.meta.url));
-  return startPyTorchChild(PYTHON, script, { threads, model, weights: weightsFile });
+  return startPyTorchChild(PYTHON, script, { threads, model, weights: weightsFile }, env);
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -189,8 +191,20 @@ try {
     ours.set(plan.precision, OurVideoModel.build(plan, weights));
   }
 
-  const pytorch = startPyTorch(weightsFile);
+  // PyTorch twice where our runtime differs from the system's defaults: with our BLAS and heap
+  // settings (what ratio_vs_pytorch compares: the same runtime, so the code), and as Debian ships it.
+  const runtimeEnv = sameRuntimeEnv();
+  const pytorch = startPyTorch(weightsFile, runtimeEnv);
+  const pytorchDefaults = Object.keys(runtimeEnv).length ? startPyTorch(weightsFile, {}) : null;
   await pytorch.ready();
+  await pytorchDefaults?.ready();
+  console.log(
+    `runtime: BLAS ${native.version().blas || 'none loaded'}; PyTorch runs with ${
+      Object.entries(runtimeEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ') || "the system's defaults (as ours)"
+    }${pytorchDefaults ? ", and again as Debian ships it ('pytorch fp32 defaults')" : ''}`,
+  );
   const info = await pytorch.ask('info');
   if (info.threads !== threads || native.getNumThreads() !== threads)
     throw new Error(`thread counts differ: ours ${native.getNumThreads()}, PyTorch ${info.threads}, wanted ${threads}`);
@@ -238,6 +252,9 @@ try {
   const sides: Side[] = [
     ...[...ours].map(([name, m]) => ({ name: `ours ${name}`, run: async (b: number) => m.run(inputs.get(b)!) })),
     { name: 'pytorch fp32', run: async (b: number) => pytorch.ask(`run ${b}`) },
+    ...(pytorchDefaults
+      ? [{ name: 'pytorch fp32 defaults', run: async (b: number) => pytorchDefaults.ask(`run ${b}`) }]
+      : []),
     { name: 'onnxruntime fp32', run: runOrt },
   ];
   const times = new Map<string, Map<number, number[]>>(
@@ -254,6 +271,7 @@ try {
     }
   }
   pytorch.close();
+  pytorchDefaults?.close();
   await session.release();
 
   const total = (name: string) =>
@@ -264,7 +282,7 @@ try {
       (b) =>
         `${b} video(s): median ${median(times.get(side.name)!.get(b)!).toFixed(0)} ms [${fmt(times.get(side.name)!.get(b)!)}]`,
     );
-    console.log(`${side.name.padEnd(17)} ${perBatch.join('; ')}`);
+    console.log(`${side.name.padEnd(21)} ${perBatch.join('; ')}`);
   }
   const pairRatio = (a: string, b: string) => {
     const ta = total(a);
@@ -277,6 +295,10 @@ try {
   console.log(
     `per-round ratios (time for 1 + 8 videos): ours ${auto.precision} / onnxruntime fp32 in [${vsOrt.min.toFixed(3)}, ${vsOrt.max.toFixed(3)}], ours fp32 / pytorch fp32 in [${vsTorch.min.toFixed(3)}, ${vsTorch.max.toFixed(3)}]`,
   );
+  if (pytorchDefaults)
+    console.log(
+      `ours fp32 / pytorch fp32 as Debian ships it (median per-round ratio): ${pairRatio('ours fp32', 'pytorch fp32 defaults').median.toFixed(3)}`,
+    );
   console.log(`ratio_vs_onnxruntime ${vsOrt.median.toFixed(3)}`);
   console.log(`ratio_vs_pytorch ${vsTorch.median.toFixed(3)}`);
 } finally {

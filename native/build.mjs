@@ -129,6 +129,23 @@ if (ffmpegHeader && process.env.BIKE_NO_FFMPEG !== '1') {
   torch.defines.push('BIKE_WITH_FFMPEG');
   torch.libs.push('avformat', 'avcodec', 'swscale', 'avutil');
 }
+// Debian's libtorch runs its own ops on OpenMP threads but calls BLAS through libblas.so.3, which
+// by default is the pthread OpenBLAS: two thread pools that spin against each other on every GEMM
+// (on 2 cores, a ViT-B/32 forward of 8 frames took twice as long). Where Debian's OpenMP build of
+// OpenBLAS is installed, the addon links it directly (its sonames come first in the load order, so
+// libtorch binds to the same library) and BLAS shares libtorch's OpenMP threads and thread count.
+// BIKE_BLAS=system keeps whatever the system's alternatives choose.
+const openmpBlas = ['x86_64-linux-gnu', 'aarch64-linux-gnu']
+  .map((triplet) => `/usr/lib/${triplet}/openblas-openmp`)
+  .find((dir) => ['libopenblas.so.0', 'libblas.so.3', 'liblapack.so.3'].every((f) => existsSync(path.join(dir, f))));
+const blasLinkFlags =
+  !process.env.TORCH_DIR && openmpBlas && process.env.BIKE_BLAS !== 'system'
+    ? [
+        '-Wl,--no-as-needed',
+        `-Wl,-rpath,${openmpBlas}`,
+        ...['libopenblas.so.0', 'libblas.so.3', 'liblapack.so.3'].map((f) => path.join(openmpBlas, f)),
+      ]
+    : [];
 const std = process.env.BIKE_CXX_STD ?? (torch.version.major >= 2 ? 'c++20' : 'c++17');
 const compileFlags = [
   `-std=${std}`,
@@ -149,6 +166,7 @@ const compileFlags = [
 const linkFlags = [
   '-shared',
   ...torch.libDirs.flatMap((dir) => [`-L${dir}`, `-Wl,-rpath,${dir}`]),
+  ...blasLinkFlags,
   ...torch.libs.map((l) => `-l${l}`),
 ];
 
@@ -218,7 +236,11 @@ try {
 }
 writeFileSync(
   path.join(buildDir, 'build-info.json'),
-  JSON.stringify({ torch: torch.label, version: torch.version, std, flagsHash }, null, 2),
+  JSON.stringify(
+    { torch: torch.label, version: torch.version, std, blas: blasLinkFlags.length ? openmpBlas : 'system', flagsHash },
+    null,
+    2,
+  ),
 );
 console.error(
   `native build: done in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${path.relative(process.cwd(), output)}`,

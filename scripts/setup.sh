@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 check_only=false
 [ "${1:-}" = "--check" ] && check_only=true
 
-apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
+apt_packages=(libtorch-dev libgloo-dev libopenblas0-pthread libopenblas0-openmp libjpeg62-turbo-dev libavformat-dev libavcodec-dev libswscale-dev g++ ffmpeg)
 missing=()
 if [ -z "${TORCH_DIR:-}" ]; then
   [ -f /usr/include/torch/script.h ] || missing+=(libtorch-dev)
@@ -15,6 +15,9 @@ if [ -z "${TORCH_DIR:-}" ]; then
   [ -f /usr/include/jpeglib.h ] || missing+=(libjpeg62-turbo-dev)
   # Debian's libtorch calls whichever BLAS libblas.so.3 points to: the reference one is ~50x slower.
   [ -d /usr/lib/x86_64-linux-gnu/openblas-pthread ] || [ -d /usr/lib/aarch64-linux-gnu/openblas-pthread ] || missing+=(libopenblas0-pthread)
+  # The addon links the OpenMP build of OpenBLAS, so BLAS shares libtorch's OpenMP threads instead
+  # of a second pool that spins against them (native/build.mjs).
+  [ -d /usr/lib/x86_64-linux-gnu/openblas-openmp ] || [ -d /usr/lib/aarch64-linux-gnu/openblas-openmp ] || missing+=(libopenblas0-openmp)
   [ -n "$(ls /usr/include/*/libavformat/avformat.h 2>/dev/null)" ] || missing+=(libavformat-dev libavcodec-dev libswscale-dev)
 fi
 command -v g++ >/dev/null || missing+=(g++)

@@ -1,5 +1,9 @@
-// Process-wide switches: seeds and RNG state, threads, autocast, CUDA presence and sync, version.
+// Process-wide switches: seeds and RNG state, threads, autocast, CUDA presence and sync, the heap's
+// thresholds, version.
 #include "common.h"
+#include <dlfcn.h>
+#include <link.h>
+#include <malloc.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Generator.h>
@@ -170,12 +174,35 @@ Napi::Value cudaMemory(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// setMallocThresholds(mmapBytes, trimBytes) -> whether glibc took both (false elsewhere).
+Napi::Value setMallocThresholds(const Napi::CallbackInfo& info) {
+  bool ok = false;
+#ifdef __GLIBC__
+  int mmapBytes = info[0].As<Napi::Number>().Int32Value();
+  int trimBytes = info[1].As<Napi::Number>().Int32Value();
+  ok = mallopt(M_MMAP_THRESHOLD, mmapBytes) == 1 && mallopt(M_TRIM_THRESHOLD, trimBytes) == 1;
+#endif
+  return Napi::Boolean::New(info.Env(), ok);
+}
+
+// The file of the loaded library whose soname is `soname` ("" when none is loaded).
+std::string loadedLibrary(const char* soname) {
+  void* handle = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+  if (!handle) return "";
+  std::string file;
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name) file = map->l_name;
+  dlclose(handle);
+  return file;
+}
+
 Napi::Value version(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto out = Napi::Object::New(env);
   out.Set("torch", Napi::String::New(env, TORCH_VERSION));
   out.Set("major", Napi::Number::New(env, TORCH_VERSION_MAJOR));
   out.Set("minor", Napi::Number::New(env, TORCH_VERSION_MINOR));
+  out.Set("blas", Napi::String::New(env, loadedLibrary("libblas.so.3")));
 #ifdef BIKE_WITH_CUDA
   out.Set("cuda", Napi::Boolean::New(env, true));
 #else
@@ -199,6 +226,7 @@ void registerRuntimeFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaSynchronize", Napi::Function::New(env, cudaSynchronize));
   exports.Set("cudaMemory", Napi::Function::New(env, cudaMemory));
   exports.Set("version", Napi::Function::New(env, version));
+  exports.Set("setMallocThresholds", Napi::Function::New(env, setMallocThresholds));
 }
 
 }  // namespace bike
