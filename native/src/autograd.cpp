@@ -1,7 +1,9 @@
 // Autograd entry points: grad mode, backward, gradients of leaves, and custom backward functions
-// written in JS. Backward runs libtorch's engine on a helper thread while this (the JS) thread
-// waits and services the JS backward functions the engine asks for, so a custom backward works
-// whichever thread the engine runs it on (CPU work on the helper, CUDA work on device threads).
+// written in JS. A pass whose graph cannot reach JS (no JS backward node is alive) runs on the JS
+// thread, as PyTorch's does on its caller. Otherwise it runs libtorch's engine on a helper thread
+// (one per JS thread, kept) while the JS thread waits and services the JS backward functions the
+// engine asks for, so a custom backward works whichever thread the engine runs it on (CPU work on
+// the helper, CUDA work on device threads).
 //
 // Re-entrant: a JS backward may itself call backward()/grad(), to any depth. The nested pass runs
 // on the engine thread that is waiting for that JS backward (libtorch then treats it as its own
@@ -14,6 +16,7 @@
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <torch/csrc/autograd/variable.h>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -68,12 +71,71 @@ PumpStack& jsThreadPumps() {
   return stack;
 }
 
+// The helper thread a JS thread's outermost passes run on: one per JS thread for its lifetime, not
+// one per pass. OpenMP (libtorch's ops, and BLAS where it is the OpenMP build) keeps a team of
+// threads per thread that starts parallel work, so a fresh thread per backward paid a new team
+// each step, next to the JS thread's own team still spinning from the forward.
+class EngineThread {
+ public:
+  EngineThread() : thread_([this] { loop(); }) {}
+  ~EngineThread() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  // Starts a copy of `job` on the helper (the copy is the helper's to destroy); the caller learns of
+  // its end through the job itself.
+  void post(const std::function<void()>& job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = job;
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      wake_.wait(lock, [&] { return stopping_ || job_; });
+      if (stopping_) return;
+      std::function<void()> job = std::move(job_);
+      job_ = nullptr;
+      lock.unlock();
+      // The thread count set by setNumThreads since the last pass, as PyTorch's autograd threads take it.
+      at::init_num_threads();
+      job();
+      job = nullptr;
+      lock.lock();
+    }
+  }
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::function<void()> job_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: it starts once the members above exist
+};
+
+EngineThread& jsThreadEngine() {
+  static thread_local EngineThread engine;
+  return engine;
+}
+
 std::mutex releasedMutex;
 std::vector<int64_t> releasedIds;
 
+// JS backward nodes alive in any graph of any JS thread. While there are none, no pass can reach
+// JS, and a pass runs on the JS thread itself as PyTorch's CPU backward runs on its caller: no
+// hand-off, and the forward's OpenMP team (and heap arena) serve the backward too.
+std::atomic<int64_t> liveJsNodes{0};
+
 struct JsBackwardNode : public torch::autograd::Node {
-  JsBackwardNode(int64_t id, PumpStack* owner) : id(id), owner(owner) {}
+  JsBackwardNode(int64_t id, PumpStack* owner) : id(id), owner(owner) { ++liveJsNodes; }
   ~JsBackwardNode() override {
+    --liveJsNodes;
     std::lock_guard<std::mutex> lock(releasedMutex);
     releasedIds.push_back(id);
   }
@@ -149,10 +211,10 @@ void serviceRequest(Napi::Env env, BackwardPump& pump, BackwardRequest* request)
   request->wake.notify_all();
 }
 
-// Runs libtorch's autograd engine (`work`) while this, the JS thread, services the JS custom
-// backward functions it asks for; rethrows the engine's error prefixed with `what`. Called from
+// Runs libtorch's autograd engine (`work`) on a helper thread while this, the JS thread, services
+// the JS custom backward functions it asks for; returns the engine's error, if any. Called from
 // inside a JS backward, `work` runs on the engine thread waiting for that backward (see the top).
-void runEngine(Napi::Env env, const char* what, const std::function<void()>& work) {
+std::exception_ptr runPumpingJs(Napi::Env env, const char* what, const std::function<void()>& work) {
   PumpStack& stack = jsThreadPumps();
   BackwardPump pump;
   std::exception_ptr failure;
@@ -170,7 +232,6 @@ void runEngine(Napi::Env env, const char* what, const std::function<void()>& wor
     pump.done = true;  // the last touch of this frame's state: the JS thread may return right after
     pump.wake.notify_all();
   };
-  std::thread worker;
   {
     std::lock_guard<std::mutex> lock(pumpMutex);
     BackwardRequest* host = stack.pumps.empty() ? nullptr : stack.pumps.back()->servicing;
@@ -180,12 +241,7 @@ void runEngine(Napi::Env env, const char* what, const std::function<void()>& wor
       host->nested = &drive;
       host->wake.notify_all();
     } else {
-      worker = std::thread([&] {
-        // A fresh thread starts with OpenMP's default thread count; take the one set by
-        // setNumThreads, as PyTorch's own autograd threads do.
-        at::init_num_threads();
-        drive();
-      });
+      jsThreadEngine().post(drive);
     }
     stack.pumps.push_back(&pump);
   }
@@ -203,8 +259,27 @@ void runEngine(Napi::Env env, const char* what, const std::function<void()>& wor
   // Popped under the lock that saw the queue empty and the pass done, so no request is left on
   // this pump and none can be routed to it any more.
   stack.pumps.pop_back();
-  lock.unlock();
-  if (worker.joinable()) worker.join();
+  return failure;
+}
+
+// Runs libtorch's autograd engine (`work`); rethrows its error prefixed with `what`. With no JS
+// backward node alive and no pass running, on this thread (nothing to pump); else runPumpingJs.
+void runEngine(Napi::Env env, const char* what, const std::function<void()>& work) {
+  bool direct;
+  {
+    std::lock_guard<std::mutex> lock(pumpMutex);
+    direct = jsThreadPumps().pumps.empty() && liveJsNodes.load() == 0;
+  }
+  std::exception_ptr failure;
+  if (direct) {
+    try {
+      work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  } else {
+    failure = runPumpingJs(env, what, work);
+  }
   if (failure) {
     try {
       std::rethrow_exception(failure);

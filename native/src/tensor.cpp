@@ -19,13 +19,8 @@ static void finalizeBox(napi_env env, void* data, void*) {
 
 Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
+  // Not yet counted as external memory: see accountMemory.
   auto* box = new TensorBox{std::move(tensor), 0};
-  // Views share their base's storage: count only tensors that own fresh storage.
-  if (!box->tensor.is_view() && box->tensor.has_storage()) {
-    box->accountedBytes = static_cast<int64_t>(box->tensor.storage().nbytes());
-    int64_t ignored;
-    napi_adjust_external_memory(env, box->accountedBytes, &ignored);
-  }
   napi_value result;
   napi_status status = napi_create_external(env, box, finalizeBox, nullptr, &result);
   if (status != napi_ok) {
@@ -159,6 +154,22 @@ static Napi::Value dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Tells V8 about a tensor's memory, so that collecting its handle is worth a GC: for tensors that
+// only the collector will free (created outside every tidy scope, or kept). Tensors a scope frees
+// are not counted: a training step's gigabytes of short-lived activations counted each crossed
+// V8's external-memory limit again and again, a major GC every 64 MB. Views share their base's
+// storage: only tensors that own fresh storage count.
+static Napi::Value accountMemory(const Napi::CallbackInfo& info) {
+  if (!info[0].IsExternal()) return info.Env().Undefined();
+  auto* box = info[0].As<Napi::External<TensorBox>>().Data();
+  if (box->accountedBytes == 0 && box->tensor.defined() && !box->tensor.is_view() && box->tensor.has_storage()) {
+    box->accountedBytes = static_cast<int64_t>(box->tensor.storage().nbytes());
+    int64_t ignored;
+    napi_adjust_external_memory(info.Env(), box->accountedBytes, &ignored);
+  }
+  return info.Env().Undefined();
+}
+
 static Napi::Value isLive(const Napi::CallbackInfo& info) {
   if (!info[0].IsExternal()) return Napi::Boolean::New(info.Env(), false);
   return Napi::Boolean::New(info.Env(), info[0].As<Napi::External<TensorBox>>().Data()->tensor.defined());
@@ -201,6 +212,7 @@ void registerTensorFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fromFile", Napi::Function::New(env, fromFile));
   exports.Set("toBuffer", Napi::Function::New(env, toBuffer));
   exports.Set("dispose", Napi::Function::New(env, dispose));
+  exports.Set("accountMemory", Napi::Function::New(env, accountMemory));
   exports.Set("isLive", Napi::Function::New(env, isLive));
   exports.Set("shape", Napi::Function::New(env, shape));
   exports.Set("scalarType", Napi::Function::New(env, scalarType));

@@ -98,6 +98,8 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   cudaMemory(device?: number): [number, number, number];
+  /** Counts a tensor's storage as V8 external memory (once; views and disposed tensors: nothing). */
+  accountMemory(h: Handle): void;
   /** `blas`: the file libtorch's BLAS calls go to (libblas.so.3 as loaded; '' when none is). */
   version(): { torch: string; major: number; minor: number; cuda: boolean; blas: string };
   /** glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; false where the C library took neither. */

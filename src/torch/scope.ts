@@ -1,8 +1,11 @@
 /**
  * Native memory must not wait for the JS garbage collector. A scope records every tensor created
  * while it is open; when it closes it frees them all except those it returns (and those kept).
+ * Tensors no scope will free (made outside every scope, kept, or returned from the outermost one)
+ * are counted as V8 external memory, so that the collector weighs what their handles hold.
  */
 import type { Tensor } from './tensor.ts';
+import { native } from './native.ts';
 
 interface Scope {
   tensors: Set<Tensor>;
@@ -14,11 +17,13 @@ const stack: Scope[] = [];
 export function trackTensor(t: Tensor): void {
   const top = stack[stack.length - 1];
   if (top) top.tensors.add(t);
+  else native.accountMemory(t.handle);
 }
 
 /** Removes a tensor from every open scope: it lives until disposed or collected. */
 export function untrackTensor(t: Tensor): void {
   for (const scope of stack) scope.tensors.delete(t);
+  if (!t.isDisposed) native.accountMemory(t.handle);
 }
 
 function collectTensors(value: unknown, out: Set<Tensor>, seen: Set<unknown>): void {
@@ -61,8 +66,9 @@ export function tidy<T>(fn: () => T): T {
   collectTensors(result, kept, new Set());
   const parent = stack[stack.length - 1];
   for (const t of scope.tensors) {
-    if (kept.has(t)) parent?.tensors.add(t);
-    else t.dispose();
+    if (!kept.has(t)) t.dispose();
+    else if (parent) parent.tensors.add(t);
+    else native.accountMemory(t.handle);
   }
   return result;
 }

@@ -95,8 +95,11 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
     one: (entry: E) => void,
     many: (bucket: E[]) => void,
   ): void {
-    if (foreach === false) for (const entry of entries) one(entry);
-    else for (const bucket of bucketBy(entries, key)) many(bucket);
+    // A scope per update frees its temporaries (AdamW's denominators) before the next one, as
+    // Python's reference counting does: one scope for the whole step held a copy of every
+    // parameter at once, fresh pages that glibc handed back after each step.
+    if (foreach === false) for (const entry of entries) tidy(() => one(entry));
+    else for (const bucket of bucketBy(entries, key)) tidy(() => many(bucket));
   }
 
   /** Adds a group, filling unspecified hyper-parameters from the defaults (`add_param_group`). */
