@@ -21,7 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
+import { describeRuntime, sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
 import { Tensor, randn, tensor, tidy, noGrad, manualSeed, native, nn, F, aten } from '../src/torch/index.ts';
 
 // BENCH_PYTHON / BENCH_DEVICE let the same comparison run on a GPU machine against its PyTorch.
@@ -223,13 +223,7 @@ console.log(
   `engine bench: ${config.layers} layers, width ${config.width}, ${config.heads} heads, input [${config.seq}, ${config.batch}, ${config.width}], ` +
     `${config.threads} threads, ${config.warmup} warm-up step(s), up to ${config.steps} timed pairs (budget ${config.budgetS} s); libtorch ${version.torch}`,
 );
-console.log(
-  `runtime: BLAS ${version.blas || 'none loaded'}; PyTorch runs with ${
-    Object.entries(runtimeEnv)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(' ') || "the system's defaults (as ours)"
-  }`,
-);
+console.log(describeRuntime(runtimeEnv));
 const pytorch = startPyTorch();
 await pytorch.ready();
 const ours = await buildOurs();

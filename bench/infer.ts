@@ -23,7 +23,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
+import { describeRuntime, sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
 import { Tensor, manualSeed, native, noGrad, randn, saveSafetensors, tidy } from '../src/torch/index.ts';
 import { VisionTransformer } from '../src/clip/vision-transformer.ts';
 import { VideoHead } from '../src/bike/video-head.ts';
@@ -199,11 +199,7 @@ try {
   await pytorch.ready();
   await pytorchDefaults?.ready();
   console.log(
-    `runtime: BLAS ${native.version().blas || 'none loaded'}; PyTorch runs with ${
-      Object.entries(runtimeEnv)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ') || "the system's defaults (as ours)"
-    }${pytorchDefaults ? ", and again as Debian ships it ('pytorch fp32 defaults')" : ''}`,
+    describeRuntime(runtimeEnv) + (pytorchDefaults ? ", and again as Debian ships it ('pytorch fp32 defaults')" : ''),
   );
   const info = await pytorch.ask('info');
   if (info.threads !== threads || native.getNumThreads() !== threads)

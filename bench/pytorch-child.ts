@@ -24,6 +24,14 @@ export function sameRuntimeEnv(): Record<string, string> {
   return env;
 }
 
+/** One line naming our BLAS and what `env` (from sameRuntimeEnv) gives the PyTorch side. */
+export function describeRuntime(env: Record<string, string>): string {
+  const given = Object.entries(env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `runtime: BLAS ${native.version().blas || 'none loaded'}; PyTorch runs with ${given || "the system's defaults (as ours)"}`;
+}
+
 export interface PyTorchChild {
   /** The first line, sent once the script has built its model. */
   ready(): Promise<any>;

@@ -135,16 +135,13 @@ if (ffmpegHeader && process.env.BIKE_NO_FFMPEG !== '1') {
 // OpenBLAS is installed, the addon links it directly (its sonames come first in the load order, so
 // libtorch binds to the same library) and BLAS shares libtorch's OpenMP threads and thread count.
 // BIKE_BLAS=system keeps whatever the system's alternatives choose.
+const openmpBlasFiles = ['libopenblas.so.0', 'libblas.so.3', 'liblapack.so.3'];
 const openmpBlas = ['x86_64-linux-gnu', 'aarch64-linux-gnu']
   .map((triplet) => `/usr/lib/${triplet}/openblas-openmp`)
-  .find((dir) => ['libopenblas.so.0', 'libblas.so.3', 'liblapack.so.3'].every((f) => existsSync(path.join(dir, f))));
+  .find((dir) => openmpBlasFiles.every((f) => existsSync(path.join(dir, f))));
 const blasLinkFlags =
   !process.env.TORCH_DIR && openmpBlas && process.env.BIKE_BLAS !== 'system'
-    ? [
-        '-Wl,--no-as-needed',
-        `-Wl,-rpath,${openmpBlas}`,
-        ...['libopenblas.so.0', 'libblas.so.3', 'liblapack.so.3'].map((f) => path.join(openmpBlas, f)),
-      ]
+    ? ['-Wl,--no-as-needed', `-Wl,-rpath,${openmpBlas}`, ...openmpBlasFiles.map((f) => path.join(openmpBlas, f))]
     : [];
 const std = process.env.BIKE_CXX_STD ?? (torch.version.major >= 2 ? 'c++20' : 'c++17');
 const compileFlags = [
