@@ -28,19 +28,20 @@ test('BLAS: the addon built against Debian libtorch calls the OpenMP OpenBLAS, a
 
 test('BLAS: products computed in several threads at once equal the same products computed alone', async () => {
   const size = 192;
-  const expected = (seed: number) => {
+  // The factors are made here: libtorch's random generator is one per process, so workers seeding it
+  // at once would draw each other's numbers.
+  const factors = [1, 2, 3].map((seed) => {
     manualSeed(seed);
-    const a = randn([size, size]);
-    const b = randn([size, size]);
-    return noGrad(() => a.matmul(b).toTypedArray() as Float32Array);
-  };
+    return { a: randn([size, size]), b: randn([size, size]) };
+  });
   const boot = new URL('../data/loader-worker-boot.mjs', import.meta.url);
   const entry = new URL('./testdata/blas-worker.ts', import.meta.url).href;
   const results = await Promise.all(
-    [1, 2, 3].map(
-      (seed) =>
+    factors.map(
+      ({ a, b }) =>
         new Promise<Float32Array>((resolve, reject) => {
-          const worker = new Worker(boot, { workerData: { entry, seed, size, repeats: 40 } });
+          const workerData = { entry, size, repeats: 40, a: a.toTypedArray(), b: b.toTypedArray() };
+          const worker = new Worker(boot, { workerData });
           worker.once('message', (product: Float32Array) => {
             resolve(product);
             void worker.terminate();
@@ -49,8 +50,15 @@ test('BLAS: products computed in several threads at once equal the same products
         }),
     ),
   );
-  // The same products computed on this thread alone.
-  results.forEach((product, i) => assert.deepEqual(product, expected(i + 1), `worker ${i + 1}`));
+  // The same products computed on this thread alone. A thread count other than this thread's may block
+  // the sums differently (a last-bit change); a BLAS buffer shared between threads garbles whole entries.
+  results.forEach((product, i) => {
+    const { a, b } = factors[i]!;
+    const alone = noGrad(() => a.matmul(b).toTypedArray() as Float32Array);
+    assert.equal(product.length, alone.length);
+    const worst = product.reduce((max, value, j) => Math.max(max, Math.abs(value - alone[j]!)), 0);
+    assert.ok(worst < 1e-3, `worker ${i + 1}: an entry differs by ${worst} from the product computed alone`);
+  });
 });
 
 test('heap: a 40 MB block freed and allocated again faults in far fewer pages than with glibc defaults', (t) => {
