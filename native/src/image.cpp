@@ -62,8 +62,10 @@ void cmykToRgb(const JSAMPLE* in, uint8_t* out, size_t pixels) {
   }
 }
 
-// decodeJpeg(bytes, region?: [x, y, width, height], maxPixels?) -> { width, height, region: [x, y, w, h], data }
-// width/height are the image's; data holds the RGB rows of `region` (row-major, w * h * 3 bytes).
+// decodeJpeg(bytes, region?: [x, y, width, height], maxPixels?, into?) -> { width, height, region: [x, y, w, h], data }
+// width/height are the image's; data holds the RGB rows of `region` (row-major, w * h * 3 bytes):
+// the first bytes of `into` when it is large enough (callers reuse buffers: a fresh one per frame
+// is zeroed, and its external memory drives V8's collections), else a new array.
 // Given a region, little more than it is decoded: columns outside it skip the IDCT, upsampling and
 // colour conversion (jpeg_crop_scanline), rows above it are skipped and decoding stops after its
 // last row. The pixels equal the full decode's; data past the region is not checked for damage.
@@ -90,6 +92,9 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
     if (!info[2].IsNumber() || !(info[2].As<Napi::Number>().DoubleValue() >= 1)) throw Napi::TypeError::New(env, "decodeJpeg: maxPixels must be a positive number");
     maxPixels = info[2].As<Napi::Number>().DoubleValue();
   }
+  const bool haveInto = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
+  if (haveInto && !(info[3].IsTypedArray() && info[3].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array))
+    throw Napi::TypeError::New(env, "decodeJpeg: into must be a Uint8Array");
   jpeg_decompress_struct decoder;
   JpegErrorManager errors;
   decoder.err = jpeg_std_error(&errors.base);
@@ -126,7 +131,13 @@ Napi::Value decodeJpeg(const Napi::CallbackInfo& info) {
     rowEnd = static_cast<JDIMENSION>(std::max<double>(y + 1, std::min<double>(wanted[1] + wanted[3], imageHeight)));
   }
   const size_t rowBytes = static_cast<size_t>(width) * 3;
-  pixels = Napi::Uint8Array::New(env, rowBytes * (rowEnd - y));
+  const size_t pixelBytes = rowBytes * (rowEnd - y);
+  if (haveInto && info[3].As<Napi::Uint8Array>().ByteLength() >= pixelBytes) {
+    auto into = info[3].As<Napi::Uint8Array>();
+    pixels = Napi::Uint8Array::New(env, pixelBytes, into.ArrayBuffer(), into.ByteOffset());
+  } else {
+    pixels = Napi::Uint8Array::New(env, pixelBytes);
+  }
   // Decoded columns [cropX, cropX + cropWidth): fancy upsampling treats the edges of a cropped
   // scanline as image edges, so the crop keeps a margin of a few pixels (cut off when copying out).
   JDIMENSION cropX = 0, cropWidth = imageWidth;

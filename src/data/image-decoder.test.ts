@@ -9,6 +9,8 @@ import { decodeImageFile, decodeImageWithLibvips } from './image-decoder.ts';
 import { MediaError } from './media-error.ts';
 import { DEFAULT_MEDIA_LIMITS, mediaLimits, setMediaLimits } from './media-limits.ts';
 import { native } from '../torch/native.ts';
+import { PixelBuffers } from './rgb-image.ts';
+import sharp from 'sharp';
 
 const PYTHON = '/usr/bin/python3';
 function hasPillow(): boolean {
@@ -356,3 +358,46 @@ console.log('maxrss', process.resourceUsage().maxRSS);
     }
   },
 );
+
+test('reused pixel arrays: frames decode into arrays from a PixelBuffers pool, with the same pixels, each array taken back once', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'bike-images-'));
+  try {
+    const [w, h] = [61, 48];
+    const raw = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919) % 251;
+    const file = path.join(dir, 'frame.jpg');
+    await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toFile(file);
+    const alone = await decodeImageFile(file);
+    const pool = new PixelBuffers();
+    const first = await decodeImageFile(file, undefined, pool);
+    assert.deepEqual(first.data, alone.data);
+    // Handed back (twice, as two clips sharing a frame would), the array serves the next decode once.
+    pool.give([first, first]);
+    const region = { region: { x: 0, y: 10, width: w, height: 20 }, frame: { width: w, height: h } };
+    const second = await decodeImageFile(file, region, pool);
+    assert.equal(second.data.buffer, first.data.buffer);
+    assert.deepEqual(second.data, alone.data.subarray(10 * w * 3, 30 * w * 3));
+    const third = await decodeImageFile(file, undefined, pool);
+    assert.notEqual(third.data.buffer, first.data.buffer);
+    // Arrays the pool did not make are never taken.
+    pool.give([alone]);
+    assert.notEqual((await decodeImageFile(file, undefined, pool)).data.buffer, alone.data.buffer);
+    if (nativeJpeg) {
+      // The addon writes into `into` only when it is large enough; else into an array of its own.
+      const bytes = readFileSync(file);
+      const small = new Uint8Array(10).fill(9);
+      const decoded = nativeJpeg(bytes, undefined, undefined, small);
+      assert.notEqual(decoded.data.buffer, small.buffer);
+      assert.deepEqual(small, new Uint8Array(10).fill(9));
+      assert.deepEqual(decoded.data, alone.data);
+      assert.throws(
+        () => nativeJpeg(bytes, undefined, undefined, new Float32Array(w * h * 3) as never),
+        /into must be a Uint8Array/,
+      );
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

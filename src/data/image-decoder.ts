@@ -14,7 +14,7 @@ import { constants as zlibConstants, deflateSync, inflateSync } from 'node:zlib'
 import sharp from 'sharp';
 import { MediaError } from './media-error.ts';
 import { imageSizeRefusal, mediaLimits } from './media-limits.ts';
-import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import { makeRgbImage, type PixelBuffers, type Rect, type RgbImage } from './rgb-image.ts';
 import { native, type DecodedJpeg } from '../torch/native.ts';
 
 // The addon decodes JPEG with libjpeg-turbo directly (PIL's settings) when it was built with it:
@@ -240,8 +240,16 @@ async function decodePng16(bytes: Uint8Array, colorType: number, limitInputPixel
   return makeRgbImage(width, height, out);
 }
 
-/** Decodes an encoded image held in memory; `source` names it in errors (a MediaError). */
-export async function decodeImage(bytes: Uint8Array, source: string, part?: DecodeRegion): Promise<RgbImage> {
+/**
+ * Decodes an encoded image held in memory; `source` names it in errors (a MediaError). JPEG pixels
+ * go into an array from `pixels` when given (hand it back with `pixels.give` once the image is used).
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  source: string,
+  part?: DecodeRegion,
+  pixels?: PixelBuffers,
+): Promise<RgbImage> {
   const { maxPixels } = mediaLimits();
   const refuse = (reason: string): never => {
     throw new MediaError('image', source, reason);
@@ -253,13 +261,15 @@ export async function decodeImage(bytes: Uint8Array, source: string, part?: Deco
   if (tooLarge) refuse(`too large: ${tooLarge}`);
   if (nativeJpeg && isJpeg(bytes)) {
     let decoded: DecodedJpeg;
+    // Large enough for the whole frame the header claims (a region needs less).
+    const into = claimed ? pixels?.take(claimed.width * claimed.height * 3) : undefined;
     try {
       // Decoding stops after the region, so only a file whose end is intact is decoded in part:
       // a truncated one decodes whole and fails as PIL fails on it.
       if (part && endsWithEndOfImage(bytes)) {
         const { x, y, width: w, height: h } = part.region;
         const cut = !claimed || w <= claimed.width * COLUMN_CROP_MAX_FRACTION;
-        decoded = nativeJpeg(bytes, cut ? [x, y, w, h] : [0, y, claimed.width, h], maxPixels);
+        decoded = nativeJpeg(bytes, cut ? [x, y, w, h] : [0, y, claimed.width, h], maxPixels, into);
         const { width, height, region, data } = decoded;
         if (width === part.frame.width && height === part.frame.height) {
           const [rx, ry, rw, rh] = region;
@@ -268,8 +278,9 @@ export async function decodeImage(bytes: Uint8Array, source: string, part?: Deco
           return image;
         }
       }
-      decoded = nativeJpeg(bytes, undefined, maxPixels);
+      decoded = nativeJpeg(bytes, undefined, maxPixels, into);
     } catch (error) {
+      if (into) pixels!.give([], [into]);
       const message = (error as Error).message.replace(/^decodeJpeg: /, '');
       if (/above the limit of/.test(message)) refuse(`too large: ${message}`);
       return cannot(message);
@@ -355,7 +366,7 @@ export async function decodeImageWithLibvips(bytes: Uint8Array, source: string):
  * API's open/stat/read/close round trips cost the calling thread more than the read itself
  * (loader workers are threads of their own).
  */
-export async function decodeImageFile(path: string, part?: DecodeRegion): Promise<RgbImage> {
+export async function decodeImageFile(path: string, part?: DecodeRegion, pixels?: PixelBuffers): Promise<RgbImage> {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -363,5 +374,5 @@ export async function decodeImageFile(path: string, part?: DecodeRegion): Promis
     const code = (error as NodeJS.ErrnoException).code;
     throw new MediaError('image', path, `cannot read (${code ?? (error as Error).message})`);
   }
-  return decodeImage(bytes, path, part);
+  return decodeImage(bytes, path, part, pixels);
 }

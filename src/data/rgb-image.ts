@@ -28,6 +28,38 @@ export function frameSize(image: RgbImage): { width: number; height: number } {
     : { width: image.width, height: image.height };
 }
 
+/**
+ * Pixel arrays of decoded frames handed back for the next frames a thread decodes. A fresh array
+ * per frame is zeroed and counts as V8 external memory, whose growth (hundreds of MB/s in a loader)
+ * keeps V8 collecting; a reused one costs neither. Only arrays this pool made are taken back, each
+ * once however many images share it.
+ */
+export class PixelBuffers {
+  private readonly free: Uint8Array[] = [];
+  private readonly made = new WeakSet<ArrayBufferLike>();
+
+  constructor(private readonly capacity = 32) {}
+
+  /** An array of at least `bytes` bytes: a free one, else a new one. */
+  take(bytes: number): Uint8Array {
+    const at = this.free.findIndex((array) => array.length >= bytes);
+    if (at >= 0) return this.free.splice(at, 1)[0]!;
+    const array = new Uint8Array(bytes);
+    this.made.add(array.buffer);
+    return array;
+  }
+
+  /** Takes back the arrays of these images (and `spare` ones) that came from this pool. */
+  give(images: readonly RgbImage[], spare: readonly Uint8Array[] = []): void {
+    const buffers = new Set([...images.map((image) => image.data.buffer), ...spare.map((array) => array.buffer)]);
+    for (const buffer of buffers) {
+      if (!this.made.has(buffer) || this.free.some((array) => array.buffer === buffer)) continue;
+      if (this.free.length >= this.capacity) this.free.shift();
+      this.free.push(new Uint8Array(buffer));
+    }
+  }
+}
+
 /** An axis-aligned rectangle in pixels: left, top, width, height. */
 export interface Rect {
   x: number;

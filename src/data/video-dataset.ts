@@ -22,7 +22,7 @@ import {
   type TestTransformOptions,
   type TrainPlan,
 } from './clip-transform.ts';
-import { boundingRect, frameSize, type Rect, type RgbImage } from './rgb-image.ts';
+import { boundingRect, frameSize, PixelBuffers, type Rect, type RgbImage } from './rgb-image.ts';
 
 export type DatasetMode = 'train' | 'val' | 'test';
 
@@ -156,6 +156,9 @@ function headerSize(file: string): { width: number; height: number } | null {
 /** Told when a sample starts and ends reading a file (for the loader's timeout message). */
 export type ReadingListener = (event: { index: number; file: string; done: boolean }) => void;
 
+/** This thread's decoded-frame arrays, handed back once a sample's transforms have read them. */
+const framePixels = new PixelBuffers();
+
 interface LoadedClip {
   frames: RgbImage[];
   /** The training transforms' draws, made for the first frame's size (empty when not training). */
@@ -195,19 +198,20 @@ async function loadClip(
       const region = regionRead(spec, expected, trainPlans);
       if (region) {
         const loaded = await loadFrameFolder(folder, indices, {
-          decode: (file) => tracked(file, () => decodeImageFile(file, { region, frame: expected })),
+          decode: (file) => tracked(file, () => decodeImageFile(file, { region, frame: expected }, framePixels)),
         });
         const first = frameSize(loaded.frames[0]!);
         if (first.width === expected.width && first.height === expected.height) {
           fallbacks.push(...loaded.report.fallbacks);
           return { frames: loaded.frames, trainPlans };
         }
+        framePixels.give(loaded.frames);
       }
     }
     // Whole frames, the draws made again for the first decoded frame's size (a replacement frame 1
     // can differ from the header read above).
     const loaded = await loadFrameFolder(folder, indices, {
-      decode: (file) => tracked(file, () => decodeImageFile(file)),
+      decode: (file) => tracked(file, () => decodeImageFile(file, undefined, framePixels)),
     });
     fallbacks.push(...loaded.report.fallbacks);
     return {
@@ -265,6 +269,7 @@ export async function makeSample(
         const results = trainPlans.map((plan, k) =>
           applyTrainTransform(frames, record.label, plan, transformOptions(spec), output?.(k)),
         );
+        framePixels.give(frames);
         return {
           clips: results.map((r) => r.clip),
           labels: results.map((r) => r.label),
@@ -275,6 +280,7 @@ export async function makeSample(
         };
       }
       const clip = testTransform(frames, transformOptions(spec), output?.(0));
+      framePixels.give(frames);
       return { clips: [clip], labels: [record.label], index: current, fallbacks, substitutedFrames, skipped };
     } catch (error) {
       const reason = (error as Error).message;

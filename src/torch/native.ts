@@ -123,7 +123,12 @@ export interface NativeAddon {
 
   // Media decoding (native/src/image.cpp, video.cpp): present only when native/build.mjs found
   // libjpeg-turbo's / FFmpeg's headers, so callers test for them and fall back otherwise.
-  decodeJpeg?(bytes: Uint8Array, region?: [number, number, number, number], maxPixels?: number): DecodedJpeg;
+  decodeJpeg?(
+    bytes: Uint8Array,
+    region?: [number, number, number, number],
+    maxPixels?: number,
+    into?: Uint8Array,
+  ): DecodedJpeg;
   probeVideoFile?(path: string, maxPixels?: number): VideoProbe;
   decodeVideoFrames?(path: string, frames: number[], maxPixels?: number, maxVideoPixels?: number): DecodedVideoFrames;
 }
