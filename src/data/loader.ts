@@ -12,6 +12,7 @@
 import { Worker } from 'node:worker_threads';
 import { DistributedSampler, batchIndices } from './samplers.ts';
 import { MAX_LOADER_WORKERS } from './loader-limits.ts';
+import { ReadingBoard } from './reading-board.ts';
 import { BatchArrays, makeBatch, type Batch, type ReadingListener, type VideoDatasetSpec } from './video-dataset.ts';
 
 /** Default bound on one loader wait (a batch, closing): generous for long videos on a loaded machine. */
@@ -64,34 +65,19 @@ export interface LoaderOptions {
 interface Pending {
   resolve: (batch: Batch) => void;
   reject: (error: Error) => void;
-  reading: FilesBeingRead;
 }
 
-/** Files a batch is reading now (file to sample index), for the timeout's message. */
-class FilesBeingRead {
-  private readonly files = new Map<string, number>();
-  readonly listener: ReadingListener = ({ index, file, done }) => {
-    if (done) this.files.delete(file);
-    else this.files.set(file, index);
-  };
-
-  describe(): string {
-    if (this.files.size === 0) return 'no file open';
-    const entries = [...this.files].slice(0, 3).map(([file, index]) => `sample ${index}: ${file}`);
-    return `reading ${entries.join('; ')}${this.files.size > 3 ? ` (and ${this.files.size - 3} more)` : ''}`;
-  }
-}
-
-/** What a worker posts: a batch, an error, or the sample it starts on. */
+/** What a worker posts: a batch or an error. */
 interface WorkerMessage {
   id: number;
   batch?: Batch;
   error?: string;
-  reading?: { index: number; file: string; done: boolean };
 }
 
 export class VideoLoader {
   private readonly workers: Worker[] = [];
+  /** The files each worker has open (the worker writes, the timeout reads); the last is this thread's. */
+  private readonly boards: ReadingBoard[] = [];
   private readonly pending = new Map<number, Pending>();
   /** The thread that made each delivered batch array (null: this one), for `recycle`. */
   private readonly madeBy = new WeakMap<Float32Array, Worker | null>();
@@ -123,23 +109,21 @@ export class VideoLoader {
     const count = options.workers ?? 0;
     if (!Number.isInteger(count) || count < 0 || count > MAX_LOADER_WORKERS)
       throw new Error(`VideoLoader: workers must be an integer in 0..${MAX_LOADER_WORKERS}, got ${count}`);
+    for (let i = 0; i <= count; i++) this.boards.push(new ReadingBoard());
     for (let i = 0; i < count; i++) this.workers.push(this.startWorker(i));
   }
 
   private startWorker(i: number): Worker {
     // Compiled (dist/): the worker is JavaScript; from source it needs the TypeScript loader first.
+    const workerData = { spec: this.spec, board: this.boards[i]!.buffer };
     const worker = import.meta.url.endsWith('.js')
-      ? new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: { spec: this.spec } })
+      ? new Worker(new URL('./loader-worker.js', import.meta.url), { workerData })
       : new Worker(new URL('./loader-worker-boot.mjs', import.meta.url), {
-          workerData: { entry: new URL('./loader-worker.ts', import.meta.url).href, spec: this.spec },
+          workerData: { ...workerData, entry: new URL('./loader-worker.ts', import.meta.url).href },
         });
     worker.on('message', (message: WorkerMessage) => {
       const waiter = this.pending.get(message.id);
       if (!waiter) return;
-      if (message.reading) {
-        waiter.reading.listener(message.reading);
-        return;
-      }
       this.pending.delete(message.id);
       this.unrefIfIdle();
       if (message.error !== undefined) waiter.reject(new Error(message.error));
@@ -201,27 +185,29 @@ export class VideoLoader {
 
   private requestUnbounded(indices: number[], epoch: number): Promise<Batch> {
     if (this.broken) return Promise.reject(this.broken);
-    const reading = new FilesBeingRead();
+    const id = this.nextJob++;
     if (this.workers.length === 0) {
+      const board = this.boards[0]!;
+      const onReading: ReadingListener = ({ index, file, done }) => board.record(id, index, file, done);
       return withDeadline(
-        makeBatch(this.spec, indices, epoch, reading.listener, this.arrays).then((batch) => {
+        makeBatch(this.spec, indices, epoch, onReading, this.arrays).then((batch) => {
           this.madeBy.set(batch.frames, null);
           return batch;
         }),
         this.timeoutMs,
-        () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${reading.describe()}`,
+        () => `loader (main thread): ${this.describeBatch(indices, epoch)}, ${board.describe(id)}`,
       );
     }
-    const id = this.nextJob++;
     const workerIndex = id % this.workers.length;
     const worker = this.workers[workerIndex]!;
-    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject, reading }));
+    const promise = new Promise<Batch>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     for (const w of this.workers) w.ref();
     worker.postMessage({ id, indices, epoch });
     return withDeadline(
       promise,
       this.timeoutMs,
-      () => `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${reading.describe()}`,
+      () =>
+        `loader worker ${workerIndex}: ${this.describeBatch(indices, epoch)}, ${this.boards[workerIndex]!.describe(id)}`,
     ).catch((error: Error) => {
       if (error instanceof LoaderTimeoutError) {
         // A stuck worker fails the loader: its thread may never answer again.
