@@ -8,7 +8,7 @@
  * its normalised floats copied out once.
  */
 import { FunctionBuilder, assembleModule } from './wasm-assembler.ts';
-import { planSourceRect, type ResizePlan } from './pil-resample.ts';
+import { planSourceRect, type AxisCoefficients, type ResizePlan } from './pil-resample.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 
 /** Pillow's `PRECISION_BITS` (32 - 8 - 2). */
@@ -19,27 +19,71 @@ const CLIP_MAX = (1 << (PRECISION_BITS + 8)) - 1;
 const SLACK = 16;
 const PAGE = 65536;
 
-/** Pushes `clip8(acc) `lanes as i32x4: min(max(acc, 0), 2^30 - 1) >> 22, which is Pillow's clip8. */
-function clipLanes(f: FunctionBuilder, acc: number): void {
-  f.get(acc)
-    .i32Const(0)
-    .i32x4Splat()
+/**
+ * Pillow's weights need 23 bits, more than the 16-bit products of `i32x4.dot_i16x8_s` (pmaddwd,
+ * one fast instruction where i32x4.mul is two slow ones on Intel), so each weight k is split as
+ * k = hi * 2^SPLIT_BITS + lo with 0 <= lo < 2^SPLIT_BITS; sum(x * k) = (sum(x * hi) << SPLIT_BITS) +
+ * sum(x * lo), exactly the same 32-bit sum.
+ */
+const SPLIT_BITS = 11;
+
+/** Vector constants the kernels keep in locals (V8 rebuilds a splat constant at every use). */
+interface ClipConstants {
+  zero: number;
+  clipMax: number;
+  rounding: number;
+}
+
+function clipConstants(f: FunctionBuilder): ClipConstants {
+  const constants = { zero: f.local('v128'), clipMax: f.local('v128'), rounding: f.local('v128') };
+  f.i32Const(0).i32x4Splat().set(constants.zero);
+  f.i32Const(CLIP_MAX).i32x4Splat().set(constants.clipMax);
+  f.i32Const(ROUNDING_HALF).i32x4Splat().set(constants.rounding);
+  return constants;
+}
+
+/**
+ * Pushes `clip8(acc)` lanes as i32x4, where acc = (hi << SPLIT_BITS) + lo and lo started at the
+ * rounding constant: min(max(acc, 0), 2^30 - 1) >> 22, which is Pillow's clip8.
+ */
+function clipLanes(f: FunctionBuilder, k: ClipConstants, hi: number, lo: number): void {
+  f.get(hi)
+    .i32Const(SPLIT_BITS)
+    .i32x4Shl()
+    .get(lo)
+    .i32x4Add()
+    .get(k.zero)
     .i32x4MaxS()
-    .i32Const(CLIP_MAX)
-    .i32x4Splat()
+    .get(k.clipMax)
     .i32x4MinS()
     .i32Const(PRECISION_BITS)
     .i32x4ShrS();
+}
+
+/** Adds dot(pixels, wHi) to hi and dot(pixels, wLo) to lo. */
+function accumulatePair(f: FunctionBuilder, pixels: number, wHi: number, wLo: number, hi: number, lo: number): void {
+  f.get(hi).get(pixels).get(wHi).i32x4DotI16x8S().i32x4Add().set(hi);
+  f.get(lo).get(pixels).get(wLo).i32x4DotI16x8S().i32x4Add().set(lo);
 }
 
 /** Rows the horizontal kernel computes together: they share each column's taps and weights. */
 const ROW_GROUP = 4;
 
 /**
+ * i16 lanes [R0, G0, B0, R1, G1, B1, ...] of two pixels -> [R0, R1, G0, G1, B0, B1, ...], so that
+ * each 32-bit lane of a dot product sums one channel over two taps.
+ */
+const PAIR_CHANNELS = [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11, 12, 13, 14, 15];
+
+/**
  * horizontal(src, srcStride, rows, out, cols, bounds, weights, kBytes): for each of `rows` rows and
  * each output column c, RGB = sum over taps of src[row][xmin + t] * weights[c][t]; `bounds` holds
- * (xmin, taps) pairs, `weights` rows of `kBytes` bytes. Rows go in groups of ROW_GROUP (the last
- * group repeats the last row); each pixel load reads one byte past the pixel.
+ * (xmin, taps) pairs, `weights` rows of `kBytes` bytes: per pair of taps, i16 (hi, hi) then (lo, lo)
+ * (see SPLIT_BITS; an odd last tap is paired with a zero weight). Rows go in groups of ROW_GROUP
+ * (the last group repeats the last row); a pair's load reads 8 bytes, up to 5 past the last tap.
+ * Each pixel is stored as 4 bytes, the fourth overwritten by the next column; the last column's
+ * spills into the next row's first pixel, so column 0 is written again, 3 bytes exactly, after the
+ * group (and the last row's spill needs one byte after the output).
  */
 function buildHorizontal(): FunctionBuilder {
   const f = new FunctionBuilder('horizontal', 8);
@@ -56,10 +100,66 @@ function buildHorizontal(): FunctionBuilder {
     last = f.local('i32');
   const rowStarts = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
   const outRows = Array.from({ length: ROW_GROUP }, () => f.local('i32'));
-  const accs = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
-  const w = f.local('v128'),
-    packed = f.local('v128');
+  const his = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
+  const los = Array.from({ length: ROW_GROUP }, () => f.local('v128'));
+  const wHi = f.local('v128'),
+    wLo = f.local('v128'),
+    pixels = f.local('v128'),
+    packed = f.local('v128'),
+    pairChannels = f.local('v128');
+  const constants = clipConstants(f);
+  // A swizzle mask in a local: V8 rebuilds an i8x16.shuffle's constant at every use.
+  f.i32Const(PAIR_CHANNELS_AT).v128Load(0).set(pairChannels);
   f.get(rows).i32Const(1).i32Sub().set(last);
+
+  /** One output column of the group, from bp / kColumn / oc; `exact` stores 3 bytes per pixel. */
+  const column = (exact: boolean) => {
+    f.get(bp).i32Load(0).i32Const(3).i32Mul().set(q);
+    f.get(q).get(bp).i32Load(4).i32Const(3).i32Mul().i32Add().set(qEnd);
+    f.get(kColumn).set(kp);
+    for (const acc of his) f.get(constants.zero).set(acc);
+    for (const acc of los) f.get(constants.rounding).set(acc);
+    f.block(() => {
+      f.loop(() => {
+        f.get(q).get(qEnd).i32GeS().brIf(1);
+        f.get(kp).v128Load32Splat(0).set(wHi);
+        f.get(kp).v128Load32Splat(4).set(wLo);
+        for (let k = 0; k < ROW_GROUP; k++) {
+          f.get(rowStarts[k]!).get(q).i32Add().v128Load8x8U().set(pixels);
+          f.get(pixels).get(pairChannels).i8x16Swizzle().set(pixels);
+          accumulatePair(f, pixels, wHi, wLo, his[k]!, los[k]!);
+        }
+        f.get(q).i32Const(6).i32Add().set(q);
+        f.get(kp).i32Const(8).i32Add().set(kp).br(0);
+      });
+    });
+    // Bytes [RGB? RGB? RGB? RGB?], one pixel per row of the group.
+    clipLanes(f, constants, his[0]!, los[0]!);
+    clipLanes(f, constants, his[1]!, los[1]!);
+    f.i16x8NarrowI32x4S();
+    clipLanes(f, constants, his[2]!, los[2]!);
+    clipLanes(f, constants, his[3]!, los[3]!);
+    f.i16x8NarrowI32x4S().i8x16NarrowI16x8U().set(packed);
+    for (let k = 0; k < ROW_GROUP; k++) {
+      const at = () => f.get(outRows[k]!).get(oc).i32Add();
+      if (exact) {
+        at()
+          .get(packed)
+          .v128Store16Lane(2 * k);
+        at()
+          .get(packed)
+          .v128Store8Lane(4 * k + 2, 2);
+      } else {
+        at().get(packed).v128Store32Lane(k);
+      }
+    }
+  };
+  const startOfRow = () => {
+    f.get(bounds).set(bp);
+    f.get(weights).set(kColumn);
+    f.i32Const(0).set(oc);
+  };
+
   f.i32Const(0).set(r0);
   f.block(() => {
     f.loop(() => {
@@ -70,57 +170,31 @@ function buildHorizontal(): FunctionBuilder {
         f.get(src).get(row).get(srcStride).i32Mul().i32Add().set(rowStarts[k]!);
         f.get(out).get(row).get(cols).i32Mul().i32Const(3).i32Mul().i32Add().set(outRows[k]!);
       }
-      f.get(bounds).set(bp);
-      f.get(weights).set(kColumn);
-      f.i32Const(0).set(oc);
+      startOfRow();
       f.forRange(c, cols, () => {
-        f.get(bp).i32Load(0).i32Const(3).i32Mul().set(q);
-        f.get(q).get(bp).i32Load(4).i32Const(3).i32Mul().i32Add().set(qEnd);
-        f.get(kColumn).set(kp);
-        for (const acc of accs) f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
-        f.block(() => {
-          f.loop(() => {
-            f.get(q).get(qEnd).i32GeS().brIf(1);
-            f.get(kp).v128Load32Splat(0).set(w);
-            accs.forEach((acc, k) => {
-              f.get(acc)
-                .get(rowStarts[k]!)
-                .get(q)
-                .i32Add()
-                .v128Load32Zero()
-                .i16x8ExtendLowU8()
-                .i32x4ExtendLowU16()
-                .get(w)
-                .i32x4Mul()
-                .i32x4Add()
-                .set(acc);
-            });
-            f.get(q).i32Const(3).i32Add().set(q);
-            f.get(kp).i32Const(4).i32Add().set(kp).br(0);
-          });
-        });
-        accs.forEach((acc, k) => {
-          clipLanes(f, acc);
-          f.set(acc).get(acc).get(acc).i16x8NarrowI32x4S().set(packed);
-          // Three bytes exactly: a 4-byte store would clobber the next row of the group.
-          f.get(outRows[k]!).get(oc).i32Add().get(packed).get(packed).i8x16NarrowI16x8U().set(packed);
-          f.get(packed).v128Store16Lane(0);
-          f.get(outRows[k]!).get(oc).i32Add().get(packed).v128Store8Lane(2, 2);
-        });
+        column(false);
         f.get(oc).i32Const(3).i32Add().set(oc);
         f.get(bp).i32Const(8).i32Add().set(bp);
         f.get(kColumn).get(kBytes).i32Add().set(kColumn);
       });
+      startOfRow();
+      column(true);
       f.get(r0).i32Const(ROW_GROUP).i32Add().set(r0).br(0);
     });
   });
   return f;
 }
 
+/** Interleaves the low (then high) 8 bytes of two rows: [a0, b0, a1, b1, ...]. */
+const INTERLEAVE_LOW = Array.from({ length: 16 }, (_, i) => (i >> 1) + (i & 1) * 16);
+const INTERLEAVE_HIGH = INTERLEAVE_LOW.map((l) => l + 8);
+
 /**
  * vertical(src, stride, out, rowsOut, bounds, weights, kBytes, srcRowFirst): output row r =
- * sum over taps of src row (ymin - srcRowFirst + t) * weights[r][t], 16 bytes per step (reads and
- * writes up to 15 bytes past a row; rows are written in order, so a spill is overwritten later).
+ * sum over taps of src row (ymin - srcRowFirst + t) * weights[r][t], weights laid out as the
+ * horizontal kernel's (two rows per step; an odd last tap reads one row past the taps, with weight
+ * zero, so the source needs a row to spare), 16 bytes per step (reads and writes up to 15 bytes past
+ * a row; rows are written in order, so a spill is overwritten later).
  */
 function buildVertical(): FunctionBuilder {
   const f = new FunctionBuilder('vertical', 8);
@@ -134,16 +208,21 @@ function buildVertical(): FunctionBuilder {
     outRow = f.local('i32'),
     bp = f.local('i32'),
     kRow = f.local('i32'),
-    span = f.local('i32');
-  const accs = Array.from({ length: 4 }, () => f.local('v128'));
-  const w = f.local('v128'),
-    lo = f.local('v128'),
-    hi = f.local('v128'),
-    v = f.local('v128'),
+    span = f.local('i32'),
+    pairStep = f.local('i32');
+  const his = Array.from({ length: 4 }, () => f.local('v128'));
+  const los = Array.from({ length: 4 }, () => f.local('v128'));
+  const wHi = f.local('v128'),
+    wLo = f.local('v128'),
+    a = f.local('v128'),
+    b = f.local('v128'),
+    pixels = f.local('v128'),
     packed = f.local('v128');
+  const constants = clipConstants(f);
   f.get(bounds).set(bp);
   f.get(weights).set(kRow);
   f.get(out).set(outRow);
+  f.get(stride).i32Const(2).i32Mul().set(pairStep);
   f.forRange(r, rowsOut, () => {
     f.get(src).get(bp).i32Load(0).get(srcRowFirst).i32Sub().get(stride).i32Mul().i32Add().set(rowBase);
     f.get(bp).i32Load(4).get(stride).i32Mul().set(span);
@@ -151,42 +230,40 @@ function buildVertical(): FunctionBuilder {
     f.block(() => {
       f.loop(() => {
         f.get(i).get(stride).i32GeS().brIf(1);
-        for (const acc of accs) f.i32Const(ROUNDING_HALF).i32x4Splat().set(acc);
+        for (const acc of his) f.get(constants.zero).set(acc);
+        for (const acc of los) f.get(constants.rounding).set(acc);
         f.get(rowBase).get(i).i32Add().set(p);
         f.get(p).get(span).i32Add().set(pEnd);
         f.get(kRow).set(kp);
         f.block(() => {
           f.loop(() => {
             f.get(p).get(pEnd).i32GeS().brIf(1);
-            f.get(kp).v128Load32Splat(0).set(w);
-            f.get(p).v128Load(0).set(v);
-            f.get(v).i16x8ExtendLowU8().set(lo);
-            f.get(v).i16x8ExtendHighU8().set(hi);
-            const halves: [number, 'low' | 'high'][] = [
-              [lo, 'low'],
-              [lo, 'high'],
-              [hi, 'low'],
-              [hi, 'high'],
-            ];
-            accs.forEach((acc, k) => {
-              const [half, part] = halves[k]!;
-              f.get(acc).get(half);
-              if (part === 'low') f.i32x4ExtendLowU16();
-              else f.i32x4ExtendHighU16();
-              f.get(w).i32x4Mul().i32x4Add().set(acc);
-            });
-            f.get(p).get(stride).i32Add().set(p);
-            f.get(kp).i32Const(4).i32Add().set(kp).br(0);
+            f.get(kp).v128Load32Splat(0).set(wHi);
+            f.get(kp).v128Load32Splat(4).set(wLo);
+            f.get(p).v128Load(0).set(a);
+            f.get(p).get(stride).i32Add().v128Load(0).set(b);
+            for (const [half, lanes] of [
+              [0, INTERLEAVE_LOW],
+              [2, INTERLEAVE_HIGH],
+            ] as const) {
+              f.get(a).get(b).i8x16Shuffle(lanes).set(packed);
+              f.get(packed).i16x8ExtendLowU8().set(pixels);
+              accumulatePair(f, pixels, wHi, wLo, his[half]!, los[half]!);
+              f.get(packed).i16x8ExtendHighU8().set(pixels);
+              accumulatePair(f, pixels, wHi, wLo, his[half + 1]!, los[half + 1]!);
+            }
+            f.get(p).get(pairStep).i32Add().set(p);
+            f.get(kp).i32Const(8).i32Add().set(kp).br(0);
           });
         });
         f.get(outRow).get(i).i32Add();
-        clipLanes(f, accs[0]!);
-        clipLanes(f, accs[1]!);
+        clipLanes(f, constants, his[0]!, los[0]!);
+        clipLanes(f, constants, his[1]!, los[1]!);
         f.i16x8NarrowI32x4S().set(packed);
-        clipLanes(f, accs[2]!);
-        clipLanes(f, accs[3]!);
-        f.i16x8NarrowI32x4S().set(v);
-        f.get(packed).get(v).i8x16NarrowI16x8U().v128Store(0);
+        clipLanes(f, constants, his[2]!, los[2]!);
+        clipLanes(f, constants, his[3]!, los[3]!);
+        f.i16x8NarrowI32x4S().set(pixels);
+        f.get(packed).get(pixels).i8x16NarrowI16x8U().v128Store(0);
         f.get(i).i32Const(16).i32Add().set(i).br(0);
       });
     });
@@ -195,6 +272,32 @@ function buildVertical(): FunctionBuilder {
     f.get(outRow).get(stride).i32Add().set(outRow);
   });
   return f;
+}
+
+/**
+ * An axis's weights as the kernels read them: per output pixel, ceil(ksize / 2) pairs of taps, each
+ * i16 (hi, hi) then (lo, lo) (see SPLIT_BITS), zero past the last tap. Cached per coefficient table.
+ */
+const splitCache = new WeakMap<AxisCoefficients, { pairs: number; table: Int16Array }>();
+
+function splitWeights(axis: AxisCoefficients): { pairs: number; table: Int16Array } {
+  let found = splitCache.get(axis);
+  if (!found) {
+    const { outSize, ksize, bounds, weights } = axis;
+    const pairs = Math.ceil(ksize / 2);
+    const table = new Int16Array(outSize * pairs * 4);
+    for (let o = 0; o < outSize; o++) {
+      for (let t = 0; t < bounds[o * 2 + 1]!; t++) {
+        const k = weights[o * ksize + t]!;
+        const at = (o * pairs + (t >> 1)) * 4 + (t & 1);
+        table[at] = k >> SPLIT_BITS;
+        table[at + 2] = k & ((1 << SPLIT_BITS) - 1);
+      }
+    }
+    found = { pairs, table };
+    splitCache.set(axis, found);
+  }
+  return found;
 }
 
 /**
@@ -313,7 +416,8 @@ interface Kernels {
 const MASKS_AT = 0;
 const MIRRORED_MASKS_AT = 48;
 const PARAMS_AT = 96;
-const RESERVED_BYTES = 128;
+const PAIR_CHANNELS_AT = 128;
+const RESERVED_BYTES = 144;
 
 function swizzleMasks(mirrored: boolean): Uint8Array {
   const masks = new Uint8Array(48).fill(0x80); // indices >= 16 select zero
@@ -339,6 +443,7 @@ function loadKernels(): Kernels | null {
   const heap = new Uint8Array(exports.memory.buffer);
   heap.set(swizzleMasks(false), MASKS_AT);
   heap.set(swizzleMasks(true), MIRRORED_MASKS_AT);
+  heap.set(PAIR_CHANNELS, PAIR_CHANNELS_AT);
   kernels = exports;
   return kernels;
 }
@@ -408,13 +513,17 @@ export class SimdFrameOps {
     const tempStride = window.width * 3;
     // Allocate everything first: growing the memory detaches earlier views of it.
     const uploadAt = 'data' in image ? this.allocate(rows * stride) : -1;
-    const tempAt = this.allocate(rows * tempStride);
+    // One row to spare: the vertical kernel reads a row past an odd number of taps (weight zero).
+    const tempAt = this.allocate((rows + 1) * tempStride);
     const outAt = vertical ? this.allocate(window.height * tempStride) : tempAt;
+    const hSplit = horizontal ? splitWeights(horizontal) : null;
+    const vSplit = vertical ? splitWeights(vertical) : null;
     const hBoundsAt = horizontal ? this.allocate(window.width * 8) : 0;
-    const hWeightsAt = horizontal ? this.allocate(window.width * horizontal.ksize * 4) : 0;
+    const hWeightsAt = hSplit ? this.allocate(window.width * hSplit.pairs * 8) : 0;
     const vBoundsAt = vertical ? this.allocate(window.height * 8) : 0;
-    const vWeightsAt = vertical ? this.allocate(window.height * vertical.ksize * 4) : 0;
+    const vWeightsAt = vSplit ? this.allocate(window.height * vSplit.pairs * 8) : 0;
     const heap = new Uint8Array(this.k.memory.buffer);
+    const heap16 = new Int16Array(this.k.memory.buffer);
     const heap32 = new Int32Array(this.k.memory.buffer);
     const firstByte = (source.y + rowFirst) * stride;
     let rowsAt: number;
@@ -424,22 +533,22 @@ export class SimdFrameOps {
     } else {
       rowsAt = image.at + firstByte;
     }
-    if (horizontal) {
-      const { ksize, bounds, weights } = horizontal;
-      heap32.set(bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
-      heap32.set(weights.subarray(window.x * ksize, (window.x + window.width) * ksize), hWeightsAt >> 2);
-      this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, ksize * 4);
+    if (horizontal && hSplit) {
+      const { pairs, table } = hSplit;
+      heap32.set(horizontal.bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
+      heap16.set(table.subarray(window.x * pairs * 4, (window.x + window.width) * pairs * 4), hWeightsAt >> 1);
+      this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, pairs * 8);
     } else {
       for (let r = 0; r < rows; r++) {
         const from = rowsAt + r * stride + (source.x + window.x) * 3;
         heap.copyWithin(tempAt + r * tempStride, from, from + tempStride);
       }
     }
-    if (vertical) {
-      const { ksize, bounds, weights } = vertical;
-      heap32.set(bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
-      heap32.set(weights.subarray(window.y * ksize, (window.y + window.height) * ksize), vWeightsAt >> 2);
-      this.k.vertical(tempAt, tempStride, outAt, window.height, vBoundsAt, vWeightsAt, ksize * 4, rowFirst);
+    if (vertical && vSplit) {
+      const { pairs, table } = vSplit;
+      heap32.set(vertical.bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
+      heap16.set(table.subarray(window.y * pairs * 4, (window.y + window.height) * pairs * 4), vWeightsAt >> 1);
+      this.k.vertical(tempAt, tempStride, outAt, window.height, vBoundsAt, vWeightsAt, pairs * 8, rowFirst);
     }
     return { at: outAt, width: window.width, height: window.height };
   }

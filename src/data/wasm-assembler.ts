@@ -165,6 +165,12 @@ export class FunctionBuilder {
   v128Load8x8U(): this {
     return this.simd(0x02, 0, 0);
   }
+  /** `i8x16.shuffle` of the two vectors on the stack (indices 0-15 the first, 16-31 the second). */
+  i8x16Shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16 || lanes.some((l) => !Number.isInteger(l) || l < 0 || l > 31))
+      throw new Error(`i8x16.shuffle: expected 16 lane indices in 0..31, got [${lanes.join(', ')}]`);
+    return this.simd(0x0d, ...lanes);
+  }
   v128Store8Lane(lane: number, offset = 0): this {
     return this.simd(0x58, 0, ...unsignedLeb(offset), lane);
   }
@@ -212,6 +218,13 @@ export class FunctionBuilder {
   }
   i32x4Mul(): this {
     return this.simd(0xb5);
+  }
+  /** `i32x4.dot_i16x8_s`: lane i = a[2i] * b[2i] + a[2i+1] * b[2i+1] (pmaddwd). */
+  i32x4DotI16x8S(): this {
+    return this.simd(0xba);
+  }
+  i32x4Shl(): this {
+    return this.simd(0xab);
   }
   i32x4MinS(): this {
     return this.simd(0xb6);
