@@ -1,10 +1,13 @@
 /**
  * Data pipeline throughput: decodes and augments 8-frame clips from frame folders and prints
  * clips/s for train and val transforms with one worker thread, then with N, beside the original's
- * PIL + torch pipeline measured in the same run on the same frames (one core). Also times decoding
- * 8 sampled frames per mp4 against PyAV.
+ * PIL + torch pipeline (bench/data-baseline.py, one core) on the same frames. Ours with one worker and
+ * the original take turns for several rounds (who goes first alternates), so load from other
+ * processes hits both alike; the ratios printed last are medians of the per-round ratios, with their
+ * range. Also times decoding 8 sampled frames per mp4 against PyAV.
  *
- *   npm run bench:data -- [--frames DIR --list FILE] [--template img_{:05d}.jpg] [--workers N] [--seconds S]
+ *   npm run bench:data -- [--frames DIR --list FILE] [--template img_{:05d}.jpg] [--workers N]
+ *                         [--seconds S] [--rounds R]
  *
  * Without --frames, it makes 24 synthetic videos of 427x320 JPEG frames (the size the targets quote).
  */
@@ -26,10 +29,18 @@ const { values } = parseArgs({
     list: { type: 'string' },
     template: { type: 'string', default: 'img_{:05d}.jpg' },
     workers: { type: 'string', default: String(os.cpus().length) },
-    seconds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const seconds = Number(values.seconds);
+const rounds = Number(values.rounds);
+for (const [name, value] of [
+  ['--seconds', seconds],
+  ['--rounds', rounds],
+] as const) {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} '${String(value)}' must be a positive number`);
+}
 const python = '/usr/bin/python3';
 const here = path.dirname(new URL(import.meta.url).pathname);
 
@@ -76,6 +87,12 @@ async function syntheticFrames(root: string, videos: number, frames: number): Pr
   return list;
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 async function rate(spec: VideoDatasetSpec, workers: number): Promise<number> {
   const loader = new VideoLoader(spec, { batchSize: 1, workers, prefetch: 4, shuffle: false, dropLast: false });
   try {
@@ -117,36 +134,53 @@ try {
   const workers = Number(values.workers);
   console.log(`# ${records.length} videos from ${listFile}; ${seconds}s per measurement; ${os.cpus().length} cores`);
 
-  const ours: Record<string, number> = {};
-  for (const [label, n] of [
-    ['1 worker', 1],
-    [`${workers} workers`, workers],
-  ] as const) {
-    ours[`train ${label}`] = await rate({ ...base, mode: 'train' }, n);
-    ours[`val ${label}`] = await rate({ ...base, mode: 'val' }, n);
-    console.log(`train_clips_per_s ${ours[`train ${label}`]!.toFixed(1)}  (${label})`);
-    console.log(`val_clips_per_s ${ours[`val ${label}`]!.toFixed(1)}  (${label})`);
-  }
+  const baselineReady = ensurePythonModules(
+    ['PIL', 'numpy', 'torch'],
+    ['python3-pil', 'python3-numpy', 'python3-torch'],
+  );
+  const original = (): { train_clips_per_s: number; val_clips_per_s: number } =>
+    JSON.parse(
+      execFileSync(
+        python,
+        [
+          path.join(here, 'data-baseline.py'),
+          root,
+          listFile,
+          values.template!.replace(/\{:0?(\d*)d\}/, (_, w) => `{:0${w || 1}d}`),
+          String(seconds),
+        ],
+        { encoding: 'utf8' },
+      ),
+    ) as { train_clips_per_s: number; val_clips_per_s: number };
 
-  if (ensurePythonModules(['PIL', 'numpy', 'torch'], ['python3-pil', 'python3-numpy', 'python3-torch'])) {
-    const out = execFileSync(
-      python,
-      [
-        path.join(here, 'data-baseline.py'),
-        root,
-        listFile,
-        values.template!.replace(/\{:0?(\d*)d\}/, (_, w) => `{:0${w || 1}d}`),
-        String(seconds),
-      ],
-      { encoding: 'utf8' },
-    );
-    const baseline = JSON.parse(out) as { train_clips_per_s: number; val_clips_per_s: number };
-    console.log(`original_train_clips_per_s ${baseline.train_clips_per_s.toFixed(1)}  (PIL + torch, one core)`);
-    console.log(`original_val_clips_per_s ${baseline.val_clips_per_s.toFixed(1)}  (PIL + torch, one core)`);
+  const ratios = { train: [] as number[], val: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    const oursFirst = round % 2 === 0;
+    let baseline: { train_clips_per_s: number; val_clips_per_s: number } | null = null;
+    if (baselineReady && !oursFirst) baseline = original();
+    const train = await rate({ ...base, mode: 'train' }, 1);
+    const val = await rate({ ...base, mode: 'val' }, 1);
+    if (baselineReady && oursFirst) baseline = original();
+    let line = `round ${round + 1}: train_clips_per_s ${train.toFixed(1)}  val_clips_per_s ${val.toFixed(1)}  (1 worker)`;
+    if (baseline) {
+      ratios.train.push(train / baseline.train_clips_per_s);
+      ratios.val.push(val / baseline.val_clips_per_s);
+      line += `; original ${baseline.train_clips_per_s.toFixed(1)} / ${baseline.val_clips_per_s.toFixed(1)} (PIL + torch, one core)`;
+    }
+    console.log(line);
+  }
+  if (workers > 1) {
+    const train = await rate({ ...base, mode: 'train' }, workers);
+    const val = await rate({ ...base, mode: 'val' }, workers);
+    console.log(`train_clips_per_s ${train.toFixed(1)}  val_clips_per_s ${val.toFixed(1)}  (${workers} workers)`);
+  }
+  for (const mode of ['train', 'val'] as const) {
+    const values = ratios[mode];
+    if (values.length === 0) continue;
+    const range = `[${Math.min(...values).toFixed(2)}, ${Math.max(...values).toFixed(2)}]`;
     console.log(
-      `train_ratio_vs_original_per_core ${(ours['train 1 worker']! / baseline.train_clips_per_s).toFixed(2)}`,
+      `${mode}_ratio_vs_original_per_core ${median(values).toFixed(2)}  (median of ${values.length} rounds, range ${range})`,
     );
-    console.log(`val_ratio_vs_original_per_core ${(ours['val 1 worker']! / baseline.val_clips_per_s).toFixed(2)}`);
   }
 
   // Video files: 8 sampled frames per mp4, ours (FFmpeg's libraries, seeking to key frames) against PyAV (decoding in order).
