@@ -119,3 +119,33 @@ test('rectangles outside the image or output are refused with the rectangle name
   );
   assert.throws(() => resizeWindow(img, 0, 3, 'bicubic'), /output size 0x3/);
 });
+
+test('the SIMD kernels equal the scalar code on extreme pixels, windows and both tap parities', () => {
+  // 0/255 stripes drive the sums to both clip limits; the sizes give odd and even tap counts, an
+  // upscale whose centre weight is exactly 1 (the largest split weight) and a long downscale.
+  const img = makeRgbImage(64, 48);
+  for (let y = 0; y < 48; y++)
+    for (let x = 0; x < 64; x++)
+      for (let c = 0; c < 3; c++) img.data[(y * 64 + x) * 3 + c] = ((x >> c) + y) % 2 ? 255 : 0;
+  const sizes: [number, number][] = [
+    [51, 38],
+    [50, 37],
+    [128, 96],
+    [64, 96],
+    [7, 5],
+    [3, 2],
+  ];
+  for (const filter of ['bicubic', 'bilinear'] as const) {
+    for (const [w, h] of sizes) {
+      const windows: (Rect | undefined)[] = [
+        undefined,
+        { x: Math.floor(w / 4), y: Math.floor(h / 3), width: Math.max(1, w >> 1), height: Math.max(1, h >> 1) },
+      ];
+      for (const window of windows) {
+        const [js, simd] = bothKernels(img, w, h, filter, undefined, window);
+        assert.ok(simd, 'SIMD kernels available');
+        assert.deepEqual(simd.data, js!.data, `${filter} 64x48 -> ${w}x${h} window ${JSON.stringify(window)}`);
+      }
+    }
+  }
+});
