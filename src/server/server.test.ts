@@ -65,7 +65,9 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
   try {
     harness = await makeServeHarness(dir);
     const { run } = harness;
-    classifier = await VideoClassifier.load({ model: run.runDir, decodeWorkers: 2 });
+    // fp32: batched and single forward passes must rank near-tied classes alike (bf16 autocast, the
+    // default on CPUs with native bfloat16, rounds a batch of 8 differently from a batch of 1).
+    classifier = await VideoClassifier.load({ model: run.runDir, decodeWorkers: 2, precision: 'fp32' });
     mkdirSync(uploads, { recursive: true });
     server = await createServer({ classifier, uploadDir: uploads, maxUploadMb: 1, maxLabels: 8, maxWindows: 8 });
     const address = await server.listen(0);
@@ -442,7 +444,21 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
     });
 
     await t.test('the bike serve command: listens, answers, stops on SIGTERM; usage errors name the flag', async () => {
-      const child = spawnBike(['serve', '--model', run.runDir, '--port', '0', '--concurrency', '1']);
+      const child = spawnBike([
+        'serve',
+        '--model',
+        run.runDir,
+        '--port',
+        '0',
+        '--concurrency',
+        '1',
+        '--precision',
+        'fp32',
+      ]);
+      // A failed check must not leave the server running (its pipes would keep this process alive).
+      t.after(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      });
       let out = '';
       let err = '';
       child.stderr!.on('data', (d: Buffer) => {
