@@ -18,6 +18,7 @@
  * Settings (environment): BENCH_THREADS (default: all cores), BENCH_ROUNDS (3), BENCH_WARMUP (1).
  */
 import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +47,8 @@ const model = {
   temperature: CONCEPT_SPOTTING_TEMPERATURE,
 };
 const BATCHES = [1, 8];
+/** Idle time before each timed run (see the loop below). */
+const SETTLE_MS = 300;
 const threads = envInt('BENCH_THREADS', availableParallelism());
 const rounds = envInt('BENCH_ROUNDS', 3);
 const warmup = envInt('BENCH_WARMUP', 1, 0);
@@ -261,6 +264,9 @@ try {
     for (let i = 0; i < sides.length; i++) {
       const side = sides[(i + r) % sides.length]!;
       for (const b of BATCHES) {
+        // A pause first: the previous side's threads (ONNX Runtime's and OpenBLAS's spin after a run)
+        // must not share the cores with this one.
+        await sleep(SETTLE_MS);
         const { ms } = await side.run(b);
         if (r >= warmup) times.get(side.name)!.get(b)!.push(ms);
       }
