@@ -22,6 +22,7 @@ import { parseVideoList } from '../src/data/video-list.ts';
 import type { VideoDatasetSpec } from '../src/data/video-dataset.ts';
 import { probeVideo, readVideoFrames } from '../src/data/video-decoder.ts';
 import { valIndices } from '../src/data/sampling.ts';
+import { median } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -87,12 +88,6 @@ async function syntheticFrames(root: string, videos: number, frames: number): Pr
   return list;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function rate(spec: VideoDatasetSpec, workers: number): Promise<number> {
   const loader = new VideoLoader(spec, { batchSize: 1, workers, prefetch: 4, shuffle: false, dropLast: false });
   try {
@@ -138,7 +133,8 @@ try {
     ['PIL', 'numpy', 'torch'],
     ['python3-pil', 'python3-numpy', 'python3-torch'],
   );
-  const original = (): { train_clips_per_s: number; val_clips_per_s: number } =>
+  type OriginalRates = { train_clips_per_s: number; val_clips_per_s: number };
+  const original = (): OriginalRates =>
     JSON.parse(
       execFileSync(
         python,
@@ -151,12 +147,12 @@ try {
         ],
         { encoding: 'utf8' },
       ),
-    ) as { train_clips_per_s: number; val_clips_per_s: number };
+    ) as OriginalRates;
 
   const ratios = { train: [] as number[], val: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     const oursFirst = round % 2 === 0;
-    let baseline: { train_clips_per_s: number; val_clips_per_s: number } | null = null;
+    let baseline: OriginalRates | null = null;
     if (baselineReady && !oursFirst) baseline = original();
     const train = await rate({ ...base, mode: 'train' }, 1);
     const val = await rate({ ...base, mode: 'val' }, 1);

@@ -22,6 +22,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeRuntime, sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
+import { median, quantile } from './stats.ts';
 import { Tensor, randn, tensor, tidy, noGrad, manualSeed, native, nn, F, aten } from '../src/torch/index.ts';
 
 // BENCH_PYTHON / BENCH_DEVICE let the same comparison run on a GPU machine against its PyTorch.
@@ -132,16 +133,6 @@ async function makeOptimizer(params: Tensor[], lr: number, weightDecay: number):
   const optimizer = new AdamW(params, { lr, weight_decay: weightDecay, foreach: config.foreach });
   return { name: 'src/torch/optim AdamW', step: () => optimizer.step(), zeroGrad: () => optimizer.zeroGrad() };
 }
-
-/** The q-quantile (linear interpolation between order statistics, as numpy's default). */
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, sorted.length - 1);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
-}
-const median = (values: number[]) => quantile(values, 0.5);
 
 /** Our side: the model, one training step, and the tiny-op timing. */
 async function buildOurs() {

@@ -25,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { describeRuntime, sameRuntimeEnv, startPyTorchChild } from './pytorch-child.ts';
+import { median } from './stats.ts';
 import { Tensor, manualSeed, native, noGrad, randn, saveSafetensors, tidy } from '../src/torch/index.ts';
 import { VisionTransformer } from '../src/clip/vision-transformer.ts';
 import { VideoHead } from '../src/bike/video-head.ts';
@@ -58,12 +59,6 @@ function envInt(name: string, fallback: number, min = 1): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min) throw new Error(`${name}='${raw}' must be an integer >= ${min}`);
   return Number(raw);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Ours: the image encoder, the video head and the class features, with a precision plan. */

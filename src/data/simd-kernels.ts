@@ -278,9 +278,15 @@ function buildVertical(): FunctionBuilder {
  * An axis's weights as the kernels read them: per output pixel, ceil(ksize / 2) pairs of taps, each
  * i16 (hi, hi) then (lo, lo) (see SPLIT_BITS), zero past the last tap. Cached per coefficient table.
  */
-const splitCache = new WeakMap<AxisCoefficients, { pairs: number; table: Int16Array }>();
+interface SplitAxis {
+  /** The axis's (first tap, taps) per output pixel. */
+  bounds: Int32Array;
+  pairs: number;
+  table: Int16Array;
+}
+const splitCache = new WeakMap<AxisCoefficients, SplitAxis>();
 
-function splitWeights(axis: AxisCoefficients): { pairs: number; table: Int16Array } {
+function splitWeights(axis: AxisCoefficients): SplitAxis {
   let found = splitCache.get(axis);
   if (!found) {
     const { outSize, ksize, bounds, weights } = axis;
@@ -294,7 +300,7 @@ function splitWeights(axis: AxisCoefficients): { pairs: number; table: Int16Arra
         table[at + 2] = k & ((1 << SPLIT_BITS) - 1);
       }
     }
-    found = { pairs, table };
+    found = { bounds, pairs, table };
     splitCache.set(axis, found);
   }
   return found;
@@ -515,12 +521,12 @@ export class SimdFrameOps {
     const uploadAt = 'data' in image ? this.allocate(rows * stride) : -1;
     // One row to spare: the vertical kernel reads a row past an odd number of taps (weight zero).
     const tempAt = this.allocate((rows + 1) * tempStride);
-    const outAt = vertical ? this.allocate(window.height * tempStride) : tempAt;
     const hSplit = horizontal ? splitWeights(horizontal) : null;
     const vSplit = vertical ? splitWeights(vertical) : null;
-    const hBoundsAt = horizontal ? this.allocate(window.width * 8) : 0;
+    const outAt = vSplit ? this.allocate(window.height * tempStride) : tempAt;
+    const hBoundsAt = hSplit ? this.allocate(window.width * 8) : 0;
     const hWeightsAt = hSplit ? this.allocate(window.width * hSplit.pairs * 8) : 0;
-    const vBoundsAt = vertical ? this.allocate(window.height * 8) : 0;
+    const vBoundsAt = vSplit ? this.allocate(window.height * 8) : 0;
     const vWeightsAt = vSplit ? this.allocate(window.height * vSplit.pairs * 8) : 0;
     const heap = new Uint8Array(this.k.memory.buffer);
     const heap16 = new Int16Array(this.k.memory.buffer);
@@ -533,9 +539,9 @@ export class SimdFrameOps {
     } else {
       rowsAt = image.at + firstByte;
     }
-    if (horizontal && hSplit) {
-      const { pairs, table } = hSplit;
-      heap32.set(horizontal.bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
+    if (hSplit) {
+      const { bounds, pairs, table } = hSplit;
+      heap32.set(bounds.subarray(window.x * 2, (window.x + window.width) * 2), hBoundsAt >> 2);
       heap16.set(table.subarray(window.x * pairs * 4, (window.x + window.width) * pairs * 4), hWeightsAt >> 1);
       this.k.horizontal(rowsAt + source.x * 3, stride, rows, tempAt, window.width, hBoundsAt, hWeightsAt, pairs * 8);
     } else {
@@ -544,9 +550,9 @@ export class SimdFrameOps {
         heap.copyWithin(tempAt + r * tempStride, from, from + tempStride);
       }
     }
-    if (vertical && vSplit) {
-      const { pairs, table } = vSplit;
-      heap32.set(vertical.bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
+    if (vSplit) {
+      const { bounds, pairs, table } = vSplit;
+      heap32.set(bounds.subarray(window.y * 2, (window.y + window.height) * 2), vBoundsAt >> 2);
       heap16.set(table.subarray(window.y * pairs * 4, (window.y + window.height) * pairs * 4), vWeightsAt >> 1);
       this.k.vertical(tempAt, tempStride, outAt, window.height, vBoundsAt, vWeightsAt, pairs * 8, rowFirst);
     }

@@ -159,9 +159,6 @@ export class FunctionBuilder {
   v128Load32Splat(offset = 0): this {
     return this.simd(0x09, 0, ...unsignedLeb(offset));
   }
-  v128Load32Zero(): this {
-    return this.simd(0x5c, 0, 0);
-  }
   v128Load8x8U(): this {
     return this.simd(0x02, 0, 0);
   }
@@ -206,12 +203,6 @@ export class FunctionBuilder {
   }
   i16x8ExtendHighU8(): this {
     return this.simd(0x8a);
-  }
-  i32x4ExtendLowU16(): this {
-    return this.simd(0xa9);
-  }
-  i32x4ExtendHighU16(): this {
-    return this.simd(0xaa);
   }
   i32x4Add(): this {
     return this.simd(0xae);
