@@ -456,40 +456,41 @@ test('bike serve: the HTTP API', { timeout: 600_000 }, async (t) => {
         'fp32',
       ]);
       // A failed check must not leave the server running (its pipes would keep this process alive).
-      t.after(() => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      });
-      let out = '';
-      let err = '';
-      child.stderr!.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      const listening = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`bike serve did not start in 60 s: ${err}`)), 60_000);
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-          if (m) {
+      try {
+        let out = '';
+        let err = '';
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        const listening = await new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`bike serve did not start in 60 s: ${err}`)), 60_000);
+          child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+            const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+            if (m) {
+              clearTimeout(timer);
+              resolve(m[1]!);
+            }
+          });
+          child.on('exit', (code) => {
             clearTimeout(timer);
-            resolve(m[1]!);
-          }
+            reject(new Error(`bike serve exited ${code}: ${err}`));
+          });
         });
-        child.on('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`bike serve exited ${code}: ${err}`));
-        });
-      });
-      await healthy(listening);
-      const r = await post(listening, '/v1/classify?top=2', video.bytes, { 'content-type': 'video/mp4' });
-      assert.equal(r.status, 200, JSON.stringify(r.json));
-      assert.deepEqual(
-        r.json.top.map((c: { name: string }) => c.name),
-        expected.top.slice(0, 2).map((c) => c.name),
-      );
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      child.kill('SIGTERM');
-      const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
-      assert.equal(code, 0, `exit after SIGTERM: ${err}`);
+        await healthy(listening);
+        const r = await post(listening, '/v1/classify?top=2', video.bytes, { 'content-type': 'video/mp4' });
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.deepEqual(
+          r.json.top.map((c: { name: string }) => c.name),
+          expected.top.slice(0, 2).map((c) => c.name),
+        );
+        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+        child.kill('SIGTERM');
+        const code = await Promise.race([exited, sleep(30_000).then(() => 'timeout' as const)]);
+        assert.equal(code, 0, `exit after SIGTERM: ${err}`);
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
       const usage = await runBike(['serve', '--port', '0']);
       assert.equal(usage.code, 2);
       assert.match(usage.stderr, /give --model <run-dir\|checkpoint> or --clip <weights>/);
