@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tensor, type Tensor } from '../index.ts';
-import { Adam, AdamW, type AdamOptions } from './adam.ts';
+import { manualSeed, randn, tensor, type Tensor } from '../index.ts';
+import { Adam, AdamW, CPU_CHUNK, type AdamOptions } from './adam.ts';
 import type { ParamGroupInput, AdamGroup } from './index.ts';
 
 // Three parameters in two groups; parameter 1 has no gradient at step 1 (it must be skipped there and its
@@ -213,6 +213,39 @@ test('multi-tensor and one-tensor-at-a-time paths give identical bits on the CPU
     [{ lr: 0.01 }, { lr: 0.1 }],
   );
   a.params.forEach((p, i) => assert.deepEqual(p.toArray(), b.params[i]!.toArray()));
+});
+
+test('the chunked CPU update of large parameters gives the bits of the multi-tensor kernels', () => {
+  // numel > CPU_CHUNK and not a multiple of it (the last chunk is partial); the transposed one is not
+  // contiguous, so it takes the whole-tensor path; one small parameter is never chunked.
+  const shapes = [[3, CPU_CHUNK / 2 + 7], [CPU_CHUNK + 5], [5, 3]];
+  const cases: [string, (params: Tensor[], foreach: boolean | null) => AdamW | Adam][] = [
+    ['AdamW', (ps, foreach) => new AdamW(ps, { lr: 0.01, weight_decay: 0.1, foreach })],
+    ['AdamW amsgrad+maximize', (ps, foreach) => new AdamW(ps, { lr: 0.01, amsgrad: true, maximize: true, foreach })],
+    ['Adam L2', (ps, foreach) => new Adam(ps, { lr: 0.01, weight_decay: 0.1, foreach })],
+  ];
+  for (const [what, make] of cases) {
+    const results = [null, false].map((foreach) => {
+      manualSeed(7);
+      const params = shapes.map((shape) => randn(shape).keep().requiresGrad_(true));
+      params.push(
+        randn([CPU_CHUNK / 4 + 3, 6])
+          .t()
+          .keep()
+          .requiresGrad_(true),
+      );
+      const optimizer = make(params, foreach);
+      for (let step = 0; step < 3; step++) {
+        for (const p of params) p.grad = randn(p.shape).keep();
+        optimizer.step();
+      }
+      return params;
+    });
+    results[0]!.forEach((p, i) => {
+      const q = results[1]![i]!;
+      assert.equal(p.ne(q).sum().item(), 0, `${what}: parameter ${i} differs between the two paths`);
+    });
+  }
 });
 
 test('parameters without a gradient are skipped: no state, no change, their step count lags', () => {

@@ -8,6 +8,7 @@
  */
 import { Tensor } from '../tensor.ts';
 import { aten } from '../ops.ts';
+import { tidy } from '../scope.ts';
 import {
   Optimizer,
   checkBoolean,
@@ -68,6 +69,45 @@ const maximum = aten('maximum');
 
 function newZerosLike(p: Tensor): Tensor {
   return new Tensor(zerosLike(p.handle)).keep();
+}
+
+/** Elements per chunk of the CPU single-tensor update: 1 MiB of float32, a size that stays in L2. */
+export const CPU_CHUNK = 1 << 18;
+
+/** A parameter with its gradient and Adam state (`max`: amsgrad's running maximum, or null). */
+interface Moments {
+  param: Tensor;
+  grad: Tensor;
+  expAvg: Tensor;
+  expAvgSq: Tensor;
+  max: Tensor | null;
+}
+
+/** One-dimensional views of all the tensors (writes go through), or null if one is not contiguous. */
+function flatViews(m: Moments): Moments | null {
+  try {
+    const flat = (t: Tensor) => t.view(-1);
+    return {
+      param: flat(m.param),
+      grad: flat(m.grad),
+      expAvg: flat(m.expAvg),
+      expAvgSq: flat(m.expAvgSq),
+      max: m.max && flat(m.max),
+    };
+  } catch {
+    return null; // a strided tensor (a loaded transposed weight, an expanded gradient): update it whole
+  }
+}
+
+function narrowMoments(m: Moments, start: number, length: number): Moments {
+  const part = (t: Tensor) => t.narrow(0, start, length);
+  return {
+    param: part(m.param),
+    grad: part(m.grad),
+    expAvg: part(m.expAvg),
+    expAvgSq: part(m.expAvgSq),
+    max: m.max && part(m.max),
+  };
 }
 
 abstract class AdamFamily extends Optimizer<AdamGroup> {
@@ -131,22 +171,41 @@ abstract class AdamFamily extends Optimizer<AdamGroup> {
 
   /** `_single_tensor_adam(w)`. */
   private updateOne({ param, grad, state }: Entry, group: AdamGroup): void {
+    const [beta1, beta2] = group.betas;
+    const bias = biasCorrections(group.lr, beta1, beta2, state.step);
+    const max = group.amsgrad ? (state.max_exp_avg_sq as Tensor) : null;
+    const whole: Moments = { param, grad, expAvg: state.exp_avg, expAvgSq: state.exp_avg_sq, max };
+    const flat = param.device === 'cpu' && param.numel > CPU_CHUNK ? flatViews(whole) : null;
+    if (!flat) return this.updateSlice(whole, group, bias);
+    // Every operation is per element, so running them chunk by chunk gives the same bits; on CPU a
+    // chunk's temporaries stay in cache between the ~8 passes instead of streaming a large matrix
+    // through memory each time (about a quarter less optimizer time on ViT-B/32's weights).
+    for (let start = 0; start < param.numel; start += CPU_CHUNK) {
+      const length = Math.min(CPU_CHUNK, param.numel - start);
+      tidy(() => this.updateSlice(narrowMoments(flat, start, length), group, bias));
+    }
+  }
+
+  /** The single-tensor update on one parameter, or on matching flat slices of it and its state. */
+  private updateSlice(
+    { param, grad, expAvg, expAvgSq, max }: Moments,
+    group: AdamGroup,
+    { stepSize, bc2Sqrt }: { stepSize: number; bc2Sqrt: number },
+  ): void {
     const { lr, eps, weight_decay: weightDecay } = group;
     const [beta1, beta2] = group.betas;
     let g = group.maximize ? grad.neg() : grad;
     if (this.decoupledWeightDecay) param.mul_(1 - lr * weightDecay);
     else if (weightDecay !== 0) g = g.add(param, weightDecay);
-    state.exp_avg.mul_(beta1).add_(g, 1 - beta1);
-    state.exp_avg_sq.mul_(beta2).addcmul_(g, g, 1 - beta2);
-    const { stepSize, bc2Sqrt } = biasCorrections(lr, beta1, beta2, state.step);
-    let second = state.exp_avg_sq;
-    if (group.amsgrad) {
-      const max = state.max_exp_avg_sq as Tensor;
+    expAvg.mul_(beta1).add_(g, 1 - beta1);
+    expAvgSq.mul_(beta2).addcmul_(g, g, 1 - beta2);
+    let second = expAvgSq;
+    if (max) {
       max.copy_(new Tensor(maximum(max.handle, second.handle)));
       second = max;
     }
     const denom = second.sqrt().div(bc2Sqrt).add_(eps);
-    param.addcdiv_(state.exp_avg, denom, -stepSize);
+    param.addcdiv_(expAvg, denom, -stepSize);
   }
 
   /** `_multi_tensor_adam(w)` for parameters with the same step count. */
