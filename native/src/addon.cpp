@@ -11,6 +11,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerDistributedFunctions(env, exports);
   registerImageFunctions(env, exports);
   registerVideoFunctions(env, exports);
+  registerFrameKernelFunctions(env, exports);
   return exports;
 }
 

@@ -48,5 +48,6 @@ void registerRuntimeFunctions(Napi::Env env, Napi::Object exports);
 void registerDistributedFunctions(Napi::Env env, Napi::Object exports);
 void registerImageFunctions(Napi::Env env, Napi::Object exports);
 void registerVideoFunctions(Napi::Env env, Napi::Object exports);
+void registerFrameKernelFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace bike

@@ -23,7 +23,7 @@ import {
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame, type Normalization } from './frame-tensor.ts';
 import { planResize, planSourceRect, resizeWindow, type ResampleFilter, type ResizePlan } from './pil-resample.ts';
 import { boundingRect, frameSize, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
-import { simdFrameOps } from './simd-kernels.ts';
+import { frameOps } from './frame-ops.ts';
 
 export interface ClipTransformOptions {
   /** `data.input_size`: the crop side S. */
@@ -172,7 +172,7 @@ export function planTrainTransform(
   return { frame: { width: frame.width, height: frame.height }, sized, fallbackCrop, flipped, grayscale };
 }
 
-/** The first resize of the SIMD path for a frame of this size, or null where the general path runs. */
+/** The first resize of the kernel path for a frame of this size, or null where the general path runs. */
 function trainCropResize(
   plan: TrainPlan,
   frame: { width: number; height: number },
@@ -181,7 +181,7 @@ function trainCropResize(
   const scaled = resizedSize(frame.width, frame.height, scaleTarget(options.dataset ?? '', options.inputSize, 'train'));
   if (
     !plan.sized.found ||
-    !simdFrameOps() ||
+    !frameOps() ||
     options.inputSize < 4 ||
     !inside(plan.sized.rect, scaled.width, scaled.height)
   )
@@ -224,7 +224,7 @@ export function applyTrainTransform(
   const clip = allocateClip(1, frames.length, size, out);
   const frameValues = 3 * size * size;
   const whole: Rect = { x: 0, y: 0, width: size, height: size };
-  const ops = simdFrameOps();
+  const ops = frameOps();
   frames.forEach((frame, i) => {
     const offset = i * frameValues;
     const cropResize = trainCropResize(plan, frameSize(frame), options);
@@ -290,7 +290,7 @@ function coverOf(views: readonly CropView[]): Rect {
   return views.reduce((cover, view) => boundingRect(cover, view.rect), views[0]!.rect);
 }
 
-/** The resize of the SIMD path for a frame of this size, or null where the general path runs. */
+/** The resize of the kernel path for a frame of this size, or null where the general path runs. */
 function testCoverResize(
   frame: { width: number; height: number },
   cover: Rect,
@@ -301,7 +301,7 @@ function testCoverResize(
     frame.height,
     scaleTarget(options.dataset ?? '', options.inputSize, options.stage ?? 'test'),
   );
-  if (!simdFrameOps() || options.inputSize < 4 || !inside(cover, scaled.width, scaled.height)) return null;
+  if (!frameOps() || options.inputSize < 4 || !inside(cover, scaled.width, scaled.height)) return null;
   return planResize(frame, scaled.width, scaled.height, 'bicubic', undefined, cover);
 }
 
@@ -333,7 +333,7 @@ export function testTransform(frames: readonly RgbImage[], options: TestTransfor
 
   const clip = allocateClip(views.length, frames.length, size, out);
   const frameValues = 3 * size * size;
-  const ops = simdFrameOps();
+  const ops = frameOps();
   frames.forEach((frame, i) => {
     // One resize of the part every view needs, then each view is a region of it.
     const coverResize = testCoverResize(frameSize(frame), cover, options);

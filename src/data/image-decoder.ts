@@ -15,6 +15,8 @@ import sharp from 'sharp';
 import { MediaError } from './media-error.ts';
 import { imageSizeRefusal, mediaLimits } from './media-limits.ts';
 import { makeRgbImage, type PixelBuffers, type Rect, type RgbImage } from './rgb-image.ts';
+// Loading the addon brings its frame kernels: the transforms of what these decoders return use them.
+import './native-frame-ops.ts';
 import { native, type DecodedJpeg } from '../torch/native.ts';
 
 // The addon decodes JPEG with libjpeg-turbo directly (PIL's settings) when it was built with it:

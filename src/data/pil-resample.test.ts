@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import {
   axisCoefficients,
   planResize,
+  planSourceRect,
   resizeWindow,
   resizeWithJavaScript,
   type ResampleFilter,
 } from './pil-resample.ts';
-import { simdResize, simdKernelsAvailable } from './simd-kernels.ts';
+import { SimdFrameOps } from './simd-kernels.ts';
+import { NativeFrameOps } from './native-frame-ops.ts';
+import type { FrameOps } from './frame-ops.ts';
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { Rng } from './rng.ts';
 
@@ -43,7 +46,11 @@ const PIL_CROP_BICUBIC_3x3 = [
   123, 130,
 ];
 
-function bothKernels(
+/** Every kernel set this machine runs: WebAssembly always (Node >= 20), the addon's where the CPU has AVX2. */
+const kernelSets: FrameOps[] = [SimdFrameOps.create()!, NativeFrameOps.create()].filter((ops) => ops !== null);
+
+/** The scalar reference first, then each kernel set's pixels for the same plan. */
+function allKernels(
   image: RgbImage,
   w: number,
   h: number,
@@ -52,23 +59,25 @@ function bothKernels(
   window?: Rect,
 ): RgbImage[] {
   const plan = planResize(image, w, h, filter, source, window);
-  const out = [resizeWithJavaScript(image, plan)];
-  const simd = simdResize(image, plan);
-  if (simd) out.push(simd);
-  return out;
+  return [
+    resizeWithJavaScript(image, plan),
+    ...kernelSets.map((ops) => {
+      ops.reset();
+      return ops.download(ops.resize(image, plan));
+    }),
+  ];
 }
 
 test('matches Pillow byte for byte (down and up, bicubic and bilinear, with a source box)', () => {
   const img = patternImage();
-  for (const out of bothKernels(img, 4, 3, 'bicubic')) assert.deepEqual([...out.data], PIL_BICUBIC_4x3);
-  for (const out of bothKernels(img, 10, 6, 'bilinear')) assert.deepEqual([...out.data], PIL_BILINEAR_10x6);
-  for (const out of bothKernels(img, 3, 3, 'bicubic', { x: 1, y: 1, width: 5, height: 4 })) {
+  for (const out of allKernels(img, 4, 3, 'bicubic')) assert.deepEqual([...out.data], PIL_BICUBIC_4x3);
+  for (const out of allKernels(img, 10, 6, 'bilinear')) assert.deepEqual([...out.data], PIL_BILINEAR_10x6);
+  for (const out of allKernels(img, 3, 3, 'bicubic', { x: 1, y: 1, width: 5, height: 4 })) {
     assert.deepEqual([...out.data], PIL_CROP_BICUBIC_3x3);
   }
 });
 
-test('the WebAssembly SIMD kernels are available and agree with the scalar code on random images', () => {
-  assert.ok(simdKernelsAvailable(), 'Node >= 20 runs WebAssembly SIMD');
+test('the frame kernels agree with the scalar code on random images', () => {
   const rng = new Rng(7);
   for (let trial = 0; trial < 25; trial++) {
     const w = rng.intInclusive(1, 90),
@@ -78,8 +87,10 @@ test('the WebAssembly SIMD kernels are available and agree with the scalar code 
     const ow = rng.intInclusive(1, 120),
       oh = rng.intInclusive(1, 120);
     const filter: ResampleFilter = trial % 2 ? 'bicubic' : 'bilinear';
-    const [js, simd] = bothKernels(img, ow, oh, filter);
-    assert.deepEqual(simd!.data, js!.data, `trial ${trial}: ${w}x${h} -> ${ow}x${oh} ${filter}`);
+    const [js, ...kernels] = allKernels(img, ow, oh, filter);
+    kernels.forEach((out, k) =>
+      assert.deepEqual(out.data, js!.data, `${kernelSets[k]!.kind} trial ${trial}: ${w}x${h} -> ${ow}x${oh} ${filter}`),
+    );
   }
 });
 
@@ -120,7 +131,7 @@ test('rectangles outside the image or output are refused with the rectangle name
   assert.throws(() => resizeWindow(img, 0, 3, 'bicubic'), /output size 0x3/);
 });
 
-test('the SIMD kernels equal the scalar code on extreme pixels, windows and both tap parities', () => {
+test('the frame kernels equal the scalar code on extreme pixels, windows and both tap parities', () => {
   // 0/255 stripes drive the sums to both clip limits; the sizes give odd and even tap counts, an
   // upscale whose centre weight is exactly 1 (the largest split weight) and a long downscale.
   const img = makeRgbImage(64, 48);
@@ -142,10 +153,45 @@ test('the SIMD kernels equal the scalar code on extreme pixels, windows and both
         { x: Math.floor(w / 4), y: Math.floor(h / 3), width: Math.max(1, w >> 1), height: Math.max(1, h >> 1) },
       ];
       for (const window of windows) {
-        const [js, simd] = bothKernels(img, w, h, filter, undefined, window);
-        assert.ok(simd, 'SIMD kernels available');
-        assert.deepEqual(simd.data, js!.data, `${filter} 64x48 -> ${w}x${h} window ${JSON.stringify(window)}`);
+        const [js, ...kernels] = allKernels(img, w, h, filter, undefined, window);
+        kernels.forEach((out, k) =>
+          assert.deepEqual(
+            out.data,
+            js!.data,
+            `${kernelSets[k]!.kind}: ${filter} 64x48 -> ${w}x${h} window ${JSON.stringify(window)}`,
+          ),
+        );
       }
+    }
+  }
+});
+
+test('the frame kernels resize a frame decoded in part (just the pixels the plan reads) as the whole frame', () => {
+  const rng = new Rng(13);
+  const img = makeRgbImage(90, 70);
+  for (let i = 0; i < img.data.length; i++) img.data[i] = rng.nextInt(256);
+  for (const filter of ['bicubic', 'bilinear'] as const) {
+    const plan = planResize(
+      img,
+      70,
+      50,
+      filter,
+      { x: 4, y: 3, width: 80, height: 60 },
+      { x: 20, y: 10, width: 30, height: 25 },
+    );
+    const reads = planSourceRect(plan);
+    const part = makeRgbImage(reads.width, reads.height);
+    for (let y = 0; y < reads.height; y++) {
+      const from = ((reads.y + y) * 90 + reads.x) * 3;
+      part.data.set(img.data.subarray(from, from + reads.width * 3), y * reads.width * 3);
+    }
+    part.partOf = { x: reads.x, y: reads.y, frameWidth: 90, frameHeight: 70 };
+    const want = resizeWithJavaScript(img, plan);
+    for (const ops of kernelSets) {
+      ops.reset();
+      assert.deepEqual(ops.download(ops.resize(part, plan)).data, want.data, `${ops.kind} ${filter}`);
+      const short = { ...part, partOf: { ...part.partOf, x: reads.x + 1 } };
+      assert.throws(() => ops.resize(short, plan), /was decoded/);
     }
   }
 });

@@ -9,7 +9,7 @@
  * its own taps, so resizing and then cropping equals computing just the cropped pixels.
  */
 import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
-import { simdResize } from './simd-kernels.ts';
+import { kernelResize } from './frame-ops.ts';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
 
@@ -178,9 +178,30 @@ export function planSourceRect(plan: ResizePlan): Rect {
 }
 
 /**
+ * The plan's source rectangle in the pixels of `image`, which may be only part of the frame the
+ * plan was made for (`partOf`): then it must hold every pixel the plan reads.
+ */
+export function sourceInImage(image: RgbImage, plan: ResizePlan): Rect {
+  const part = image.partOf;
+  if (!part) return plan.source;
+  const reads = planSourceRect(plan);
+  if (
+    reads.x < part.x ||
+    reads.y < part.y ||
+    reads.x + reads.width > part.x + image.width ||
+    reads.y + reads.height > part.y + image.height
+  ) {
+    throw new Error(
+      `resize reads (x=${reads.x}, y=${reads.y}, ${reads.width}x${reads.height}) of the frame, but only (x=${part.x}, y=${part.y}, ${image.width}x${image.height}) was decoded`,
+    );
+  }
+  return { ...plan.source, x: plan.source.x - part.x, y: plan.source.y - part.y };
+}
+
+/**
  * `PIL: image.crop(source).resize((outWidth, outHeight), filter).crop(window)`, computing only the
- * window. `source` defaults to the whole image, `window` to the whole output. Uses the WebAssembly
- * SIMD kernels where the runtime has them (same integer arithmetic, same pixels), else JavaScript.
+ * window. `source` defaults to the whole image, `window` to the whole output. Uses the frame
+ * kernels where the runtime has them (same integer arithmetic, same pixels), else JavaScript.
  */
 export function resizeWindow(
   image: RgbImage,
@@ -191,7 +212,7 @@ export function resizeWindow(
   window?: Rect,
 ): RgbImage {
   const plan = planResize(image, outWidth, outHeight, filter, source, window);
-  return simdResize(image, plan) ?? resizeWithJavaScript(image, plan);
+  return kernelResize(image, plan) ?? resizeWithJavaScript(image, plan);
 }
 
 /** The scalar reference implementation of a planned resize. */

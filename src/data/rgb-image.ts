@@ -90,3 +90,13 @@ export function boundingRect(a: Rect, b: Rect): Rect {
     height: Math.max(a.y + a.height, b.y + b.height) - y,
   };
 }
+
+/** The frame kernels' normalisation takes regions inside the image and at least 4 pixels wide. */
+export function checkNormalizeRegion(image: { width: number; height: number }, region: Rect): void {
+  const { x, y, width: w, height: h } = region;
+  if (w < 4 || h < 1 || x < 0 || y < 0 || x + w > image.width || y + h > image.height) {
+    throw new Error(
+      `normalize region (x=${x}, y=${y}, ${w}x${h}): expected at least 4 pixels wide, inside ${image.width}x${image.height}`,
+    );
+  }
+}

@@ -1,14 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimdFrameOps, simdKernelsAvailable } from './simd-kernels.ts';
+import { NativeFrameOps } from './native-frame-ops.ts';
 import { CLIP_MEAN, CLIP_STD, normalizationTable, writeNormalizedFrame } from './frame-tensor.ts';
 import { planResize } from './pil-resample.ts';
 import { makeRgbImage } from './rgb-image.ts';
 import { Rng } from './rng.ts';
+import type { FrameOps } from './frame-ops.ts';
 
-test('SIMD normalisation equals the table-driven JavaScript, mirrored and grey included, any width >= 4', () => {
+/** WebAssembly everywhere; the addon's AVX2 kernels where the CPU has them. */
+const kernelSets: FrameOps[] = [SimdFrameOps.create()!, NativeFrameOps.create()].filter((ops) => ops !== null);
+
+test("the kernels' normalisation equals the table-driven JavaScript, mirrored and grey included, any width >= 4", () => {
   assert.ok(simdKernelsAvailable());
-  const ops = SimdFrameOps.create()!;
+  for (const ops of kernelSets) normalizesAsJavaScript(ops);
+});
+
+function normalizesAsJavaScript(ops: FrameOps): void {
   const rng = new Rng(3);
   const table = normalizationTable({ mean: CLIP_MEAN, std: CLIP_STD });
   for (let trial = 0; trial < 40; trial++) {
@@ -26,12 +34,15 @@ test('SIMD normalisation equals the table-driven JavaScript, mirrored and grey i
     const inArena = ops.resize(image, planResize(image, image.width, image.height, 'bilinear'));
     const got = new Float32Array(want.length);
     ops.normalize(inArena, region, CLIP_MEAN, CLIP_STD, flip, grey, got, 5);
-    assert.deepEqual(got, want, `trial ${trial}: ${width}x${height} flip=${flip} grey=${grey}`);
+    assert.deepEqual(got, want, `${ops.kind} trial ${trial}: ${width}x${height} flip=${flip} grey=${grey}`);
   }
+}
+
+test("the kernels' normalisation refuses regions it cannot do", () => {
+  for (const ops of kernelSets) refusesBadRegions(ops);
 });
 
-test('SIMD normalisation refuses regions it cannot do', () => {
-  const ops = SimdFrameOps.create()!;
+function refusesBadRegions(ops: FrameOps): void {
   ops.reset();
   const image = makeRgbImage(8, 8);
   const inArena = ops.resize(image, planResize(image, 8, 8, 'bilinear'));
@@ -44,4 +55,4 @@ test('SIMD normalisation refuses regions it cannot do', () => {
     () => ops.normalize(inArena, { x: 6, y: 0, width: 4, height: 2 }, CLIP_MEAN, CLIP_STD, false, false, out, 0),
     /inside 8x8/,
   );
-});
+}

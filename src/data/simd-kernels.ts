@@ -8,8 +8,9 @@
  * its normalised floats copied out once.
  */
 import { FunctionBuilder, assembleModule } from './wasm-assembler.ts';
-import { planSourceRect, type AxisCoefficients, type ResizePlan } from './pil-resample.ts';
-import { makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import { sourceInImage, type AxisCoefficients, type ResizePlan } from './pil-resample.ts';
+import { checkNormalizeRegion, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
+import type { ArenaImage, FrameOps } from './frame-ops.ts';
 
 /** Pillow's `PRECISION_BITS` (32 - 8 - 2). */
 const PRECISION_BITS = 22;
@@ -278,7 +279,7 @@ function buildVertical(): FunctionBuilder {
  * An axis's weights as the kernels read them: per output pixel, ceil(ksize / 2) pairs of taps, each
  * i16 (hi, hi) then (lo, lo) (see SPLIT_BITS), zero past the last tap. Cached per coefficient table.
  */
-interface SplitAxis {
+export interface SplitAxis {
   /** The axis's (first tap, taps) per output pixel. */
   bounds: Int32Array;
   pairs: number;
@@ -286,7 +287,7 @@ interface SplitAxis {
 }
 const splitCache = new WeakMap<AxisCoefficients, SplitAxis>();
 
-function splitWeights(axis: AxisCoefficients): SplitAxis {
+export function splitWeights(axis: AxisCoefficients): SplitAxis {
   let found = splitCache.get(axis);
   if (!found) {
     const { outSize, ksize, bounds, weights } = axis;
@@ -459,18 +460,9 @@ export function simdKernelsAvailable(): boolean {
   return loadKernels() !== null;
 }
 
-/** An RGB image held in the kernel memory at byte `at`; valid until the arena is reset. */
-export interface ArenaImage {
-  at: number;
-  width: number;
-  height: number;
-}
-
-/**
- * Frame operations on the kernel memory with bump allocation: `reset()` frees everything
- * allocated since the last reset (call it per frame). One per thread (WebAssembly memory is).
- */
-export class SimdFrameOps {
+/** `FrameOps` on the WebAssembly memory (one per thread, as that memory is). */
+export class SimdFrameOps implements FrameOps {
+  readonly kind = 'wasm';
   private top = RESERVED_BYTES;
 
   private constructor(private readonly k: Kernels) {}
@@ -492,28 +484,9 @@ export class SimdFrameOps {
     return at;
   }
 
-  /**
-   * Runs a planned resize; `image` may be a JavaScript image (whole, or the part of a frame that
-   * holds the pixels the plan reads) or one already in the arena.
-   */
   resize(image: RgbImage | ArenaImage, plan: ResizePlan): ArenaImage {
     const { window, horizontal, vertical, rowFirst, rowEnd } = plan;
-    let source = plan.source;
-    const part = 'data' in image ? image.partOf : undefined;
-    if (part) {
-      const reads = planSourceRect(plan);
-      if (
-        reads.x < part.x ||
-        reads.y < part.y ||
-        reads.x + reads.width > part.x + image.width ||
-        reads.y + reads.height > part.y + image.height
-      ) {
-        throw new Error(
-          `resize reads (x=${reads.x}, y=${reads.y}, ${reads.width}x${reads.height}) of the frame, but only (x=${part.x}, y=${part.y}, ${image.width}x${image.height}) was decoded`,
-        );
-      }
-      source = { ...source, x: source.x - part.x, y: source.y - part.y };
-    }
+    const source = 'data' in image ? sourceInImage(image, plan) : plan.source;
     const rows = rowEnd - rowFirst;
     const stride = image.width * 3;
     const tempStride = window.width * 3;
@@ -559,7 +532,6 @@ export class SimdFrameOps {
     return { at: outAt, width: window.width, height: window.height };
   }
 
-  /** Copies an arena image out to JavaScript memory. */
   download(image: ArenaImage): RgbImage {
     const bytes = image.width * image.height * 3;
     return makeRgbImage(
@@ -569,10 +541,6 @@ export class SimdFrameOps {
     );
   }
 
-  /**
-   * Writes `region` (inside the image, at least 4 pixels wide) as `[3, h, w]` normalised float32 at
-   * `out[offset...]`, mirrored and/or grey; `mean` and `std` are per RGB channel.
-   */
   normalize(
     image: ArenaImage,
     region: Rect,
@@ -583,12 +551,8 @@ export class SimdFrameOps {
     out: Float32Array,
     offset: number,
   ): void {
+    checkNormalizeRegion(image, region);
     const { width: w, height: h } = region;
-    if (w < 4 || region.x < 0 || region.y < 0 || region.x + w > image.width || region.y + h > image.height) {
-      throw new Error(
-        `normalize region (x=${region.x}, y=${region.y}, ${w}x${h}): expected at least 4 pixels wide, inside ${image.width}x${image.height}`,
-      );
-    }
     const planeBytes = w * h * 4;
     const outAt = this.allocate(3 * planeBytes);
     const params = new Float32Array(this.k.memory.buffer, PARAMS_AT, 7);
@@ -607,20 +571,4 @@ export class SimdFrameOps {
     );
     out.set(new Float32Array(this.k.memory.buffer, outAt, 3 * w * h), offset);
   }
-}
-
-let sharedOps: SimdFrameOps | null | undefined;
-
-/** This thread's frame operations, or null where WebAssembly SIMD is missing. */
-export function simdFrameOps(): SimdFrameOps | null {
-  if (sharedOps === undefined) sharedOps = SimdFrameOps.create();
-  return sharedOps;
-}
-
-/** Runs a planned resize with the SIMD kernels into a JavaScript image; null without SIMD. */
-export function simdResize(image: RgbImage, plan: ResizePlan): RgbImage | null {
-  const ops = simdFrameOps();
-  if (!ops) return null;
-  ops.reset();
-  return ops.download(ops.resize(image, plan));
 }

@@ -15,6 +15,8 @@ import { spawn } from 'node:child_process';
 import { MediaError } from './media-error.ts';
 import { mediaLimits } from './media-limits.ts';
 import { makeRgbImage, type RgbImage } from './rgb-image.ts';
+// Loading the addon brings its frame kernels: the transforms of what these decoders return use them.
+import './native-frame-ops.ts';
 import { native, type DecodedVideoFrames } from '../torch/native.ts';
 
 // The addon links FFmpeg's libraries where their headers were found at build time: the same

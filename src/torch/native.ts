@@ -130,6 +130,42 @@ export interface NativeAddon {
     into?: Uint8Array,
   ): DecodedJpeg;
   probeVideoFile?(path: string, maxPixels?: number): VideoProbe;
+  // The data pipeline's pixel kernels (native/src/frame-kernels.cpp): present only on x86-64 CPUs
+  // with AVX2; src/data/native-frame-ops.ts plans their calls, WebAssembly runs them elsewhere.
+  resampleHorizontal?(
+    src: Uint8Array,
+    srcOffset: number,
+    srcStride: number,
+    rows: number,
+    out: Uint8Array,
+    outOffset: number,
+    bounds: Int32Array,
+    split: Int16Array,
+    pairs: number,
+  ): void;
+  resampleVertical?(
+    src: Uint8Array,
+    srcOffset: number,
+    stride: number,
+    srcRowFirst: number,
+    out: Uint8Array,
+    outOffset: number,
+    bounds: Int32Array,
+    weights: Int32Array,
+    ksize: number,
+  ): void;
+  normalizeFrame?(
+    src: Uint8Array,
+    srcOffset: number,
+    srcStride: number,
+    width: number,
+    height: number,
+    out: Float32Array,
+    outOffset: number,
+    meanStd: Float32Array,
+    flip: boolean,
+    grey: boolean,
+  ): void;
   decodeVideoFrames?(path: string, frames: number[], maxPixels?: number, maxVideoPixels?: number): DecodedVideoFrames;
 }
 
