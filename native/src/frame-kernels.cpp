@@ -266,9 +266,9 @@ Napi::Value resampleVertical(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// [3, height, width] planes from RGB rows through each channel's table of the 256 values.
+// [3, height, width] planes from RGB rows through each channel's 256 values (table[c * 256 + v]).
 template <bool Flip, bool Grey>
-void normalizeRows(const uint8_t* rows, int64_t srcStride, int64_t width, int64_t height, float* red, const float (&table)[3][256]) {
+void normalizeRows(const uint8_t* rows, int64_t srcStride, int64_t width, int64_t height, float* red, const float* table) {
   const size_t plane = static_cast<size_t>(width * height);
   float* green = red + plane;
   float* blue = green + plane;
@@ -279,23 +279,23 @@ void normalizeRows(const uint8_t* rows, int64_t srcStride, int64_t width, int64_
       const uint8_t* p = row + 3 * (Flip ? width - 1 - x : x);
       if (Grey) {
         const uint32_t level = (p[0] * 19595u + p[1] * 38470u + p[2] * 7471u + 0x8000u) >> 16;
-        red[at + x] = table[0][level];
-        green[at + x] = table[1][level];
-        blue[at + x] = table[2][level];
+        red[at + x] = table[level];
+        green[at + x] = table[256 + level];
+        blue[at + x] = table[512 + level];
       } else {
-        red[at + x] = table[0][p[0]];
-        green[at + x] = table[1][p[1]];
-        blue[at + x] = table[2][p[2]];
+        red[at + x] = table[p[0]];
+        green[at + x] = table[256 + p[1]];
+        blue[at + x] = table[512 + p[2]];
       }
     }
   }
 }
 
-// normalizeFrame(src, srcOffset, srcStride, width, height, out, outOffset, meanStd, flip, grey):
-// [3, height, width] float32 planes at out[outOffset...] from RGB rows, (x / 255 - mean) / std per
-// channel (meanStd: Float32Array [mean R G B, std R G B]), mirrored and/or PIL's grey
-// (L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 in every channel). The 256 values of a channel
-// are computed once per call with the same float32 operations as torch's.
+// normalizeFrame(src, srcOffset, srcStride, width, height, out, outOffset, table, flip, grey):
+// [3, height, width] float32 planes at out[outOffset...] from RGB rows, each byte v of channel c
+// replaced by table[c * 256 + v] (JS makes the table with torch's float32 operations:
+// normalizationTable in src/data/frame-tensor.ts), mirrored and/or PIL's grey
+// (L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16 in every channel).
 Napi::Value normalizeFrame(const Napi::CallbackInfo& info) {
   const char* fn = "normalizeFrame";
   Napi::Env env = info.Env();
@@ -305,20 +305,17 @@ Napi::Value normalizeFrame(const Napi::CallbackInfo& info) {
                 width = integerArg(info, 3, fn, "width", 1), height = integerArg(info, 4, fn, "height", 1);
   const auto out = typedArray<float>(info, 5, napi_float32_array, fn, "out");
   const int64_t outOffset = integerArg(info, 6, fn, "outOffset", 0);
-  const auto meanStd = typedArray<float>(info, 7, napi_float32_array, fn, "meanStd");
+  const auto table = typedArray<float>(info, 7, napi_float32_array, fn, "table");
   const bool flip = info[8].ToBoolean().Value(), grey = info[9].ToBoolean().Value();
-  if (meanStd.length < 6) outOfBounds(env, fn, "meanStd must hold 3 means and 3 stds");
+  if (table.length != 3 * 256) outOfBounds(env, fn, "table must hold 3 x 256 values");
   if (srcStride < width * 3 || static_cast<uint64_t>(srcOffset + (height - 1) * srcStride + width * 3) > src.length)
     outOfBounds(env, fn, "the rows read end past src (" + std::to_string(src.length) + " bytes)");
   const size_t plane = static_cast<size_t>(width * height);
   if (outOffset + 3 * plane > out.length) outOfBounds(env, fn, "the planes written end past out (" + std::to_string(out.length) + " values)");
-  float table[3][256];
-  for (int c = 0; c < 3; ++c)
-    for (int v = 0; v < 256; ++v) table[c][v] = (static_cast<float>(v) / 255.0f - meanStd.data[c]) / meanStd.data[3 + c];
   // One loop per case: the compiler does not take the tests out of the loop at -O2.
   const auto rows = [&](auto flipped, auto greyed) {
     normalizeRows<decltype(flipped)::value, decltype(greyed)::value>(src.data + srcOffset, srcStride, width, height,
-                                                                      out.data + outOffset, table);
+                                                                      out.data + outOffset, table.data);
   };
   if (flip)
     grey ? rows(std::true_type(), std::true_type()) : rows(std::true_type(), std::false_type());

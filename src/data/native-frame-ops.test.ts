@@ -53,15 +53,15 @@ test('the native kernels refuse reads and writes outside their arrays, naming th
     /row 0 starts at source row 1/,
   );
   assert.throws(
-    () => native.normalizeFrame!(src, 0, 6, 2, 5, new Float32Array(29), 0, new Float32Array(6), false, false),
+    () => native.normalizeFrame!(src, 0, 6, 2, 5, new Float32Array(29), 0, new Float32Array(768), false, false),
     /normalizeFrame: the planes written end past out \(29 values\)/,
   );
   assert.throws(
-    () => native.normalizeFrame!(src, 0, 6, 2, 5, new Float32Array(30), 0, new Float32Array(2), false, false),
-    /meanStd must hold 3 means and 3 stds/,
+    () => native.normalizeFrame!(src, 0, 6, 2, 5, new Float32Array(30), 0, new Float32Array(767), false, false),
+    /table must hold 3 x 256 values/,
   );
   assert.throws(
-    () => native.normalizeFrame!(src, 0.5, 6, 2, 5, new Float32Array(30), 0, new Float32Array(6), false, false),
+    () => native.normalizeFrame!(src, 0.5, 6, 2, 5, new Float32Array(30), 0, new Float32Array(768), false, false),
     /srcOffset must be an integer >= 0/,
   );
   assert.throws(

@@ -7,6 +7,7 @@
 import { native } from '../torch/native.ts';
 import { offerNativeFrameOps, type ArenaImage, type FrameOps } from './frame-ops.ts';
 import { sourceInImage, type ResizePlan } from './pil-resample.ts';
+import { normalizationTable } from './frame-tensor.ts';
 import { checkNormalizeRegion, makeRgbImage, type Rect, type RgbImage } from './rgb-image.ts';
 import { splitWeights } from './simd-kernels.ts';
 
@@ -16,7 +17,6 @@ export class NativeFrameOps implements FrameOps {
   readonly kind = 'native';
   private memory = new Uint8Array(1 << 20);
   private top = 0;
-  private readonly meanStd = new Float32Array(6);
 
   private constructor() {}
 
@@ -107,7 +107,6 @@ export class NativeFrameOps implements FrameOps {
     offset: number,
   ): void {
     checkNormalizeRegion(image, region);
-    this.meanStd.set([mean[0]!, mean[1]!, mean[2]!, std[0]!, std[1]!, std[2]!]);
     normalizeFrame!(
       this.memory,
       image.at + (region.y * image.width + region.x) * 3,
@@ -116,7 +115,7 @@ export class NativeFrameOps implements FrameOps {
       region.height,
       out,
       offset,
-      this.meanStd,
+      normalizationTable({ mean, std }),
       flip,
       grayscale,
     );

@@ -162,7 +162,7 @@ export interface NativeAddon {
     height: number,
     out: Float32Array,
     outOffset: number,
-    meanStd: Float32Array,
+    table: Float32Array,
     flip: boolean,
     grey: boolean,
   ): void;
