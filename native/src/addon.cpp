@@ -4,6 +4,7 @@
 namespace bike {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  registerHandleFunctions(env, exports);
   registerTensorFunctions(env, exports);
   registerOpFunctions(env, exports);
   registerAutogradFunctions(env, exports);

@@ -10,18 +10,12 @@
 
 namespace bike {
 
-// A libtorch tensor owned by a JS external. `release` frees it early (explicit dispose); the
-// external's finalizer frees whatever is left when the GC collects the JS value.
-struct TensorBox {
-  at::Tensor tensor;
-  int64_t accountedBytes = 0;
-};
-
+// A new handle for `tensor` (null for an undefined tensor). Inside a scope the scope frees it; see
+// handles.cpp.
 Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor);
-// Throws a JS TypeError naming `what` when `value` is not a live tensor handle.
+// Throws a JS TypeError naming `what` when `value` is not a tensor handle, an Error when its tensor
+// was freed.
 at::Tensor& unwrapTensor(const Napi::Value& value, const char* what);
-bool isTensorHandle(const Napi::Value& value);
-void releaseTensor(Napi::Env env, TensorBox* box);
 
 std::string describeTensor(const at::Tensor& t);
 std::vector<int64_t> toInt64Vector(const Napi::Value& value, const char* what);
@@ -41,6 +35,7 @@ Napi::Value guarded(Napi::Env env, const std::string& context, F&& body) {
   }
 }
 
+void registerHandleFunctions(Napi::Env env, Napi::Object exports);
 void registerTensorFunctions(Napi::Env env, Napi::Object exports);
 void registerOpFunctions(Napi::Env env, Napi::Object exports);
 void registerAutogradFunctions(Napi::Env env, Napi::Object exports);

@@ -1,4 +1,4 @@
-// Tensor handles, creation from and copies to JS buffers, and cheap metadata queries.
+// Tensors made from and copied to JS buffers and files, and cheap metadata queries.
 #include "common.h"
 #include <cmath>
 #include <cstring>
@@ -7,50 +7,6 @@
 #include <unistd.h>
 
 namespace bike {
-
-static void finalizeBox(napi_env env, void* data, void*) {
-  auto* box = static_cast<TensorBox*>(data);
-  if (box->accountedBytes) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, -box->accountedBytes, &ignored);
-  }
-  delete box;
-}
-
-Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
-  if (!tensor.defined()) return env.Null();
-  // Not yet counted as external memory: see accountMemory.
-  auto* box = new TensorBox{std::move(tensor), 0};
-  napi_value result;
-  napi_status status = napi_create_external(env, box, finalizeBox, nullptr, &result);
-  if (status != napi_ok) {
-    delete box;
-    throw Napi::Error::New(env, "could not create a tensor handle");
-  }
-  return Napi::Value(env, result);
-}
-
-bool isTensorHandle(const Napi::Value& value) { return value.IsExternal(); }
-
-at::Tensor& unwrapTensor(const Napi::Value& value, const char* what) {
-  if (!value.IsExternal()) {
-    throw Napi::TypeError::New(value.Env(), std::string(what) + ": expected a tensor handle");
-  }
-  auto* box = value.As<Napi::External<TensorBox>>().Data();
-  if (!box->tensor.defined()) {
-    throw Napi::Error::New(value.Env(), std::string(what) + ": the tensor was already disposed");
-  }
-  return box->tensor;
-}
-
-void releaseTensor(Napi::Env env, TensorBox* box) {
-  if (box->accountedBytes) {
-    int64_t ignored;
-    napi_adjust_external_memory(env, -box->accountedBytes, &ignored);
-    box->accountedBytes = 0;
-  }
-  box->tensor.reset();
-}
 
 std::string describeTensor(const at::Tensor& t) {
   if (!t.defined()) return "undefined";
@@ -149,32 +105,6 @@ static Napi::Value toBuffer(const Napi::CallbackInfo& info) {
   });
 }
 
-static Napi::Value dispose(const Napi::CallbackInfo& info) {
-  if (info[0].IsExternal()) releaseTensor(info.Env(), info[0].As<Napi::External<TensorBox>>().Data());
-  return info.Env().Undefined();
-}
-
-// Tells V8 about a tensor's memory, so that collecting its handle is worth a GC: for tensors that
-// only the collector will free (created outside every tidy scope, or kept). Tensors a scope frees
-// are not counted: a training step's gigabytes of short-lived activations counted each crossed
-// V8's external-memory limit again and again, a major GC every 64 MB. Views share their base's
-// storage: only tensors that own fresh storage count.
-static Napi::Value accountMemory(const Napi::CallbackInfo& info) {
-  if (!info[0].IsExternal()) return info.Env().Undefined();
-  auto* box = info[0].As<Napi::External<TensorBox>>().Data();
-  if (box->accountedBytes == 0 && box->tensor.defined() && !box->tensor.is_view() && box->tensor.has_storage()) {
-    box->accountedBytes = static_cast<int64_t>(box->tensor.storage().nbytes());
-    int64_t ignored;
-    napi_adjust_external_memory(info.Env(), box->accountedBytes, &ignored);
-  }
-  return info.Env().Undefined();
-}
-
-static Napi::Value isLive(const Napi::CallbackInfo& info) {
-  if (!info[0].IsExternal()) return Napi::Boolean::New(info.Env(), false);
-  return Napi::Boolean::New(info.Env(), info[0].As<Napi::External<TensorBox>>().Data()->tensor.defined());
-}
-
 static Napi::Value shape(const Napi::CallbackInfo& info) {
   return toJsIntArray(info.Env(), unwrapTensor(info[0], "shape").sizes());
 }
@@ -211,9 +141,6 @@ void registerTensorFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("fromBuffer", Napi::Function::New(env, fromBuffer));
   exports.Set("fromFile", Napi::Function::New(env, fromFile));
   exports.Set("toBuffer", Napi::Function::New(env, toBuffer));
-  exports.Set("dispose", Napi::Function::New(env, dispose));
-  exports.Set("accountMemory", Napi::Function::New(env, accountMemory));
-  exports.Set("isLive", Napi::Function::New(env, isLive));
   exports.Set("shape", Napi::Function::New(env, shape));
   exports.Set("scalarType", Napi::Function::New(env, scalarType));
   exports.Set("device", Napi::Function::New(env, device));

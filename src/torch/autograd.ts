@@ -72,7 +72,8 @@ const alias = aten('alias');
 native.setCustomBackwardHandler((id: number, gradHandles: (Handle | null)[]): (Handle | null)[] => {
   const fn = backwardFunctions.get(id);
   if (!fn) throw new Error(`custom backward #${id} is no longer registered`);
-  // The addon takes ownership of the handles returned here, so hand it fresh aliases.
+  // The scope frees the backward's own tensors: hand the addon fresh aliases, which the scope
+  // keeps (raw handles in its result) until the addon has read them.
   return tidy(() => {
     const results = fn(gradHandles.map((h) => (h === null ? null : new Tensor(h))));
     return results.map((t) => (t === null ? null : (alias(t.handle) as Handle)));

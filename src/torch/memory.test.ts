@@ -11,6 +11,8 @@ import {
   scopeDepth,
   manualSeed,
   liveCustomFunctions,
+  aten,
+  native,
   applyCustom,
   F,
   nn,
@@ -81,6 +83,29 @@ test('an exception inside tidy frees its tensors and closes the scope', () => {
   assert.equal(scopeDepth(), 0, 'the failed scope is closed');
   assert.throws(() => tidy((() => Promise.resolve(tensor([1]))) as () => never), /synchronous function/);
   assert.equal(scopeDepth(), 0);
+});
+
+test('a scope frees raw handles it never wrapped, and keeps the raw handles it returns', () => {
+  const x = tensor([3, 1, 2]).keep();
+  const maxDim = aten('max.dim');
+  const before = native.liveHandles();
+  for (let i = 0; i < 1000; i++) {
+    // Two results, only the first looked at: the second handle is freed by the scope all the same.
+    tidy(() => {
+      native.shape((maxDim(x.handle, 0, false) as never[])[0]!);
+    });
+  }
+  assert.equal(native.liveHandles(), before, 'no handle is left behind by 1000 scopes');
+  const raw = tidy(() => (maxDim(x.handle, 0, false) as unknown[])[1]);
+  assert.equal(native.isLive(raw), true, 'a raw handle in the result outlives the scope');
+  native.dispose(raw as never);
+  assert.equal(native.liveHandles(), before);
+  const inner = tidy(() => tidy(() => (maxDim(x.handle, 0, false) as unknown[])[0]));
+  assert.equal(native.isLive(inner), true, 'returned through two scopes');
+  native.dispose(inner as never);
+  assert.throws(() => aten('neg')({}), /self: expected a tensor handle/);
+  assert.throws(() => aten('neg')(inner), /self: this tensor was disposed/);
+  x.dispose();
 });
 
 test('module parameters outlive the scope that created the module', () => {

@@ -52,8 +52,17 @@ export interface NativeAddon {
   /** A tensor whose bytes are pread from the open file `fd` at `offset` (the caller checks the extent). */
   fromFile(fd: number, offset: number, scalarType: number, shape: number[], device?: string): Handle;
   toBuffer(t: Handle): ArrayBuffer;
+  /** Frees the tensor now; stale handles and non-handles are ignored. */
   dispose(t: Handle): void;
   isLive(t: unknown): boolean;
+  /** Handles made from now on belong to a new innermost scope. */
+  openScope(): void;
+  /** Frees what the innermost scope made except `kept`, which move out (from the outermost: to the collector). */
+  closeScope(kept: Handle[]): void;
+  /** Takes a tensor out of every open scope: it lives until disposed or collected. */
+  escapeScopes(t: Handle): void;
+  /** Live tensor handles in this thread's environment. */
+  liveHandles(): number;
   shape(t: Handle): number[];
   scalarType(t: Handle): number;
   device(t: Handle): string;
@@ -98,8 +107,6 @@ export interface NativeAddon {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   cudaMemory(device?: number): [number, number, number];
-  /** Counts a tensor's storage as V8 external memory (once; views and disposed tensors: nothing). */
-  accountMemory(h: Handle): void;
   /** `blas`: the file libtorch's BLAS calls go to (libblas.so.3 as loaded; '' when none is). */
   version(): { torch: string; major: number; minor: number; cuda: boolean; blas: string };
   /** glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD; false where the C library took neither. */

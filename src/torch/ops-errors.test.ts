@@ -166,7 +166,7 @@ test('a disposed tensor errors clearly, wherever it is used', () => {
   const raw = tensor([1]);
   const handle = raw.handle;
   native.dispose(handle);
-  assert.throws(() => aten('neg')(handle), /self: the tensor was already disposed/);
+  assert.throws(() => aten('neg')(handle), /self: this tensor was disposed \(by dispose\(\) or by the tidy\(\) scope/);
   escaped.leaked.dispose();
 });
 

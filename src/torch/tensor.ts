@@ -8,7 +8,6 @@
 import { native, type Handle } from './native.ts';
 import { dtypeFromCode, scalarTypeCode, type Device, type DType } from './dtype.ts';
 import { DTYPE_BYTES, numelOf, type RawTensor } from './serialization/raw-tensor.ts';
-import { trackTensor, untrackTensor } from './scope.ts';
 import { aten, callOp, callOpVoid } from './ops.ts';
 
 const op = {
@@ -44,9 +43,9 @@ export class Tensor {
   private _shape: number[] | undefined;
   private _dtype: DType | undefined;
 
+  /** Wraps a handle; the scope open when the addon made it (if any) frees it, see scope.ts. */
   constructor(handle: Handle) {
     this._handle = handle;
-    trackTensor(this);
   }
 
   /** The native handle; throws if the tensor was disposed. */
@@ -55,6 +54,11 @@ export class Tensor {
       throw new Error(
         'this tensor was disposed (by dispose() or by the tidy() scope that created it; return it from tidy() or call keep() to keep it)',
       );
+    return this._handle;
+  }
+
+  /** The handle, null after dispose(); one a scope freed is still returned (the addon refuses it). */
+  get handleOrNull(): Handle | null {
     return this._handle;
   }
 
@@ -72,7 +76,7 @@ export class Tensor {
 
   /** Takes the tensor out of every open scope: it lives until disposed or garbage-collected. */
   keep(): this {
-    untrackTensor(this);
+    if (this._handle !== null) native.escapeScopes(this._handle);
     return this;
   }
 
