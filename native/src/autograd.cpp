@@ -196,6 +196,7 @@ void serviceRequest(Napi::Env env, BackwardPump& pump, BackwardRequest* request)
     Napi::FunctionReference& handler = customBackwardHandler();
     if (handler.IsEmpty()) throw std::runtime_error("no custom backward handler is registered");
     torch::autograd::AutoGradMode gradMode(request->createGraph);
+    NativeScope scope(env);  // frees the grads' handles and the results' once they are read
     Napi::Value value = handler.Call({Napi::Number::New(env, static_cast<double>(request->id)), tensorsToArray(env, request->grads)});
     result = tensorsFromArray(value, "custom backward result", true);
   } catch (const Napi::Error& e) {

@@ -17,6 +17,19 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor);
 // was freed.
 at::Tensor& unwrapTensor(const Napi::Value& value, const char* what);
 
+// A scope of the addon's own: handles made while it lives are freed when it ends (the handles a
+// JS callback gets and returns, once C++ has read them).
+class NativeScope {
+ public:
+  explicit NativeScope(napi_env env);
+  ~NativeScope();
+  NativeScope(const NativeScope&) = delete;
+  NativeScope& operator=(const NativeScope&) = delete;
+
+ private:
+  napi_env env_;
+};
+
 std::string describeTensor(const at::Tensor& t);
 std::vector<int64_t> toInt64Vector(const Napi::Value& value, const char* what);
 Napi::Array toJsIntArray(Napi::Env env, at::IntArrayRef values);

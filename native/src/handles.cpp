@@ -1,16 +1,17 @@
 // Tensor handles and the scopes that free them.
 //
-// A handle is a JS external whose value is not a pointer but a slot number and a generation in
-// this environment's handle table: a handle used after its tensor was freed is caught (the slot's
-// generation moved on) instead of reading freed memory.
+// A handle's value is a slot number and a generation in this environment's handle table, not a
+// pointer: a handle used after its tensor was freed is caught (the slot's generation moved on)
+// instead of reading freed memory.
 //
-// Only handles that no scope will free carry a finalizer: those made outside every scope, and
-// those that escape one (keep(), or returned from the outermost scope). V8 keeps a weak global
-// handle for each external with a finalizer and visits it at every scavenge, even after dispose()
-// freed its tensor; with one on every handle, a tiny op spent about 30% of its time in the
-// collector. A scope (openScope / closeScope, driven by tidy() in src/torch/scope.ts) lists the
-// slots made while it is open and frees them when it closes, raw handles that were never wrapped
-// in a JS Tensor included.
+// Inside a scope (openScope / closeScope, driven by tidy() in src/torch/scope.ts) a handle is a
+// BigInt: the scope lists the slots made while it is open and frees them when it closes, raw
+// handles never wrapped in a JS Tensor included, so these handles need nothing from the garbage
+// collector. Node-API gives every external a weak global handle (and a malloc'd wrapper) that V8
+// visits at each scavenge; with one on every handle, a tiny op spent about 30% of its time in the
+// collector. Outside every scope a handle is an external whose finalizer frees the tensor when the
+// handle is collected. A scoped tensor that escapes (keep(), or returned from the outermost scope)
+// is then owned by its JS Tensor, which src/torch/scope.ts registers with a FinalizationRegistry.
 #include "common.h"
 
 namespace bike {
@@ -26,8 +27,9 @@ constexpr uint32_t kChunkSize = uint32_t(1) << kChunkBits;
 
 enum class SlotState : uint8_t {
   kFree,
-  kScoped,     // freed by the scope at `depth` when it closes
-  kFinalized,  // its handle has a finalizer: freed by dispose() or when the handle is collected
+  kScoped,         // freed by the scope at `depth` when it closes (a BigInt handle)
+  kOwnedByHandle,  // an external handle: freed by dispose() or its finalizer
+  kOwnedByTensor,  // escaped from its scopes: freed by dispose(), which the JS Tensor's finalizer calls
 };
 
 struct Slot {
@@ -91,8 +93,10 @@ HandleTable& tableOf(napi_env env) {
   return *static_cast<HandleTable*>(data);
 }
 
-// The value of a tensor handle, or false when `value` is not one (not an external, or another kind).
+// The value of a tensor handle, or false when `value` is not one (another value or external).
 bool handleBits(napi_env env, napi_value value, uint64_t* out) {
+  bool lossless = false;
+  if (napi_get_value_bigint_uint64(env, value, out, &lossless) == napi_ok) return lossless && (*out & kHandleTag);
   void* data = nullptr;
   if (napi_get_value_external(env, value, &data) != napi_ok) return false;
   *out = reinterpret_cast<uint64_t>(data);
@@ -113,7 +117,7 @@ void accountMemory(napi_env env, Slot& slot) {
 
 void freeSlot(napi_env env, HandleTable& table, uint32_t index) {
   Slot& slot = table.at(index);
-  if (slot.accountedBytes && env) {
+  if (slot.accountedBytes) {
     int64_t ignored;
     napi_adjust_external_memory(env, -slot.accountedBytes, &ignored);
   }
@@ -133,7 +137,7 @@ void finalizeHandle(napi_env env, void* data, void* hint) {
   }
   uint32_t index;
   Slot* slot = table->find(reinterpret_cast<uint64_t>(data), &index);
-  if (slot && slot->state == SlotState::kFinalized) freeSlot(env, *table, index);
+  if (slot && slot->state == SlotState::kOwnedByHandle) freeSlot(env, *table, index);
 }
 
 void closeTable(napi_env, void* data, void*) {
@@ -143,18 +147,35 @@ void closeTable(napi_env, void* data, void*) {
   if (table->pendingFinalizers == 0) delete table;
 }
 
-// Gives a scoped slot's handle a finalizer: no scope will free it now.
-void escape(napi_env env, HandleTable& table, napi_value handle, uint32_t index) {
-  Slot& slot = table.at(index);
-  napi_status status = napi_add_finalizer(env, handle, reinterpret_cast<void*>(handleValue(index, slot.generation)),
-                                          finalizeHandle, &table, nullptr);
-  if (status != napi_ok) throw Napi::Error::New(env, "could not attach a finalizer to a tensor handle");
-  ++table.pendingFinalizers;
-  slot.state = SlotState::kFinalized;
+// No scope will free the slot now: its JS Tensor owns it.
+void escape(napi_env env, Slot& slot) {
+  slot.state = SlotState::kOwnedByTensor;
   accountMemory(env, slot);
 }
 
+void openScopeIn(HandleTable& table) {
+  if (table.scopes.size() == table.depth) table.scopes.emplace_back();
+  table.scopes[table.depth].clear();
+  ++table.depth;
+}
+
+// Frees what the innermost scope made and still holds, and closes it.
+void closeScopeIn(napi_env env, HandleTable& table) {
+  uint32_t depth = table.depth;
+  std::vector<ScopeEntry>& entries = table.scopes[depth - 1];
+  for (const ScopeEntry& entry : entries) {
+    Slot& slot = table.at(entry.index);
+    if (slot.generation == entry.generation && slot.state == SlotState::kScoped && slot.depth == depth)
+      freeSlot(env, table, entry.index);
+  }
+  entries.clear();
+  --table.depth;
+}
+
 }  // namespace
+
+NativeScope::NativeScope(napi_env env) : env_(env) { openScopeIn(tableOf(env)); }
+NativeScope::~NativeScope() { closeScopeIn(env_, tableOf(env_)); }
 
 Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
@@ -168,10 +189,10 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
   if (table.depth > 0) {
     slot.state = SlotState::kScoped;
     slot.depth = table.depth;
-    status = napi_create_external(env, value, nullptr, nullptr, &result);
+    status = napi_create_bigint_uint64(env, reinterpret_cast<uint64_t>(value), &result);
     if (status == napi_ok) table.scopes[table.depth - 1].push_back({index, slot.generation});
   } else {
-    slot.state = SlotState::kFinalized;
+    slot.state = SlotState::kOwnedByHandle;
     status = napi_create_external(env, value, finalizeHandle, &table, &result);
     if (status == napi_ok) {
       ++table.pendingFinalizers;
@@ -219,60 +240,55 @@ Napi::Value isLive(const Napi::CallbackInfo& info) {
 
 // openScope(): handles made from now on belong to a new innermost scope.
 Napi::Value openScope(const Napi::CallbackInfo& info) {
-  HandleTable& table = tableOf(info.Env());
-  if (table.scopes.size() == table.depth) table.scopes.emplace_back();
-  table.scopes[table.depth].clear();
-  ++table.depth;
+  openScopeIn(tableOf(info.Env()));
   return info.Env().Undefined();
 }
 
 // closeScope(kept: handle[]): frees every tensor the innermost scope made except `kept`, which
-// move to the enclosing scope, or, from the outermost one, to the collector (a finalizer).
+// move to the enclosing scope or, from the outermost one, to their JS Tensors. Returns the
+// positions in `kept` of the tensors that JS Tensors own now (undefined when none).
 Napi::Value closeScope(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   HandleTable& table = tableOf(env);
   if (table.depth == 0) throw Napi::Error::New(env, "closeScope: no scope is open");
   uint32_t depth = table.depth;
+  Napi::Value owned = info.Env().Undefined();
   if (info[0].IsArray()) {
     auto kept = info[0].As<Napi::Array>();
     for (uint32_t i = 0, n = kept.Length(); i < n; ++i) {
-      Napi::Value handle = kept.Get(i);
       uint64_t bits;
       uint32_t index;
-      if (!handleBits(env, handle, &bits)) continue;
+      if (!handleBits(env, kept.Get(i), &bits)) continue;
       Slot* slot = table.find(bits, &index);
       if (!slot || slot->state != SlotState::kScoped || slot->depth != depth) continue;
       if (depth > 1) {
         slot->depth = depth - 1;
         table.scopes[depth - 2].push_back({index, slot->generation});
       } else {
-        escape(env, table, handle, index);
+        escape(env, *slot);
+        if (owned.IsUndefined()) owned = Napi::Array::New(env);
+        auto positions = owned.As<Napi::Array>();
+        positions.Set(positions.Length(), Napi::Number::New(env, i));
       }
     }
   }
-  std::vector<ScopeEntry>& entries = table.scopes[depth - 1];
-  for (const ScopeEntry& entry : entries) {
-    Slot& slot = table.at(entry.index);
-    if (slot.generation == entry.generation && slot.state == SlotState::kScoped && slot.depth == depth)
-      freeSlot(env, table, entry.index);
-  }
-  entries.clear();
-  --table.depth;
-  return info.Env().Undefined();
+  closeScopeIn(env, table);
+  return owned;
 }
 
-// escapeScopes(handle): takes a tensor out of every open scope (keep()); it lives until disposed
-// or collected.
+// escapeScopes(handle) -> whether the tensor left a scope (keep()): its JS Tensor owns it now.
 Napi::Value escapeScopes(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   uint64_t bits;
-  uint32_t index;
+  bool escaped = false;
   if (handleBits(env, info[0], &bits)) {
-    HandleTable& table = tableOf(env);
-    Slot* slot = table.find(bits, &index);
-    if (slot && slot->state == SlotState::kScoped) escape(env, table, info[0], index);
+    Slot* slot = tableOf(env).find(bits);
+    if (slot && slot->state == SlotState::kScoped) {
+      escape(env, *slot);
+      escaped = true;
+    }
   }
-  return info.Env().Undefined();
+  return Napi::Boolean::New(env, escaped);
 }
 
 // Live tensor handles of this environment: for tests that nothing is left behind.

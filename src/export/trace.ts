@@ -36,7 +36,8 @@ export class UnsupportedOpError extends Error {
 }
 
 const isHandle = (v: unknown): v is Handle =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) && native.isLive(v);
+  (typeof v === 'bigint' || (typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v))) &&
+  native.isLive(v);
 
 /** What a converter sees of one traced call. */
 export class ConvertContext {

@@ -1,7 +1,6 @@
 /** Grad mode, backward, gradients, and custom autograd functions with a JS backward. */
 import { native, type Handle } from './native.ts';
 import { Tensor, describeArgument } from './tensor.ts';
-import { tidy } from './scope.ts';
 import { aten } from './ops.ts';
 
 /** Runs `fn` with gradient recording off (PyTorch's `torch.no_grad()`). */
@@ -72,12 +71,10 @@ const alias = aten('alias');
 native.setCustomBackwardHandler((id: number, gradHandles: (Handle | null)[]): (Handle | null)[] => {
   const fn = backwardFunctions.get(id);
   if (!fn) throw new Error(`custom backward #${id} is no longer registered`);
-  // The scope frees the backward's own tensors: hand the addon fresh aliases, which the scope
-  // keeps (raw handles in its result) until the addon has read them.
-  return tidy(() => {
-    const results = fn(gradHandles.map((h) => (h === null ? null : new Tensor(h))));
-    return results.map((t) => (t === null ? null : (alias(t.handle) as Handle)));
-  });
+  // The addon runs this in a scope of its own, which frees the handles made here (the grads, the
+  // backward's tensors, the aliases handed back) once it has read the results.
+  const results = fn(gradHandles.map((h) => (h === null ? null : new Tensor(h))));
+  return results.map((t) => (t === null ? null : (alias(t.handle) as Handle)));
 });
 
 function forgetReleasedFunctions(): void {

@@ -8,8 +8,11 @@ import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-/** An opaque handle to a libtorch tensor, owned by the addon. */
-export type Handle = object & { readonly __tensorHandle: unique symbol };
+/**
+ * An opaque handle to a libtorch tensor, owned by the addon: a BigInt when a scope made it (the
+ * scope frees it), an external object otherwise (its finalizer frees it); see native/src/handles.cpp.
+ */
+export type Handle = (object | bigint) & { readonly __tensorHandle: unique symbol };
 /** An opaque handle to a c10d process group. */
 export type GroupHandle = object & { readonly __groupHandle: unique symbol };
 
@@ -57,10 +60,13 @@ export interface NativeAddon {
   isLive(t: unknown): boolean;
   /** Handles made from now on belong to a new innermost scope. */
   openScope(): void;
-  /** Frees what the innermost scope made except `kept`, which move out (from the outermost: to the collector). */
-  closeScope(kept: Handle[]): void;
-  /** Takes a tensor out of every open scope: it lives until disposed or collected. */
-  escapeScopes(t: Handle): void;
+  /**
+   * Frees what the innermost scope made except `kept`, which move to the enclosing scope; from the
+   * outermost, their JS Tensors own them: the positions in `kept` of those (undefined: none).
+   */
+  closeScope(kept: Handle[]): number[] | undefined;
+  /** Takes a tensor out of every open scope (true if it was in one): its JS Tensor owns it now. */
+  escapeScopes(t: Handle): boolean;
   /** Live tensor handles in this thread's environment. */
   liveHandles(): number;
   shape(t: Handle): number[];

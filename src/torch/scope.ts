@@ -2,9 +2,10 @@
  * Native memory must not wait for the JS garbage collector. A scope frees every tensor made while
  * it is open when it closes, except those it returns (and those kept). The addon keeps the scopes
  * (native/src/handles.cpp), so the raw handles of ops whose results were never wrapped are freed
- * too, and handles that a scope frees need no finalizer. Tensors no scope will free (made outside
- * every scope, kept, or returned from the outermost one) are left to the collector, which counts
- * their memory as V8 external memory.
+ * too, and handles that a scope frees cost the collector nothing. Tensors no scope will free are
+ * left to the collector, which counts their memory as V8 external memory: those made outside every
+ * scope through their handle's finalizer, those that escaped a scope (kept, or returned from the
+ * outermost) through their Tensor's entry in `tensorFinalizer`.
  */
 import type { Tensor } from './tensor.ts';
 import { native, type Handle } from './native.ts';
@@ -12,31 +13,29 @@ import { native, type Handle } from './native.ts';
 let depth = 0;
 const NOTHING_KEPT: Handle[] = [];
 
-function collectHandles(value: unknown, out: Handle[], seen: Set<unknown>): void {
+/** Frees the tensors that escaped their scopes once their JS Tensor is collected. */
+export const tensorFinalizer = new FinalizationRegistry<Handle>((handle) => native.dispose(handle));
+
+function collectTensors(value: unknown, out: Tensor[], seen: Set<unknown>): void {
   if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
   if ((value as { isTensor?: boolean }).isTensor === true) {
-    const handle = (value as Tensor).handleOrNull;
-    if (handle !== null) out.push(handle);
-    return;
-  }
-  // A raw handle (an external: no prototype), e.g. what a custom backward hands the addon.
-  if (Object.getPrototypeOf(value) === null && native.isLive(value)) {
-    out.push(value as Handle);
+    out.push(value as Tensor);
     return;
   }
   if (Array.isArray(value)) {
-    for (const item of value) collectHandles(item, out, seen);
+    for (const item of value) collectTensors(item, out, seen);
   } else if (value instanceof Map) {
-    for (const item of value.values()) collectHandles(item, out, seen);
+    for (const item of value.values()) collectTensors(item, out, seen);
   } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const item of Object.values(value)) collectHandles(item, out, seen);
+    for (const item of Object.values(value)) collectTensors(item, out, seen);
   }
 }
 
 /**
  * Runs `fn` in a scope: tensors it creates are freed when it returns, except the tensors found in
- * its result (in arrays, Maps and plain objects; raw handles too), which move to the enclosing scope.
+ * its result (in arrays, Maps and plain objects), which move to the enclosing scope. Raw handles
+ * (from `aten()`) are not looked for: wrap what must outlive the scope in a Tensor.
  */
 export function tidy<T>(fn: () => T): T {
   native.openScope();
@@ -56,11 +55,13 @@ export function tidy<T>(fn: () => T): T {
   }
   if (result === null || typeof result !== 'object') {
     native.closeScope(NOTHING_KEPT);
-  } else {
-    const kept: Handle[] = [];
-    collectHandles(result, kept, new Set());
-    native.closeScope(kept);
+    return result;
   }
+  const found: Tensor[] = [];
+  collectTensors(result, found, new Set());
+  const kept = found.filter((t) => t.handleOrNull !== null);
+  const owned = native.closeScope(kept.map((t) => t.handleOrNull!));
+  if (owned !== undefined) for (const i of owned) kept[i]!.ownNativeMemory();
   return result;
 }
 

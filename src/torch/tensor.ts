@@ -9,6 +9,7 @@ import { native, type Handle } from './native.ts';
 import { dtypeFromCode, scalarTypeCode, type Device, type DType } from './dtype.ts';
 import { DTYPE_BYTES, numelOf, type RawTensor } from './serialization/raw-tensor.ts';
 import { aten, callOp, callOpVoid } from './ops.ts';
+import { tensorFinalizer } from './scope.ts';
 
 const op = {
   to: aten('to.dtype_layout'),
@@ -40,6 +41,8 @@ export class Tensor {
   /** Lets scopes recognise tensors without importing this module. */
   readonly isTensor = true;
   private _handle: Handle | null;
+  /** Whether `tensorFinalizer` frees the native tensor (it escaped the scope that made it). */
+  private _ownsNativeMemory = false;
   private _shape: number[] | undefined;
   private _dtype: DType | undefined;
 
@@ -72,12 +75,23 @@ export class Tensor {
       native.dispose(this._handle);
       this._handle = null;
     }
+    if (this._ownsNativeMemory) {
+      tensorFinalizer.unregister(this);
+      this._ownsNativeMemory = false;
+    }
   }
 
   /** Takes the tensor out of every open scope: it lives until disposed or garbage-collected. */
   keep(): this {
-    if (this._handle !== null) native.escapeScopes(this._handle);
+    if (this._handle !== null && native.escapeScopes(this._handle)) this.ownNativeMemory();
     return this;
+  }
+
+  /** Called once the addon no longer frees the tensor with a scope: collecting this Tensor frees it. */
+  ownNativeMemory(): void {
+    if (this._handle === null || this._ownsNativeMemory) return;
+    tensorFinalizer.register(this, this._handle, this);
+    this._ownsNativeMemory = true;
   }
 
   get shape(): number[] {
