@@ -14,8 +14,8 @@
  * `npm run setup`), with that library's own thread count, the same on both sides.
  *
  * Settings (environment): BENCH_THREADS (default: all cores), BENCH_WARMUP (2), BENCH_STEPS (at most
- * 20 pairs), BENCH_BUDGET_S (240: stop starting timed pairs past it), BENCH_OP_CALLS (20000; the op
- * timing is repeated 5 times per side, alternating, and the medians compared).
+ * 20 pairs), BENCH_BUDGET_S (240: stop starting timed pairs past it), BENCH_OP_CALLS (20000 calls per
+ * op sample), BENCH_OP_PAIRS (11 op samples per side, in turns; the per-pair ratios' quartiles).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,6 +39,7 @@ const config = {
   steps: envInt('BENCH_STEPS', 20),
   budgetS: envInt('BENCH_BUDGET_S', 240),
   op_calls: envInt('BENCH_OP_CALLS', 20_000),
+  op_pairs: envInt('BENCH_OP_PAIRS', 11),
   // PyTorch's AdamW default: one tensor at a time on the CPU (1.13), multi-tensor on CUDA.
   foreach: DEVICE !== 'cpu',
   device: DEVICE,
@@ -242,14 +243,22 @@ while (oursMs.length < config.steps) {
   const perRound = (performance.now() - started) / oursMs.length;
   if (performance.now() - started + perRound > config.budgetS * 1000) break;
 }
+// The tiny op in turns too (who goes first alternates): one sample lasts ~0.1 s, so the machine's
+// bursts move single samples; the figure is the median of per-pair ratios.
 const oursOps: number[] = [];
 const theirsOps: number[] = [];
-for (let i = 0; i < 5; i++) {
-  oursOps.push(ours.opUs());
-  theirsOps.push((await pytorch.ask('op')).us);
+for (let i = 0; i < config.op_pairs; i++) {
+  if (i % 2 === 0) {
+    oursOps.push(ours.opUs());
+    theirsOps.push((await pytorch.ask('op')).us);
+  } else {
+    theirsOps.push((await pytorch.ask('op')).us);
+    oursOps.push(ours.opUs());
+  }
 }
 const oursOp = median(oursOps);
 const theirsOp = median(theirsOps);
+const opRatios = oursOps.map((us, i) => us / theirsOps[i]!);
 pytorch.close();
 const ratios = oursMs.map((m, i) => m / theirsMs[i]!);
 console.log(
@@ -259,7 +268,8 @@ console.log(
   `pytorch: torch ${info.torch}, ${info.parameters} parameters, AdamW(foreach=${config.foreach}); step ms [${fmt(theirsMs)}], median ${median(theirsMs).toFixed(1)} ms`,
 );
 console.log(
-  `small op (add of two 1-element tensors): ours ${oursOp.toFixed(2)} us/call, pytorch ${theirsOp.toFixed(2)} us/call, ratio ${(oursOp / theirsOp).toFixed(2)}`,
+  `small op (add of two 1-element tensors, ${opRatios.length} pairs): ours median ${oursOp.toFixed(2)} us/call, pytorch ${theirsOp.toFixed(2)} us/call; ` +
+    `per-pair ratio quartiles ${quantile(opRatios, 0.25).toFixed(2)} / ${median(opRatios).toFixed(2)} / ${quantile(opRatios, 0.75).toFixed(2)}`,
 );
 console.log(
   `per-pair ratios (${ratios.length} pairs): quartiles ${quantile(ratios, 0.25).toFixed(3)} / ${median(ratios).toFixed(3)} / ${quantile(ratios, 0.75).toFixed(3)}, ` +

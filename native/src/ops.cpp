@@ -3,15 +3,22 @@
 // device backends all sit behind the dispatcher, so they apply exactly as they do in PyTorch.
 #include "common.h"
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <atomic>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 namespace bike {
 
 namespace {
 
+// Read on every call, so without a lock: a fixed table whose entries never change once published
+// (opCount, release/acquire). Registration (once per operator, any JS thread) takes the mutex.
+constexpr size_t kMaxOps = size_t(1) << 14;
 std::mutex opTableMutex;
-std::vector<c10::OperatorHandle> opTable;
+const c10::OperatorHandle* opTable[kMaxOps];
+std::atomic<size_t> opCount{0};
+std::unordered_map<std::string, size_t> opIndexByName;
 
 c10::IValue toIValue(const Napi::Value& v, const c10::Argument& arg, const c10::TypePtr& type);
 
@@ -147,6 +154,13 @@ std::string describeCall(const c10::FunctionSchema& schema, const torch::jit::St
   return out.str();
 }
 
+const c10::OperatorHandle& lookup(const Napi::CallbackInfo& info) {
+  int64_t index = info[0].As<Napi::Number>().Int64Value();
+  if (index < 0 || static_cast<size_t>(index) >= opCount.load(std::memory_order_acquire))
+    throw Napi::RangeError::New(info.Env(), "unknown op handle");
+  return *opTable[index];
+}
+
 // opHandle(name, overload) -> index into the op table, or -1 when libtorch lacks the operator.
 Napi::Value opHandle(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>().Utf8Value();
@@ -154,25 +168,30 @@ Napi::Value opHandle(const Napi::CallbackInfo& info) {
   auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
   if (!handle) return Napi::Number::New(info.Env(), -1);
   std::lock_guard<std::mutex> lock(opTableMutex);
-  opTable.push_back(*handle);
-  return Napi::Number::New(info.Env(), static_cast<double>(opTable.size() - 1));
+  auto [entry, added] = opIndexByName.try_emplace(name + "." + overload, opCount.load());
+  if (added) {
+    if (entry->second >= kMaxOps) {
+      opIndexByName.erase(entry);
+      throw Napi::RangeError::New(info.Env(), "opHandle: more than " + std::to_string(kMaxOps) + " operators");
+    }
+    opTable[entry->second] = new c10::OperatorHandle(*handle);
+    opCount.store(entry->second + 1, std::memory_order_release);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(entry->second));
 }
 
 Napi::Value opSchema(const Napi::CallbackInfo& info) {
-  int64_t index = info[0].As<Napi::Number>().Int64Value();
-  std::lock_guard<std::mutex> lock(opTableMutex);
   std::ostringstream out;
-  out << opTable.at(index).schema();
+  out << lookup(info).schema();
   return Napi::String::New(info.Env(), out.str());
 }
 
-// Builds the stack from info[first..]: positional arguments in schema order; undefined takes the default.
-torch::jit::Stack buildStack(const Napi::CallbackInfo& info, size_t first, const c10::FunctionSchema& schema) {
+// Fills `stack` from info[first..]: positional arguments in schema order; undefined takes the default.
+void fillStack(torch::jit::Stack& stack, const Napi::CallbackInfo& info, size_t first, const c10::FunctionSchema& schema) {
   const auto& args = schema.arguments();
   size_t given = info.Length() - first;
   if (given > args.size())
     throw std::invalid_argument("takes " + std::to_string(args.size()) + " arguments, got " + std::to_string(given));
-  torch::jit::Stack stack;
   stack.reserve(args.size());
   for (size_t i = 0; i < args.size(); ++i) {
     const c10::Argument& arg = args[i];
@@ -190,24 +209,40 @@ torch::jit::Stack buildStack(const Napi::CallbackInfo& info, size_t first, const
     }
     stack.push_back(toIValue(v, arg, arg.real_type()));
   }
+}
+
+torch::jit::Stack buildStack(const Napi::CallbackInfo& info, size_t first, const c10::FunctionSchema& schema) {
+  torch::jit::Stack stack;
+  fillStack(stack, info, first, schema);
   return stack;
 }
 
-const c10::OperatorHandle& lookup(const Napi::CallbackInfo& info) {
-  int64_t index = info[0].As<Napi::Number>().Int64Value();
-  std::lock_guard<std::mutex> lock(opTableMutex);
-  if (index < 0 || static_cast<size_t>(index) >= opTable.size()) throw Napi::RangeError::New(info.Env(), "unknown op handle");
-  return opTable[index];
-}
+// One stack per thread, reused from call to call (its allocation was a malloc and a free per op);
+// a call made while another is running on this thread gets a stack of its own.
+struct StackLease {
+  StackLease() : nested(inUse), stack(nested ? owned : shared) { inUse = true; }
+  ~StackLease() {
+    stack.clear();
+    if (!nested) inUse = false;
+  }
+  static thread_local torch::jit::Stack shared;
+  static thread_local bool inUse;
+  bool nested;
+  torch::jit::Stack owned;
+  torch::jit::Stack& stack;
+};
+thread_local torch::jit::Stack StackLease::shared;
+thread_local bool StackLease::inUse = false;
 
 template <bool kReturnResult>
 Napi::Value callOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const c10::OperatorHandle& op = lookup(info);
   const c10::FunctionSchema& schema = op.schema();
-  torch::jit::Stack stack;
+  StackLease lease;
+  torch::jit::Stack& stack = lease.stack;
   try {
-    stack = buildStack(info, 1, schema);
+    fillStack(stack, info, 1, schema);
   } catch (const Napi::Error&) {
     throw;
   } catch (const c10::Error& e) {
@@ -216,7 +251,6 @@ Napi::Value callOp(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::TypeError::New(env, schema.name() + (schema.overload_name().empty() ? "" : "." + schema.overload_name()) + ": " + e.what());
   }
-  std::string context;
   try {
     op.callBoxed(&stack);
   } catch (const c10::Error& e) {

@@ -590,13 +590,16 @@ const dims = (d: number | number[]) => (typeof d === 'number' ? [d] : d);
 const shapeArgs = (args: number[] | [number[]]): number[] =>
   args.length === 1 && Array.isArray(args[0]) ? args[0] : (args as number[]);
 
-function scalarOrHandle(value: unknown, op: string, arg: string): number | boolean | Handle {
-  return typeof value === 'number' || typeof value === 'boolean' ? value : handleOf(value, op, arg);
+/** A number or boolean as is, else the tensor's handle; `tensorOp` (`add.Tensor`) names the op in errors. */
+function scalarOrHandle(value: unknown, tensorOp: string): number | boolean | Handle {
+  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (value instanceof Tensor) return value.handle;
+  return handleOf(value, tensorOp.slice(0, tensorOp.indexOf('.')), 'other');
 }
 
 /** Calls the Tensor or the Scalar overload of a binary operator. */
 function binaryOp(tensorOp: string, scalarOp: string, self: Tensor, other: Operand): Tensor {
-  const arg = scalarOrHandle(other, tensorOp.slice(0, tensorOp.indexOf('.')), 'other');
+  const arg = scalarOrHandle(other, tensorOp);
   return wrap(
     typeof arg === 'number' || typeof arg === 'boolean'
       ? callOp(scalarOp, self.handle, arg)
@@ -606,7 +609,7 @@ function binaryOp(tensorOp: string, scalarOp: string, self: Tensor, other: Opera
 
 /** `binaryOp` in place: returns `self`. */
 function binaryOpInPlace<T extends Tensor>(tensorOp: string, scalarOp: string, self: T, other: Operand): T {
-  const arg = scalarOrHandle(other, tensorOp.slice(0, tensorOp.indexOf('.')), 'other');
+  const arg = scalarOrHandle(other, tensorOp);
   if (typeof arg === 'number' || typeof arg === 'boolean') callOpVoid(scalarOp, self.handle, arg);
   else callOpVoid(tensorOp, self.handle, arg);
   return self;
