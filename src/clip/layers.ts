@@ -4,7 +4,7 @@
  * optional gradient checkpointing. Parameter names match the original state dicts.
  */
 import { Tensor, rand, nn, F, tidy } from '../torch/index.ts';
-import { checkpoint } from './checkpoint.ts';
+import { checkpoint, checkpointFunction } from './checkpoint.ts';
 
 /** `nn.LayerNorm` that computes half-precision inputs in float32 (the original's fp16 guard). */
 export class LayerNorm extends nn.LayerNorm {
@@ -99,6 +99,27 @@ export class ResidualAttentionBlock extends nn.Module {
     x = x.add(this.drop_path.forward(this.attention(this.ln_1.forward(x))));
     return x.add(this.drop_path.forward(this.mlp.forward(this.ln_2.forward(x))));
   }
+
+  /**
+   * Rows `[0, n)` of `forward(x)`: those positions attend to every position, but the attention
+   * output, the residuals and the MLP are computed for them alone.
+   */
+  forwardFirst(x: Tensor, n: number): Tensor {
+    const normed = this.ln_1.forward(x);
+    const mask = this.maskFor(x);
+    const queryMask = mask ? mask.slice(mask.ndim - 2, 0, n) : null;
+    const attended = this.attn.forward(normed.slice(0, 0, n), normed, normed, queryMask);
+    const first = x.slice(0, 0, n).add(this.drop_path.forward(attended));
+    return first.add(this.drop_path.forward(this.mlp.forward(this.ln_2.forward(first))));
+  }
+
+  /**
+   * Whether `forwardFirst` draws the same random numbers as `forward` (stochastic depth and
+   * attention dropout draw one number per position, so only when neither is active).
+   */
+  get canComputeFirstRowsAlone(): boolean {
+    return !this.training || this.dropout === 0;
+  }
 }
 
 /** A stack of residual attention blocks over `[L, N, D]`. */
@@ -135,12 +156,22 @@ export class Transformer extends nn.Module {
    * keeps what backward needs) and the next block reuses their memory, as PyTorch's reference counting
    * does; holding a whole forward pass's activations until the caller's scope closes made every
    * allocation fresh memory (page faults) and the batch-64 forward about a third slower.
+   * `outputRows`: return rows `[0, outputRows)` of the output only.
    */
-  forward(x: Tensor): Tensor {
-    for (const block of this.blocks) {
+  forward(x: Tensor, options: { outputRows?: number } = {}): Tensor {
+    const blocks = this.blocks;
+    const rows = options.outputRows;
+    for (const [i, block] of blocks.entries()) {
       const input = x;
-      x = tidy(() => (this.gradCheckpointing ? checkpoint(block, input) : block.forward(input)));
+      // When the caller reads only the first rows (CLIP's image encoder: the class token), the last
+      // block computes only those: the same numbers, for most of that block's work saved.
+      if (i === blocks.length - 1 && rows !== undefined && rows < input.size(0) && block.canComputeFirstRowsAlone) {
+        const first = (t: Tensor) => block.forwardFirst(t, rows);
+        x = tidy(() =>
+          this.gradCheckpointing ? checkpointFunction(first, [input], block.parameters()) : first(input),
+        );
+      } else x = tidy(() => (this.gradCheckpointing ? checkpoint(block, input) : block.forward(input)));
     }
-    return x;
+    return rows !== undefined && rows < x.size(0) ? x.slice(0, 0, rows) : x;
   }
 }

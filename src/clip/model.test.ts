@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Tensor, manualSeed, noGrad, randn, randint, tidy, tensor, backward, nn } from '../torch/index.ts';
 import { CLIP, createClip, stochasticDepthRates } from './model.ts';
 import { clipArchitecture, inferClipConfig, type ClipConfig } from './config.ts';
-import { dropPath } from './layers.ts';
+import { Transformer, dropPath } from './layers.ts';
+import { assertClose } from '../testing/assert-close.ts';
 import { VisionTransformer } from './vision-transformer.ts';
 
 /** A small ViT CLIP (fast to build and run). */
@@ -314,6 +315,67 @@ test('gradient checkpointing gives the same values and gradients, with dropout m
     const scale = Math.max(1e-3, ...g.map(Math.abs));
     assert.ok(maxDiff <= 1e-5 * scale, `${name}: gradients differ by ${maxDiff}`);
   }
+});
+
+test('a transformer asked for its first rows computes them alone in its last block: the same values and gradients', () => {
+  const [L, N, D] = [6, 3, 16];
+  const causal = tidy(() =>
+    tensor(Array(L * L).fill(0))
+      .view(L, L)
+      .add(-Infinity)
+      .triu(1)
+      .keep(),
+  );
+  for (const mask of [null, causal]) {
+    for (const checkpointing of [false, true]) {
+      manualSeed(21);
+      const stack = new Transformer(D, 3, 2, mask);
+      stack.gradCheckpointing = checkpointing;
+      stack.train();
+      const label = `${mask ? 'causal mask' : 'no mask'}, checkpointing ${checkpointing}`;
+      tidy(() => {
+        const x = randn([L, N, D]).requiresGrad_();
+        const gradsOf = (loss: Tensor) => {
+          backward([loss]);
+          const grads = [x, ...stack.parameters()].map((p) => p.grad!.clone());
+          for (const p of [x, ...stack.parameters()]) p.grad = null;
+          return grads;
+        };
+        const full = stack.forward(x).slice(0, 0, 2);
+        const fullGrads = gradsOf(full.pow(2).sum());
+        const first = stack.forward(x, { outputRows: 2 });
+        assert.deepEqual(first.shape, [2, N, D], label);
+        assertClose(first, full, { atol: 1e-5, message: label });
+        const firstGrads = gradsOf(first.pow(2).sum());
+        firstGrads.forEach((g, i) => assertClose(g, fullGrads[i], { atol: 1e-5, message: `${label}: gradient ${i}` }));
+        stack.eval();
+        assertClose(
+          noGrad(() => stack.forward(x, { outputRows: 2 })),
+          full,
+          { atol: 1e-5, message: `${label}, eval without grad` },
+        );
+      });
+      for (const t of stack.stateDict().values()) t.dispose();
+    }
+  }
+  causal.dispose();
+  // With stochastic depth active in training the last block runs whole, so the random draws (one per
+  // position) and the values are the original's.
+  manualSeed(22);
+  const dropping = new Transformer(D, 2, 2, null, [0.5, 0.5]);
+  dropping.train();
+  tidy(() => {
+    const x = randn([L, N, D]);
+    manualSeed(23);
+    const full = noGrad(() => dropping.forward(x)).slice(0, 0, 2);
+    manualSeed(23);
+    assertClose(
+      noGrad(() => dropping.forward(x, { outputRows: 2 })),
+      full,
+      { atol: 0, rtol: 0 },
+    );
+  });
+  for (const t of dropping.stateDict().values()) t.dispose();
 });
 
 test('a float64 model computes in float64 (LayerNorm keeps the type)', () => {

@@ -87,9 +87,8 @@ export class VisionTransformer extends nn.Module {
     if (this.embDropout > 0) x = this.dropout.forward(x);
     x = this.ln_pre.forward(x);
     x = x.permute(1, 0, 2); // NLD -> LND
-    x = this.transformer.forward(x);
-    x = x.permute(1, 0, 2); // LND -> NLD
-    x = this.ln_post.forward(x.select(1, 0));
+    x = this.transformer.forward(x, { outputRows: 1 }); // only the class token is read
+    x = this.ln_post.forward(x.select(0, 0));
     return x.matmul(this.proj);
   }
 

@@ -309,6 +309,16 @@ test('MultiheadAttention equals its composition; PyTorch boolean masks mark posi
     });
     const memory = randn([5, N, E]);
     assert.deepEqual(mha.forward(input, memory, memory).shape, [L, N, E], 'cross-attention');
+    // Queries from a slice, keys and values from one tensor (one packed key-value product): the rows
+    // of self-attention, and the same as three separate projections.
+    assertClose(mha.forward(input.slice(0, 0, 2), input, input), explicit().slice(0, 0, 2), {
+      atol: 1e-5,
+      message: 'first-row queries against every position',
+    });
+    assertClose(mha.forward(input.slice(0, 0, 2), input, input.clone()), explicit().slice(0, 0, 2), {
+      atol: 1e-5,
+      message: 'separate key and value tensors',
+    });
     assert.deepEqual(
       [...mha.namedParameters()].map(([n]) => n),
       ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'],

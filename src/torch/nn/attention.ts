@@ -50,6 +50,13 @@ export class MultiheadAttention extends Module {
     let q: Tensor, k: Tensor, v: Tensor;
     if (query === key && key === value) {
       [q, k, v] = F.linear(query, this.in_proj_weight, this.in_proj_bias).chunk(3, -1) as [Tensor, Tensor, Tensor];
+    } else if (key === value) {
+      // Queries from elsewhere, keys and values from one tensor: one product for both, as PyTorch's
+      // `_in_projection_packed`.
+      const [wq, wkv] = this.in_proj_weight.split([E, 2 * E]) as [Tensor, Tensor];
+      const [bq, bkv] = this.in_proj_bias.split([E, 2 * E]) as [Tensor, Tensor];
+      q = F.linear(query, wq, bq);
+      [k, v] = F.linear(key, wkv, bkv).chunk(2, -1) as [Tensor, Tensor];
     } else {
       const [wq, wk, wv] = this.in_proj_weight.chunk(3) as [Tensor, Tensor, Tensor];
       const [bq, bk, bv] = this.in_proj_bias.chunk(3) as [Tensor, Tensor, Tensor];
