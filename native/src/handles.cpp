@@ -103,6 +103,12 @@ bool handleBits(napi_env env, napi_value value, uint64_t* out) {
   return (*out & kHandleTag) != 0;
 }
 
+// The live slot `value` names, or null when it is not a tensor handle or its tensor was freed.
+Slot* liveSlot(napi_env env, HandleTable& table, napi_value value, uint32_t* indexOut = nullptr) {
+  uint64_t bits;
+  return handleBits(env, value, &bits) ? table.find(bits, indexOut) : nullptr;
+}
+
 // V8 counts the memory of tensors that only the collector will free, so that collecting their
 // handles is worth a GC. Views share their base's storage: only fresh storage counts. Tensors a
 // scope frees are not counted: a training step's gigabytes of short-lived activations counted each
@@ -223,19 +229,14 @@ namespace {
 // dispose(handle): frees the tensor now; a stale handle or a non-handle is ignored.
 Napi::Value dispose(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  uint64_t bits;
+  HandleTable& table = tableOf(env);
   uint32_t index;
-  if (handleBits(env, info[0], &bits)) {
-    HandleTable& table = tableOf(env);
-    if (table.find(bits, &index)) freeSlot(env, table, index);
-  }
+  if (liveSlot(env, table, info[0], &index)) freeSlot(env, table, index);
   return info.Env().Undefined();
 }
 
 Napi::Value isLive(const Napi::CallbackInfo& info) {
-  uint64_t bits;
-  bool live = handleBits(info.Env(), info[0], &bits) && tableOf(info.Env()).find(bits) != nullptr;
-  return Napi::Boolean::New(info.Env(), live);
+  return Napi::Boolean::New(info.Env(), liveSlot(info.Env(), tableOf(info.Env()), info[0]) != nullptr);
 }
 
 // openScope(): handles made from now on belong to a new innermost scope.
@@ -256,10 +257,8 @@ Napi::Value closeScope(const Napi::CallbackInfo& info) {
   if (info[0].IsArray()) {
     auto kept = info[0].As<Napi::Array>();
     for (uint32_t i = 0, n = kept.Length(); i < n; ++i) {
-      uint64_t bits;
       uint32_t index;
-      if (!handleBits(env, kept.Get(i), &bits)) continue;
-      Slot* slot = table.find(bits, &index);
+      Slot* slot = liveSlot(env, table, kept.Get(i), &index);
       if (!slot || slot->state != SlotState::kScoped || slot->depth != depth) continue;
       if (depth > 1) {
         slot->depth = depth - 1;
@@ -279,15 +278,9 @@ Napi::Value closeScope(const Napi::CallbackInfo& info) {
 // escapeScopes(handle) -> whether the tensor left a scope (keep()): its JS Tensor owns it now.
 Napi::Value escapeScopes(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  uint64_t bits;
-  bool escaped = false;
-  if (handleBits(env, info[0], &bits)) {
-    Slot* slot = tableOf(env).find(bits);
-    if (slot && slot->state == SlotState::kScoped) {
-      escape(env, *slot);
-      escaped = true;
-    }
-  }
+  Slot* slot = liveSlot(env, tableOf(env), info[0]);
+  bool escaped = slot && slot->state == SlotState::kScoped;
+  if (escaped) escape(env, *slot);
   return Napi::Boolean::New(env, escaped);
 }
 
