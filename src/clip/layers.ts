@@ -4,7 +4,7 @@
  * optional gradient checkpointing. Parameter names match the original state dicts.
  */
 import { Tensor, rand, nn, F, tidy } from '../torch/index.ts';
-import { checkpoint, checkpointFunction } from './checkpoint.ts';
+import { checkpointFunction } from './checkpoint.ts';
 
 /** `nn.LayerNorm` that computes half-precision inputs in float32 (the original's fp16 guard). */
 export class LayerNorm extends nn.LayerNorm {
@@ -161,16 +161,16 @@ export class Transformer extends nn.Module {
   forward(x: Tensor, options: { outputRows?: number } = {}): Tensor {
     const blocks = this.blocks;
     const rows = options.outputRows;
+    if (rows !== undefined && !(Number.isInteger(rows) && rows > 0))
+      throw new Error(`Transformer: outputRows must be a positive integer, got ${String(rows)}`);
     for (const [i, block] of blocks.entries()) {
       const input = x;
       // When the caller reads only the first rows (CLIP's image encoder: the class token), the last
       // block computes only those: the same numbers, for most of that block's work saved.
-      if (i === blocks.length - 1 && rows !== undefined && rows < input.size(0) && block.canComputeFirstRowsAlone) {
-        const first = (t: Tensor) => block.forwardFirst(t, rows);
-        x = tidy(() =>
-          this.gradCheckpointing ? checkpointFunction(first, [input], block.parameters()) : first(input),
-        );
-      } else x = tidy(() => (this.gradCheckpointing ? checkpoint(block, input) : block.forward(input)));
+      const firstRowsOnly =
+        i === blocks.length - 1 && rows !== undefined && rows < input.size(0) && block.canComputeFirstRowsAlone;
+      const run = firstRowsOnly ? (t: Tensor) => block.forwardFirst(t, rows) : (t: Tensor) => block.forward(t);
+      x = tidy(() => (this.gradCheckpointing ? checkpointFunction(run, [input], block.parameters()) : run(input)));
     }
     return rows !== undefined && rows < x.size(0) ? x.slice(0, 0, rows) : x;
   }
