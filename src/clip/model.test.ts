@@ -359,6 +359,13 @@ test('a transformer asked for its first rows computes them alone in its last blo
     }
   }
   causal.dispose();
+  const stack = new Transformer(D, 1, 2);
+  for (const bad of [0, -1, 1.5, Number.NaN])
+    assert.throws(
+      () => tidy(() => stack.forward(randn([L, N, D]), { outputRows: bad })),
+      /Transformer: outputRows must be a positive integer, got/,
+    );
+  for (const t of stack.stateDict().values()) t.dispose();
   // With stochastic depth active in training the last block runs whole, so the random draws (one per
   // position) and the values are the original's.
   manualSeed(22);
